@@ -1,0 +1,24 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+var (
+	// GroupVersion is the API group and version of the Kagenti-compatible kinds.
+	GroupVersion = schema.GroupVersion{Group: "agent.kagenti.dev", Version: "v1alpha1"}
+
+	// SchemeBuilder registers the kinds of this group with a runtime.Scheme.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds the kinds of this group to a runtime.Scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
+
+// Kind names of this group.
+const (
+	AgentRuntimeKind        = "AgentRuntime"
+	AuthorizationPolicyKind = "AuthorizationPolicy"
+	AgentCardKind           = "AgentCard"
+)

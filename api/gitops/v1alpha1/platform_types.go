@@ -1,0 +1,179 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Platform is the engine's configuration: one file, read at start, mirrored into the
+// cluster as the ConfigMaps the webhook and the sidecars read. It is not a CRD.
+//
+//	apiVersion: gitops.trustsync.dev/v1alpha1
+//	kind: Platform
+//	trustDomain: example.org
+//	keycloak: {url: http://keycloak.keycloak.svc:8080, realm: agents}
+//	featureGates: {globalEnabled: true, injectTools: false}
+//	authbridgeConfig: {enabled: true}
+//	spire: {enabled: true}
+type Platform struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// Namespace trustsync runs in. Global-scope AuthorizationPolicies are honoured only
+	// here, and the cluster-wide ConfigMaps (feature gates) are written here.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// TrustDomain of the SPIFFE IDs spiffe://<trustDomain>/ns/<ns>/sa/<sa>.
+	// +optional
+	TrustDomain string `json:"trustDomain,omitempty"`
+
+	// Keycloak that registers agents as OAuth2 clients and issues their tokens.
+	// +optional
+	Keycloak KeycloakConfig `json:"keycloak,omitempty"`
+
+	// FeatureGates of the AuthBridge webhook, mirrored into kagenti-feature-gates.
+	// +optional
+	FeatureGates FeatureGates `json:"featureGates,omitempty"`
+
+	// AuthbridgeConfig controls the namespace ConfigMap authbridge-config.
+	// +optional
+	AuthbridgeConfig AuthbridgeConfig `json:"authbridgeConfig,omitempty"`
+
+	// SPIRE workload identity.
+	// +optional
+	Spire SpireConfig `json:"spire,omitempty"`
+
+	// Kuadrant for Istio ambient gateways.
+	// +optional
+	Kuadrant KuadrantConfig `json:"kuadrant,omitempty"`
+
+	// Images of the injected containers.
+	// +optional
+	Images Images `json:"images,omitempty"`
+
+	// Defaults for agents whose AgentRuntime and namespace leave a setting open.
+	// +optional
+	Defaults AgentDefaults `json:"defaults,omitempty"`
+
+	// Policy plane settings.
+	// +optional
+	Policy PolicyConfig `json:"policy,omitempty"`
+
+	// Kustomize build settings.
+	// +optional
+	Kustomize KustomizeConfig `json:"kustomize,omitempty"`
+}
+
+// KeycloakConfig locates Keycloak.
+type KeycloakConfig struct {
+	// URL the sidecars and trustsync reach Keycloak at (in-cluster).
+	// +optional
+	URL string `json:"url,omitempty"`
+	// PublicURL is the issuer base URL tokens carry; URL when empty.
+	// +optional
+	PublicURL string `json:"publicURL,omitempty"`
+	// Realm agents are registered in.
+	// +optional
+	Realm string `json:"realm,omitempty"`
+	// Namespace Keycloak runs in.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// ClientAuthType is client-secret or federated-jwt (the agent authenticates with its
+	// JWT-SVID).
+	// +optional
+	ClientAuthType string `json:"clientAuthType,omitempty"`
+	// SPIFFEIDPAlias is the Keycloak identity provider that trusts SPIRE JWT-SVIDs.
+	// +optional
+	SPIFFEIDPAlias string `json:"spiffeIdpAlias,omitempty"`
+	// TokenExchange enables RFC 8693 token exchange on agent clients.
+	// +optional
+	TokenExchange *bool `json:"tokenExchange,omitempty"`
+}
+
+// FeatureGates of the AuthBridge webhook.
+type FeatureGates struct {
+	// GlobalEnabled is the kill switch of all injection.
+	// +optional
+	GlobalEnabled *bool `json:"globalEnabled,omitempty"`
+	// InjectTools extends injection and client registration to tools.
+	// +optional
+	InjectTools bool `json:"injectTools,omitempty"`
+	// EnvoyProxy allows the envoy-sidecar mode.
+	// +optional
+	EnvoyProxy *bool `json:"envoyProxy,omitempty"`
+	// ClientRegistration registers agents as Keycloak clients.
+	// +optional
+	ClientRegistration *bool `json:"clientRegistration,omitempty"`
+}
+
+// AuthbridgeConfig controls the namespace ConfigMap authbridge-config.
+type AuthbridgeConfig struct {
+	// Enabled writes authbridge-config (Keycloak URL, realm, issuer, audiences) into every
+	// agent namespace.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+}
+
+// SpireConfig describes SPIRE.
+type SpireConfig struct {
+	// Enabled says SPIRE is part of the platform: agents get a ClusterSPIFFEID and their
+	// pods the SPIFFE CSI socket. The webhook still checks that SPIRE is really present
+	// before mounting the socket.
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+	// SocketPath is the Workload API socket inside the pods.
+	// +optional
+	SocketPath string `json:"socketPath,omitempty"`
+	// ClassName of the spire-controller-manager that should pick up the ClusterSPIFFEIDs.
+	// +optional
+	ClassName string `json:"className,omitempty"`
+}
+
+// KuadrantConfig controls the Kuadrant CR.
+type KuadrantConfig struct {
+	// Enabled renders the Kuadrant CR named kuadrant in kuadrant-system.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+}
+
+// Images of the injected containers.
+type Images struct {
+	// +optional
+	AuthBridge string `json:"authbridge,omitempty"`
+	// +optional
+	AuthBridgeLite string `json:"authbridgeLite,omitempty"`
+	// +optional
+	AuthBridgeEnvoy string `json:"authbridgeEnvoy,omitempty"`
+	// +optional
+	ProxyInit string `json:"proxyInit,omitempty"`
+	// +optional
+	ClientRegistration string `json:"clientRegistration,omitempty"`
+}
+
+// AgentDefaults apply where neither the AgentRuntime nor the namespace decides.
+type AgentDefaults struct {
+	// AuthBridgeMode default; proxy-sidecar when empty.
+	// +optional
+	AuthBridgeMode string `json:"authBridgeMode,omitempty"`
+	// EgressEnforcement default; enforce-redirect when empty.
+	// +optional
+	EgressEnforcement string `json:"egressEnforcement,omitempty"`
+	// AllowedEgressEnforcement limits the modes agents may use; a mode not in the list is
+	// replaced by the first entry (e.g. [none] on clusters without iptables).
+	// +optional
+	AllowedEgressEnforcement []string `json:"allowedEgressEnforcement,omitempty"`
+}
+
+// PolicyConfig configures the policy plane.
+type PolicyConfig struct {
+	// RequireClientPolicy denies identities that have no client-scope policy.
+	// +optional
+	RequireClientPolicy bool `json:"requireClientPolicy,omitempty"`
+}
+
+// KustomizeConfig configures builds.
+type KustomizeConfig struct {
+	// AllowRemoteBases lets kustomizations reference remote bases and resources.
+	// Off by default: a revision should be determined by its commit alone.
+	// +optional
+	AllowRemoteBases bool `json:"allowRemoteBases,omitempty"`
+}

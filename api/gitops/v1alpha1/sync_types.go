@@ -1,0 +1,251 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SourceReference names the GitSource a Sync applies.
+type SourceReference struct {
+	// Kind of the source; only GitSource.
+	// +kubebuilder:validation:Enum=GitSource
+	// +kubebuilder:default=GitSource
+	// +optional
+	Kind string `json:"kind,omitempty"`
+	// Name of the source.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Namespace of the source; the Sync's when empty.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// DriftMode says what happens when a live object differs from Git.
+// +kubebuilder:validation:Enum=correct;warn
+type DriftMode string
+
+const (
+	// DriftCorrect re-applies drifted objects.
+	DriftCorrect DriftMode = "correct"
+	// DriftWarn only reports drift (condition, event, commit status, metric).
+	DriftWarn DriftMode = "warn"
+)
+
+// ObjectSelector selects objects by type, name and labels. Empty fields match everything;
+// name and namespace are regular expressions.
+type ObjectSelector struct {
+	// +optional
+	Group string `json:"group,omitempty"`
+	// +optional
+	Version string `json:"version,omitempty"`
+	// +optional
+	Kind string `json:"kind,omitempty"`
+	// +optional
+	Name string `json:"name,omitempty"`
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// LabelSelector is a label query in kubectl syntax.
+	// +optional
+	LabelSelector string `json:"labelSelector,omitempty"`
+	// AnnotationSelector is an annotation query in label-selector syntax.
+	// +optional
+	AnnotationSelector string `json:"annotationSelector,omitempty"`
+}
+
+// IgnoreRule leaves fields that others own out of drift detection and apply.
+type IgnoreRule struct {
+	// Paths are RFC 6901 JSON pointers, e.g. /spec/replicas.
+	// +kubebuilder:validation:MinItems=1
+	Paths []string `json:"paths"`
+	// Target selects the objects the rule applies to; all when empty.
+	// +optional
+	Target *ObjectSelector `json:"target,omitempty"`
+}
+
+// DriftSpec configures drift detection.
+type DriftSpec struct {
+	// Mode is correct (re-apply) or warn (report only).
+	// +kubebuilder:default=correct
+	// +optional
+	Mode DriftMode `json:"mode,omitempty"`
+	// Ignore lists fields that never count as drift.
+	// +optional
+	Ignore []IgnoreRule `json:"ignore,omitempty"`
+}
+
+// SyncSpec says what of a source is applied, and how.
+type SyncSpec struct {
+	// SourceRef is the GitSource to apply.
+	SourceRef SourceReference `json:"sourceRef"`
+
+	// Path of the directory inside the repository to build.
+	// +kubebuilder:default="./"
+	// +optional
+	Path string `json:"path,omitempty"`
+
+	// Interval between reconciles, which also detect and correct drift.
+	// +kubebuilder:default="5m"
+	// +optional
+	Interval metav1.Duration `json:"interval,omitempty"`
+
+	// RetryInterval after a failure; Interval when empty.
+	// +optional
+	RetryInterval *metav1.Duration `json:"retryInterval,omitempty"`
+
+	// Timeout for apply and health checks.
+	// +kubebuilder:default="5m"
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// TargetNamespace is set on namespaced objects that have no namespace.
+	// +optional
+	TargetNamespace string `json:"targetNamespace,omitempty"`
+
+	// Prune deletes objects that were applied before and left Git.
+	// +kubebuilder:default=true
+	// +optional
+	Prune bool `json:"prune"`
+
+	// PruneNamespacesAndCRDs lets prune delete Namespaces and CustomResourceDefinitions,
+	// which it otherwise keeps (deleting them deletes everything in them).
+	// +optional
+	PruneNamespacesAndCRDs bool `json:"pruneNamespacesAndCRDs,omitempty"`
+
+	// ServiceAccountName is impersonated for every apply and prune, for multi-tenancy.
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// Drift configures drift detection and correction.
+	// +optional
+	Drift *DriftSpec `json:"drift,omitempty"`
+
+	// Suspend stops reconciling; objects stay as they are.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// ClusterSelector targets the fleet clusters this Sync applies to; the local cluster
+	// when empty.
+	// +optional
+	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
+}
+
+// InventoryEntry is one applied object: id <namespace>_<name>_<group>_<kind> and its version.
+type InventoryEntry struct {
+	ID string `json:"id"`
+	V  string `json:"v"`
+}
+
+// Inventory is the set of objects a Sync applied and owns.
+type Inventory struct {
+	Entries []InventoryEntry `json:"entries"`
+}
+
+// AgentSummary is one agent or tool of the applied revision.
+type AgentSummary struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Type is agent or tool.
+	Type string `json:"type"`
+	// Workload is <Kind>/<name>.
+	Workload string `json:"workload"`
+	// SPIFFEID of the agent's pods.
+	// +optional
+	SPIFFEID string `json:"spiffeID,omitempty"`
+	// Ready mirrors the AgentRuntime's Ready condition.
+	// +optional
+	Ready string `json:"ready,omitempty"`
+	// Message explains a condition that is not as it should be.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// DriftedObject is one object whose live state differs from Git.
+type DriftedObject struct {
+	// ID of the object, as in the inventory.
+	ID string `json:"id"`
+	// Fields are the JSON pointers that differ.
+	Fields []string `json:"fields"`
+	// Manager is the field manager that made the change, when known.
+	// +optional
+	Manager string `json:"manager,omitempty"`
+}
+
+// DriftReport lists the drifted objects.
+type DriftReport struct {
+	// +optional
+	DetectedAt *metav1.Time `json:"detectedAt,omitempty"`
+	// +optional
+	Objects []DriftedObject `json:"objects,omitempty"`
+}
+
+// HistoryEntry records one attempted revision.
+type HistoryEntry struct {
+	Revision string `json:"revision"`
+	// Result is Applied or Failed.
+	Result string `json:"result"`
+	// +optional
+	Message string `json:"message,omitempty"`
+	// +optional
+	StartedAt metav1.Time `json:"startedAt"`
+	// +optional
+	Duration metav1.Duration `json:"duration"`
+}
+
+// SyncStatus is the observed state of a Sync.
+type SyncStatus struct {
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready, Reconciling, Stalled, Drifted.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// LastAppliedRevision is the revision last applied whole.
+	// +optional
+	LastAppliedRevision string `json:"lastAppliedRevision,omitempty"`
+	// LastAttemptedRevision is the revision last tried.
+	// +optional
+	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
+	// Inventory of the applied objects.
+	// +optional
+	Inventory *Inventory `json:"inventory,omitempty"`
+	// Agents of the applied revision.
+	// +optional
+	Agents []AgentSummary `json:"agents,omitempty"`
+	// Drift found at the last check.
+	// +optional
+	Drift *DriftReport `json:"drift,omitempty"`
+	// History of the last revisions, newest first.
+	// +optional
+	History []HistoryEntry `json:"history,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.lastAppliedRevision`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Drifted",type=string,JSONPath=`.status.conditions[?(@.type=="Drifted")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// Sync renders a path of a GitSource into the secure-profile manifests and keeps the
+// cluster converged on them.
+type Sync struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   SyncSpec   `json:"spec,omitempty"`
+	Status SyncStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// SyncList is a list of Syncs.
+type SyncList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Sync `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Sync{}, &SyncList{})
+}

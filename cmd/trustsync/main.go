@@ -1,0 +1,44 @@
+// Command trustsync is the one binary of trustsync: the controller, the webhook, the
+// bundle server, and the commands that render, diff and preview a repository offline.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trustsync/trustsync/renderers/manifest"
+)
+
+func main() {
+	if err := newRootCommand(os.Stdout, os.Stderr).Execute(); err != nil {
+		printErrors(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "trustsync",
+		Short: "GitOps for AI agents under a zero-trust security profile",
+		Long: `trustsync pulls agent and policy YAML from Git, renders the complete secure-profile
+manifests (SPIFFE identities, AuthBridge configuration, OPA policies), applies them by
+server-side apply and keeps them converged.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newRenderCommand(), newVersionCommand())
+	return root
+}
+
+// printErrors writes one line per error, so a revision with several problems lists them
+// all.
+func printErrors(w io.Writer, err error) {
+	for _, e := range manifest.Errors(err) {
+		fmt.Fprintf(w, "error: %v\n", e)
+	}
+}

@@ -1,0 +1,126 @@
+package examples_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/renderers"
+	"github.com/trustsync/trustsync/renderers/manifest"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+
+// renderable are the examples that must render; broken must not.
+var renderable = []string{"single-agent", "multi-tenant", "modes"}
+
+func platform(t *testing.T) *gitopsv1.Platform {
+	t.Helper()
+	p, err := gitopsv1.LoadPlatform("platform.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Kuadrant.Enabled = true // exercise the Kuadrant CR too
+	return p
+}
+
+func render(t *testing.T, dir string, p *gitopsv1.Platform) *renderers.Result {
+	t.Helper()
+	root, err := os.OpenRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	res, err := renderers.Render(root.FS(), dir, p)
+	if err != nil {
+		t.Fatalf("render %s: %v", dir, err)
+	}
+	return res
+}
+
+// TestExamplesAreAcceptedByTheAPIServer server-side applies everything each example
+// renders, as a dry run against a real kube-apiserver with the real CRDs: schema,
+// CEL rules, strict field validation and admission all take part.
+func TestExamplesAreAcceptedByTheAPIServer(t *testing.T) {
+	p := platform(t)
+	for _, dir := range renderable {
+		t.Run(dir, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			res := render(t, dir, p)
+			if len(res.Objects) == 0 {
+				t.Fatal("rendered nothing")
+			}
+			// Namespaced objects can only be dry-run into namespaces that exist.
+			for _, o := range res.Objects {
+				if o.GetKind() == "Namespace" {
+					apply(ctx, t, o)
+				}
+			}
+			kinds := map[string]bool{}
+			for _, o := range res.Objects {
+				err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()),
+					client.FieldOwner("trustsync"), client.ForceOwnership, client.DryRunAll)
+				if err != nil {
+					t.Errorf("%s (from %q) rejected: %v", o.Ref(), o.Source, err)
+				}
+				kinds[o.GetKind()] = true
+			}
+			for _, k := range []string{"AgentRuntime", "AuthorizationPolicy", "ClusterSPIFFEID", "ConfigMap", "ServiceAccount", "Kuadrant"} {
+				if !kinds[k] {
+					t.Errorf("no %s rendered", k)
+				}
+			}
+		})
+	}
+}
+
+func apply(ctx context.Context, t *testing.T, o *manifest.Object) {
+	t.Helper()
+	if err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.FieldOwner("trustsync"), client.ForceOwnership); err != nil {
+		t.Fatalf("apply %s: %v", o.Ref(), err)
+	}
+}
+
+// TestModesExampleCoversEveryMode keeps the modes example honest: it must show every
+// data plane and every mTLS mode.
+func TestModesExampleCoversEveryMode(t *testing.T) {
+	res := render(t, "modes", platform(t))
+	modes, mtls := map[string]bool{}, map[string]bool{}
+	for _, a := range res.Agents {
+		modes[a.Mode] = true
+		mtls[a.MTLS] = true
+	}
+	for _, m := range []string{"proxy-sidecar", "envoy-sidecar", "lite", "waypoint"} {
+		if !modes[m] {
+			t.Errorf("no agent with authBridgeMode %s", m)
+		}
+	}
+	for _, m := range []string{"disabled", "permissive", "strict"} {
+		if !mtls[m] {
+			t.Errorf("no agent with mtlsMode %s", m)
+		}
+	}
+}
+
+func TestBrokenExampleFails(t *testing.T) {
+	root, err := os.OpenRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	res, err := renderers.Render(root.FS(), "broken", platform(t))
+	if err == nil || res != nil {
+		t.Fatalf("broken example rendered: %v", res)
+	}
+	if n := len(manifest.Errors(err)); n != 7 {
+		t.Fatalf("want the 7 problems the example's README lists, got %d:\n%v", n, err)
+	}
+}

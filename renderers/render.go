@@ -1,0 +1,121 @@
+package renderers
+
+import (
+	"errors"
+
+	"io/fs"
+	"slices"
+	"strings"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/renderers/kustomize"
+	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/renderers/secureprofile"
+	"github.com/trustsync/trustsync/security/policy"
+)
+
+// Policy summarises one AuthorizationPolicy of the revision.
+type Policy struct {
+	Namespace string   `json:"namespace"`
+	Name      string   `json:"name"`
+	Scope     string   `json:"scope"`
+	Files     []string `json:"files"`
+	// Generated is true for the default global policy trustsync adds.
+	Generated bool `json:"generated,omitempty"`
+}
+
+// Result is a rendered revision.
+type Result struct {
+	// Objects in apply order.
+	Objects []*manifest.Object
+	// Agents of the revision.
+	Agents []secureprofile.Agent
+	// Policies of the revision.
+	Policies []Policy
+}
+
+// Render builds dir of the tree fsys into the revision's manifests.
+func Render(fsys fs.FS, dir string, p *gitopsv1.Platform) (*Result, error) {
+	if p == nil {
+		p = gitopsv1.DefaultPlatform()
+	}
+	objs, err := kustomize.Build(fsys, dir, kustomize.Options{AllowRemoteBases: p.Kustomize.AllowRemoteBases})
+	if err != nil {
+		return nil, err
+	}
+	expanded, expandErr := secureprofile.Expand(objs, p)
+	// Policies are checked even when the agents failed, so one run reports everything;
+	// with a good expansion, the generated default policy is checked too.
+	checked := objs
+	if expandErr == nil {
+		checked = expanded.Objects
+	}
+	policies, policyErr := checkPolicies(checked, p.Namespace)
+	if err := errors.Join(expandErr, policyErr); err != nil {
+		return nil, sorted(err)
+	}
+	return &Result{Objects: expanded.Objects, Agents: expanded.Agents, Policies: policies}, nil
+}
+
+// checkPolicies compiles every AuthorizationPolicy of the revision.
+func checkPolicies(objs []*manifest.Object, platformNamespace string) ([]Policy, error) {
+	var (
+		typed   []*agentv1.AuthorizationPolicy
+		sources = map[string]*manifest.Object{}
+		errs    []error
+		out     []Policy
+	)
+	gk := agentv1.GroupVersion.WithKind(agentv1.AuthorizationPolicyKind).GroupKind()
+	for _, o := range objs {
+		if o.GroupVersionKind().GroupKind() != gk {
+			continue
+		}
+		ap := &agentv1.AuthorizationPolicy{}
+		if err := manifest.Decode(o, ap); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ap.Namespace == "" {
+			ap.Namespace = secureprofile.DefaultNamespace
+		}
+		typed = append(typed, ap)
+		sources[ap.Namespace+"/"+ap.Name] = o
+		pol := Policy{Namespace: ap.Namespace, Name: ap.Name, Scope: string(ap.EffectiveScope()), Generated: o.Source == ""}
+		for _, f := range ap.Spec.Policies {
+			pol.Files = append(pol.Files, f.Path)
+		}
+		out = append(out, pol)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for _, e := range policy.Check(typed, platformNamespace) {
+		o := sources[e.Namespace+"/"+e.Name]
+		errs = append(errs, &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	slices.SortFunc(out, func(a, b Policy) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	return out, nil
+}
+
+// Summary counts objects by kind, for people.
+func (r *Result) Summary() map[string]int {
+	counts := map[string]int{}
+	for _, o := range r.Objects {
+		counts[o.GetKind()]++
+	}
+	return counts
+}
+
+// sorted orders the problems of a revision by file, object and field, so the same
+// revision always reports them the same way.
+func sorted(err error) error {
+	errs := manifest.Errors(err)
+	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}

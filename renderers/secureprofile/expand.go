@@ -1,0 +1,509 @@
+package secureprofile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/security/authbridge"
+	"github.com/trustsync/trustsync/security/identity"
+	"github.com/trustsync/trustsync/security/keycloak"
+	"github.com/trustsync/trustsync/security/policy"
+)
+
+// DefaultNamespace is where namespaced objects without a namespace are applied.
+const DefaultNamespace = "default"
+
+// Agent summarises one expanded agent or tool.
+type Agent struct {
+	Namespace string `json:"namespace"`
+	// Name of the AgentRuntime.
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Workload is Kind/name of the target.
+	Workload       string `json:"workload"`
+	ServiceAccount string `json:"serviceAccount"`
+	// SPIFFEID of the pods; empty without SPIRE.
+	SPIFFEID string `json:"spiffeID,omitempty"`
+	// ClientID in Keycloak; empty when the agent is not registered.
+	ClientID   string `json:"clientID,omitempty"`
+	Injected   bool   `json:"injected"`
+	Mode       string `json:"mode"`
+	MTLS       string `json:"mtls"`
+	Egress     string `json:"egress,omitempty"`
+	TLSBridge  bool   `json:"tlsBridge,omitempty"`
+	ConfigHash string `json:"configHash"`
+}
+
+// Result is the expanded set of objects.
+type Result struct {
+	// Objects are the input objects, modified where the profile says so, and the
+	// generated ones, in apply order.
+	Objects []*manifest.Object
+	// Agents in namespace/name order.
+	Agents []Agent
+}
+
+// agent is an AgentRuntime on its way through the expansion.
+type agent struct {
+	obj      *manifest.Object
+	rt       *agentv1.AgentRuntime
+	target   *workload
+	settings authbridge.Settings
+	summary  Agent
+}
+
+// namespaceState is what the expansion knows about one namespace with agents.
+type namespaceState struct {
+	name       string
+	obj        *manifest.Object // the Namespace object, when the build has it
+	runtimeCM  *manifest.Object
+	runtime    map[string]any
+	envCM      *manifest.Object
+	env        map[string]string
+	agents     []*agent
+	needSPIRE  bool
+	needBridge bool
+}
+
+var (
+	gkAgentRuntime = schema.GroupKind{Group: agentv1.GroupVersion.Group, Kind: agentv1.AgentRuntimeKind}
+	gkAgentCard    = schema.GroupKind{Group: agentv1.GroupVersion.Group, Kind: agentv1.AgentCardKind}
+	gkPolicy       = schema.GroupKind{Group: agentv1.GroupVersion.Group, Kind: agentv1.AuthorizationPolicyKind}
+)
+
+// Expand applies the secure profile to the objects of a build. On any error it returns
+// every problem found, each naming file, object and field, and no objects.
+func Expand(objs []*manifest.Object, p *gitopsv1.Platform) (*Result, error) {
+	e := &expansion{p: p, index: manifest.NewIndex(objs), objs: objs, namespaces: map[string]*namespaceState{}}
+	e.run()
+	if len(e.errs) > 0 {
+		return nil, errors.Join(e.errs...)
+	}
+	manifest.Sort(e.objs)
+	slices.SortFunc(e.agents, func(a, b *agent) int {
+		return strings.Compare(a.rt.Namespace+"/"+a.rt.Name, b.rt.Namespace+"/"+b.rt.Name)
+	})
+	res := &Result{Objects: e.objs}
+	for _, a := range e.agents {
+		res.Agents = append(res.Agents, a.summary)
+	}
+	return res, nil
+}
+
+type expansion struct {
+	p          *gitopsv1.Platform
+	index      manifest.Index
+	objs       []*manifest.Object
+	errs       []error
+	agents     []*agent
+	namespaces map[string]*namespaceState
+	policies   int
+}
+
+func (e *expansion) fail(err error) { e.errs = append(e.errs, err) }
+
+func (e *expansion) add(o *manifest.Object) {
+	e.objs = append(e.objs, o)
+	e.index[o.Ref()] = o
+}
+
+func (e *expansion) run() {
+	for _, o := range slices.Clone(e.objs) {
+		switch o.GroupVersionKind().GroupKind() {
+		case gkAgentRuntime:
+			e.collectAgent(o)
+		case gkAgentCard:
+			var card agentv1.AgentCard
+			e.decode(o, &card)
+		case gkPolicy:
+			e.policies++
+		}
+	}
+	slices.SortFunc(e.agents, func(a, b *agent) int {
+		return strings.Compare(a.rt.Namespace+"/"+a.rt.Name, b.rt.Namespace+"/"+b.rt.Name)
+	})
+	// Each phase skips the agents an earlier phase failed, so one run reports every
+	// problem of the revision.
+	e.resolveTargets()
+	for _, a := range e.agents {
+		if a.target != nil {
+			e.expandAgent(a)
+		}
+	}
+	if len(e.errs) > 0 {
+		return
+	}
+	names := make([]string, 0, len(e.namespaces))
+	for n := range e.namespaces {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		e.expandNamespace(e.namespaces[n])
+	}
+	if len(e.agents) > 0 || e.policies > 0 {
+		e.expandPlatform()
+	}
+}
+
+// decode converts an object to its Go type, refusing fields the API does not have.
+func (e *expansion) decode(o *manifest.Object, into any) bool {
+	if err := manifest.Decode(o, into); err != nil {
+		e.fail(err)
+		return false
+	}
+	return true
+}
+
+func (e *expansion) collectAgent(o *manifest.Object) {
+	rt := &agentv1.AgentRuntime{}
+	if !e.decode(o, rt) {
+		return
+	}
+	if rt.Namespace == "" {
+		rt.Namespace = DefaultNamespace
+	}
+	switch rt.Spec.Type {
+	case agentv1.AgentTypeAgent, agentv1.AgentTypeTool:
+	case "":
+		e.fail(manifest.Errorf(o, "spec.type", "required: agent or tool"))
+		return
+	default:
+		e.fail(manifest.Errorf(o, "spec.type", "unknown value %q; valid values are agent, tool", rt.Spec.Type))
+		return
+	}
+	ref := rt.Spec.TargetRef
+	for field, v := range map[string]string{"spec.targetRef.apiVersion": ref.APIVersion, "spec.targetRef.kind": ref.Kind, "spec.targetRef.name": ref.Name} {
+		if v == "" {
+			e.fail(manifest.Errorf(o, field, "required"))
+			return
+		}
+	}
+	if td := trustDomainOverride(rt); td != "" {
+		if _, err := identity.SPIFFEID(td, "x", "x"); err != nil {
+			e.fail(manifest.Errorf(o, "spec.identity.spiffe.trustDomain", "%v", err))
+			return
+		}
+	}
+	e.agents = append(e.agents, &agent{obj: o, rt: rt})
+}
+
+func trustDomainOverride(rt *agentv1.AgentRuntime) string {
+	if rt.Spec.Identity != nil && rt.Spec.Identity.SPIFFE != nil {
+		return rt.Spec.Identity.SPIFFE.TrustDomain
+	}
+	return ""
+}
+
+// resolveTargets finds every agent's workload and checks that no workload and no
+// ServiceAccount serves two agents: each agent needs an identity of its own.
+func (e *expansion) resolveTargets() {
+	targets := map[manifest.Ref]*agent{}
+	for _, a := range e.agents {
+		ref := a.rt.Spec.TargetRef
+		gv, err := schema.ParseGroupVersion(ref.APIVersion)
+		if err != nil {
+			e.fail(manifest.Errorf(a.obj, "spec.targetRef.apiVersion", "%v", err))
+			continue
+		}
+		kind, ok := kindOf(gv.Group, ref.Kind)
+		if !ok {
+			e.fail(manifest.Errorf(a.obj, "spec.targetRef.kind", "%s %q is not a supported workload; supported: %s", ref.APIVersion, ref.Kind, supportedKinds()))
+			continue
+		}
+		key := manifest.Ref{Group: gv.Group, Kind: ref.Kind, Namespace: a.rt.Namespace, Name: ref.Name}
+		obj := e.lookup(key)
+		if obj == nil {
+			e.fail(manifest.Errorf(a.obj, "spec.targetRef", "%s %s/%s is not in the build", ref.Kind, a.rt.Namespace, ref.Name))
+			continue
+		}
+		if other, dup := targets[key]; dup {
+			e.fail(manifest.Errorf(a.obj, "spec.targetRef", "%s %s/%s is already the target of AgentRuntime %s; one AgentRuntime per workload", ref.Kind, a.rt.Namespace, ref.Name, other.rt.Name))
+			continue
+		}
+		targets[key] = a
+		w, err := newWorkload(obj, kind)
+		if err != nil {
+			e.fail(err)
+			continue
+		}
+		a.target = w
+	}
+	accounts := map[string]*agent{}
+	for _, a := range e.agents {
+		if a.target == nil {
+			continue
+		}
+		sa := a.target.serviceAccount()
+		if sa == "" || sa == "default" {
+			sa = a.target.obj.GetName()
+		}
+		key := a.rt.Namespace + "/" + sa
+		if other, dup := accounts[key]; dup {
+			e.fail(manifest.Errorf(a.obj, "spec.targetRef", "%s runs as ServiceAccount %s, as does %s of AgentRuntime %s; each agent needs its own ServiceAccount to have its own identity",
+				a.target.ref(), key, other.target.ref(), other.rt.Name))
+			a.target = nil
+			continue
+		}
+		accounts[key] = a
+	}
+}
+
+// lookup finds an object, treating an empty namespace as the default one.
+func (e *expansion) lookup(ref manifest.Ref) *manifest.Object {
+	if o := e.index[ref]; o != nil {
+		return o
+	}
+	if ref.Namespace == DefaultNamespace {
+		ref.Namespace = ""
+		return e.index[ref]
+	}
+	return nil
+}
+
+func (e *expansion) namespace(name string) *namespaceState {
+	if ns, ok := e.namespaces[name]; ok {
+		return ns
+	}
+	ns := &namespaceState{name: name, obj: e.index[manifest.Ref{Kind: "Namespace", Name: name}]}
+	e.namespaces[name] = ns
+	if cm := e.lookup(manifest.Ref{Kind: "ConfigMap", Namespace: name, Name: agentv1.ConfigMapAuthBridgeRuntimeConfig}); cm != nil {
+		ns.runtimeCM = cm
+		data, _, _ := unstructured.NestedString(cm.Object, "data", agentv1.KeyConfigYAML)
+		doc, err := authbridge.ParseRuntimeConfig(data)
+		if err != nil {
+			e.fail(manifest.Errorf(cm, "data."+agentv1.KeyConfigYAML, "%v", err))
+		}
+		ns.runtime = doc
+	} else {
+		ns.runtime = authbridge.DefaultRuntimeConfig(e.p)
+	}
+	ns.env = authbridge.DefaultEnv(e.p)
+	if cm := e.lookup(manifest.Ref{Kind: "ConfigMap", Namespace: name, Name: agentv1.ConfigMapAuthBridgeConfig}); cm != nil {
+		ns.envCM = cm
+		data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
+		for k, v := range data {
+			ns.env[k] = v
+		}
+	}
+	return ns
+}
+
+func (e *expansion) expandAgent(a *agent) {
+	ns := e.namespace(a.rt.Namespace)
+	ns.agents = append(ns.agents, a)
+	w := a.target
+	labels, annotations := w.templateLabels(), w.templateAnnotations()
+
+	settings, err := authbridge.Resolve(a.rt, ns.runtime, labels, annotations, e.p)
+	if err != nil {
+		var se *authbridge.SettingError
+		if errors.As(err, &se) && se.InNamespaceConfig && ns.runtimeCM != nil {
+			e.fail(manifest.Errorf(ns.runtimeCM, "data."+agentv1.KeyConfigYAML+": "+se.Field, "%v (used by AgentRuntime %s)", se.Err, a.rt.Name))
+		} else if errors.As(err, &se) {
+			e.fail(manifest.Errorf(a.obj, se.Field, "%v", se.Err))
+		} else {
+			e.fail(manifest.Errorf(a.obj, "", "%v", err))
+		}
+		return
+	}
+	a.settings = settings
+	ns.needSPIRE = ns.needSPIRE || (settings.SPIRE && settings.Injected)
+	ns.needBridge = ns.needBridge || (settings.TLSBridge && settings.Injected)
+
+	// One ServiceAccount per agent: the SPIFFE ID, the Keycloak client and the client
+	// policy are all keyed by it.
+	sa := w.serviceAccount()
+	if sa == "" || sa == "default" {
+		sa = w.obj.GetName()
+		w.setServiceAccount(sa)
+		if e.lookup(manifest.Ref{Kind: "ServiceAccount", Namespace: a.rt.Namespace, Name: sa}) == nil {
+			e.add(forAgent("v1", "ServiceAccount", a.rt.Namespace, sa, a))
+		}
+	}
+
+	var spiffeID string
+	if settings.SPIRE {
+		td := trustDomainOverride(a.rt)
+		if td == "" {
+			td = e.p.TrustDomain
+		}
+		id, err := identity.SPIFFEID(td, a.rt.Namespace, sa)
+		if err != nil {
+			e.fail(manifest.Errorf(a.obj, "spec.targetRef", "%v", err))
+			return
+		}
+		spiffeID = id.String()
+		sel, err := w.podSelector()
+		if err != nil {
+			e.fail(err)
+			return
+		}
+		e.add(clusterSPIFFEID(a, td, sel, e.p.Spire.ClassName))
+	}
+
+	var agentConfig []byte
+	if settings.Injected {
+		agentConfig, err = authbridge.AgentConfig(authbridge.AgentInput{
+			Runtime:          ns.runtime,
+			Env:              ns.env,
+			Settings:         settings,
+			Ports:            authbridge.PlanPorts(&w.spec),
+			AllowedAudiences: allowedAudiences(a.rt),
+			SPIFFESocket:     e.p.Spire.SocketPath,
+		})
+		if err != nil {
+			e.fail(manifest.Errorf(a.obj, "spec.identity.allowedAudiences", "%v", err))
+			return
+		}
+		name := agentv1.ConfigMapAgentConfigPrefix + w.obj.GetName()
+		e.add(configMap(forAgent("v1", "ConfigMap", a.rt.Namespace, name, a), map[string]string{agentv1.KeyConfigYAML: string(agentConfig)}))
+		if settings.TLSBridge {
+			e.add(tlsBridgeCertificate(a))
+		}
+	}
+
+	registered := e.p.ClientRegistrationEnabled() && (a.rt.Spec.Type == agentv1.AgentTypeAgent || e.p.FeatureGates.InjectTools)
+	clientID := ""
+	if registered {
+		clientID = keycloak.ClientID(spiffeID, a.rt.Namespace, w.obj.GetName())
+	}
+
+	hash := configHash(settings, agentConfig, authbridge.Image(settings.Mode, e.p), e.p)
+	typ := string(a.rt.Spec.Type)
+	setLabel(w.obj.Unstructured, agentv1.LabelType, typ)
+	w.setTemplateLabel(agentv1.LabelType, typ)
+	podAnnotations := map[string]string{
+		agentv1.AnnotationConfigHash: hash,
+		agentv1.AnnotationMTLSMode:   string(settings.MTLS),
+	}
+	if registered {
+		podAnnotations[agentv1.AnnotationClientCredentialsSecret] = keycloak.CredentialsSecretName(a.rt.Namespace, w.obj.GetName())
+	}
+	w.setTemplateAnnotations(podAnnotations)
+
+	a.summary = Agent{
+		Namespace:      a.rt.Namespace,
+		Name:           a.rt.Name,
+		Type:           typ,
+		Workload:       w.ref(),
+		ServiceAccount: sa,
+		SPIFFEID:       spiffeID,
+		ClientID:       clientID,
+		Injected:       settings.Injected,
+		Mode:           string(settings.Mode),
+		MTLS:           string(settings.MTLS),
+		Egress:         string(settings.Egress),
+		TLSBridge:      settings.TLSBridge,
+		ConfigHash:     hash,
+	}
+}
+
+func allowedAudiences(rt *agentv1.AgentRuntime) []string {
+	if rt.Spec.Identity == nil {
+		return nil
+	}
+	return rt.Spec.Identity.AllowedAudiences
+}
+
+// configHash changes whenever anything the agent's pods are built from changes, so that
+// a new revision rolls them; equal inputs give equal hashes.
+func configHash(s authbridge.Settings, agentConfig []byte, image string, p *gitopsv1.Platform) string {
+	in := map[string]any{
+		"settings":     s,
+		"config":       string(agentConfig),
+		"image":        image,
+		"featureGates": authbridge.FeatureGatesYAML(p),
+	}
+	if s.SPIRE {
+		in["helper"] = authbridge.HelperConf(p)
+	}
+	data, _ := json.Marshal(in) // maps marshal with sorted keys
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+func (e *expansion) expandNamespace(ns *namespaceState) {
+	enrol := func(u *unstructured.Unstructured) {
+		setLabel(u, agentv1.LabelEnabledNamespace, "true")
+		if u.GetAnnotations()[agentv1.AnnotationIstioMesh] != "disabled" {
+			setLabel(u, agentv1.LabelIstioDataplaneMode, "ambient")
+			setLabel(u, agentv1.LabelIstioDiscovery, "enabled")
+		}
+	}
+	if ns.obj != nil {
+		enrol(ns.obj.Unstructured)
+	} else {
+		o := generated("v1", "Namespace", "", ns.name, componentNamespace)
+		enrol(o.Unstructured)
+		e.add(o)
+	}
+
+	if ns.runtimeCM == nil {
+		data, _ := marshalYAML(ns.runtime)
+		e.add(configMap(generated("v1", "ConfigMap", ns.name, agentv1.ConfigMapAuthBridgeRuntimeConfig, componentNamespace),
+			map[string]string{agentv1.KeyConfigYAML: data}))
+	}
+	if e.p.AuthbridgeConfig.Enabled {
+		if ns.envCM == nil {
+			o := configMap(generated("v1", "ConfigMap", ns.name, agentv1.ConfigMapAuthBridgeConfig, componentNamespace), ns.env)
+			setLabel(o.Unstructured, agentv1.LabelDefaults, "true")
+			e.add(o)
+		} else {
+			// Keys the repository sets win; the platform fills the rest.
+			_ = unstructured.SetNestedStringMap(ns.envCM.Object, ns.env, "data")
+		}
+	}
+	if ns.needSPIRE && e.lookup(manifest.Ref{Kind: "ConfigMap", Namespace: ns.name, Name: agentv1.ConfigMapSpiffeHelperConfig}) == nil {
+		e.add(configMap(generated("v1", "ConfigMap", ns.name, agentv1.ConfigMapSpiffeHelperConfig, componentNamespace),
+			map[string]string{agentv1.KeyHelperConf: authbridge.HelperConf(e.p)}))
+	}
+	if ns.needBridge {
+		e.add(tlsBridgeIssuer(ns.name))
+	}
+}
+
+func (e *expansion) expandPlatform() {
+	e.add(configMap(generated("v1", "ConfigMap", e.p.Namespace, agentv1.ConfigMapFeatureGates, componentPlatform),
+		map[string]string{agentv1.KeyFeatureGatesYAML: authbridge.FeatureGatesYAML(e.p)}))
+
+	hasGlobal := false
+	for _, o := range e.objs {
+		if o.GroupVersionKind().GroupKind() == gkPolicy {
+			scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
+			hasGlobal = hasGlobal || scope == string(agentv1.ScopeGlobal)
+		}
+	}
+	if !hasGlobal {
+		def := policy.DefaultGlobalPolicy(e.p.Namespace, e.p.Policy.RequireClientPolicy)
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(def)
+		if err != nil {
+			e.fail(fmt.Errorf("default global policy: %w", err))
+			return
+		}
+		o := manifest.New(&unstructured.Unstructured{Object: u}, "")
+		unstructured.RemoveNestedField(o.Object, "status")
+		unstructured.RemoveNestedField(o.Object, "metadata", "creationTimestamp")
+		o.SetLabels(map[string]string{LabelManagedBy: ManagedBy, LabelComponent: componentPlatform})
+		e.add(o)
+	}
+
+	if e.p.Kuadrant.Enabled && len(e.agents) > 0 {
+		if e.index[manifest.Ref{Kind: "Namespace", Name: kuadrantNamespace}] == nil {
+			e.add(generated("v1", "Namespace", "", kuadrantNamespace, componentPlatform))
+		}
+		e.add(generated("kuadrant.io/v1beta1", "Kuadrant", kuadrantNamespace, "kuadrant", componentPlatform))
+	}
+}

@@ -1,0 +1,64 @@
+package secureprofile
+
+import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/trustsync/trustsync/renderers/manifest"
+)
+
+// Labels of generated objects.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelComponent = "app.kubernetes.io/component"
+	ManagedBy      = "trustsync"
+
+	// LabelAgentRuntime and LabelAgentRuntimeNamespace name the AgentRuntime a
+	// per-agent object was generated for.
+	LabelAgentRuntime          = "trustsync.dev/agentruntime"
+	LabelAgentRuntimeNamespace = "trustsync.dev/agentruntime-namespace"
+
+	componentAgent     = "agent"
+	componentNamespace = "namespace"
+	componentPlatform  = "platform"
+)
+
+// generated builds an object trustsync generated, labelled as such.
+func generated(apiVersion, kind, namespace, name, component string) *manifest.Object {
+	u := &unstructured.Unstructured{Object: map[string]any{}}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	u.SetName(name)
+	if namespace != "" {
+		u.SetNamespace(namespace)
+	}
+	u.SetLabels(map[string]string{LabelManagedBy: ManagedBy, LabelComponent: component})
+	return manifest.New(u, "")
+}
+
+// forAgent builds an object generated for one agent.
+func forAgent(apiVersion, kind, namespace, name string, a *agent) *manifest.Object {
+	o := generated(apiVersion, kind, namespace, name, componentAgent)
+	l := o.GetLabels()
+	l[LabelAgentRuntime] = a.rt.Name
+	l[LabelAgentRuntimeNamespace] = a.rt.Namespace
+	o.SetLabels(l)
+	return o
+}
+
+func setLabel(u *unstructured.Unstructured, key, value string) {
+	l := u.GetLabels()
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[key] = value
+	u.SetLabels(l)
+}
+
+func configMap(o *manifest.Object, data map[string]string) *manifest.Object {
+	d := make(map[string]any, len(data))
+	for k, v := range data {
+		d[k] = v
+	}
+	o.Object["data"] = d
+	return o
+}

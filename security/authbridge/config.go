@@ -1,0 +1,226 @@
+package authbridge
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+)
+
+// TLSBridgeCADir is where the TLS-bridge CA is mounted in every container.
+const TLSBridgeCADir = "/etc/authbridge/tls-bridge-ca"
+
+// CredentialWaitTimeout is how long the sidecar waits for its credentials Secret.
+const CredentialWaitTimeout = "120s"
+
+// ParseRuntimeConfig parses the config.yaml of an authbridge-runtime-config ConfigMap.
+func ParseRuntimeConfig(data string) (map[string]any, error) {
+	doc := map[string]any{}
+	if strings.TrimSpace(data) == "" {
+		return doc, nil
+	}
+	if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
+		return nil, err
+	}
+	if doc == nil {
+		doc = map[string]any{}
+	}
+	return doc, nil
+}
+
+// DefaultEnv is the data of the namespace ConfigMap authbridge-config: where Keycloak is
+// and what tokens look like.
+func DefaultEnv(p *gitopsv1.Platform) map[string]string {
+	issuer := p.Issuer()
+	return map[string]string{
+		"KEYCLOAK_URL":            p.Keycloak.URL,
+		"KEYCLOAK_REALM":          p.Keycloak.Realm,
+		"KEYCLOAK_NAMESPACE":      p.Keycloak.Namespace,
+		"CLIENT_AUTH_TYPE":        p.Keycloak.ClientAuthType,
+		"SPIFFE_IDP_ALIAS":        p.Keycloak.SPIFFEIDPAlias,
+		"CREDENTIAL_WAIT_TIMEOUT": CredentialWaitTimeout,
+		"ISSUER":                  issuer,
+		"EXPECTED_AUDIENCE":       issuer,
+		"JWT_AUDIENCE":            issuer,
+	}
+}
+
+// DefaultRuntimeConfig is the namespace AuthBridge defaults (authbridge-runtime-config):
+// JWT validation inbound and token exchange outbound against the platform's Keycloak. No
+// mode is set, so the platform default applies.
+func DefaultRuntimeConfig(p *gitopsv1.Platform) map[string]any {
+	doc := map[string]any{"pipeline": synthesizePipeline(DefaultEnv(p))}
+	if p.SPIREEnabled() {
+		doc["spiffe"] = map[string]any{}
+	}
+	return doc
+}
+
+// synthesizePipeline builds the default plugin pipeline from authbridge-config values.
+func synthesizePipeline(env map[string]string) map[string]any {
+	set := func(m map[string]any, key, value string) {
+		if value != "" {
+			m[key] = value
+		}
+	}
+	in := map[string]any{}
+	set(in, "issuer", env["ISSUER"])
+	set(in, "keycloak_url", env["KEYCLOAK_URL"])
+	set(in, "keycloak_realm", env["KEYCLOAK_REALM"])
+
+	out := map[string]any{}
+	set(out, "keycloak_url", env["KEYCLOAK_URL"])
+	set(out, "keycloak_realm", env["KEYCLOAK_REALM"])
+	policy := env["DEFAULT_OUTBOUND_POLICY"]
+	if policy == "" {
+		policy = "passthrough"
+	}
+	out["default_policy"] = policy
+	if auth := env["CLIENT_AUTH_TYPE"]; auth != "" {
+		identity := map[string]any{"type": auth}
+		if auth == "federated-jwt" {
+			identity["type"] = "spiffe"
+			set(identity, "jwt_audience", env["JWT_AUDIENCE"])
+		}
+		out["identity"] = identity
+	}
+	return map[string]any{
+		"inbound":  map[string]any{"plugins": []any{map[string]any{"name": "jwt-validation", "config": in}}},
+		"outbound": map[string]any{"plugins": []any{map[string]any{"name": "token-exchange", "config": out}}},
+	}
+}
+
+// AgentInput is what an agent's configuration is made of.
+type AgentInput struct {
+	// Runtime is the namespace's authbridge-runtime-config document.
+	Runtime map[string]any
+	// Env is the namespace's authbridge-config data.
+	Env map[string]string
+	// Settings are the agent's resolved settings.
+	Settings Settings
+	// Ports is the agent's port plan.
+	Ports PortPlan
+	// AllowedAudiences are extra inbound JWT audiences from the AgentRuntime.
+	AllowedAudiences []string
+	// SPIFFESocket is the Workload API address inside the pod.
+	SPIFFESocket string
+}
+
+// AgentConfig renders the per-agent config.yaml (ConfigMap authbridge-config-<workload>):
+// the namespace document with the agent's mode, listeners, mTLS, TLS bridge and SPIFFE
+// settings, and a synthesized pipeline when the namespace has none. Keys come out sorted,
+// so the same input always gives the same bytes.
+func AgentConfig(in AgentInput) ([]byte, error) {
+	doc := runtime.DeepCopyJSON(in.Runtime)
+	if _, ok := doc["pipeline"]; !ok {
+		doc["pipeline"] = synthesizePipeline(in.Env)
+	}
+	if len(in.AllowedAudiences) > 0 {
+		if err := setAllowedAudiences(doc, in.AllowedAudiences); err != nil {
+			return nil, err
+		}
+	}
+	s := in.Settings
+	switch s.Mode {
+	case agentv1.AuthBridgeEnvoySidecar:
+		doc["mode"] = string(agentv1.AuthBridgeEnvoySidecar)
+	default: // proxy-sidecar and lite share one configuration; lite differs by image
+		doc["mode"] = string(agentv1.AuthBridgeProxySidecar)
+		listener, _ := doc["listener"].(map[string]any)
+		if listener == nil {
+			listener = map[string]any{}
+		}
+		listener["reverse_proxy_addr"] = ":" + strconv.Itoa(int(in.Ports.AgentPort))
+		listener["reverse_proxy_backend"] = "http://127.0.0.1:" + strconv.Itoa(int(in.Ports.BackendPort))
+		listener["forward_proxy_addr"] = ":" + strconv.Itoa(int(in.Ports.ForwardPort))
+		doc["listener"] = listener
+	}
+	delete(doc, "mtls")
+	if s.MTLS != "" && s.MTLS != agentv1.MTLSDisabled {
+		doc["mtls"] = map[string]any{"mode": string(s.MTLS)}
+	}
+	delete(doc, "tls_bridge")
+	if s.TLSBridge {
+		doc["tls_bridge"] = map[string]any{"mode": string(agentv1.TLSBridgeEnabled), "ca_dir": TLSBridgeCADir}
+	}
+	delete(doc, "spiffe")
+	if s.SPIRE {
+		doc["spiffe"] = map[string]any{"socket": in.SPIFFESocket}
+	}
+	return yaml.Marshal(doc)
+}
+
+func setAllowedAudiences(doc map[string]any, audiences []string) error {
+	pipeline, _ := doc["pipeline"].(map[string]any)
+	inbound, _ := pipeline["inbound"].(map[string]any)
+	plugins, _ := inbound["plugins"].([]any)
+	for _, p := range plugins {
+		plugin, ok := p.(map[string]any)
+		if !ok || plugin["name"] != "jwt-validation" {
+			continue
+		}
+		config, _ := plugin["config"].(map[string]any)
+		if config == nil {
+			config = map[string]any{}
+			plugin["config"] = config
+		}
+		list := make([]any, len(audiences))
+		for i, a := range audiences {
+			list[i] = a
+		}
+		config["allowed_audiences"] = list
+		return nil
+	}
+	return fmt.Errorf("spec.identity.allowedAudiences needs a jwt-validation plugin in the inbound pipeline of the namespace's %s", agentv1.ConfigMapAuthBridgeRuntimeConfig)
+}
+
+// HelperConf is spiffe-helper's configuration: where to fetch the SVID and where to write
+// it, with a JWT-SVID for Keycloak.
+func HelperConf(p *gitopsv1.Platform) string {
+	socket := strings.TrimPrefix(p.Spire.SocketPath, "unix://")
+	var b strings.Builder
+	fmt.Fprintf(&b, "agent_address = %q\n", socket)
+	b.WriteString("cmd = \"\"\ncmd_args = \"\"\n")
+	b.WriteString("svid_file_name = \"/opt/svid.pem\"\nsvid_key_file_name = \"/opt/svid_key.pem\"\nsvid_bundle_file_name = \"/opt/svid_bundle.pem\"\n")
+	b.WriteString("cert_file_mode = 0644\nkey_file_mode = 0640\n")
+	fmt.Fprintf(&b, "jwt_svids = [{jwt_audience=%q, jwt_svid_file_name=\"/opt/jwt_svid.token\"}]\n", p.Issuer())
+	b.WriteString("jwt_svid_file_mode = 0644\ninclude_federated_domains = true\n")
+	return b.String()
+}
+
+// FeatureGatesYAML is the feature-gates.yaml of the kagenti-feature-gates ConfigMap.
+func FeatureGatesYAML(p *gitopsv1.Platform) string {
+	gates := map[string]bool{
+		"globalEnabled":               p.InjectionEnabled(),
+		"envoyProxy":                  p.EnvoyProxyEnabled(),
+		"injectTools":                 p.FeatureGates.InjectTools,
+		"clientRegistration":          p.ClientRegistrationEnabled(),
+		"perWorkloadConfigResolution": false,
+		"skillDiscovery":              false,
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(gates)) {
+		fmt.Fprintf(&b, "%s: %t\n", k, gates[k])
+	}
+	return b.String()
+}
+
+// Image is the sidecar image of a mode.
+func Image(mode agentv1.AuthBridgeMode, p *gitopsv1.Platform) string {
+	switch mode {
+	case agentv1.AuthBridgeEnvoySidecar:
+		return p.Images.AuthBridgeEnvoy
+	case agentv1.AuthBridgeLite:
+		return p.Images.AuthBridgeLite
+	case agentv1.AuthBridgeWaypoint:
+		return ""
+	}
+	return p.Images.AuthBridge
+}

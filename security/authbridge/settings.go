@@ -1,0 +1,165 @@
+package authbridge
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+)
+
+// Settings are an agent's effective data-plane settings.
+type Settings struct {
+	// Injected is false when nothing is injected into the agent's pods: injection is off
+	// globally, the pods opt out, the agent is a tool and tools are not injected, or the
+	// mode is waypoint.
+	Injected bool
+	// Mode as chosen; lite and proxy-sidecar share the proxy-sidecar configuration.
+	Mode agentv1.AuthBridgeMode
+	// MTLS is the effective mTLS mode: disabled when SPIRE is not part of the platform.
+	MTLS agentv1.MTLSMode
+	// TLSBridge decrypts the agent's outbound HTTPS in the forward proxy.
+	TLSBridge bool
+	// Egress is the egress enforcement after the platform's allowed list; empty for modes
+	// it does not apply to.
+	Egress agentv1.EgressEnforcement
+	// SPIRE says the pods get SPIFFE identities from SPIRE.
+	SPIRE bool
+}
+
+// SettingError is a setting that cannot be resolved. InNamespaceConfig says whether the
+// namespace's authbridge-runtime-config is at fault rather than the AgentRuntime.
+type SettingError struct {
+	InNamespaceConfig bool
+	Field             string
+	Err               error
+}
+
+func (e *SettingError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+// Resolve works out an agent's settings. The order for each setting is the AgentRuntime
+// field, then the namespace's authbridge-runtime-config, then the platform default.
+// Unlike Kagenti, an unknown value is an error rather than a silent fallback, and an mTLS
+// mode other than disabled never switches SPIRE on where the platform has none.
+func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podAnnotations map[string]string, p *gitopsv1.Platform) (Settings, error) {
+	s := Settings{SPIRE: p.SPIREEnabled() && podLabels[agentv1.LabelSpiffeHelperInject] != "false"}
+
+	mode, err := resolveMode(rt, nsRuntime, podAnnotations, p)
+	if err != nil {
+		return s, err
+	}
+	s.Mode = mode
+	if mode == agentv1.AuthBridgeEnvoySidecar && !p.EnvoyProxyEnabled() {
+		return s, &SettingError{Field: "spec.authBridgeMode", Err: fmt.Errorf("envoy-sidecar is switched off by the platform feature gate envoyProxy")}
+	}
+
+	s.Injected = p.InjectionEnabled() &&
+		(rt.Spec.Type == agentv1.AgentTypeAgent || p.FeatureGates.InjectTools) &&
+		podLabels[agentv1.LabelInject] != "disabled" &&
+		mode != agentv1.AuthBridgeWaypoint
+
+	mtls, err := resolveEnum(string(rt.Spec.MTLSMode), "spec.mtlsMode", nsRuntime, "mtls.mode", agentv1.MTLSModes, agentv1.MTLSPermissive)
+	if err != nil {
+		return s, err
+	}
+	s.MTLS = mtls
+	if mtls != agentv1.MTLSDisabled && !s.SPIRE {
+		if mtls == agentv1.MTLSStrict {
+			return s, &SettingError{Field: "spec.mtlsMode", Err: fmt.Errorf("strict needs SPIRE, which %s; use permissive or disabled", spireOffReason(p))}
+		}
+		// permissive without SPIRE: run without mTLS rather than hang on a missing socket.
+		s.MTLS = agentv1.MTLSDisabled
+	}
+
+	tls, err := resolveEnum(string(rt.Spec.TLSBridgeMode), "spec.tlsBridgeMode", nsRuntime, "tls_bridge.mode", agentv1.TLSBridgeModes, agentv1.TLSBridgeDisabled)
+	if err != nil {
+		return s, err
+	}
+	s.TLSBridge = tls == agentv1.TLSBridgeEnabled
+	if s.TLSBridge && mode != agentv1.AuthBridgeProxySidecar && mode != agentv1.AuthBridgeLite {
+		return s, &SettingError{Field: "spec.tlsBridgeMode", Err: fmt.Errorf("enabled needs authBridgeMode proxy-sidecar or lite, not %s", mode)}
+	}
+
+	if mode == agentv1.AuthBridgeProxySidecar || mode == agentv1.AuthBridgeLite {
+		def := agentv1.EgressEnforcement(p.Defaults.EgressEnforcement)
+		egress, err := resolveEnum(string(rt.Spec.EgressEnforcement), "spec.egressEnforcement", nsRuntime, "egressEnforcement", agentv1.EgressEnforcements, def)
+		if err != nil {
+			return s, err
+		}
+		if allowed := p.Defaults.AllowedEgressEnforcement; len(allowed) > 0 && !slices.Contains(allowed, string(egress)) {
+			egress = agentv1.EgressEnforcement(allowed[0])
+		}
+		s.Egress = egress
+	}
+	return s, nil
+}
+
+func spireOffReason(p *gitopsv1.Platform) string {
+	if !p.SPIREEnabled() {
+		return "the platform turns off (spire.enabled: false)"
+	}
+	return "the pod opts out of (label kagenti.io/spiffe-helper-inject=false)"
+}
+
+func resolveMode(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podAnnotations map[string]string, p *gitopsv1.Platform) (agentv1.AuthBridgeMode, error) {
+	if m := rt.Spec.AuthBridgeMode; m != "" {
+		if !slices.Contains(agentv1.AuthBridgeModes, m) {
+			return "", &SettingError{Field: "spec.authBridgeMode", Err: unknown(string(m), agentv1.AuthBridgeModes)}
+		}
+		return m, nil
+	}
+	if v, ok := lookup(nsRuntime, "mode"); ok {
+		m := agentv1.AuthBridgeMode(v)
+		if !slices.Contains(agentv1.AuthBridgeModes, m) {
+			return "", &SettingError{InNamespaceConfig: true, Field: "mode", Err: unknown(v, agentv1.AuthBridgeModes)}
+		}
+		return m, nil
+	}
+	if v := podAnnotations[agentv1.AnnotationAuthBridgeMode]; v != "" {
+		m := agentv1.AuthBridgeMode(v)
+		if !slices.Contains(agentv1.AuthBridgeModes, m) {
+			return "", &SettingError{Field: "pod annotation " + agentv1.AnnotationAuthBridgeMode, Err: unknown(v, agentv1.AuthBridgeModes)}
+		}
+		return m, nil
+	}
+	return agentv1.AuthBridgeMode(p.Defaults.AuthBridgeMode), nil
+}
+
+func resolveEnum[T ~string](crValue, crField string, nsRuntime map[string]any, nsKey string, valid []T, def T) (T, error) {
+	if crValue != "" {
+		if !slices.Contains(valid, T(crValue)) {
+			return "", &SettingError{Field: crField, Err: unknown(crValue, valid)}
+		}
+		return T(crValue), nil
+	}
+	if v, ok := lookup(nsRuntime, nsKey); ok {
+		if !slices.Contains(valid, T(v)) {
+			return "", &SettingError{InNamespaceConfig: true, Field: nsKey, Err: unknown(v, valid)}
+		}
+		return T(v), nil
+	}
+	return def, nil
+}
+
+// lookup reads a dotted key of a config document as a non-empty string.
+func lookup(doc map[string]any, key string) (string, bool) {
+	var cur any = doc
+	for _, part := range strings.Split(key, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		cur = m[part]
+	}
+	s, ok := cur.(string)
+	return s, ok && s != ""
+}
+
+func unknown[T ~string](v string, valid []T) error {
+	names := make([]string, len(valid))
+	for i, x := range valid {
+		names[i] = string(x)
+	}
+	return fmt.Errorf("unknown value %q; valid values are %s", v, strings.Join(names, ", "))
+}

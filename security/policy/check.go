@@ -1,0 +1,252 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+)
+
+// Error is a problem with one AuthorizationPolicy.
+type Error struct {
+	Namespace, Name string
+	// Field is the field path, e.g. spec.policies[1].content.
+	Field string
+	// Path is the policy file (spec.policies[i].path), when the error is about one.
+	Path string
+	// Line in the Rego source, 0 when unknown.
+	Line int
+	Err  error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Path != "" {
+		fmt.Fprintf(&b, "%s", e.Path)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Check verifies a set of AuthorizationPolicies as a revision would deploy them: global
+// policies only in the platform namespace, each file parses as Rego v1 and declares a
+// package of its tier (the conventional decision-point files exactly that point's
+// package), and every policy compiles alone and together with the rest of its tier.
+// It returns every problem found.
+func Check(policies []*agentv1.AuthorizationPolicy, platformNamespace string) []*Error {
+	var errs []*Error
+	parsed := make([][]*ast.Module, len(policies))
+	for i, p := range policies {
+		mods, perrs := parse(p, platformNamespace)
+		errs = append(errs, perrs...)
+		if len(perrs) == 0 {
+			parsed[i] = mods
+			errs = append(errs, compile(p, mods)...)
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+
+	// Policies of one tier end up in the same bundle; they must compile together.
+	groups := map[string][]int{}
+	for i, p := range policies {
+		switch p.EffectiveScope() {
+		case agentv1.ScopeGlobal:
+			groups["global"] = append(groups["global"], i)
+		case agentv1.ScopeNamespace:
+			groups["ns/"+p.Namespace] = append(groups["ns/"+p.Namespace], i)
+		}
+	}
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		idx := groups[k]
+		if len(idx) < 2 {
+			continue
+		}
+		var mods []*ast.Module
+		for _, i := range idx {
+			mods = append(mods, parsed[i]...)
+		}
+		c := ast.NewCompiler()
+		if c.Compile(moduleMap(mods)); c.Failed() {
+			for _, e := range c.Errors {
+				owner := policies[idx[0]]
+				if e.Location != nil {
+					owner = ownerOf(policies, idx, e.Location.File)
+				}
+				errs = append(errs, astError(owner, fmt.Errorf("conflicts with another %s-scope policy: %s", owner.EffectiveScope(), e.Message), e))
+			}
+		}
+	}
+	return errs
+}
+
+// fileName names a module in OPA locations: <namespace>/<name>/<index>/<path>.
+func fileName(p *agentv1.AuthorizationPolicy, i int) string {
+	return fmt.Sprintf("%s/%s/%d/%s", p.Namespace, p.Name, i, p.Spec.Policies[i].Path)
+}
+
+func parse(p *agentv1.AuthorizationPolicy, platformNamespace string) ([]*ast.Module, []*Error) {
+	scope := p.EffectiveScope()
+	if !slices.Contains(agentv1.PolicyScopes, scope) {
+		return nil, []*Error{{Namespace: p.Namespace, Name: p.Name, Field: "spec.scope",
+			Err: fmt.Errorf("%q is not one of global, namespace, client", scope)}}
+	}
+	if scope == agentv1.ScopeGlobal && p.Namespace != platformNamespace {
+		return nil, []*Error{{Namespace: p.Namespace, Name: p.Name, Field: "spec.scope",
+			Err: fmt.Errorf("global policies are honoured only in the platform namespace %q; move it there or use scope namespace", platformNamespace)}}
+	}
+	if len(p.Spec.Policies) == 0 {
+		return nil, []*Error{{Namespace: p.Namespace, Name: p.Name, Field: "spec.policies", Err: errors.New("at least one policy is required")}}
+	}
+	var errs []*Error
+	var mods []*ast.Module
+	seen := map[string]bool{}
+	for i, rp := range p.Spec.Policies {
+		field := fmt.Sprintf("spec.policies[%d]", i)
+		if seen[rp.Path] {
+			errs = append(errs, &Error{Namespace: p.Namespace, Name: p.Name, Field: field + ".path", Path: rp.Path, Err: errors.New("duplicate path")})
+			continue
+		}
+		seen[rp.Path] = true
+		if !validPath(rp.Path) {
+			errs = append(errs, &Error{Namespace: p.Namespace, Name: p.Name, Field: field + ".path", Path: rp.Path,
+				Err: errors.New(`must match ^[a-z0-9][a-z0-9/_.-]*\.rego$`)})
+			continue
+		}
+		if strings.TrimSpace(rp.Content) == "" {
+			errs = append(errs, &Error{Namespace: p.Namespace, Name: p.Name, Field: field + ".content", Path: rp.Path, Err: errors.New("empty Rego source")})
+			continue
+		}
+		mod, err := ast.ParseModuleWithOpts(fileName(p, i), rp.Content, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			errs = append(errs, astErrors(p, field+".content", rp.Path, err)...)
+			continue
+		}
+		pkg := strings.TrimPrefix(mod.Package.Path.String(), "data.")
+		line := 0
+		if mod.Package.Location != nil {
+			line = mod.Package.Location.Row
+		}
+		if !allowedPackage(scope, pkg) {
+			errs = append(errs, &Error{Namespace: p.Namespace, Name: p.Name, Field: field + ".content", Path: rp.Path, Line: line,
+				Err: fmt.Errorf("package %s is outside the %s tier (%s)", pkg, scope, tierHint(scope))})
+			continue
+		}
+		if pt, err := ParsePoint(rp.Path); err == nil {
+			if want := Package(scope, pt); pkg != want {
+				errs = append(errs, &Error{Namespace: p.Namespace, Name: p.Name, Field: field + ".content", Path: rp.Path, Line: line,
+					Err: fmt.Errorf("package %s does not match its path: %s must declare package %s", pkg, rp.Path, want)})
+				continue
+			}
+		}
+		mods = append(mods, mod)
+	}
+	return mods, errs
+}
+
+func tierHint(scope agentv1.PolicyScope) string {
+	switch scope {
+	case agentv1.ScopeNamespace:
+		return "packages authbridge.ns.<direction>.<phase>"
+	case agentv1.ScopeClient:
+		return "packages authbridge.client.<direction>.<phase>"
+	}
+	return "packages authbridge.<direction>.<phase>"
+}
+
+func validPath(p string) bool {
+	if !strings.HasSuffix(p, ".rego") || p == "" {
+		return false
+	}
+	c := p[0]
+	if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+		return false
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("/_.-", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+func compile(p *agentv1.AuthorizationPolicy, mods []*ast.Module) []*Error {
+	c := ast.NewCompiler()
+	if c.Compile(moduleMap(mods)); !c.Failed() {
+		return nil
+	}
+	var errs []*Error
+	for _, e := range c.Errors {
+		errs = append(errs, astError(p, errors.New(e.Message), e))
+	}
+	return errs
+}
+
+func moduleMap(mods []*ast.Module) map[string]*ast.Module {
+	m := make(map[string]*ast.Module, len(mods))
+	for _, mod := range mods {
+		m[mod.Package.Location.File] = mod
+	}
+	return m
+}
+
+// astErrors converts a parse error into Errors with lines.
+func astErrors(p *agentv1.AuthorizationPolicy, field, path string, err error) []*Error {
+	var list ast.Errors
+	if !errors.As(err, &list) || len(list) == 0 {
+		return []*Error{{Namespace: p.Namespace, Name: p.Name, Field: field, Path: path, Err: err}}
+	}
+	var out []*Error
+	for _, e := range list {
+		line := 0
+		if e.Location != nil {
+			line = e.Location.Row
+		}
+		out = append(out, &Error{Namespace: p.Namespace, Name: p.Name, Field: field, Path: path, Line: line, Err: fmt.Errorf("%s: %s", e.Code, e.Message)})
+	}
+	return out
+}
+
+// astError converts a compile error, locating the policy file from the module name.
+func astError(p *agentv1.AuthorizationPolicy, err error, e *ast.Error) *Error {
+	out := &Error{Namespace: p.Namespace, Name: p.Name, Field: "spec.policies", Err: fmt.Errorf("%s: %w", e.Code, err)}
+	if e.Location == nil {
+		return out
+	}
+	out.Line = e.Location.Row
+	for i := range p.Spec.Policies {
+		if fileName(p, i) == e.Location.File {
+			out.Field = fmt.Sprintf("spec.policies[%d].content", i)
+			out.Path = p.Spec.Policies[i].Path
+		}
+	}
+	return out
+}
+
+func ownerOf(policies []*agentv1.AuthorizationPolicy, idx []int, file string) *agentv1.AuthorizationPolicy {
+	for _, i := range idx {
+		p := policies[i]
+		for j := range p.Spec.Policies {
+			if fileName(p, j) == file {
+				return p
+			}
+		}
+	}
+	return policies[idx[0]]
+}
