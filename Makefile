@@ -32,7 +32,7 @@ all: build
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/trustsync
 
-test: tools
+test: envtest
 	go test -count=1 ./...
 
 lint:

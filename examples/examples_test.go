@@ -38,7 +38,7 @@ func render(t *testing.T, dir string, p *gitopsv1.Platform) *renderers.Result {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { root.Close() })
-	res, err := renderers.Render(root.FS(), dir, p)
+	res, err := renderers.Render(root.FS(), dir, renderers.Options{Platform: p})
 	if err != nil {
 		t.Fatalf("render %s: %v", dir, err)
 	}
@@ -116,7 +116,7 @@ func TestBrokenExampleFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	res, err := renderers.Render(root.FS(), "broken", platform(t))
+	res, err := renderers.Render(root.FS(), "broken", renderers.Options{Platform: platform(t)})
 	if err == nil || res != nil {
 		t.Fatalf("broken example rendered: %v", res)
 	}

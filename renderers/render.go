@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/renderers/kustomize"
@@ -35,15 +37,25 @@ type Result struct {
 	Policies []Policy
 }
 
+// Options configure a render.
+type Options struct {
+	// Platform configuration; the defaults when nil.
+	Platform *gitopsv1.Platform
+	// Namespace, when set, is given to every namespaced object (a Sync's targetNamespace).
+	Namespace string
+}
+
 // Render builds dir of the tree fsys into the revision's manifests.
-func Render(fsys fs.FS, dir string, p *gitopsv1.Platform) (*Result, error) {
+func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
+	p := opts.Platform
 	if p == nil {
 		p = gitopsv1.DefaultPlatform()
 	}
-	objs, err := kustomize.Build(fsys, dir, kustomize.Options{AllowRemoteBases: p.Kustomize.AllowRemoteBases})
+	objs, err := kustomize.Build(fsys, dir, kustomize.Options{AllowRemoteBases: p.Kustomize.AllowRemoteBases, Namespace: opts.Namespace})
 	if err != nil {
 		return nil, err
 	}
+	builtinErr := checkBuiltins(objs)
 	expanded, expandErr := secureprofile.Expand(objs, p)
 	// Policies are checked even when the agents failed, so one run reports everything;
 	// with a good expansion, the generated default policy is checked too.
@@ -52,10 +64,26 @@ func Render(fsys fs.FS, dir string, p *gitopsv1.Platform) (*Result, error) {
 		checked = expanded.Objects
 	}
 	policies, policyErr := checkPolicies(checked, p.Namespace)
-	if err := errors.Join(expandErr, policyErr); err != nil {
+	if err := errors.Join(builtinErr, expandErr, policyErr); err != nil {
 		return nil, sorted(err)
 	}
 	return &Result{Objects: expanded.Objects, Agents: expanded.Agents, Policies: policies}, nil
+}
+
+// checkBuiltins decodes every object of a built-in Kubernetes kind strictly, so a typo
+// such as "replica:" in a Deployment is reported here, with its file, rather than dropped.
+func checkBuiltins(objs []*manifest.Object) error {
+	var errs []error
+	for _, o := range objs {
+		typed, err := clientgoscheme.Scheme.New(o.GroupVersionKind())
+		if err != nil {
+			continue // not a built-in kind
+		}
+		if err := manifest.Decode(o, typed); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkPolicies compiles every AuthorizationPolicy of the revision.
@@ -87,9 +115,7 @@ func checkPolicies(objs []*manifest.Object, platformNamespace string) ([]Policy,
 		}
 		out = append(out, pol)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
+	// Policies that decoded are still checked, so one bad object hides no other problem.
 	for _, e := range policy.Check(typed, platformNamespace) {
 		o := sources[e.Namespace+"/"+e.Name]
 		errs = append(errs, &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e})

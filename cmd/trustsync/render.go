@@ -18,9 +18,10 @@ import (
 )
 
 type renderOptions struct {
-	platform string
-	root     string
-	output   string
+	platform  string
+	root      string
+	namespace string
+	output    string
 }
 
 func newRenderCommand() *cobra.Command {
@@ -51,6 +52,7 @@ read, and remote bases are refused unless the platform allows them.`,
 	}
 	cmd.Flags().StringVar(&o.platform, "platform", "", "platform configuration file (defaults apply when omitted)")
 	cmd.Flags().StringVar(&o.root, "root", "", "root of the source tree (default: the enclosing Git work tree, else PATH)")
+	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "", "namespace for namespaced objects, overriding the kustomizations' (a Sync's targetNamespace)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "yaml", "output format: yaml, json or summary")
 	return cmd
 }
@@ -74,7 +76,7 @@ func (o *renderOptions) run(out io.Writer, path string) error {
 		return err
 	}
 	defer tree.Close()
-	res, err := renderers.Render(tree.FS(), dir, p)
+	res, err := renderers.Render(tree.FS(), dir, renderers.Options{Platform: p, Namespace: o.namespace})
 	if err != nil {
 		return err
 	}

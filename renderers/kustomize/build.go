@@ -24,10 +24,17 @@ import (
 type Options struct {
 	// AllowRemoteBases lets kustomizations reference remote bases and resources.
 	AllowRemoteBases bool
+	// Namespace, when set, is given to every namespaced object, as kustomize's
+	// namespace field does (Flux's targetNamespace).
+	Namespace string
 }
 
 // originAnnotation is where kustomize records the file each object came from.
 const originAnnotation = "config.kubernetes.io/origin"
+
+// splitAggregators turns on building aggregating kustomizations part by part; tests turn
+// it off to compare with kustomize's own result.
+var splitAggregators = true
 
 // buildMu serialises builds: kustomize keeps global state (the OpenAPI schema and kyaml
 // caches) that is not safe for concurrent builds.
@@ -48,11 +55,47 @@ func Build(fsys fs.FS, dir string, opts Options) ([]*manifest.Object, error) {
 		return nil, fmt.Errorf("path %q: no such directory in the source tree", dir)
 	}
 
-	userOrigins, err := prepareRoot(t, dir)
+	g, err := scan(t, dir, opts.AllowRemoteBases)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkReferences(t, dir, opts.AllowRemoteBases); err != nil {
+	if opts.Namespace != "" {
+		// The namespace applies to the whole build, so the root is built whole.
+		return runKustomize(t, dir, opts.Namespace)
+	}
+	return build(t, g, dir)
+}
+
+// build builds one directory. A kustomization that only aggregates directories is built
+// as the concatenation of its parts when nothing below it renames objects: the result is
+// the same, and it avoids kustomize's cost, which grows with the square of the number of
+// objects in one build.
+func build(t *tree, g graph, dir string) ([]*manifest.Object, error) {
+	if k := g[dir]; splitAggregators && k != nil && k.aggregator && !g.renamesBelow(dir) {
+		var all []*manifest.Object
+		from := map[manifest.Ref]string{}
+		for _, child := range k.dirs {
+			objs, err := build(t, g, child)
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range objs {
+				if other, dup := from[o.Ref()]; dup {
+					return nil, fmt.Errorf("%s: %s is built twice, from %s and %s", k.file, o.Ref(), other, child)
+				}
+				from[o.Ref()] = child
+			}
+			all = append(all, objs...)
+		}
+		return all, nil
+	}
+	return runKustomize(t, dir, "")
+}
+
+// runKustomize runs one kustomize build of dir, setting namespace when given.
+func runKustomize(t *tree, dir, namespace string) ([]*manifest.Object, error) {
+	userOrigins, err := prepareRoot(t, dir, namespace)
+	if err != nil {
 		return nil, err
 	}
 
@@ -82,12 +125,12 @@ func Build(fsys fs.FS, dir string, opts Options) ([]*manifest.Object, error) {
 }
 
 // prepareRoot makes sure dir has a kustomization with origin tracking on, generating one
-// when dir has none. It reports whether the user asked for origin annotations themselves
-// (then they stay in the output).
-func prepareRoot(t *tree, dir string) (userOrigins bool, err error) {
+// when dir has none, and sets its namespace when given. It reports whether the user asked
+// for origin annotations themselves (then they stay in the output).
+func prepareRoot(t *tree, dir, namespace string) (userOrigins bool, err error) {
 	name, ok := kustomizationFile(t, dir)
 	if !ok {
-		data, err := generateKustomization(t, dir)
+		data, err := generateKustomization(t, dir, namespace)
 		if err != nil {
 			return false, err
 		}
@@ -106,17 +149,23 @@ func prepareRoot(t *tree, dir string) (userOrigins bool, err error) {
 	if doc == nil {
 		doc = map[string]any{}
 	}
+	if namespace != "" {
+		doc["namespace"] = namespace
+	}
 	metadata, _ := doc["buildMetadata"].([]any)
-	if slices.Contains(metadata, any(kustypes.OriginAnnotations)) {
+	userOrigins = slices.Contains(metadata, any(kustypes.OriginAnnotations))
+	if userOrigins && namespace == "" {
 		return true, nil
 	}
-	doc["buildMetadata"] = append(metadata, kustypes.OriginAnnotations)
+	if !userOrigins {
+		doc["buildMetadata"] = append(metadata, kustypes.OriginAnnotations)
+	}
 	out, err := yaml.Marshal(doc)
 	if err != nil {
 		return false, err
 	}
 	t.overlay[file] = out
-	return false, nil
+	return userOrigins, nil
 }
 
 // kustomizationFile returns the name of the kustomization file in dir, if any.

@@ -258,3 +258,30 @@ func TestBuildOnDisk(t *testing.T) {
 		t.Fatalf("want symlink refusal, got %v", err)
 	}
 }
+
+func TestBuildWithNamespace(t *testing.T) {
+	tree := fstest.MapFS{
+		"kustomization.yaml":   file("resources: [a, b]\n"),
+		"a/kustomization.yaml": file("namespace: team-a\nresources: [cm.yaml, role.yaml]\n"),
+		"a/cm.yaml":            configMap("one"),
+		"a/role.yaml":          file("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader}\nrules: []\n"),
+		"b/kustomization.yaml": file("resources: [cm.yaml]\n"),
+		"b/cm.yaml":            configMap("two"),
+		"plain/cm.yaml":        configMap("three"),
+	}
+	for _, dir := range []string{".", "plain"} {
+		objs, err := Build(tree, dir, Options{Namespace: "target"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			want := "target"
+			if o.GetKind() == "ClusterRole" {
+				want = ""
+			}
+			if o.GetNamespace() != want {
+				t.Errorf("%s: %s: namespace %q, want %q", dir, o.Ref(), o.GetNamespace(), want)
+			}
+		}
+	}
+}

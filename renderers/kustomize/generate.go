@@ -17,7 +17,7 @@ import (
 // generateKustomization writes the kustomization Flux would generate for a directory
 // without one: every YAML file below dir that holds Kubernetes objects, and every
 // sub-directory that has a kustomization of its own (taken whole, not descended into).
-func generateKustomization(t *tree, dir string) ([]byte, error) {
+func generateKustomization(t *tree, dir, namespace string) ([]byte, error) {
 	var resources []string
 	var walk func(rel string) error
 	walk = func(rel string) error {
@@ -69,6 +69,7 @@ func generateKustomization(t *tree, dir string) ([]byte, error) {
 	}
 	k := kustypes.Kustomization{
 		TypeMeta:      kustypes.TypeMeta{APIVersion: kustypes.KustomizationVersion, Kind: kustypes.KustomizationKind},
+		Namespace:     namespace,
 		Resources:     resources,
 		BuildMetadata: []string{kustypes.OriginAnnotations},
 	}

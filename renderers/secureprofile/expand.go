@@ -185,9 +185,11 @@ func (e *expansion) collectAgent(o *manifest.Object) {
 		return
 	}
 	ref := rt.Spec.TargetRef
-	for field, v := range map[string]string{"spec.targetRef.apiVersion": ref.APIVersion, "spec.targetRef.kind": ref.Kind, "spec.targetRef.name": ref.Name} {
-		if v == "" {
-			e.fail(manifest.Errorf(o, field, "required"))
+	for _, f := range []struct{ field, value string }{
+		{"spec.targetRef.apiVersion", ref.APIVersion}, {"spec.targetRef.kind", ref.Kind}, {"spec.targetRef.name", ref.Name},
+	} {
+		if f.value == "" {
+			e.fail(manifest.Errorf(o, f.field, "required"))
 			return
 		}
 	}
@@ -279,6 +281,14 @@ func (e *expansion) namespace(name string) *namespaceState {
 	}
 	ns := &namespaceState{name: name, obj: e.index[manifest.Ref{Kind: "Namespace", Name: name}]}
 	e.namespaces[name] = ns
+	ns.env = authbridge.DefaultEnv(e.p)
+	if cm := e.lookup(manifest.Ref{Kind: "ConfigMap", Namespace: name, Name: agentv1.ConfigMapAuthBridgeConfig}); cm != nil {
+		ns.envCM = cm
+		data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
+		for k, v := range data {
+			ns.env[k] = v
+		}
+	}
 	if cm := e.lookup(manifest.Ref{Kind: "ConfigMap", Namespace: name, Name: agentv1.ConfigMapAuthBridgeRuntimeConfig}); cm != nil {
 		ns.runtimeCM = cm
 		data, _, _ := unstructured.NestedString(cm.Object, "data", agentv1.KeyConfigYAML)
@@ -288,15 +298,9 @@ func (e *expansion) namespace(name string) *namespaceState {
 		}
 		ns.runtime = doc
 	} else {
-		ns.runtime = authbridge.DefaultRuntimeConfig(e.p)
-	}
-	ns.env = authbridge.DefaultEnv(e.p)
-	if cm := e.lookup(manifest.Ref{Kind: "ConfigMap", Namespace: name, Name: agentv1.ConfigMapAuthBridgeConfig}); cm != nil {
-		ns.envCM = cm
-		data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
-		for k, v := range data {
-			ns.env[k] = v
-		}
+		// Built from the namespace's authbridge-config, so Keycloak settings a repository
+		// gives there reach the sidecars.
+		ns.runtime = authbridge.RuntimeConfig(ns.env, e.p.SPIREEnabled())
 	}
 	return ns
 }
@@ -320,6 +324,7 @@ func (e *expansion) expandAgent(a *agent) {
 		return
 	}
 	a.settings = settings
+	fillResolved(a.obj, settings)
 	ns.needSPIRE = ns.needSPIRE || (settings.SPIRE && settings.Injected)
 	ns.needBridge = ns.needBridge || (settings.TLSBridge && settings.Injected)
 
@@ -381,7 +386,7 @@ func (e *expansion) expandAgent(a *agent) {
 		clientID = keycloak.ClientID(spiffeID, a.rt.Namespace, w.obj.GetName())
 	}
 
-	hash := configHash(settings, agentConfig, authbridge.Image(settings.Mode, e.p), e.p)
+	hash := configHash(settings, agentConfig, e.p)
 	typ := string(a.rt.Spec.Type)
 	setLabel(w.obj.Unstructured, agentv1.LabelType, typ)
 	w.setTemplateLabel(agentv1.LabelType, typ)
@@ -411,6 +416,28 @@ func (e *expansion) expandAgent(a *agent) {
 	}
 }
 
+// fillResolved writes the settings an AgentRuntime leaves open into the rendered object,
+// so the AgentRuntime in the cluster states what its agent runs with (the namespace or
+// platform default), and what the API server would default is never at odds with it.
+func fillResolved(o *manifest.Object, s authbridge.Settings) {
+	set := func(field, value string) {
+		if value == "" {
+			return
+		}
+		if _, found, _ := unstructured.NestedString(o.Object, "spec", field); !found {
+			_ = unstructured.SetNestedField(o.Object, value, "spec", field)
+		}
+	}
+	tls := agentv1.TLSBridgeDisabled
+	if s.TLSBridge {
+		tls = agentv1.TLSBridgeEnabled
+	}
+	set("authBridgeMode", string(s.Mode))
+	set("mtlsMode", string(s.MTLS))
+	set("tlsBridgeMode", string(tls))
+	set("egressEnforcement", string(s.Egress))
+}
+
 func allowedAudiences(rt *agentv1.AgentRuntime) []string {
 	if rt.Spec.Identity == nil {
 		return nil
@@ -420,12 +447,15 @@ func allowedAudiences(rt *agentv1.AgentRuntime) []string {
 
 // configHash changes whenever anything the agent's pods are built from changes, so that
 // a new revision rolls them; equal inputs give equal hashes.
-func configHash(s authbridge.Settings, agentConfig []byte, image string, p *gitopsv1.Platform) string {
+func configHash(s authbridge.Settings, agentConfig []byte, p *gitopsv1.Platform) string {
 	in := map[string]any{
 		"settings":     s,
 		"config":       string(agentConfig),
-		"image":        image,
+		"image":        authbridge.Image(s.Mode, p),
 		"featureGates": authbridge.FeatureGatesYAML(p),
+	}
+	if s.Egress == agentv1.EgressEnforceRedirect || s.Mode == agentv1.AuthBridgeEnvoySidecar {
+		in["proxyInit"] = p.Images.ProxyInit
 	}
 	if s.SPIRE {
 		in["helper"] = authbridge.HelperConf(p)
@@ -479,14 +509,18 @@ func (e *expansion) expandPlatform() {
 	e.add(configMap(generated("v1", "ConfigMap", e.p.Namespace, agentv1.ConfigMapFeatureGates, componentPlatform),
 		map[string]string{agentv1.KeyFeatureGatesYAML: authbridge.FeatureGatesYAML(e.p)}))
 
-	hasGlobal := false
+	var global *manifest.Object
 	for _, o := range e.objs {
 		if o.GroupVersionKind().GroupKind() == gkPolicy {
-			scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
-			hasGlobal = hasGlobal || scope == string(agentv1.ScopeGlobal)
+			if scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope"); scope == string(agentv1.ScopeGlobal) && global == nil {
+				global = o
+			}
 		}
 	}
-	if !hasGlobal {
+	if global != nil && e.p.Policy.RequireClientPolicy {
+		e.fail(manifest.Errorf(global, "spec.scope", "the platform's policy.requireClientPolicy is enforced by trustsync's default global policy, which a repository's own global policies replace; remove them or the setting"))
+	}
+	if global == nil {
 		def := policy.DefaultGlobalPolicy(e.p.Namespace, e.p.Policy.RequireClientPolicy)
 		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(def)
 		if err != nil {

@@ -21,10 +21,11 @@ const (
 	certManagerAPIVersion = "cert-manager.io/v1"
 )
 
-// clusterSPIFFEID registers the agent's pods with SPIRE: exactly the pods of its workload
-// in its namespace get spiffe://<trust-domain>/ns/<ns>/sa/<service-account>. Selecting by
-// the workload's own selector, not by the kagenti.io/type label, means a pod cannot obtain
-// an agent identity by labelling itself.
+// clusterSPIFFEID registers the agent's pods with SPIRE: the pods its workload selects, in
+// its namespace, get spiffe://<trust-domain>/ns/<ns>/sa/<service-account>. Selecting by
+// the workload's selector and namespace, rather than by the kagenti.io/type label any pod
+// in any namespace may carry, keeps SPIRE registrations to the agents Git declares; the
+// ID always follows the pod's real ServiceAccount.
 func clusterSPIFFEID(a *agent, trustDomain string, podSelector map[string]any, className string) *manifest.Object {
 	o := forAgent(spireAPIVersion, "ClusterSPIFFEID", "", clusterScopedName(a.rt.Namespace, a.target.obj.GetName()), a)
 	spec := map[string]any{

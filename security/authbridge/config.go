@@ -52,12 +52,12 @@ func DefaultEnv(p *gitopsv1.Platform) map[string]string {
 	}
 }
 
-// DefaultRuntimeConfig is the namespace AuthBridge defaults (authbridge-runtime-config):
-// JWT validation inbound and token exchange outbound against the platform's Keycloak. No
-// mode is set, so the platform default applies.
-func DefaultRuntimeConfig(p *gitopsv1.Platform) map[string]any {
-	doc := map[string]any{"pipeline": synthesizePipeline(DefaultEnv(p))}
-	if p.SPIREEnabled() {
+// RuntimeConfig is the namespace AuthBridge defaults (authbridge-runtime-config) for a
+// namespace whose authbridge-config holds env: JWT validation inbound and token exchange
+// outbound against its Keycloak. No mode is set, so the platform default applies.
+func RuntimeConfig(env map[string]string, spire bool) map[string]any {
+	doc := map[string]any{"pipeline": synthesizePipeline(env)}
+	if spire {
 		doc["spiffe"] = map[string]any{}
 	}
 	return doc
@@ -142,6 +142,10 @@ func AgentConfig(in AgentInput) ([]byte, error) {
 		listener["forward_proxy_addr"] = ":" + strconv.Itoa(int(in.Ports.ForwardPort))
 		doc["listener"] = listener
 	}
+	delete(doc, "egressEnforcement")
+	if s.Egress != "" {
+		doc["egressEnforcement"] = string(s.Egress)
+	}
 	delete(doc, "mtls")
 	if s.MTLS != "" && s.MTLS != agentv1.MTLSDisabled {
 		doc["mtls"] = map[string]any{"mode": string(s.MTLS)}
@@ -178,7 +182,7 @@ func setAllowedAudiences(doc map[string]any, audiences []string) error {
 		config["allowed_audiences"] = list
 		return nil
 	}
-	return fmt.Errorf("spec.identity.allowedAudiences needs a jwt-validation plugin in the inbound pipeline of the namespace's %s", agentv1.ConfigMapAuthBridgeRuntimeConfig)
+	return fmt.Errorf("extra audiences need a jwt-validation plugin in the inbound pipeline of the namespace's %s", agentv1.ConfigMapAuthBridgeRuntimeConfig)
 }
 
 // HelperConf is spiffe-helper's configuration: where to fetch the SVID and where to write

@@ -13,7 +13,7 @@ func TestAgentConfig(t *testing.T) {
 
 	t.Run("proxy-sidecar from the platform defaults", func(t *testing.T) {
 		got, err := AgentConfig(AgentInput{
-			Runtime:      DefaultRuntimeConfig(p),
+			Runtime:      RuntimeConfig(DefaultEnv(p), true),
 			Settings:     Settings{Injected: true, Mode: "proxy-sidecar", MTLS: "permissive", SPIRE: true},
 			Ports:        plan,
 			SPIFFESocket: p.Spire.SocketPath,
@@ -82,7 +82,7 @@ spiffe:
 	})
 
 	t.Run("envoy has no listener overrides", func(t *testing.T) {
-		got, err := AgentConfig(AgentInput{Runtime: DefaultRuntimeConfig(p), Settings: Settings{Mode: "envoy-sidecar"}, Ports: plan})
+		got, err := AgentConfig(AgentInput{Runtime: RuntimeConfig(DefaultEnv(p), true), Settings: Settings{Mode: "envoy-sidecar"}, Ports: plan})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +103,7 @@ spiffe:
 	})
 
 	t.Run("the namespace document is not modified", func(t *testing.T) {
-		ns := DefaultRuntimeConfig(p)
+		ns := RuntimeConfig(DefaultEnv(p), true)
 		before, _ := yaml.Marshal(ns)
 		if _, err := AgentConfig(AgentInput{Runtime: ns, Settings: Settings{Mode: "proxy-sidecar", SPIRE: true}, Ports: plan, AllowedAudiences: []string{"a"}}); err != nil {
 			t.Fatal(err)

@@ -17,12 +17,13 @@ type Settings struct {
 	Injected bool
 	// Mode as chosen; lite and proxy-sidecar share the proxy-sidecar configuration.
 	Mode agentv1.AuthBridgeMode
-	// MTLS is the effective mTLS mode: disabled when SPIRE is not part of the platform.
+	// MTLS is the effective mTLS mode between sidecars: disabled where no sidecar is
+	// injected or SPIRE is not part of the platform.
 	MTLS agentv1.MTLSMode
 	// TLSBridge decrypts the agent's outbound HTTPS in the forward proxy.
 	TLSBridge bool
-	// Egress is the egress enforcement after the platform's allowed list; empty for modes
-	// it does not apply to.
+	// Egress is the egress enforcement after the platform's allowed list; empty where no
+	// proxy-sidecar is injected.
 	Egress agentv1.EgressEnforcement
 	// SPIRE says the pods get SPIFFE identities from SPIRE.
 	SPIRE bool
@@ -64,12 +65,23 @@ func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podA
 		return s, err
 	}
 	s.MTLS = mtls
-	if mtls != agentv1.MTLSDisabled && !s.SPIRE {
-		if mtls == agentv1.MTLSStrict {
-			return s, &SettingError{Field: "spec.mtlsMode", Err: fmt.Errorf("strict needs SPIRE, which %s; use permissive or disabled", spireOffReason(p))}
+	if mtls != agentv1.MTLSDisabled {
+		// strict is TLS or fail: refuse what cannot deliver it rather than run in
+		// plaintext. permissive degrades to disabled instead of hanging on a socket
+		// that is not there.
+		reason := ""
+		switch {
+		case !s.Injected:
+			reason = "the AuthBridge sidecar, which " + notInjectedReason(rt, podLabels, mode, p)
+		case !s.SPIRE:
+			reason = "SPIRE, which " + spireOffReason(p)
 		}
-		// permissive without SPIRE: run without mTLS rather than hang on a missing socket.
-		s.MTLS = agentv1.MTLSDisabled
+		if reason != "" {
+			if mtls == agentv1.MTLSStrict {
+				return s, &SettingError{Field: "spec.mtlsMode", Err: fmt.Errorf("strict needs %s; use permissive or disabled", reason)}
+			}
+			s.MTLS = agentv1.MTLSDisabled
+		}
 	}
 
 	tls, err := resolveEnum(string(rt.Spec.TLSBridgeMode), "spec.tlsBridgeMode", nsRuntime, "tls_bridge.mode", agentv1.TLSBridgeModes, agentv1.TLSBridgeDisabled)
@@ -81,7 +93,7 @@ func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podA
 		return s, &SettingError{Field: "spec.tlsBridgeMode", Err: fmt.Errorf("enabled needs authBridgeMode proxy-sidecar or lite, not %s", mode)}
 	}
 
-	if mode == agentv1.AuthBridgeProxySidecar || mode == agentv1.AuthBridgeLite {
+	if s.Injected && (mode == agentv1.AuthBridgeProxySidecar || mode == agentv1.AuthBridgeLite) {
 		def := agentv1.EgressEnforcement(p.Defaults.EgressEnforcement)
 		egress, err := resolveEnum(string(rt.Spec.EgressEnforcement), "spec.egressEnforcement", nsRuntime, "egressEnforcement", agentv1.EgressEnforcements, def)
 		if err != nil {
@@ -93,6 +105,18 @@ func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podA
 		s.Egress = egress
 	}
 	return s, nil
+}
+
+func notInjectedReason(rt *agentv1.AgentRuntime, podLabels map[string]string, mode agentv1.AuthBridgeMode, p *gitopsv1.Platform) string {
+	switch {
+	case !p.InjectionEnabled():
+		return "the platform does not inject (featureGates.globalEnabled: false)"
+	case rt.Spec.Type == agentv1.AgentTypeTool && !p.FeatureGates.InjectTools:
+		return "is not injected into tools (featureGates.injectTools: false)"
+	case podLabels[agentv1.LabelInject] == "disabled":
+		return "the pods opt out of (label kagenti.io/inject=disabled)"
+	}
+	return fmt.Sprintf("authBridgeMode %s does not inject", mode)
 }
 
 func spireOffReason(p *gitopsv1.Platform) string {

@@ -57,6 +57,7 @@ func Check(policies []*agentv1.AuthorizationPolicy, platformNamespace string) []
 	if len(errs) > 0 {
 		return errs
 	}
+	errs = append(errs, checkGlobalCoverage(policies, parsed)...)
 
 	// Policies of one tier end up in the same bundle; they must compile together.
 	groups := map[string][]int{}
@@ -91,6 +92,36 @@ func Check(policies []*agentv1.AuthorizationPolicy, platformNamespace string) []
 				}
 				errs = append(errs, astError(owner, fmt.Errorf("conflicts with another %s-scope policy: %s", owner.EffectiveScope(), e.Message), e))
 			}
+		}
+	}
+	return errs
+}
+
+// checkGlobalCoverage: the global tier makes every decision, so when a repository brings
+// its own it must define all four decision points — a missing one would deny every call
+// there, silently.
+func checkGlobalCoverage(policies []*agentv1.AuthorizationPolicy, parsed [][]*ast.Module) []*Error {
+	defined := map[string]bool{}
+	var first *agentv1.AuthorizationPolicy
+	for i, p := range policies {
+		if p.EffectiveScope() != agentv1.ScopeGlobal {
+			continue
+		}
+		if first == nil {
+			first = p
+		}
+		for _, m := range parsed[i] {
+			defined[strings.TrimPrefix(m.Package.Path.String(), "data.")] = true
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	var errs []*Error
+	for _, pt := range []Point{{"inbound", "request"}, {"inbound", "response"}, {"outbound", "request"}, {"outbound", "response"}} {
+		if pkg := Package(agentv1.ScopeGlobal, pt); !defined[pkg] {
+			errs = append(errs, &Error{Namespace: first.Namespace, Name: first.Name, Field: "spec.policies",
+				Err: fmt.Errorf("the global tier defines no package %s, so every call would be denied at %s; add %s or leave the global tier to trustsync's default", pkg, pt, pt.File())})
 		}
 	}
 	return errs

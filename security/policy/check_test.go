@@ -88,6 +88,14 @@ func TestCheck(t *testing.T) {
 			want: []string{`spec.scope: global policies are honoured only in the platform namespace "trustsync-system"`},
 		},
 		{
+			name: "a repository's global tier must cover every decision point",
+			policies: []*agentv1.AuthorizationPolicy{
+				ap(platformNS, "mine", agentv1.ScopeGlobal, "inbound/request.rego", "package authbridge.inbound.request\nimport rego.v1\ndefault allow := false\n",
+					"outbound/request.rego", "package authbridge.outbound.request\nimport rego.v1\ndefault allow := false\n"),
+			},
+			want: []string{"defines no package authbridge.inbound.response", "defines no package authbridge.outbound.response"},
+		},
+		{
 			name: "two namespace policies defining the same default conflict",
 			policies: []*agentv1.AuthorizationPolicy{
 				ap("team-a", "one", agentv1.ScopeNamespace, "inbound/request.rego", nsAllow),

@@ -41,7 +41,7 @@ func combiner(pt Point, requireClient bool) string {
 	b.WriteString("# Deny unless a rule below allows.\ndefault allow := false\n\n")
 	b.WriteString("# A namespace policy may force an allow.\n")
 	fmt.Fprintf(&b, "allow if %s.override\n\n", ns)
-	b.WriteString("# Otherwise every tier must agree.\nallow if {\n\tns_ok\n\tclient_ok\n}\n\n")
+	b.WriteString("# Otherwise every tier must agree.\nallow if {\n    ns_ok\n    client_ok\n}\n\n")
 	fmt.Fprintf(&b, "ns_ok if %s.allow\n\n", ns)
 	b.WriteString("# No namespace policy: the tier does not narrow.\n")
 	fmt.Fprintf(&b, "ns_ok if not %s\n\n", ns)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -141,8 +142,18 @@ func (p *Platform) Validate() error {
 // defaults and validates it. name is used in error messages.
 func ParsePlatform(name string, data []byte) (*Platform, error) {
 	p := &Platform{}
-	if err := yaml.UnmarshalStrict(data, p); err != nil {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	// Case-sensitive and strict, unlike encoding/json: "trustdomain" is a typo, not
+	// trustDomain.
+	strict, err := kjson.UnmarshalStrict(js, p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(strict) > 0 {
+		return nil, prefixLines(name, errors.Join(strict...))
 	}
 	p.Default()
 	if err := p.Validate(); err != nil {

@@ -4,8 +4,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Platform is the engine's configuration: one file, read at start, mirrored into the
-// cluster as the ConfigMaps the webhook and the sidecars read. It is not a CRD.
+// Platform is the engine's configuration: one file, read at start. It is not a CRD; the
+// renderer writes what the webhook and the sidecars need of it into the ConfigMaps they
+// read (kagenti-feature-gates, and per agent namespace authbridge-config,
+// authbridge-runtime-config and spiffe-helper-config).
 //
 //	apiVersion: gitops.trustsync.dev/v1alpha1
 //	kind: Platform

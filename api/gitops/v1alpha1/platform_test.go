@@ -1,0 +1,118 @@
+package v1alpha1
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParsePlatform(t *testing.T) {
+	tests := []struct {
+		name    string
+		doc     string
+		check   func(t *testing.T, p *Platform)
+		wantErr []string
+	}{
+		{
+			name: "empty document gives the defaults",
+			doc:  "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\n",
+			check: func(t *testing.T, p *Platform) {
+				if p.TrustDomain != "localtest.me" || p.Namespace != "trustsync-system" || p.Keycloak.Realm != "kagenti" {
+					t.Errorf("defaults not applied: %+v", p)
+				}
+				if !p.SPIREEnabled() || !p.InjectionEnabled() || p.FeatureGates.InjectTools || !p.TokenExchangeEnabled() {
+					t.Error("gate defaults")
+				}
+				if p.Issuer() != "http://keycloak-service.keycloak.svc:8080/realms/kagenti" {
+					t.Errorf("issuer %s", p.Issuer())
+				}
+			},
+		},
+		{
+			name: "the issue's example",
+			doc: `apiVersion: gitops.trustsync.dev/v1alpha1
+kind: Platform
+trustDomain: example.org
+keycloak: {url: "http://kc.keycloak.svc:8080", realm: agents}
+featureGates: {globalEnabled: false, injectTools: true}
+authbridgeConfig: {enabled: true}
+spire: {enabled: false}
+images: {authbridge: registry.example/authbridge:v1}
+`,
+			check: func(t *testing.T, p *Platform) {
+				if p.TrustDomain != "example.org" || p.InjectionEnabled() || !p.FeatureGates.InjectTools || p.SPIREEnabled() || !p.AuthbridgeConfig.Enabled {
+					t.Errorf("%+v", p)
+				}
+				if p.Images.AuthBridge != "registry.example/authbridge:v1" || p.Images.ProxyInit != DefaultProxyInitImage {
+					t.Errorf("images %+v", p.Images)
+				}
+				if p.Keycloak.PublicURL != "http://kc.keycloak.svc:8080" {
+					t.Errorf("publicURL defaults to url, got %q", p.Keycloak.PublicURL)
+				}
+			},
+		},
+		{
+			name:    "unknown field names the file",
+			doc:     "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\ntrustdomain: x\n",
+			wantErr: []string{`platform.yaml: `, `unknown field "trustdomain"`},
+		},
+		{
+			name: "every invalid field is reported",
+			doc: `apiVersion: gitops.trustsync.dev/v1alpha1
+kind: Platform
+namespace: Not_A_Label
+trustDomain: "Example.ORG"
+keycloak: {url: "keycloak:8080", clientAuthType: password}
+defaults: {authBridgeMode: sidecar, allowedEgressEnforcement: [iptables]}
+spire: {socketPath: /run/spire.sock}
+`,
+			wantErr: []string{
+				"platform.yaml: defaults.allowedEgressEnforcement[0]",
+				"platform.yaml: defaults.authBridgeMode",
+				"platform.yaml: keycloak.clientAuthType",
+				"platform.yaml: keycloak.publicURL",
+				"platform.yaml: keycloak.url",
+				"platform.yaml: namespace",
+				"platform.yaml: spire.socketPath",
+				"platform.yaml: trustDomain",
+			},
+		},
+		{
+			name:    "wrong kind",
+			doc:     "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Sync\n",
+			wantErr: []string{"platform.yaml: kind: must be Platform"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := ParsePlatform("platform.yaml", []byte(tt.doc))
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatal("want an error")
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error lacks %q:\n%v", w, err)
+					}
+				}
+				if n := strings.Count(err.Error(), "\n") + 1; len(tt.wantErr) > 2 && n != len(tt.wantErr) {
+					t.Errorf("got %d errors, want %d:\n%v", n, len(tt.wantErr), err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, p)
+		})
+	}
+}
+
+func TestLoadPlatformWithoutFileGivesDefaults(t *testing.T) {
+	p, err := LoadPlatform("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatalf("the defaults do not validate: %v", err)
+	}
+}

@@ -1,0 +1,358 @@
+package renderers
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/renderers/manifest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func examples(t *testing.T) fs.FS {
+	t.Helper()
+	root, err := os.OpenRoot("../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return root.FS()
+}
+
+func examplePlatform(t *testing.T) *gitopsv1.Platform {
+	t.Helper()
+	p, err := gitopsv1.LoadPlatform("../examples/platform.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func renderYAML(t *testing.T, fsys fs.FS, dir string, p *gitopsv1.Platform) []byte {
+	t.Helper()
+	res, err := Render(fsys, dir, Options{Platform: p})
+	if err != nil {
+		t.Fatalf("render %s: %v", dir, err)
+	}
+	var buf bytes.Buffer
+	if err := manifest.WriteYAML(&buf, res.Objects); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./renderers -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file; if the change is intended, run go test ./renderers -update and review the diff.\n%s", name, firstDifference(want, got))
+	}
+}
+
+func firstDifference(want, got []byte) string {
+	w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return fmt.Sprintf("line %d:\n  want: %s\n  got:  %s", i+1, wl, gl)
+		}
+	}
+	return ""
+}
+
+func TestRenderGolden(t *testing.T) {
+	fsys, p := examples(t), examplePlatform(t)
+	for _, dir := range []string{"single-agent", "multi-tenant", "modes"} {
+		t.Run(dir, func(t *testing.T) {
+			golden(t, dir+".yaml", renderYAML(t, fsys, dir, p))
+		})
+	}
+	t.Run("default platform", func(t *testing.T) {
+		golden(t, "multi-tenant.default-platform.yaml", renderYAML(t, fsys, "multi-tenant", gitopsv1.DefaultPlatform()))
+	})
+}
+
+func TestRenderBrokenGolden(t *testing.T) {
+	res, err := Render(examples(t), "broken", Options{Platform: examplePlatform(t)})
+	if err == nil {
+		t.Fatalf("broken example rendered %d objects", len(res.Objects))
+	}
+	var buf bytes.Buffer
+	for _, e := range manifest.Errors(err) {
+		buf.WriteString(e.Error() + "\n")
+	}
+	golden(t, "broken.txt", buf.Bytes())
+}
+
+// TestRenderDeterministic renders the same revision repeatedly: Go's map order changes
+// from run to run, so any order leaking into the output shows up as different bytes.
+func TestRenderDeterministic(t *testing.T) {
+	fsys, p := examples(t), examplePlatform(t)
+	for _, dir := range []string{"single-agent", "multi-tenant", "modes"} {
+		first := renderYAML(t, fsys, dir, p)
+		for i := 0; i < 10; i++ {
+			if again := renderYAML(t, fsys, dir, p); !bytes.Equal(first, again) {
+				t.Fatalf("%s: render %d differs from the first", dir, i+2)
+			}
+		}
+	}
+}
+
+const (
+	deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %s
+spec:
+  selector: {matchLabels: {app: %s}}
+  template:
+    metadata: {labels: {app: %s}}
+    spec:
+      containers: [{name: agent, image: example/agent:1}]
+`
+	agentRuntime = `apiVersion: agent.kagenti.dev/v1alpha1
+kind: AgentRuntime
+metadata:
+  name: %s
+spec:
+  type: agent
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: %s}
+`
+)
+
+func deploy(name string) string {
+	return strings.ReplaceAll(deployment, "%s", name)
+}
+
+func runtimeFor(name, target, extra string) string {
+	s := strings.Replace(agentRuntime, "%s", name, 1)
+	return strings.Replace(s, "%s", target, 1) + extra
+}
+
+func tree(files map[string]string) fstest.MapFS {
+	m := fstest.MapFS{}
+	for name, content := range files {
+		if target, ok := strings.CutPrefix(content, "symlink:"); ok {
+			m[name] = &fstest.MapFile{Data: []byte(target), Mode: fs.ModeSymlink}
+			continue
+		}
+		m[name] = &fstest.MapFile{Data: []byte(content)}
+	}
+	return m
+}
+
+func policyDoc(name, scope, path, rego string) string {
+	indented := "        " + strings.ReplaceAll(strings.TrimSuffix(rego, "\n"), "\n", "\n        ") + "\n"
+	return "apiVersion: agent.kagenti.dev/v1alpha1\nkind: AuthorizationPolicy\nmetadata:\n  name: " + name +
+		"\nspec:\n  scope: " + scope + "\n  policies:\n    - path: " + path + "\n      content: |\n" + indented
+}
+
+// TestRenderBadInput: every class of bad input gives an error naming the file, the object
+// and the field, and no objects.
+func TestRenderBadInput(t *testing.T) {
+	tests := []struct {
+		name     string
+		files    map[string]string
+		platform func(*gitopsv1.Platform)
+		want     []string
+	}{
+		{
+			name:  "invalid YAML",
+			files: map[string]string{"app/kustomization.yaml": "resources: [a.yaml]\n", "app/a.yaml": "kind: [\n"},
+			want:  []string{"a.yaml"},
+		},
+		{
+			name: "unknown enum",
+			files: map[string]string{
+				"app/a.yaml": deploy("a") + "---\n" + runtimeFor("a", "a", "  mtlsMode: mutual\n"),
+			},
+			want: []string{`app/a.yaml: AgentRuntime a: spec.mtlsMode: unknown value "mutual"; valid values are disabled, permissive, strict`},
+		},
+		{
+			name: "unknown type",
+			files: map[string]string{
+				"app/a.yaml": deploy("a") + "---\n" + strings.Replace(runtimeFor("a", "a", ""), "type: agent", "type: robot", 1),
+			},
+			want: []string{`app/a.yaml: AgentRuntime a: spec.type: unknown value "robot"; valid values are agent, tool`},
+		},
+		{
+			name: "unknown field",
+			files: map[string]string{
+				"app/a.yaml": deploy("a") + "---\n" + runtimeFor("a", "a", "  authBridgemode: lite\n"),
+			},
+			want: []string{`app/a.yaml: AgentRuntime a: spec.authBridgemode: unknown field`},
+		},
+		{
+			name:  "typo in a built-in kind",
+			files: map[string]string{"app/a.yaml": strings.Replace(deploy("a"), "spec:\n", "spec:\n  replica: 2\n", 1)},
+			want:  []string{`app/a.yaml: Deployment a: spec.replica: unknown field (not in the apps/v1 Deployment API)`},
+		},
+		{
+			name: "requireClientPolicy with the repository's own global tier",
+			files: map[string]string{
+				"app/a.yaml": deploy("a") + "---\n" + runtimeFor("a", "a", ""),
+				"app/p.yaml": strings.Replace(policyDoc("mine", "global", "inbound/request.rego", "package authbridge.inbound.request\nimport rego.v1\nallow := true\n"), "name: mine", "name: mine\n  namespace: trustsync-system", 1),
+			},
+			platform: func(p *gitopsv1.Platform) { p.Policy.RequireClientPolicy = true },
+			want: []string{
+				`app/p.yaml: AuthorizationPolicy trustsync-system/mine: spec.policies: the global tier defines no package authbridge.inbound.response`,
+				`app/p.yaml: AuthorizationPolicy trustsync-system/mine: spec.policies: the global tier defines no package authbridge.outbound.request`,
+				`app/p.yaml: AuthorizationPolicy trustsync-system/mine: spec.policies: the global tier defines no package authbridge.outbound.response`,
+				`app/p.yaml: AuthorizationPolicy trustsync-system/mine: spec.scope: the platform's policy.requireClientPolicy is enforced by trustsync's default global policy`,
+			},
+		},
+		{
+			name: "an undecodable policy hides no other policy's problem",
+			files: map[string]string{
+				"app/p.yaml": policyDoc("bad", "client", "inbound/request.rego", "package authbridge.client.inbound.request\nimport rego.v1\nallow := true\n") + "  clientid: x\n",
+				"app/q.yaml": policyDoc("team", "namespace", "inbound/request.rego", "package authbridge.ns.inbound.request\nimport rego.v1\nallow if {\n"),
+			},
+			want: []string{
+				`app/p.yaml: AuthorizationPolicy bad: spec.clientid: unknown field`,
+				`app/q.yaml: AuthorizationPolicy team: spec.policies[0].content: inbound/request.rego`,
+			},
+		},
+		{
+			name: "rego syntax error names the policy and the line",
+			files: map[string]string{
+				"app/p.yaml": policyDoc("team", "namespace", "inbound/request.rego", "package authbridge.ns.inbound.request\nimport rego.v1\nallow if {\n  input.x ==\n}\n"),
+			},
+			want: []string{`app/p.yaml: AuthorizationPolicy team: spec.policies[0].content: inbound/request.rego:5: rego_parse_error`},
+		},
+		{
+			name: "targetRef not in the build",
+			files: map[string]string{
+				"app/a.yaml": runtimeFor("a", "missing", ""),
+			},
+			want: []string{`app/a.yaml: AgentRuntime a: spec.targetRef: Deployment default/missing is not in the build`},
+		},
+		{
+			name: "unsupported target kind",
+			files: map[string]string{
+				"app/a.yaml": strings.Replace(runtimeFor("a", "a", ""), "apiVersion: apps/v1, kind: Deployment", "apiVersion: batch/v1, kind: Job", 1),
+			},
+			want: []string{`spec.targetRef.kind: batch/v1 "Job" is not a supported workload`},
+		},
+		{
+			name: "two AgentRuntimes for one workload",
+			files: map[string]string{
+				"app/a.yaml": deploy("a") + "---\n" + runtimeFor("a", "a", "") + "---\n" + runtimeFor("b", "a", ""),
+			},
+			want: []string{`app/a.yaml: AgentRuntime b: spec.targetRef: Deployment default/a is already the target of AgentRuntime a`},
+		},
+		{
+			name: "two agents sharing a ServiceAccount",
+			files: map[string]string{
+				"app/a.yaml": strings.Replace(deploy("a"), "containers:", "serviceAccountName: shared\n      containers:", 1) + "---\n" + runtimeFor("a", "a", "") + "---\n" +
+					strings.Replace(deploy("b"), "containers:", "serviceAccountName: shared\n      containers:", 1) + "---\n" + runtimeFor("b", "b", ""),
+			},
+			want: []string{`AgentRuntime b: spec.targetRef: Deployment/b runs as ServiceAccount default/shared, as does Deployment/a of AgentRuntime a`},
+		},
+		{
+			name: "tls bridge with envoy",
+			files: map[string]string{
+				"app/a.yaml": deploy("a") + "---\n" + runtimeFor("a", "a", "  authBridgeMode: envoy-sidecar\n  tlsBridgeMode: enabled\n"),
+			},
+			want: []string{`spec.tlsBridgeMode: enabled needs authBridgeMode proxy-sidecar or lite, not envoy-sidecar`},
+		},
+		{
+			name: "bad namespace default names the ConfigMap",
+			files: map[string]string{
+				"app/a.yaml":  deploy("a") + "---\n" + runtimeFor("a", "a", ""),
+				"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: authbridge-runtime-config}\ndata:\n  config.yaml: |\n    mode: sidecar\n",
+			},
+			want: []string{`app/cm.yaml: ConfigMap authbridge-runtime-config: data.config.yaml: mode: unknown value "sidecar"`},
+		},
+		{
+			name: "path escape",
+			files: map[string]string{
+				"app/kustomization.yaml": "resources: [../../secrets.yaml]\n",
+			},
+			want: []string{`app/kustomization.yaml: refers to "../../secrets.yaml", which is outside the source tree`},
+		},
+		{
+			name: "remote base",
+			files: map[string]string{
+				"app/kustomization.yaml": "resources:\n- https://github.com/example/agents//base?ref=main\n",
+			},
+			want: []string{`app/kustomization.yaml: refers to remote "https://github.com/example/agents//base?ref=main": remote bases are refused`},
+		},
+		{
+			name: "symlink out of the tree",
+			files: map[string]string{
+				"app/kustomization.yaml": "resources: [a.yaml]\n",
+				"app/a.yaml":             "symlink:../../../etc/passwd",
+			},
+			want: []string{`symlink "app/a.yaml" -> "../../../etc/passwd" points outside the source tree`},
+		},
+		{
+			name: "global policy outside the platform namespace",
+			files: map[string]string{
+				"app/p.yaml": policyDoc("global", "global", "inbound/request.rego", "package authbridge.inbound.request\nimport rego.v1\nallow := true\n"),
+			},
+			want: []string{`app/p.yaml: AuthorizationPolicy global: spec.scope: global policies are honoured only in the platform namespace "trustsync-system"`},
+		},
+		{
+			name: "several problems are all reported, in order",
+			files: map[string]string{
+				"app/a.yaml": runtimeFor("a", "missing", ""),
+				"app/b.yaml": deploy("b") + "---\n" + runtimeFor("b", "b", "  mtlsMode: mutual\n"),
+				"app/p.yaml": policyDoc("team", "client", "inbound/request.rego", "package authbridge.inbound.request\nimport rego.v1\nallow := true\n"),
+			},
+			want: []string{
+				`app/a.yaml: AgentRuntime a: spec.targetRef`,
+				`app/b.yaml: AgentRuntime b: spec.mtlsMode`,
+				`app/p.yaml: AuthorizationPolicy team: spec.policies[0].content: inbound/request.rego:1: package authbridge.inbound.request is outside the client tier`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &gitopsv1.Platform{}
+			if tt.platform != nil {
+				tt.platform(p)
+			}
+			p.Default()
+			res, err := Render(tree(tt.files), "app", Options{Platform: p})
+			if err == nil {
+				t.Fatalf("rendered %d objects, want an error", len(res.Objects))
+			}
+			if res != nil {
+				t.Fatal("a failed render must return no objects")
+			}
+			errs := manifest.Errors(err)
+			if len(errs) != len(tt.want) {
+				t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(tt.want), err)
+			}
+			for i, e := range errs {
+				if !strings.Contains(e.Error(), tt.want[i]) {
+					t.Errorf("error %d:\n  got  %s\n  want %s", i, e, tt.want[i])
+				}
+			}
+		})
+	}
+}
