@@ -140,6 +140,21 @@ func TestBuild(t *testing.T) {
 			wantErr: `base/kustomization.yaml: refers to remote "https://example.com/patch.yaml"`,
 		},
 		{
+			name:    "missing resource names the kustomization",
+			tree:    fstest.MapFS{"app/kustomization.yaml": file("resources: [missing.yaml]\n")},
+			dir:     "app",
+			wantErr: `app/kustomization.yaml: refers to "missing.yaml", which does not exist`,
+		},
+		{
+			name: "inline transformers are not paths",
+			tree: fstest.MapFS{
+				"app/kustomization.yaml": file("resources: [cm.yaml]\ntransformers:\n- |\n  apiVersion: builtin\n  kind: LabelTransformer\n  metadata: {name: l}\n  labels: {team: a}\n  fieldSpecs: [{path: metadata/labels, create: true}]\n"),
+				"app/cm.yaml":            configMap("a"),
+			},
+			dir:  "app",
+			want: map[string]string{"a": "app/cm.yaml"},
+		},
+		{
 			name: "invalid YAML names the file",
 			tree: fstest.MapFS{
 				"app/kustomization.yaml": file("resources: [bad.yaml]\n"),

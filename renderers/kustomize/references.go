@@ -73,15 +73,21 @@ func scan(t *tree, dir string, allowRemote bool) (graph, error) {
 					allDirs = false
 				}
 				visit(local)
-			default:
+			case t.Exists(virtual(local)):
 				allDirs = false
+			default:
+				if v := t.takeViolations(); len(v) > 0 {
+					errs = append(errs, v...) // a link out of the tree, not a missing file
+				} else {
+					errs = append(errs, fmt.Errorf("%s: refers to %q, which does not exist", file, ref))
+				}
 			}
 		}
 		node.aggregator = allDirs && len(k.Resources) > 0 && onlyResources(k)
 	}
 	visit(dir)
 	if len(errs) == 0 {
-		t.takeViolations() // probes of missing paths explain nothing yet; kustomize reports them
+		t.takeViolations() // nothing failed, so no probe needs explaining later
 	}
 	return g, errors.Join(errs...)
 }
@@ -144,15 +150,16 @@ func (g graph) renamesBelow(dir string) bool {
 }
 
 // references lists every entry of a kustomization that kustomize may load from a path
-// or URL.
+// or URL; inline documents are left out.
 func references(k *kustypes.Kustomization) []string {
-	refs := append([]string{}, k.Resources...)
-	refs = append(refs, k.Components...)
-	refs = append(refs, k.Crds...)
-	refs = append(refs, k.Configurations...)
-	refs = append(refs, k.Generators...)
-	refs = append(refs, k.Transformers...)
-	refs = append(refs, k.Validators...)
+	var refs []string
+	for _, group := range [][]string{k.Resources, k.Components, k.Crds, k.Configurations, k.Generators, k.Transformers, k.Validators} {
+		for _, r := range group {
+			if !strings.Contains(r, "\n") {
+				refs = append(refs, r)
+			}
+		}
+	}
 	for _, p := range k.PatchesStrategicMerge {
 		if !strings.Contains(string(p), "\n") {
 			refs = append(refs, string(p))

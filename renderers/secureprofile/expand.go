@@ -57,11 +57,10 @@ type Result struct {
 
 // agent is an AgentRuntime on its way through the expansion.
 type agent struct {
-	obj      *manifest.Object
-	rt       *agentv1.AgentRuntime
-	target   *workload
-	settings authbridge.Settings
-	summary  Agent
+	obj     *manifest.Object
+	rt      *agentv1.AgentRuntime
+	target  *workload
+	summary Agent
 }
 
 // namespaceState is what the expansion knows about one namespace with agents.
@@ -72,7 +71,6 @@ type namespaceState struct {
 	runtime    map[string]any
 	envCM      *manifest.Object
 	env        map[string]string
-	agents     []*agent
 	needSPIRE  bool
 	needBridge bool
 }
@@ -92,9 +90,6 @@ func Expand(objs []*manifest.Object, p *gitopsv1.Platform) (*Result, error) {
 		return nil, errors.Join(e.errs...)
 	}
 	manifest.Sort(e.objs)
-	slices.SortFunc(e.agents, func(a, b *agent) int {
-		return strings.Compare(a.rt.Namespace+"/"+a.rt.Name, b.rt.Namespace+"/"+b.rt.Name)
-	})
 	res := &Result{Objects: e.objs}
 	for _, a := range e.agents {
 		res.Agents = append(res.Agents, a.summary)
@@ -120,7 +115,7 @@ func (e *expansion) add(o *manifest.Object) {
 }
 
 func (e *expansion) run() {
-	for _, o := range slices.Clone(e.objs) {
+	for _, o := range e.objs {
 		switch o.GroupVersionKind().GroupKind() {
 		case gkAgentRuntime:
 			e.collectAgent(o)
@@ -307,7 +302,6 @@ func (e *expansion) namespace(name string) *namespaceState {
 
 func (e *expansion) expandAgent(a *agent) {
 	ns := e.namespace(a.rt.Namespace)
-	ns.agents = append(ns.agents, a)
 	w := a.target
 	labels, annotations := w.templateLabels(), w.templateAnnotations()
 
@@ -323,7 +317,6 @@ func (e *expansion) expandAgent(a *agent) {
 		}
 		return
 	}
-	a.settings = settings
 	fillResolved(a.obj, settings)
 	ns.needSPIRE = ns.needSPIRE || (settings.SPIRE && settings.Injected)
 	ns.needBridge = ns.needBridge || (settings.TLSBridge && settings.Injected)

@@ -118,7 +118,7 @@ func checkGlobalCoverage(policies []*agentv1.AuthorizationPolicy, parsed [][]*as
 		return nil
 	}
 	var errs []*Error
-	for _, pt := range []Point{{"inbound", "request"}, {"inbound", "response"}, {"outbound", "request"}, {"outbound", "response"}} {
+	for _, pt := range Points {
 		if pkg := Package(agentv1.ScopeGlobal, pt); !defined[pkg] {
 			errs = append(errs, &Error{Namespace: first.Namespace, Name: first.Name, Field: "spec.policies",
 				Err: fmt.Errorf("the global tier defines no package %s, so every call would be denied at %s; add %s or leave the global tier to trustsync's default", pkg, pt, pt.File())})
@@ -192,13 +192,7 @@ func parse(p *agentv1.AuthorizationPolicy, platformNamespace string) ([]*ast.Mod
 }
 
 func tierHint(scope agentv1.PolicyScope) string {
-	switch scope {
-	case agentv1.ScopeNamespace:
-		return "packages authbridge.ns.<direction>.<phase>"
-	case agentv1.ScopeClient:
-		return "packages authbridge.client.<direction>.<phase>"
-	}
-	return "packages authbridge.<direction>.<phase>"
+	return "packages " + Package(scope, Point{"<direction>", "<phase>"})
 }
 
 func validPath(p string) bool {

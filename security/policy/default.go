@@ -24,7 +24,7 @@ func DefaultGlobalPolicy(namespace string, requireClientPolicy bool) *agentv1.Au
 		ObjectMeta: metav1.ObjectMeta{Name: DefaultPolicyName, Namespace: namespace},
 		Spec:       agentv1.AuthorizationPolicySpec{Scope: agentv1.ScopeGlobal},
 	}
-	for _, pt := range []Point{{"inbound", "request"}, {"inbound", "response"}, {"outbound", "request"}, {"outbound", "response"}} {
+	for _, pt := range Points {
 		p.Spec.Policies = append(p.Spec.Policies, agentv1.RegoPolicy{
 			Path:    pt.File(),
 			Content: combiner(pt, requireClientPolicy && pt.Phase == "request"),

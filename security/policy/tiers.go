@@ -16,9 +16,9 @@ type Point struct {
 	Phase     string // request | response
 }
 
-// Points are the four decision points, in the order AuthBridge meets them on a call.
+// Points are the four decision points.
 var Points = []Point{
-	{"outbound", "request"}, {"inbound", "request"}, {"inbound", "response"}, {"outbound", "response"},
+	{"inbound", "request"}, {"inbound", "response"}, {"outbound", "request"}, {"outbound", "response"},
 }
 
 // String gives the point as a path, e.g. inbound/request.

@@ -1,0 +1,3 @@
+// Package benchutil has the small helpers the benchmark programs share: timing runs,
+// medians and the RESULT line.
+package benchutil
