@@ -109,16 +109,33 @@ func Start() (*Env, error) {
 // Stop stops the control plane.
 func (e *Env) Stop() error { return e.env.Stop() }
 
-// Run is the body of a TestMain: it starts the control plane, runs the tests and stops
-// it. When the control plane cannot start, the package fails with the reason.
-func Run(m *testing.M, env **Env) int {
+// Hook starts something beside the control plane (a controller under test); it runs
+// until ctx is cancelled, which happens before the control plane stops.
+type Hook func(ctx context.Context, env *Env) error
+
+// Run is the body of a TestMain: it starts the control plane and the hooks, runs the
+// tests and stops everything. When something cannot start, the package fails with the
+// reason.
+func Run(m *testing.M, env **Env, hooks ...Hook) int {
 	e, err := Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
 	*env = e
-	code := m.Run()
+	ctx, cancel := context.WithCancel(context.Background())
+	code := 1
+	for _, h := range hooks {
+		if err = h(ctx, e); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: starting a test hook: %v\n", err)
+			break
+		}
+	}
+	if err == nil {
+		code = m.Run()
+	}
+	cancel()
+	time.Sleep(100 * time.Millisecond) // let the hooks wind down before the API server goes
 	if err := e.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
 	}

@@ -1,5 +1,7 @@
 package v1alpha1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // Condition types of GitSource and Sync, in the vocabulary of Flux and kstatus.
 const (
 	// ReadyCondition is True when the last revision was applied and is healthy.
@@ -31,3 +33,15 @@ const (
 	ReasonNoDrift             = "NoDrift"
 	ReasonImpersonationDenied = "ImpersonationDenied"
 )
+
+// GetConditions returns the conditions of the GitSource.
+func (in *GitSource) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions sets the conditions of the GitSource.
+func (in *GitSource) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+// GetConditions returns the conditions of the Sync.
+func (in *Sync) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions sets the conditions of the Sync.
+func (in *Sync) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }

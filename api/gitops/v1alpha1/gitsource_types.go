@@ -142,6 +142,9 @@ type GitSourceStatus struct {
 	// ReceiverPath is the path push webhooks for this source are sent to.
 	// +optional
 	ReceiverPath string `json:"receiverPath,omitempty"`
+	// LastHandledReconcileAt echoes the reconcile-requested-at annotation last handled.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // +kubebuilder:object:root=true

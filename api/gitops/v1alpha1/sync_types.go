@@ -118,6 +118,12 @@ type SyncSpec struct {
 	// +optional
 	Drift *DriftSpec `json:"drift,omitempty"`
 
+	// Wait makes the Sync Ready only once every applied object is healthy (kstatus
+	// Current), within Timeout.
+	// +kubebuilder:default=true
+	// +optional
+	Wait bool `json:"wait"`
+
 	// Suspend stops reconciling; objects stay as they are.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
@@ -217,6 +223,9 @@ type SyncStatus struct {
 	// History of the last revisions, newest first.
 	// +optional
 	History []HistoryEntry `json:"history,omitempty"`
+	// LastHandledReconcileAt echoes the reconcile-requested-at annotation last handled.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // +kubebuilder:object:root=true

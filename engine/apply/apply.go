@@ -1,0 +1,395 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/renderers/manifest"
+)
+
+// item is one desired object on its way through a run.
+type item struct {
+	obj           *manifest.Object // prepared: namespace, owner labels, ignored fields removed
+	ref           manifest.Ref
+	hash          string
+	clusterScoped bool
+	served        bool // the API server serves the kind now
+	live          *unstructured.Unstructured
+
+	action  Action
+	drift   []string
+	manager string
+	write   bool // must be applied
+	check   bool // live exists but nothing is recorded: a dry-run decides
+}
+
+var (
+	gkCRD       = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
+	gkNamespace = schema.GroupKind{Kind: "Namespace"}
+)
+
+// Apply converges the cluster on desired. Every object that is about to be written is
+// dry-run first; when any dry-run fails nothing is written and the error names every
+// object that failed. Objects whose namespace or kind the same run creates are dry-run
+// once those exist, after the cluster-scoped stage.
+func (m *Manager) Apply(ctx context.Context, desired []*manifest.Object) (*ChangeSet, error) {
+	items, err := m.prepare(desired)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.classify(ctx, items); err != nil {
+		return nil, err
+	}
+
+	newNamespaces := map[string]bool{}
+	newKinds := map[schema.GroupKind]bool{}
+	for _, it := range items {
+		if !it.write || it.live != nil {
+			continue
+		}
+		switch it.ref.GroupKind() {
+		case gkNamespace:
+			newNamespaces[it.ref.Name] = true
+		case gkCRD:
+			group, _, _ := unstructured.NestedString(it.obj.Object, "spec", "group")
+			kind, _, _ := unstructured.NestedString(it.obj.Object, "spec", "names", "kind")
+			newKinds[schema.GroupKind{Group: group, Kind: kind}] = true
+		}
+	}
+	deferred := func(it *item) bool {
+		return newKinds[it.ref.GroupKind()] || (!it.clusterScoped && newNamespaces[it.ref.Namespace])
+	}
+
+	var now, later []*item
+	for _, it := range items {
+		if !it.served && !deferred(it) {
+			return nil, &manifest.Error{File: it.obj.Source, Object: it.ref, Err: fmt.Errorf("the cluster does not serve %s, and no CustomResourceDefinition of this revision defines it", it.obj.GroupVersionKind())}
+		}
+		if (it.write || it.check) && !deferred(it) {
+			now = append(now, it)
+		} else if it.write {
+			later = append(later, it)
+		}
+	}
+	if err := m.dryRun(ctx, now); err != nil {
+		return nil, err
+	}
+
+	var stage1, stage2 []*item
+	for _, it := range items {
+		switch {
+		case !it.write:
+		case it.clusterScoped:
+			stage1 = append(stage1, it)
+		default:
+			stage2 = append(stage2, it)
+		}
+	}
+	if err := m.write(ctx, stage1); err != nil {
+		return nil, err
+	}
+	if len(newKinds) > 0 {
+		if err := m.waitForCRDs(ctx, stage1); err != nil {
+			return nil, err
+		}
+	}
+	if len(later) > 0 {
+		if err := m.dryRun(ctx, later); err != nil {
+			return nil, fmt.Errorf("after applying the cluster-scoped objects: %w", err)
+		}
+	}
+	if err := m.write(ctx, stage2); err != nil {
+		return nil, err
+	}
+
+	cs := &ChangeSet{}
+	for _, it := range items {
+		cs.Changes = append(cs.Changes, Change{Object: it.ref, Version: it.obj.GroupVersionKind().Version, Action: it.action, Drift: it.drift, Manager: it.manager})
+	}
+	return cs, nil
+}
+
+// prepare copies the desired objects and gives them what the cluster and the owner need:
+// the namespace of namespaced objects, the owner labels, no ignored fields; then hashes
+// them.
+func (m *Manager) prepare(desired []*manifest.Object) ([]*item, error) {
+	items := make([]*item, 0, len(desired))
+	crdScopes := map[schema.GroupKind]bool{} // kind → cluster-scoped, for kinds this revision defines
+	for _, d := range desired {
+		if d.GroupVersionKind().GroupKind() == gkCRD {
+			group, _, _ := unstructured.NestedString(d.Object, "spec", "group")
+			kind, _, _ := unstructured.NestedString(d.Object, "spec", "names", "kind")
+			scope, _, _ := unstructured.NestedString(d.Object, "spec", "scope")
+			crdScopes[schema.GroupKind{Group: group, Kind: kind}] = scope == "Cluster"
+		}
+	}
+	seen := map[manifest.Ref]string{}
+	var errs []error
+	for _, d := range desired {
+		o := manifest.New(d.DeepCopy(), d.Source)
+		gvk := o.GroupVersionKind()
+		it := &item{obj: o}
+		mapping, err := m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		switch {
+		case err == nil:
+			it.served = true
+			it.clusterScoped = mapping.Scope.Name() == meta.RESTScopeNameRoot
+		case meta.IsNoMatchError(err):
+			it.clusterScoped = crdScopes[gvk.GroupKind()]
+		default:
+			return nil, fmt.Errorf("mapping %s: %w", gvk, err)
+		}
+		if it.clusterScoped {
+			o.SetNamespace("")
+		} else if o.GetNamespace() == "" {
+			o.SetNamespace("default")
+		}
+		l := o.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		for k, v := range m.opts.Labels {
+			l[k] = v
+		}
+		o.SetLabels(l)
+		for _, r := range m.ignore {
+			if r.matches(o) {
+				for _, p := range r.paths {
+					removePointer(o.Object, p)
+				}
+			}
+		}
+		it.ref = o.Ref()
+		if other, dup := seen[it.ref]; dup {
+			errs = append(errs, &manifest.Error{File: o.Source, Object: it.ref, Err: fmt.Errorf("defined twice (also in %s)", other)})
+			continue
+		}
+		seen[it.ref] = o.Source
+		if it.hash, err = hashOf(o); err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	slices.SortStableFunc(items, func(a, b *item) int { return manifest.Compare(a.obj, b.obj) })
+	return items, nil
+}
+
+// classify decides, from the cache and the records alone, what each object needs.
+func (m *Manager) classify(ctx context.Context, items []*item) error {
+	for _, it := range items {
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(it.obj.GroupVersionKind())
+		if it.served {
+			err := m.cache.Get(ctx, client.ObjectKey{Namespace: it.ref.Namespace, Name: it.ref.Name}, live)
+			switch {
+			case err == nil:
+				it.live = live
+			case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+			default:
+				return fmt.Errorf("reading %s from the cache: %w", it.ref, err)
+			}
+		}
+		rec := m.record(it.ref)
+		switch {
+		case it.live == nil && rec != nil:
+			it.drift = []string{"/"} // someone deleted it
+			m.onDrift(it)
+		case it.live == nil:
+			it.action, it.write = Created, true
+		case rec == nil:
+			it.check = true
+		case rec.hash != it.hash:
+			it.action, it.write = Configured, true
+		case it.live.GetResourceVersion() == rec.rv:
+			it.action = Unchanged
+		default:
+			now, err := ownedFields(it.live, m.opts.FieldOwner)
+			if err != nil {
+				return err
+			}
+			if it.drift = lostFields(rec.owned, now, it.obj.Object); len(it.drift) == 0 {
+				// Changed by someone, but not in the fields we own (status, others' fields).
+				it.action = Unchanged
+				m.remember(it.ref, &record{hash: rec.hash, rv: it.live.GetResourceVersion(), owned: rec.owned})
+				continue
+			}
+			it.manager = m.driftManager(ctx, it)
+			m.onDrift(it)
+		}
+	}
+	return nil
+}
+
+// onDrift sets what happens to a drifted object: corrected, or left and reported.
+func (m *Manager) onDrift(it *item) {
+	if m.opts.DriftMode == gitopsv1.DriftWarn {
+		it.action = Drifted
+		return
+	}
+	it.write = true
+	if it.live == nil {
+		it.action = Created
+	} else {
+		it.action = Configured
+	}
+}
+
+// driftManager names who changed a drifted object, by reading it uncached: the cache
+// keeps only this manager's field ownership. Best effort.
+func (m *Manager) driftManager(ctx context.Context, it *item) string {
+	fresh := &unstructured.Unstructured{}
+	fresh.SetGroupVersionKind(it.obj.GroupVersionKind())
+	if err := m.client.Get(ctx, client.ObjectKey{Namespace: it.ref.Namespace, Name: it.ref.Name}, fresh); err != nil {
+		return ""
+	}
+	var latest string
+	var at time.Time
+	for _, e := range fresh.GetManagedFields() {
+		if e.Manager == m.opts.FieldOwner || e.Time == nil {
+			continue
+		}
+		if e.Time.After(at) {
+			latest, at = e.Manager, e.Time.Time
+		}
+	}
+	return latest
+}
+
+// dryRun server-side applies the items as a dry run, all of them, and reports every
+// failure. Items that had nothing recorded are settled by the result: unchanged when the
+// apply would change nothing, else written.
+func (m *Manager) dryRun(ctx context.Context, items []*item) error {
+	errs := make([]error, len(items))
+	results := make([]*unstructured.Unstructured, len(items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(m.opts.Concurrency)
+	for i, it := range items {
+		g.Go(func() error {
+			u := it.obj.DeepCopy()
+			if err := m.client.Apply(gctx, client.ApplyConfigurationFromUnstructured(u),
+				client.FieldOwner(m.opts.FieldOwner), client.ForceOwnership, client.DryRunAll); err != nil {
+				errs[i] = &manifest.Error{File: it.obj.Source, Object: it.ref, Err: fmt.Errorf("rejected by the API server: %w", err)}
+				return nil
+			}
+			results[i] = u
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, it := range items {
+		if !it.check {
+			continue
+		}
+		owned, err := ownedFields(results[i], m.opts.FieldOwner)
+		if err != nil {
+			return err
+		}
+		liveOwned, err := ownedFields(it.live, m.opts.FieldOwner)
+		if err != nil {
+			return err
+		}
+		if sameContent(results[i], it.live) && liveOwned != nil && owned != nil && liveOwned.Equals(owned) {
+			it.action = Unchanged
+			m.remember(it.ref, &record{hash: it.hash, rv: it.live.GetResourceVersion(), owned: owned})
+			continue
+		}
+		it.action, it.write = Configured, true
+	}
+	return nil
+}
+
+// sameContent compares two versions of an object, leaving out what every write changes.
+func sameContent(a, b *unstructured.Unstructured) bool {
+	strip := func(u *unstructured.Unstructured) map[string]any {
+		c := u.DeepCopy().Object
+		unstructured.RemoveNestedField(c, "metadata", "managedFields")
+		unstructured.RemoveNestedField(c, "metadata", "resourceVersion")
+		unstructured.RemoveNestedField(c, "metadata", "generation")
+		return c
+	}
+	return reflect.DeepEqual(strip(a), strip(b))
+}
+
+// write applies the items, in parallel up to the concurrency limit, and records each.
+func (m *Manager) write(ctx context.Context, items []*item) error {
+	errs := make([]error, len(items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(m.opts.Concurrency)
+	for i, it := range items {
+		g.Go(func() error {
+			u := it.obj.DeepCopy()
+			if err := m.client.Apply(gctx, client.ApplyConfigurationFromUnstructured(u),
+				client.FieldOwner(m.opts.FieldOwner), client.ForceOwnership); err != nil {
+				errs[i] = &manifest.Error{File: it.obj.Source, Object: it.ref, Err: fmt.Errorf("apply failed: %w", err)}
+				return nil
+			}
+			owned, err := ownedFields(u, m.opts.FieldOwner)
+			if err != nil {
+				errs[i] = err
+				return nil
+			}
+			m.remember(it.ref, &record{hash: it.hash, rv: u.GetResourceVersion(), owned: owned})
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return errors.Join(errs...)
+}
+
+// waitForCRDs waits until the CRDs among items are established, then lets the mapper see
+// their kinds.
+func (m *Manager) waitForCRDs(ctx context.Context, items []*item) error {
+	ctx, cancel := context.WithTimeout(ctx, m.opts.CRDTimeout)
+	defer cancel()
+	for _, it := range items {
+		if it.ref.GroupKind() != gkCRD {
+			continue
+		}
+		for {
+			crd := &unstructured.Unstructured{}
+			crd.SetGroupVersionKind(it.obj.GroupVersionKind())
+			err := m.client.Get(ctx, client.ObjectKey{Name: it.ref.Name}, crd)
+			if err == nil && established(crd) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return &manifest.Error{File: it.obj.Source, Object: it.ref, Err: fmt.Errorf("not established within %s", m.opts.CRDTimeout)}
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	if r, ok := m.mapper.(meta.ResettableRESTMapper); ok {
+		r.Reset()
+	}
+	return nil
+}
+
+func established(crd *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Established" && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,152 @@
+package apply
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	"sigs.k8s.io/structured-merge-diff/v6/value"
+)
+
+// ownedFields is the set of fields the manager owns through apply on the object's main
+// resource; nil when it owns none.
+func ownedFields(u *unstructured.Unstructured, manager string) (*fieldpath.Set, error) {
+	for _, e := range u.GetManagedFields() {
+		if e.Manager != manager || e.Operation != metav1.ManagedFieldsOperationApply || e.Subresource != "" || e.FieldsV1 == nil {
+			continue
+		}
+		set := &fieldpath.Set{}
+		if err := set.FromJSON(bytes.NewReader(e.FieldsV1.Raw)); err != nil {
+			return nil, fmt.Errorf("managed fields of %s: %w", u.GetName(), err)
+		}
+		return set, nil
+	}
+	return nil, nil
+}
+
+// lostFields are the fields the manager owned after its apply and owns no longer:
+// someone changed them. They come back as JSON pointers, list items addressed by their
+// index in the desired object where it has them, sorted.
+func lostFields(before, now *fieldpath.Set, desired map[string]any) []string {
+	if before == nil {
+		return nil
+	}
+	if now == nil {
+		now = &fieldpath.Set{}
+	}
+	lost := before.Difference(now).Leaves()
+	var out []string
+	lost.Iterate(func(p fieldpath.Path) {
+		out = append(out, pointer(p, desired))
+	})
+	sort.Strings(out)
+	return out
+}
+
+// pointer renders a field path as a JSON pointer into obj.
+func pointer(p fieldpath.Path, obj map[string]any) string {
+	var b strings.Builder
+	var cur any = obj
+	for _, pe := range p {
+		switch {
+		case pe.FieldName != nil:
+			b.WriteString("/" + escape(*pe.FieldName))
+			m, _ := cur.(map[string]any)
+			cur = m[*pe.FieldName]
+		case pe.Key != nil:
+			list, _ := cur.([]any)
+			idx := -1
+			for i, item := range list {
+				if keyMatches(item, *pe.Key) {
+					idx = i
+					break
+				}
+			}
+			if idx < 0 {
+				b.WriteString("/" + escape(keyString(*pe.Key)))
+				cur = nil
+				continue
+			}
+			b.WriteString("/" + strconv.Itoa(idx))
+			cur = list[idx]
+		case pe.Index != nil:
+			b.WriteString("/" + strconv.Itoa(*pe.Index))
+			list, _ := cur.([]any)
+			if *pe.Index < len(list) {
+				cur = list[*pe.Index]
+			} else {
+				cur = nil
+			}
+		case pe.Value != nil:
+			b.WriteString("/" + escape(value.ToString(*pe.Value)))
+			cur = nil
+		}
+	}
+	return b.String()
+}
+
+func keyMatches(item any, key value.FieldList) bool {
+	m, ok := item.(map[string]any)
+	if !ok {
+		return false
+	}
+	for _, f := range key {
+		if fmt.Sprint(m[f.Name]) != fmt.Sprint(f.Value.Unstructured()) {
+			return false
+		}
+	}
+	return true
+}
+
+func keyString(key value.FieldList) string {
+	var parts []string
+	for _, f := range key {
+		parts = append(parts, fmt.Sprintf("%s=%v", f.Name, f.Value.Unstructured()))
+	}
+	return strings.Join(parts, ",")
+}
+
+func escape(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// removePointer deletes the field a JSON pointer (RFC 6901) names, if present.
+func removePointer(obj map[string]any, ptr string) {
+	tokens := strings.Split(ptr, "/")[1:]
+	for i := range tokens {
+		tokens[i] = strings.ReplaceAll(strings.ReplaceAll(tokens[i], "~1", "/"), "~0", "~")
+	}
+	removeAt(obj, tokens)
+}
+
+// removeAt returns node without the element tokens name; a list comes back shorter.
+func removeAt(node any, tokens []string) any {
+	if len(tokens) == 0 {
+		return node
+	}
+	switch n := node.(type) {
+	case map[string]any:
+		if len(tokens) == 1 {
+			delete(n, tokens[0])
+		} else if child, ok := n[tokens[0]]; ok {
+			n[tokens[0]] = removeAt(child, tokens[1:])
+		}
+		return n
+	case []any:
+		idx, err := strconv.Atoi(tokens[0])
+		if err != nil || idx < 0 || idx >= len(n) {
+			return n
+		}
+		if len(tokens) == 1 {
+			return append(n[:idx:idx], n[idx+1:]...)
+		}
+		n[idx] = removeAt(n[idx], tokens[1:])
+		return n
+	}
+	return node
+}

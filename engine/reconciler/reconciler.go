@@ -1,0 +1,463 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"net/http"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/engine/apply"
+	"github.com/trustsync/trustsync/engine/health"
+	"github.com/trustsync/trustsync/engine/metrics"
+	"github.com/trustsync/trustsync/renderers/manifest"
+)
+
+// Options tune the reconciler.
+type Options struct {
+	// Concurrency of each Sync's requests.
+	Concurrency int
+	// HealthInterval between health checks while objects roll out.
+	HealthInterval time.Duration
+	// MaxConcurrentReconciles of Syncs.
+	MaxConcurrentReconciles int
+}
+
+// SyncReconciler reconciles Syncs.
+type SyncReconciler struct {
+	// Client is the controller's own client (its cache serves Syncs and GitSources).
+	Client client.Client
+	// Objects is the informer cache of the objects Syncs applied (package objcache).
+	Objects cache.Cache
+	// Config is the base of the per-Sync clients, impersonated when a Sync names a
+	// ServiceAccount.
+	Config *rest.Config
+	// Mapper maps kinds to resources.
+	Mapper meta.RESTMapper
+	// Artifacts gives the sources' latest revisions.
+	Artifacts Artifacts
+	// Reporter posts commit statuses; nil for none.
+	Reporter Reporter
+	// Events records events; nil for none.
+	Events EventRecorder
+	// Metrics; nil for none.
+	Metrics *metrics.Recorder
+	// Requests counts the API requests of every Sync's client; nil for none.
+	Requests *metrics.RequestCounter
+	// Platform configuration the revisions are rendered with.
+	Platform *gitopsv1.Platform
+	Options  Options
+
+	mu       sync.Mutex
+	owners   map[types.NamespacedName]*owner
+	reported map[types.NamespacedName]string // last report per Sync: commit + state + description
+	renders  renderCache
+	watch    *driftWatch
+}
+
+// owner is one Sync's apply Manager and the settings it was made with.
+type owner struct {
+	settings string
+	mgr      *apply.Manager
+}
+
+func (r *SyncReconciler) defaults() {
+	if r.Options.Concurrency <= 0 {
+		r.Options.Concurrency = 8
+	}
+	if r.Options.HealthInterval <= 0 {
+		r.Options.HealthInterval = 2 * time.Second
+	}
+	if r.Options.MaxConcurrentReconciles <= 0 {
+		r.Options.MaxConcurrentReconciles = 4
+	}
+}
+
+// Reconcile brings one Sync's objects to the revision of its source.
+func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	start := time.Now()
+	s := &gitopsv1.Sync{}
+	if err := r.Client.Get(ctx, req.NamespacedName, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !s.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, s)
+	}
+	if !controllerutil.ContainsFinalizer(s, gitopsv1.Finalizer) {
+		patch := client.MergeFrom(s.DeepCopy())
+		controllerutil.AddFinalizer(s, gitopsv1.Finalizer)
+		if err := r.Client.Patch(ctx, s, patch); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if s.Spec.Suspend {
+		log.FromContext(ctx).V(1).Info("suspended")
+		return ctrl.Result{}, nil
+	}
+
+	before := s.DeepCopy()
+	requeue := r.reconcile(ctx, s)
+	s.Status.ObservedGeneration = s.Generation
+	s.Status.LastHandledReconcileAt = s.GetAnnotations()[gitopsv1.AnnotationReconcileRequestedAt]
+	// The lock turns a reconcile that read a Sync older than the last status write into
+	// a conflict and a retry, instead of a write that undoes newer status.
+	if err := r.Client.Status().Patch(ctx, s, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("updating the status: %w", err)
+	}
+	r.Metrics.ReconcileDuration(gitopsv1.SyncKind, s.Namespace, s.Name, time.Since(start))
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// reconcile does the work and writes its outcome into the Sync's status; it returns
+// when to look again (0: only when something changes).
+func (r *SyncReconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.Duration {
+	key := client.ObjectKeyFromObject(s)
+	started := metav1.Now()
+	retry := s.Spec.Interval.Duration
+	if s.Spec.RetryInterval != nil {
+		retry = s.Spec.RetryInterval.Duration
+	}
+
+	src, art, err := r.source(ctx, s)
+	if err != nil {
+		conditions.MarkFalse(s, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "%s", err.Error())
+		conditions.Delete(s, gitopsv1.ReconcilingCondition)
+		return retry
+	}
+	revision := art.Revision
+	s.Status.LastAttemptedRevision = revision
+	report := func(state State, format string, args ...any) {
+		r.report(ctx, s, src, art.Commit, Report{State: state, Description: fmt.Sprintf(format, args...)})
+	}
+	fail := func(reason, kind string, err error, stalled bool) time.Duration {
+		msg := fmt.Sprintf("%s of revision %s failed: %s", kind, revision, oneLine(err))
+		conditions.MarkFalse(s, gitopsv1.ReadyCondition, reason, "%s", msg)
+		conditions.Delete(s, gitopsv1.ReconcilingCondition)
+		if stalled {
+			conditions.MarkStalled(s, reason, "%s", msg)
+		} else {
+			conditions.Delete(s, gitopsv1.StalledCondition)
+		}
+		r.history(s, revision, "Failed", msg, started)
+		report(Failure, "%s failed: %s", kind, firstProblem(err))
+		r.event(s, "Warning", reason, kind, "%s", msg)
+		if stalled {
+			return 0 // a new revision or a spec change brings the next reconcile
+		}
+		return retry
+	}
+	if r.newCommit(key, art.Commit) {
+		report(Pending, "applying revision %s", shortRevision(revision))
+	}
+
+	res, err := r.renders.render(key, art, s.Spec, r.Platform)
+	if err != nil {
+		reason := gitopsv1.ReasonBuildFailed
+		var me *manifest.Error
+		if errors.As(err, &me) {
+			reason = gitopsv1.ReasonValidationFailed
+		}
+		return fail(reason, "render", err, true)
+	}
+
+	o, err := r.owner(s)
+	if err != nil {
+		return fail(gitopsv1.ReasonValidationFailed, "configuration", err, true)
+	}
+	cs, err := o.mgr.Apply(ctx, res.Objects)
+	if err != nil {
+		reason := gitopsv1.ReasonDryRunFailed
+		if isForbidden(err) {
+			reason = gitopsv1.ReasonImpersonationDenied
+			err = fmt.Errorf("%s may not apply it: %w", applier(s), err)
+		}
+		return fail(reason, "apply", err, false)
+	}
+	r.watch.ensure(ctx, cs)
+
+	inventory := apply.InventoryOf(cs)
+	var previous apply.Inventory
+	if s.Status.Inventory != nil {
+		previous = s.Status.Inventory.Entries
+	}
+	pruned := &apply.ChangeSet{}
+	if s.Spec.Prune {
+		var failed apply.Inventory
+		var perr error
+		pruned, failed, perr = o.mgr.Prune(ctx, apply.Stale(previous, inventory))
+		inventory = append(inventory, failed...)
+		if perr != nil {
+			s.Status.Inventory = &gitopsv1.Inventory{Entries: inventory}
+			return fail(gitopsv1.ReasonPruneFailed, "prune", perr, false)
+		}
+	} else {
+		// Without prune the objects stay trustsync's: keep them in the inventory.
+		inventory = append(inventory, apply.Stale(previous, inventory)...)
+	}
+	s.Status.Inventory = &gitopsv1.Inventory{Entries: inventory}
+	r.recordChanges(s, cs, pruned)
+
+	drifted := r.driftReport(s, cs)
+	if s.Spec.Wait {
+		objs := make([]health.Object, 0, len(cs.Changes))
+		for _, c := range cs.Changes {
+			objs = append(objs, health.Object{Ref: c.Object, Version: c.Version})
+		}
+		hr, err := health.Check(ctx, r.Objects, objs)
+		if err != nil {
+			return fail(gitopsv1.ReasonHealthCheckFailed, "health check", err, false)
+		}
+		if !hr.Healthy() {
+			timeout := 5 * time.Minute
+			if s.Spec.Timeout != nil {
+				timeout = s.Spec.Timeout.Duration
+			}
+			since := r.appliedAt(s, revision, started)
+			if hr.Failed() || time.Since(since) > timeout {
+				return fail(gitopsv1.ReasonHealthCheckFailed, "health check", errors.New(hr.Summary(3)), false)
+			}
+			conditions.MarkReconciling(s, gitopsv1.ReasonProgressing, "waiting for %s", hr.Summary(3))
+			conditions.MarkUnknown(s, gitopsv1.ReadyCondition, gitopsv1.ReasonProgressing, "revision %s applied; waiting for %s", revision, hr.Summary(3))
+			r.history(s, revision, "Progressing", "waiting for rollout", started)
+			return r.Options.HealthInterval
+		}
+	}
+
+	s.Status.LastAppliedRevision = revision
+	s.Status.Agents = agentSummaries(res)
+	conditions.Delete(s, gitopsv1.ReconcilingCondition)
+	conditions.Delete(s, gitopsv1.StalledCondition)
+	conditions.MarkTrue(s, gitopsv1.ReadyCondition, gitopsv1.ReasonSucceeded, "Applied revision: %s", revision)
+	summary := fmt.Sprintf("applied %d objects, %d drifted", len(cs.Changes), drifted)
+	r.history(s, revision, "Applied", summary, started)
+	if drifted > 0 && s.Spec.Drift != nil && s.Spec.Drift.Mode == gitopsv1.DriftWarn {
+		report(Failure, "%d objects drifted: %s", drifted, driftSummary(cs))
+	} else {
+		report(Success, "%s", summary)
+	}
+	return s.Spec.Interval.Duration
+}
+
+// source finds the Sync's GitSource and its latest artifact.
+func (r *SyncReconciler) source(ctx context.Context, s *gitopsv1.Sync) (*gitopsv1.GitSource, *Artifact, error) {
+	ns := s.Spec.SourceRef.Namespace
+	if ns == "" {
+		ns = s.Namespace
+	}
+	key := types.NamespacedName{Namespace: ns, Name: s.Spec.SourceRef.Name}
+	src := &gitopsv1.GitSource{}
+	if err := r.Client.Get(ctx, key, src); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, fmt.Errorf("GitSource %s not found", key)
+		}
+		return nil, nil, fmt.Errorf("reading GitSource %s: %w", key, err)
+	}
+	art, ok := r.Artifacts.Latest(key)
+	if !ok {
+		return src, nil, fmt.Errorf("GitSource %s has no artifact yet", key)
+	}
+	return src, art, nil
+}
+
+// owner returns the Sync's apply Manager, reconfigured when settings that shape it
+// changed; what it remembers of the cluster survives the change.
+func (r *SyncReconciler) owner(s *gitopsv1.Sync) (*owner, error) {
+	key := client.ObjectKeyFromObject(s)
+	drift := gitopsv1.DriftSpec{Mode: gitopsv1.DriftCorrect}
+	if s.Spec.Drift != nil {
+		drift = *s.Spec.Drift
+	}
+	settings := fmt.Sprintf("%s|%v|%t", s.Spec.ServiceAccountName, drift, s.Spec.PruneNamespacesAndCRDs)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o, ok := r.owners[key]
+	if ok && o.settings == settings {
+		return o, nil
+	}
+	c, err := r.clientFor(s)
+	if err != nil {
+		return nil, err
+	}
+	opts := apply.DefaultOptions()
+	opts.FieldOwner = gitopsv1.FieldManager
+	opts.Labels = map[string]string{gitopsv1.LabelSyncName: s.Name, gitopsv1.LabelSyncNamespace: s.Namespace}
+	opts.Concurrency = r.Options.Concurrency
+	opts.DriftMode = drift.Mode
+	opts.Ignore = drift.Ignore
+	opts.PruneNamespacesAndCRDs = s.Spec.PruneNamespacesAndCRDs
+	if ok {
+		if err := o.mgr.Reconfigure(c, opts); err != nil {
+			return nil, err
+		}
+		o.settings = settings
+		return o, nil
+	}
+	mgr, err := apply.New(c, r.Objects, r.Mapper, opts)
+	if err != nil {
+		return nil, err
+	}
+	o = &owner{settings: settings, mgr: mgr}
+	if r.owners == nil {
+		r.owners = map[types.NamespacedName]*owner{}
+	}
+	r.owners[key] = o
+	return o, nil
+}
+
+// clientFor makes the client a Sync applies with: impersonating its ServiceAccount when
+// it names one, so a tenant can apply no more than its account may.
+func (r *SyncReconciler) clientFor(s *gitopsv1.Sync) (client.Client, error) {
+	cfg := rest.CopyConfig(r.Config)
+	if s.Spec.ServiceAccountName != "" {
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + s.Namespace + ":" + s.Spec.ServiceAccountName}
+	}
+	if r.Requests != nil {
+		wrap := cfg.WrapTransport
+		cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+			if wrap != nil {
+				rt = wrap(rt)
+			}
+			return r.Requests.Wrap(rt)
+		}
+	}
+	return client.New(cfg, client.Options{Scheme: r.Client.Scheme(), Mapper: r.Mapper})
+}
+
+func applier(s *gitopsv1.Sync) string {
+	return "ServiceAccount " + s.Namespace + "/" + s.Spec.ServiceAccountName
+}
+
+func isForbidden(err error) bool {
+	for _, e := range manifest.Errors(err) {
+		if apierrors.IsForbidden(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// finalize prunes what the Sync applied, when it prunes, and lets it go.
+func (r *SyncReconciler) finalize(ctx context.Context, s *gitopsv1.Sync) (ctrl.Result, error) {
+	if s.Spec.Prune && !s.Spec.Suspend && s.Status.Inventory != nil {
+		o, err := r.owner(s)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if _, failed, err := o.mgr.Prune(ctx, s.Status.Inventory.Entries); err != nil {
+			r.event(s, "Warning", gitopsv1.ReasonPruneFailed, "finalize", "pruning %d objects failed: %s", len(failed), oneLine(err))
+			return ctrl.Result{}, err
+		}
+	}
+	patch := client.MergeFrom(s.DeepCopy())
+	controllerutil.RemoveFinalizer(s, gitopsv1.Finalizer)
+	if err := r.Client.Patch(ctx, s, patch); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.forget(client.ObjectKeyFromObject(s))
+	return ctrl.Result{}, nil
+}
+
+func (r *SyncReconciler) forget(key types.NamespacedName) {
+	r.mu.Lock()
+	delete(r.owners, key)
+	delete(r.reported, key)
+	r.mu.Unlock()
+	r.renders.forget(key)
+	r.Metrics.Forget(key.Namespace, key.Name)
+}
+
+// report posts on the commit unless it would say nothing new: the same report as last
+// time, or a success after a success on the same commit (later reconciles of a good
+// revision do not post again). A Git host that cannot be reached never fails the
+// reconcile; it is logged and shown as an event.
+func (r *SyncReconciler) report(ctx context.Context, s *gitopsv1.Sync, src *gitopsv1.GitSource, commit string, rep Report) {
+	if r.Reporter == nil || src.Spec.CommitStatus == nil {
+		return
+	}
+	key := client.ObjectKeyFromObject(s)
+	fingerprint := commit + "\x00" + string(rep.State) + "\x00" + rep.Description
+	r.mu.Lock()
+	last := r.reported[key]
+	r.mu.Unlock()
+	if last == fingerprint || (rep.State == Success && strings.HasPrefix(last, commit+"\x00"+string(Success)+"\x00")) {
+		return
+	}
+	if err := r.Reporter.Report(ctx, s, src, commit, rep); err != nil {
+		log.FromContext(ctx).Error(err, "posting the commit status")
+		r.event(s, "Warning", "CommitStatusFailed", "report", "posting the commit status failed: %s", oneLine(err))
+		return
+	}
+	r.mu.Lock()
+	if r.reported == nil {
+		r.reported = map[types.NamespacedName]string{}
+	}
+	r.reported[key] = fingerprint
+	r.mu.Unlock()
+}
+
+// newCommit reports whether the commit differs from the one the Sync last reported on:
+// pending is posted once per commit, so retries of a failing revision do not flap
+// between pending and failure on the Git host.
+func (r *SyncReconciler) newCommit(key types.NamespacedName, commit string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	last, ok := r.reported[key]
+	return !ok || !strings.HasPrefix(last, commit+"\x00")
+}
+
+func (r *SyncReconciler) event(s *gitopsv1.Sync, eventtype, reason, action, format string, args ...any) {
+	if r.Events != nil {
+		r.Events.Eventf(s, nil, eventtype, reason, action, format, args...)
+	}
+}
+
+// oneLine joins an error's problems with "; ".
+func oneLine(err error) string {
+	var parts []string
+	for _, e := range manifest.Errors(err) {
+		parts = append(parts, e.Error())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// firstProblem is the first of an error's problems, for the short commit status.
+func firstProblem(err error) string {
+	errs := manifest.Errors(err)
+	if len(errs) == 0 {
+		return ""
+	}
+	if len(errs) > 1 {
+		return fmt.Sprintf("%s (and %d more)", errs[0], len(errs)-1)
+	}
+	return errs[0].Error()
+}
+
+// shortRevision abbreviates main@sha1:<40 hex> to main@sha1:<12 hex>.
+func shortRevision(rev string) string {
+	if i := strings.LastIndex(rev, ":"); i >= 0 && len(rev)-i-1 > 12 {
+		return rev[:i+13]
+	}
+	return rev
+}

@@ -1,0 +1,68 @@
+package reconciler
+
+import (
+	"os"
+	"path"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/renderers"
+)
+
+// renderCache keeps each Sync's last render, so a reconcile with nothing new in Git does
+// not render again: the render is a pure function of the artifact, the path, the target
+// namespace and the platform (fixed for the process).
+type renderCache struct {
+	mu      sync.Mutex
+	entries map[types.NamespacedName]renderEntry
+}
+
+type renderEntry struct {
+	key    string
+	result *renderers.Result
+	err    error
+}
+
+func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitopsv1.SyncSpec, p *gitopsv1.Platform) (*renderers.Result, error) {
+	dir := syncPath(spec.Path)
+	key := a.Digest + "\x00" + dir + "\x00" + spec.TargetNamespace
+	c.mu.Lock()
+	if e, ok := c.entries[sync]; ok && e.key == key {
+		c.mu.Unlock()
+		return e.result, e.err
+	}
+	c.mu.Unlock()
+
+	root, err := os.OpenRoot(a.Dir)
+	if err != nil {
+		return nil, err // the artifact went away: not cached, the next reconcile retries
+	}
+	defer root.Close()
+	res, err := renderers.Render(root.FS(), dir, renderers.Options{Platform: p, Namespace: spec.TargetNamespace})
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[types.NamespacedName]renderEntry{}
+	}
+	c.entries[sync] = renderEntry{key: key, result: res, err: err}
+	return res, err
+}
+
+func (c *renderCache) forget(sync types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, sync)
+}
+
+// syncPath turns spec.path ("./", "./apps/prod", "apps") into a tree-relative path.
+func syncPath(p string) string {
+	p = path.Clean("/" + strings.TrimSpace(p))
+	if p == "/" {
+		return "."
+	}
+	return strings.TrimPrefix(p, "/")
+}

@@ -1,0 +1,66 @@
+package reconciler
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+)
+
+// sourceIndex indexes Syncs by the GitSource they apply (<namespace>/<name>).
+const sourceIndex = ".spec.sourceRef"
+
+// SetupWithManager registers the Sync controller.
+func (r *SyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	r.defaults()
+	r.watch = newDriftWatch(r.Objects)
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &gitopsv1.Sync{}, sourceIndex, func(o client.Object) []string {
+		s := o.(*gitopsv1.Sync)
+		ns := s.Spec.SourceRef.Namespace
+		if ns == "" {
+			ns = s.Namespace
+		}
+		return []string{ns + "/" + s.Spec.SourceRef.Name}
+	}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&gitopsv1.Sync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, reconcileRequested{}))).
+		Watches(&gitopsv1.GitSource{}, handler.EnqueueRequestsFromMapFunc(r.syncsOf)).
+		WatchesRawSource(source.Channel(r.watch.events, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
+		Complete(r)
+}
+
+// syncsOf lists the Syncs that apply a GitSource.
+func (r *SyncReconciler) syncsOf(ctx context.Context, o client.Object) []reconcile.Request {
+	var list gitopsv1.SyncList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{sourceIndex: o.GetNamespace() + "/" + o.GetName()}); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, s := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
+	}
+	return out
+}
+
+// reconcileRequested passes updates that change the reconcile-requested-at annotation.
+type reconcileRequested struct{ predicate.Funcs }
+
+func (reconcileRequested) Update(e event.UpdateEvent) bool {
+	if e.ObjectOld == nil || e.ObjectNew == nil {
+		return false
+	}
+	return e.ObjectOld.GetAnnotations()[gitopsv1.AnnotationReconcileRequestedAt] != e.ObjectNew.GetAnnotations()[gitopsv1.AnnotationReconcileRequestedAt]
+}
