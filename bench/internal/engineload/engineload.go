@@ -1,0 +1,138 @@
+package engineload
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/bench/internal/repogen"
+	"github.com/trustsync/trustsync/engine/apply"
+	"github.com/trustsync/trustsync/engine/metrics"
+	"github.com/trustsync/trustsync/engine/objcache"
+	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/renderers"
+	"github.com/trustsync/trustsync/renderers/manifest"
+)
+
+func init() {
+	// The benchmarks print their own lines; controller-runtime's log would only add noise.
+	log.SetLogger(logr.Discard())
+}
+
+// Repo renders a generated repository of n agents and returns its objects and the
+// repository's directory.
+func Repo(n int) ([]*manifest.Object, string, error) {
+	dir, err := os.MkdirTemp("", "trustsync-bench-repo-")
+	if err != nil {
+		return nil, "", err
+	}
+	if err := repogen.Write(dir, repogen.Options{Agents: n, Namespaces: 10}); err != nil {
+		return nil, dir, err
+	}
+	objs, err := Render(dir)
+	return objs, dir, err
+}
+
+// Render renders a repository directory.
+func Render(dir string) ([]*manifest.Object, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	res, err := renderers.Render(root.FS(), ".", renderers.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return res.Objects, nil
+}
+
+// Engine is trustsync's applier on a control plane, with its request counter.
+type Engine struct {
+	Env      *testenv.Env
+	Manager  *apply.Manager
+	Cache    crcache.Cache
+	Requests *metrics.RequestCounter
+	Client   client.Client
+	cancel   context.CancelFunc
+}
+
+// Start starts a control plane and an applier on it.
+func Start() (*Engine, error) {
+	env, err := testenv.Start()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{Env: env, Requests: metrics.NewRequestCounter()}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	cfg := Counted(env.Config, e.Requests)
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	if err != nil {
+		return nil, err
+	}
+	if e.Client, err = client.New(cfg, client.Options{Scheme: env.Scheme, Mapper: mapper}); err != nil {
+		return nil, err
+	}
+	if e.Cache, err = objcache.New(env.Config, objcache.Options{Scheme: env.Scheme, FieldOwner: gitopsv1.FieldManager, OwnerLabel: gitopsv1.LabelSyncName}); err != nil {
+		return nil, err
+	}
+	go func() { _ = e.Cache.Start(ctx) }()
+	e.Cache.WaitForCacheSync(ctx)
+	opts := apply.DefaultOptions()
+	opts.Labels = map[string]string{gitopsv1.LabelSyncName: "bench", gitopsv1.LabelSyncNamespace: "bench"}
+	if e.Manager, err = apply.New(e.Client, e.Cache, mapper, opts); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Counted returns a copy of cfg whose requests the counter counts.
+func Counted(cfg *rest.Config, c *metrics.RequestCounter) *rest.Config {
+	out := rest.CopyConfig(cfg)
+	out.WrapTransport = c.Wrap
+	out.QPS, out.Burst = 1000, 2000 // measure the engine, not client-side throttling
+	return out
+}
+
+// Settle waits until the cache holds every object at its latest version.
+func (e *Engine) Settle(ctx context.Context, objs []*manifest.Object) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, o := range objs {
+		key := client.ObjectKey{Namespace: o.GetNamespace(), Name: o.GetName()}
+		for {
+			live := &unstructured.Unstructured{}
+			live.SetGroupVersionKind(o.GroupVersionKind())
+			if err := e.Cache.Get(ctx, key, live); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("cache did not see %s", o.Ref())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	time.Sleep(time.Second) // updates behind the creations
+	return nil
+}
+
+// Stop stops the applier and the control plane.
+func (e *Engine) Stop() {
+	e.cancel()
+	time.Sleep(100 * time.Millisecond)
+	_ = e.Env.Stop()
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/trustsync/trustsync/bench/internal/benchutil"
+	"github.com/trustsync/trustsync/bench/internal/engineload"
+	"github.com/trustsync/trustsync/engine/metrics"
+	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/renderers/manifest"
+)
+
+func main() {
+	agents := flag.Int("agents", 1000, "agents in the generated repository")
+	flag.Parse()
+	ctx := context.Background()
+
+	objs, dir, err := engineload.Repo(*agents)
+	defer os.RemoveAll(dir)
+	if err != nil {
+		benchutil.Fatal(err)
+	}
+	// The change: agent-0000 goes from the default mTLS mode to strict.
+	file := filepath.Join(dir, "team-00", "agent-0000.yaml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		benchutil.Fatal(err)
+	}
+	changed := strings.Replace(string(data), "name: agent-0000}\n", "name: agent-0000}\n  mtlsMode: strict\n", 1)
+	if changed == string(data) {
+		benchutil.Fatal(fmt.Errorf("the generated agent changed shape; update the benchmark"))
+	}
+
+	e, err := engineload.Start()
+	if err != nil {
+		benchutil.Fatal(err)
+	}
+	defer e.Stop()
+	if _, err := e.Manager.Apply(ctx, objs); err != nil {
+		benchutil.Fatal(err)
+	}
+	if err := e.Settle(ctx, objs); err != nil {
+		benchutil.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(changed), 0o644); err != nil {
+		benchutil.Fatal(err)
+	}
+	next, err := engineload.Render(dir)
+	if err != nil {
+		benchutil.Fatal(err)
+	}
+	e.Requests.Reset()
+	var sent int
+	took, err := benchutil.Time(1, func() error {
+		cs, err := e.Manager.Apply(ctx, next)
+		if err != nil {
+			return err
+		}
+		sent = cs.Count("configured") + cs.Count("created")
+		return nil
+	})
+	if err != nil {
+		benchutil.Fatal(err)
+	}
+	fmt.Printf("trustsync: %d objects sent (%d applies, %d dry-runs) in %s ms\n", sent, e.Requests.Count(metrics.VerbApply), e.Requests.Count(metrics.VerbDryRun), benchutil.Ms(took[0]))
+
+	kubectlMs, err := baseline(next)
+	if err != nil {
+		benchutil.Fatal(err)
+	}
+	fmt.Printf("kubectl apply --server-side of all %d objects: %s ms\n", len(next), benchutil.Ms(kubectlMs))
+	benchutil.Result("P2",
+		"objects", fmt.Sprint(len(next)),
+		"objects_sent", fmt.Sprint(sent),
+		"requests", fmt.Sprint(e.Requests.Count(metrics.VerbApply)+e.Requests.Count(metrics.VerbDryRun)),
+		"trustsync_ms", benchutil.Ms(took[0]),
+		"kubectl_ms", benchutil.Ms(kubectlMs),
+		"ratio", fmt.Sprintf("%.0f", float64(kubectlMs)/float64(took[0])),
+	)
+}
+
+// baseline times kubectl apply --server-side of the whole set on a control plane of its
+// own, after a first apply of the same set (so it, too, is the change, not the creation).
+func baseline(objs []*manifest.Object) (time.Duration, error) {
+	env, err := testenv.Start()
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = env.Stop() }()
+	work, err := os.MkdirTemp("", "trustsync-p2-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(work)
+	kubeconfig := filepath.Join(work, "kubeconfig")
+	if err := writeKubeconfig(kubeconfig, env); err != nil {
+		return 0, err
+	}
+	var buf bytes.Buffer
+	if err := manifest.WriteYAML(&buf, objs); err != nil {
+		return 0, err
+	}
+	manifests := filepath.Join(work, "all.yaml")
+	if err := os.WriteFile(manifests, buf.Bytes(), 0o644); err != nil {
+		return 0, err
+	}
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		return 0, err
+	}
+	kubectl := func() error {
+		cmd := exec.Command(filepath.Join(assets, "kubectl"), "--kubeconfig", kubeconfig, "apply", "--server-side", "--force-conflicts", "--field-manager", "ci", "-f", manifests)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("kubectl: %v: %s", err, stderr.String())
+		}
+		return nil
+	}
+	if err := kubectl(); err != nil { // creation, not timed
+		return 0, err
+	}
+	times, err := benchutil.Time(1, kubectl)
+	if err != nil {
+		return 0, err
+	}
+	return times[0], nil
+}
+
+func writeKubeconfig(path string, env *testenv.Env) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: env.Config.CertData, ClientKeyData: env.Config.KeyData, Token: env.Config.BearerToken}
+	cfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	cfg.CurrentContext = "envtest"
+	return clientcmd.WriteToFile(*cfg, path)
+}
