@@ -11,12 +11,16 @@ KUBE_VERSION ?= v1.37.2
 ETCD_VERSION ?= v3.6.16
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.2
+GITEA_VERSION ?= v1.26.0
 
 ENVTEST_ASSETS := $(CACHE)/envtest
 CONTROLLER_GEN := $(CACHE)/tools/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controller-gen
 KUSTOMIZE := $(CACHE)/tools/kustomize-$(KUSTOMIZE_VERSION)/kustomize
+GITEA := $(CACHE)/tools/gitea-$(GITEA_VERSION)/gitea
 
 export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS)
+# internal/giteatest finds Gitea here, so CACHE= and GITEA_VERSION= overrides reach the tests.
+export TRUSTSYNC_GITEA := $(GITEA)
 
 BIN := bin/trustsync
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -25,14 +29,14 @@ LDFLAGS := -s -w -X github.com/trustsync/trustsync/internal/version.Version=$(VE
 # BENCH selects one benchmark by its RESULT id, e.g. make bench BENCH=P3.
 BENCH ?=
 
-.PHONY: all build test lint generate tools envtest controller-gen kustomize demo bench clean
+.PHONY: all build test lint generate tools envtest controller-gen kustomize gitea demo bench clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/trustsync
 
-test: envtest
+test: envtest gitea
 	go test -count=1 ./...
 
 lint:
@@ -43,7 +47,7 @@ generate: controller-gen
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 
-tools: envtest controller-gen kustomize
+tools: envtest controller-gen kustomize gitea
 
 envtest:
 	hack/envtest-assets.sh $(ENVTEST_ASSETS) $(KUBE_VERSION) $(ETCD_VERSION)
@@ -53,6 +57,9 @@ controller-gen:
 
 kustomize:
 	@hack/gotool.sh $(CACHE)/tools sigs.k8s.io/kustomize/kustomize/v5 $(KUSTOMIZE_VERSION) sigs.k8s.io/kustomize/kustomize/v5 kustomize >/dev/null
+
+gitea:
+	@hack/gitea.sh $(CACHE) $(GITEA_VERSION) >/dev/null
 
 demo: build
 	hack/demo.sh $(BIN)

@@ -1,0 +1,106 @@
+package status
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// PostError is a failed Post: a status that failed its checks, a transport failure or a
+// non-2xx answer from the host. Its text never contains the token.
+type PostError struct {
+	Provider   Provider
+	Repository string
+	Commit     string // first 12 characters
+	Context    string
+	Op         string // "check", "list statuses" or "post status"
+	StatusCode int    // 0 when no HTTP answer arrived
+	Body       string // at most maxErrorBody bytes of the answer, secrets redacted
+	Err        error  // the cause, secrets redacted from its text
+}
+
+func (e *PostError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "status: %s %s@%s: %s %q", e.Provider, e.Repository, e.Commit, e.Op, e.Context)
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, ": HTTP %d", e.StatusCode)
+		if e.Body != "" {
+			fmt.Fprintf(&b, ": %s", e.Body)
+		}
+	} else if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+func (e *PostError) Unwrap() error { return e.Err }
+
+// responseError is a non-2xx answer, already redacted and cut.
+type responseError struct {
+	StatusCode int
+	Body       string
+}
+
+func (e *responseError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.StatusCode, e.Body) }
+
+// maxErrorBody bounds how much of a host's answer an error carries: enough to read the
+// host's message, not enough to flood logs.
+const maxErrorBody = 200
+
+// redactor removes secrets from text that may have been echoed back by a host or a proxy.
+type redactor struct {
+	secrets []string // longest first, so a header value goes before the token inside it
+}
+
+func newRedactor(secrets ...string) redactor {
+	var r redactor
+	for _, s := range secrets {
+		if s != "" && !slices.Contains(r.secrets, s) {
+			r.secrets = append(r.secrets, s)
+		}
+	}
+	slices.SortFunc(r.secrets, func(a, b string) int { return len(b) - len(a) })
+	return r
+}
+
+func (r redactor) redact(s string) string {
+	for _, secret := range r.secrets {
+		s = strings.ReplaceAll(s, secret, "[REDACTED]")
+	}
+	return s
+}
+
+// readLimit is how much of an error answer to read so that cutting after redaction can
+// never leave the beginning of a secret that straddles the cut.
+func (r redactor) readLimit() int64 {
+	longest := 0
+	if len(r.secrets) > 0 {
+		longest = len(r.secrets[0])
+	}
+	return int64(maxErrorBody + longest + 1024)
+}
+
+// errorBody makes an answer fit an error: secrets out first, then whitespace collapsed
+// to one line, then cut on a rune boundary.
+func (r redactor) errorBody(body []byte) string {
+	s := strings.Join(strings.Fields(r.redact(string(body))), " ")
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= maxErrorBody {
+		return s
+	}
+	s = s[:maxErrorBody]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// redactedError keeps the cause for errors.Is/As while its text stays free of secrets.
+type redactedError struct {
+	err error
+	r   redactor
+}
+
+func (e *redactedError) Error() string { return e.r.redact(e.err.Error()) }
+func (e *redactedError) Unwrap() error { return e.err }
