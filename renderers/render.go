@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
@@ -94,6 +95,7 @@ func checkPolicies(objs []*manifest.Object, platformNamespace string) ([]Policy,
 		errs    []error
 		out     []Policy
 	)
+	partialGlobal := false
 	gk := agentv1.GroupVersion.WithKind(agentv1.AuthorizationPolicyKind).GroupKind()
 	for _, o := range objs {
 		if o.GroupVersionKind().GroupKind() != gk {
@@ -102,6 +104,8 @@ func checkPolicies(objs []*manifest.Object, platformNamespace string) ([]Policy,
 		ap := &agentv1.AuthorizationPolicy{}
 		if err := manifest.Decode(o, ap); err != nil {
 			errs = append(errs, err)
+			scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
+			partialGlobal = partialGlobal || scope == string(agentv1.ScopeGlobal)
 			continue
 		}
 		if ap.Namespace == "" {
@@ -116,7 +120,7 @@ func checkPolicies(objs []*manifest.Object, platformNamespace string) ([]Policy,
 		out = append(out, pol)
 	}
 	// Policies that decoded are still checked, so one bad object hides no other problem.
-	for _, e := range policy.Check(typed, platformNamespace) {
+	for _, e := range policy.Check(typed, policy.CheckOptions{PlatformNamespace: platformNamespace, PartialGlobalTier: partialGlobal}) {
 		o := sources[e.Namespace+"/"+e.Name]
 		errs = append(errs, &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e})
 	}

@@ -237,6 +237,14 @@ func TestRenderBadInput(t *testing.T) {
 			},
 		},
 		{
+			name: "a global policy that cannot be read does not make the tier look incomplete",
+			files: map[string]string{
+				"app/a.yaml": strings.Replace(policyDoc("one", "global", "inbound/request.rego", "package authbridge.inbound.request\nimport rego.v1\nallow := true\n"), "name: one", "name: one\n  namespace: trustsync-system", 1),
+				"app/b.yaml": strings.Replace(policyDoc("two", "global", "inbound/response.rego", "package authbridge.inbound.response\nimport rego.v1\nallow := true\n"), "name: two", "name: two\n  namespace: trustsync-system", 1) + "  typo: x\n",
+			},
+			want: []string{`app/b.yaml: AuthorizationPolicy trustsync-system/two: spec.typo: unknown field`},
+		},
+		{
 			name: "rego syntax error names the policy and the line",
 			files: map[string]string{
 				"app/p.yaml": policyDoc("team", "namespace", "inbound/request.rego", "package authbridge.ns.inbound.request\nimport rego.v1\nallow if {\n  input.x ==\n}\n"),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -106,7 +107,7 @@ func (m *Manager) Apply(ctx context.Context, desired []*manifest.Object) (*Chang
 		}
 	}
 	if len(later) > 0 {
-		if err := m.dryRun(ctx, later); err != nil {
+		if err := m.dryRunNewKinds(ctx, later); err != nil {
 			return nil, fmt.Errorf("after applying the cluster-scoped objects: %w", err)
 		}
 	}
@@ -314,6 +315,36 @@ func (m *Manager) dryRun(ctx context.Context, items []*item) error {
 		it.action, it.write = Configured, true
 	}
 	return nil
+}
+
+// dryRunNewKinds dry-runs objects of kinds this run created. Discovery can lag a moment
+// behind a CRD's Established condition, so while every failure is an unknown kind it tries
+// again, within the CRD timeout.
+func (m *Manager) dryRunNewKinds(ctx context.Context, items []*item) error {
+	deadline := time.Now().Add(m.opts.CRDTimeout)
+	for {
+		err := m.dryRun(ctx, items)
+		if err == nil || time.Now().After(deadline) || !allNoMatch(err) {
+			return err
+		}
+		if r, ok := m.mapper.(meta.ResettableRESTMapper); ok {
+			r.Reset()
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func allNoMatch(err error) bool {
+	for _, e := range manifest.Errors(err) {
+		if !meta.IsNoMatchError(e) && !strings.Contains(e.Error(), "no matches for kind") {
+			return false
+		}
+	}
+	return true
 }
 
 // sameContent compares two versions of an object, leaving out what every write changes.

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
@@ -68,6 +69,7 @@ type SyncReconciler struct {
 	reported map[types.NamespacedName]string // last report per Sync: commit + state + description
 	renders  renderCache
 	watch    *driftWatch
+	sources  chan event.GenericEvent
 }
 
 // owner is one Sync's apply Manager and the settings it was made with.

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/predicates"
 )
 
 // sourceIndex indexes Syncs by the GitSource they apply (<namespace>/<name>).
@@ -24,6 +25,7 @@ const sourceIndex = ".spec.sourceRef"
 func (r *SyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	r.defaults()
 	r.watch = newDriftWatch(r.Objects)
+	r.sources = make(chan event.GenericEvent, 256)
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &gitopsv1.Sync{}, sourceIndex, func(o client.Object) []string {
 		s := o.(*gitopsv1.Sync)
 		ns := s.Spec.SourceRef.Namespace
@@ -35,11 +37,24 @@ func (r *SyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager)
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&gitopsv1.Sync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, reconcileRequested{}))).
+		For(&gitopsv1.Sync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}))).
 		Watches(&gitopsv1.GitSource{}, handler.EnqueueRequestsFromMapFunc(r.syncsOf)).
 		WatchesRawSource(source.Channel(r.watch.events, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(r.sources, handler.EnqueueRequestsFromMapFunc(r.syncsOf))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
+}
+
+// SourceUpdated reconciles the Syncs of a source, e.g. when its artifact is published
+// without a change the GitSource's status would show (the first fetch after a restart).
+func (r *SyncReconciler) SourceUpdated(src types.NamespacedName) {
+	gs := &gitopsv1.GitSource{}
+	gs.SetNamespace(src.Namespace)
+	gs.SetName(src.Name)
+	select {
+	case r.sources <- event.GenericEvent{Object: gs}:
+	default: // the Syncs are queued already
+	}
 }
 
 // syncsOf lists the Syncs that apply a GitSource.
@@ -53,14 +68,4 @@ func (r *SyncReconciler) syncsOf(ctx context.Context, o client.Object) []reconci
 		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
 	}
 	return out
-}
-
-// reconcileRequested passes updates that change the reconcile-requested-at annotation.
-type reconcileRequested struct{ predicate.Funcs }
-
-func (reconcileRequested) Update(e event.UpdateEvent) bool {
-	if e.ObjectOld == nil || e.ObjectNew == nil {
-		return false
-	}
-	return e.ObjectOld.GetAnnotations()[gitopsv1.AnnotationReconcileRequestedAt] != e.ObjectNew.GetAnnotations()[gitopsv1.AnnotationReconcileRequestedAt]
 }

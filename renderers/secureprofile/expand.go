@@ -276,14 +276,12 @@ func (e *expansion) namespace(name string) *namespaceState {
 	}
 	ns := &namespaceState{name: name, obj: e.index[manifest.Ref{Kind: "Namespace", Name: name}]}
 	e.namespaces[name] = ns
-	ns.env = authbridge.DefaultEnv(e.p)
+	var repoEnv map[string]string
 	if cm := e.lookup(manifest.Ref{Kind: "ConfigMap", Namespace: name, Name: agentv1.ConfigMapAuthBridgeConfig}); cm != nil {
 		ns.envCM = cm
-		data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
-		for k, v := range data {
-			ns.env[k] = v
-		}
+		repoEnv, _, _ = unstructured.NestedStringMap(cm.Object, "data")
 	}
+	ns.env = authbridge.NamespaceEnv(e.p, repoEnv)
 	if cm := e.lookup(manifest.Ref{Kind: "ConfigMap", Namespace: name, Name: agentv1.ConfigMapAuthBridgeRuntimeConfig}); cm != nil {
 		ns.runtimeCM = cm
 		data, _, _ := unstructured.NestedString(cm.Object, "data", agentv1.KeyConfigYAML)
@@ -379,7 +377,7 @@ func (e *expansion) expandAgent(a *agent) {
 		clientID = keycloak.ClientID(spiffeID, a.rt.Namespace, w.obj.GetName())
 	}
 
-	hash := configHash(settings, agentConfig, e.p)
+	hash := configHash(settings, agentConfig, authbridge.HelperConf(e.p, ns.env), e.p)
 	typ := string(a.rt.Spec.Type)
 	setLabel(w.obj.Unstructured, agentv1.LabelType, typ)
 	w.setTemplateLabel(agentv1.LabelType, typ)
@@ -440,18 +438,21 @@ func allowedAudiences(rt *agentv1.AgentRuntime) []string {
 
 // configHash changes whenever anything the agent's pods are built from changes, so that
 // a new revision rolls them; equal inputs give equal hashes.
-func configHash(s authbridge.Settings, agentConfig []byte, p *gitopsv1.Platform) string {
+func configHash(s authbridge.Settings, agentConfig []byte, helperConf string, p *gitopsv1.Platform) string {
 	in := map[string]any{
 		"settings":     s,
 		"config":       string(agentConfig),
-		"image":        authbridge.Image(s.Mode, p),
 		"featureGates": authbridge.FeatureGatesYAML(p),
 	}
-	if s.Egress == agentv1.EgressEnforceRedirect || s.Mode == agentv1.AuthBridgeEnvoySidecar {
-		in["proxyInit"] = p.Images.ProxyInit
-	}
-	if s.SPIRE {
-		in["helper"] = authbridge.HelperConf(p)
+	// Only what the pods really get: the images and spiffe-helper of injected agents.
+	if s.Injected {
+		in["image"] = authbridge.Image(s.Mode, p)
+		if s.Egress == agentv1.EgressEnforceRedirect || s.Mode == agentv1.AuthBridgeEnvoySidecar {
+			in["proxyInit"] = p.Images.ProxyInit
+		}
+		if s.SPIRE {
+			in["helper"] = helperConf
+		}
 	}
 	data, _ := json.Marshal(in) // maps marshal with sorted keys
 	sum := sha256.Sum256(data)
@@ -491,7 +492,7 @@ func (e *expansion) expandNamespace(ns *namespaceState) {
 	}
 	if ns.needSPIRE && e.lookup(manifest.Ref{Kind: "ConfigMap", Namespace: ns.name, Name: agentv1.ConfigMapSpiffeHelperConfig}) == nil {
 		e.add(configMap(generated("v1", "ConfigMap", ns.name, agentv1.ConfigMapSpiffeHelperConfig, componentNamespace),
-			map[string]string{agentv1.KeyHelperConf: authbridge.HelperConf(e.p)}))
+			map[string]string{agentv1.KeyHelperConf: authbridge.HelperConf(e.p, ns.env)}))
 	}
 	if ns.needBridge {
 		e.add(tlsBridgeIssuer(ns.name))

@@ -35,21 +35,30 @@ func ParseRuntimeConfig(data string) (map[string]any, error) {
 	return doc, nil
 }
 
-// DefaultEnv is the data of the namespace ConfigMap authbridge-config: where Keycloak is
-// and what tokens look like.
-func DefaultEnv(p *gitopsv1.Platform) map[string]string {
-	issuer := p.Issuer()
-	return map[string]string{
-		"KEYCLOAK_URL":            p.Keycloak.URL,
-		"KEYCLOAK_REALM":          p.Keycloak.Realm,
-		"KEYCLOAK_NAMESPACE":      p.Keycloak.Namespace,
-		"CLIENT_AUTH_TYPE":        p.Keycloak.ClientAuthType,
-		"SPIFFE_IDP_ALIAS":        p.Keycloak.SPIFFEIDPAlias,
-		"CREDENTIAL_WAIT_TIMEOUT": CredentialWaitTimeout,
-		"ISSUER":                  issuer,
-		"EXPECTED_AUDIENCE":       issuer,
-		"JWT_AUDIENCE":            issuer,
+// NamespaceEnv is the data of a namespace's authbridge-config — where Keycloak is and
+// what tokens look like: the keys the repository gives, the platform's for the rest. The
+// issuer and audiences the repository leaves open follow the realm in effect, so setting
+// only KEYCLOAK_REALM moves them too.
+func NamespaceEnv(p *gitopsv1.Platform, repo map[string]string) map[string]string {
+	env := make(map[string]string, len(repo)+9)
+	for k, v := range repo {
+		env[k] = v
 	}
+	set := func(key, value string) {
+		if env[key] == "" {
+			env[key] = value
+		}
+	}
+	set("KEYCLOAK_URL", p.Keycloak.URL)
+	set("KEYCLOAK_REALM", p.Keycloak.Realm)
+	set("KEYCLOAK_NAMESPACE", p.Keycloak.Namespace)
+	set("CLIENT_AUTH_TYPE", p.Keycloak.ClientAuthType)
+	set("SPIFFE_IDP_ALIAS", p.Keycloak.SPIFFEIDPAlias)
+	set("CREDENTIAL_WAIT_TIMEOUT", CredentialWaitTimeout)
+	set("ISSUER", strings.TrimRight(p.Keycloak.PublicURL, "/")+"/realms/"+env["KEYCLOAK_REALM"])
+	set("EXPECTED_AUDIENCE", env["ISSUER"])
+	set("JWT_AUDIENCE", env["ISSUER"])
+	return env
 }
 
 // RuntimeConfig is the namespace AuthBridge defaults (authbridge-runtime-config) for a
@@ -185,16 +194,17 @@ func setAllowedAudiences(doc map[string]any, audiences []string) error {
 	return fmt.Errorf("extra audiences need a jwt-validation plugin in the inbound pipeline of the namespace's %s", agentv1.ConfigMapAuthBridgeRuntimeConfig)
 }
 
-// HelperConf is spiffe-helper's configuration: where to fetch the SVID and where to write
-// it, with a JWT-SVID for Keycloak.
-func HelperConf(p *gitopsv1.Platform) string {
+// HelperConf is spiffe-helper's configuration for a namespace whose authbridge-config
+// holds env: where to fetch the SVID and where to write it, with a JWT-SVID for the
+// namespace's Keycloak audience.
+func HelperConf(p *gitopsv1.Platform, env map[string]string) string {
 	socket := strings.TrimPrefix(p.Spire.SocketPath, "unix://")
 	var b strings.Builder
 	fmt.Fprintf(&b, "agent_address = %q\n", socket)
 	b.WriteString("cmd = \"\"\ncmd_args = \"\"\n")
 	b.WriteString("svid_file_name = \"/opt/svid.pem\"\nsvid_key_file_name = \"/opt/svid_key.pem\"\nsvid_bundle_file_name = \"/opt/svid_bundle.pem\"\n")
 	b.WriteString("cert_file_mode = 0644\nkey_file_mode = 0640\n")
-	fmt.Fprintf(&b, "jwt_svids = [{jwt_audience=%q, jwt_svid_file_name=\"/opt/jwt_svid.token\"}]\n", p.Issuer())
+	fmt.Fprintf(&b, "jwt_svids = [{jwt_audience=%q, jwt_svid_file_name=\"/opt/jwt_svid.token\"}]\n", env["JWT_AUDIENCE"])
 	b.WriteString("jwt_svid_file_mode = 0644\ninclude_federated_domains = true\n")
 	return b.String()
 }

@@ -13,7 +13,7 @@ func TestAgentConfig(t *testing.T) {
 
 	t.Run("proxy-sidecar from the platform defaults", func(t *testing.T) {
 		got, err := AgentConfig(AgentInput{
-			Runtime:      RuntimeConfig(DefaultEnv(p), true),
+			Runtime:      RuntimeConfig(NamespaceEnv(p, nil), true),
 			Settings:     Settings{Injected: true, Mode: "proxy-sidecar", MTLS: "permissive", SPIRE: true},
 			Ports:        plan,
 			SPIFFESocket: p.Spire.SocketPath,
@@ -82,7 +82,7 @@ spiffe:
 	})
 
 	t.Run("envoy has no listener overrides", func(t *testing.T) {
-		got, err := AgentConfig(AgentInput{Runtime: RuntimeConfig(DefaultEnv(p), true), Settings: Settings{Mode: "envoy-sidecar"}, Ports: plan})
+		got, err := AgentConfig(AgentInput{Runtime: RuntimeConfig(NamespaceEnv(p, nil), true), Settings: Settings{Mode: "envoy-sidecar"}, Ports: plan})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +103,7 @@ spiffe:
 	})
 
 	t.Run("the namespace document is not modified", func(t *testing.T) {
-		ns := RuntimeConfig(DefaultEnv(p), true)
+		ns := RuntimeConfig(NamespaceEnv(p, nil), true)
 		before, _ := yaml.Marshal(ns)
 		if _, err := AgentConfig(AgentInput{Runtime: ns, Settings: Settings{Mode: "proxy-sidecar", SPIRE: true}, Ports: plan, AllowedAudiences: []string{"a"}}); err != nil {
 			t.Fatal(err)
@@ -115,9 +115,30 @@ spiffe:
 	})
 }
 
+func TestNamespaceEnv(t *testing.T) {
+	p := platform(nil)
+	env := NamespaceEnv(p, map[string]string{"KEYCLOAK_REALM": "team", "CLIENT_AUTH_TYPE": "federated-jwt"})
+	want := map[string]string{
+		"KEYCLOAK_REALM":    "team",
+		"CLIENT_AUTH_TYPE":  "federated-jwt",
+		"KEYCLOAK_URL":      p.Keycloak.URL,
+		"ISSUER":            p.Keycloak.PublicURL + "/realms/team",
+		"JWT_AUDIENCE":      p.Keycloak.PublicURL + "/realms/team",
+		"EXPECTED_AUDIENCE": p.Keycloak.PublicURL + "/realms/team",
+	}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s = %q, want %q", k, env[k], v)
+		}
+	}
+	if got := HelperConf(p, env); !strings.Contains(got, `jwt_audience="`+p.Keycloak.PublicURL+`/realms/team"`) {
+		t.Errorf("helper.conf does not follow the namespace's realm:\n%s", got)
+	}
+}
+
 func TestHelperConfAndGates(t *testing.T) {
 	p := platform(nil)
-	conf := HelperConf(p)
+	conf := HelperConf(p, NamespaceEnv(p, nil))
 	for _, want := range []string{`agent_address = "/spiffe-workload-api/spire-agent.sock"`, `jwt_audience="http://keycloak-service.keycloak.svc:8080/realms/kagenti"`} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("helper.conf lacks %q:\n%s", want, conf)

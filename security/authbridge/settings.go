@@ -60,6 +60,14 @@ func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podA
 		podLabels[agentv1.LabelInject] != "disabled" &&
 		mode != agentv1.AuthBridgeWaypoint
 
+	// The field a setting came from, for errors: the AgentRuntime's, or the namespace's.
+	from := func(crValue, crField, nsKey string) *SettingError {
+		if crValue != "" {
+			return &SettingError{Field: crField}
+		}
+		return &SettingError{InNamespaceConfig: true, Field: nsKey}
+	}
+
 	mtls, err := resolveEnum(string(rt.Spec.MTLSMode), "spec.mtlsMode", nsRuntime, "mtls.mode", agentv1.MTLSModes, agentv1.MTLSPermissive)
 	if err != nil {
 		return s, err
@@ -78,7 +86,9 @@ func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podA
 		}
 		if reason != "" {
 			if mtls == agentv1.MTLSStrict {
-				return s, &SettingError{Field: "spec.mtlsMode", Err: fmt.Errorf("strict needs %s; use permissive or disabled", reason)}
+				e := from(string(rt.Spec.MTLSMode), "spec.mtlsMode", "mtls.mode")
+				e.Err = fmt.Errorf("strict needs %s; use permissive or disabled", reason)
+				return s, e
 			}
 			s.MTLS = agentv1.MTLSDisabled
 		}
@@ -88,17 +98,27 @@ func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podA
 	if err != nil {
 		return s, err
 	}
-	s.TLSBridge = tls == agentv1.TLSBridgeEnabled
-	if s.TLSBridge && mode != agentv1.AuthBridgeProxySidecar && mode != agentv1.AuthBridgeLite {
-		return s, &SettingError{Field: "spec.tlsBridgeMode", Err: fmt.Errorf("enabled needs authBridgeMode proxy-sidecar or lite, not %s", mode)}
+	if tls == agentv1.TLSBridgeEnabled {
+		e := from(string(rt.Spec.TLSBridgeMode), "spec.tlsBridgeMode", "tls_bridge.mode")
+		switch {
+		case mode != agentv1.AuthBridgeProxySidecar && mode != agentv1.AuthBridgeLite:
+			e.Err = fmt.Errorf("enabled needs authBridgeMode proxy-sidecar or lite, not %s", mode)
+			return s, e
+		case !s.Injected:
+			// Inspection was asked for and cannot happen: say so rather than ignore it.
+			e.Err = fmt.Errorf("enabled needs the AuthBridge sidecar, which %s", notInjectedReason(rt, podLabels, mode, p))
+			return s, e
+		}
+		s.TLSBridge = true
 	}
 
+	// Resolved for every agent, so a bad value is reported even where it does not apply.
+	def := agentv1.EgressEnforcement(p.Defaults.EgressEnforcement)
+	egress, err := resolveEnum(string(rt.Spec.EgressEnforcement), "spec.egressEnforcement", nsRuntime, "egressEnforcement", agentv1.EgressEnforcements, def)
+	if err != nil {
+		return s, err
+	}
 	if s.Injected && (mode == agentv1.AuthBridgeProxySidecar || mode == agentv1.AuthBridgeLite) {
-		def := agentv1.EgressEnforcement(p.Defaults.EgressEnforcement)
-		egress, err := resolveEnum(string(rt.Spec.EgressEnforcement), "spec.egressEnforcement", nsRuntime, "egressEnforcement", agentv1.EgressEnforcements, def)
-		if err != nil {
-			return s, err
-		}
 		if allowed := p.Defaults.AllowedEgressEnforcement; len(allowed) > 0 && !slices.Contains(allowed, string(egress)) {
 			egress = agentv1.EgressEnforcement(allowed[0])
 		}

@@ -148,6 +148,26 @@ func TestResolve(t *testing.T) {
 			wantErr:  "strict needs the AuthBridge sidecar, which authBridgeMode waypoint does not inject",
 		},
 		{
+			name:      "strict from the namespace on a tool is the namespace's error",
+			rt:        &agentv1.AgentRuntime{Spec: agentv1.AgentRuntimeSpec{Type: agentv1.AgentTypeTool}},
+			ns:        map[string]any{"mtls": map[string]any{"mode": "strict"}},
+			platform:  platform(nil),
+			wantErr:   "mtls.mode: strict needs the AuthBridge sidecar",
+			wantNSErr: true,
+		},
+		{
+			name:     "tls bridge on a tool that is not injected is an error",
+			rt:       &agentv1.AgentRuntime{Spec: agentv1.AgentRuntimeSpec{Type: agentv1.AgentTypeTool, TLSBridgeMode: "enabled"}},
+			platform: platform(nil),
+			wantErr:  "spec.tlsBridgeMode: enabled needs the AuthBridge sidecar, which is not injected into tools",
+		},
+		{
+			name:     "bad egress on a tool is still reported",
+			rt:       &agentv1.AgentRuntime{Spec: agentv1.AgentRuntimeSpec{Type: agentv1.AgentTypeTool, EgressEnforcement: "iptables"}},
+			platform: platform(nil),
+			wantErr:  `spec.egressEnforcement: unknown value "iptables"`,
+		},
+		{
 			name:     "envoy gate off",
 			rt:       agent(func(s *agentv1.AgentRuntimeSpec) { s.AuthBridgeMode = "envoy-sidecar" }),
 			platform: platform(func(p *gitopsv1.Platform) { p.FeatureGates.EnvoyProxy = boolp(false) }),

@@ -38,12 +38,22 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// CheckOptions configure Check.
+type CheckOptions struct {
+	// PlatformNamespace is the only namespace global policies are honoured in.
+	PlatformNamespace string
+	// PartialGlobalTier says some global policy of the revision could not be read, so
+	// the tier cannot be checked for completeness.
+	PartialGlobalTier bool
+}
+
 // Check verifies a set of AuthorizationPolicies as a revision would deploy them: global
 // policies only in the platform namespace, each file parses as Rego v1 and declares a
 // package of its tier (the conventional decision-point files exactly that point's
-// package), and every policy compiles alone and together with the rest of its tier.
-// It returns every problem found.
-func Check(policies []*agentv1.AuthorizationPolicy, platformNamespace string) []*Error {
+// package), every policy compiles alone and together with the rest of its tier, and a
+// global tier defines every decision point. It returns every problem found.
+func Check(policies []*agentv1.AuthorizationPolicy, o CheckOptions) []*Error {
+	platformNamespace := o.PlatformNamespace
 	var errs []*Error
 	parsed := make([][]*ast.Module, len(policies))
 	for i, p := range policies {
@@ -57,7 +67,9 @@ func Check(policies []*agentv1.AuthorizationPolicy, platformNamespace string) []
 	if len(errs) > 0 {
 		return errs
 	}
-	errs = append(errs, checkGlobalCoverage(policies, parsed)...)
+	if !o.PartialGlobalTier {
+		errs = append(errs, checkGlobalCoverage(policies, parsed)...)
+	}
 
 	// Policies of one tier end up in the same bundle; they must compile together.
 	groups := map[string][]int{}
@@ -121,7 +133,7 @@ func checkGlobalCoverage(policies []*agentv1.AuthorizationPolicy, parsed [][]*as
 	for _, pt := range Points {
 		if pkg := Package(agentv1.ScopeGlobal, pt); !defined[pkg] {
 			errs = append(errs, &Error{Namespace: first.Namespace, Name: first.Name, Field: "spec.policies",
-				Err: fmt.Errorf("the global tier defines no package %s, so every call would be denied at %s; add %s or leave the global tier to trustsync's default", pkg, pt, pt.File())})
+				Err: fmt.Errorf("the global tier defines no package %s, so the decision at %s is undefined (which trustsync denies, and the reference AuthBridge plugin lets through); add %s or leave the global tier to trustsync's default", pkg, pt, pt.File())})
 		}
 	}
 	return errs

@@ -127,7 +127,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs := Check(tt.policies, platformNS)
+			errs := Check(tt.policies, CheckOptions{PlatformNamespace: platformNS})
 			if len(errs) != len(tt.want) {
 				t.Fatalf("got %d errors %v, want %d %v", len(errs), errs, len(tt.want), tt.want)
 			}

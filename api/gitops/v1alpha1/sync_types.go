@@ -96,7 +96,8 @@ type SyncSpec struct {
 	// +optional
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
-	// TargetNamespace is set on namespaced objects that have no namespace.
+	// TargetNamespace is given to every namespaced object, overriding the namespaces in
+	// Git, as kustomize's namespace field does.
 	// +optional
 	TargetNamespace string `json:"targetNamespace,omitempty"`
 

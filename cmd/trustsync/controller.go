@@ -1,0 +1,51 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/controller"
+)
+
+func newControllerCommand(k *kubeFlags) *cobra.Command {
+	o := controller.Options{}
+	var platformFile string
+	var development bool
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Run the GitOps engine: fetch GitSources, apply Syncs, receive pushes",
+		Long: `The controller fetches every GitSource, renders and applies every Sync all or nothing,
+prunes what left Git, detects and corrects drift, and reports each revision's outcome on
+its commit. Push webhooks on the receiver address trigger an immediate fetch.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctrl.SetLogger(zap.New(zap.UseDevMode(development)))
+			p, err := gitopsv1.LoadPlatform(platformFile)
+			if err != nil {
+				return err
+			}
+			o.Platform = p
+			cfg, err := k.config()
+			if err != nil {
+				return err
+			}
+			return controller.Run(ctrl.SetupSignalHandler(), cfg, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&platformFile, "platform", "", "platform configuration file (defaults apply when omitted)")
+	f.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", `metrics address; "0" turns it off`)
+	f.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", `health probe address; "0" turns it off`)
+	f.StringVar(&o.ReceiverAddr, "receiver-bind-address", ":9292", `push webhook receiver address; "0" turns it off`)
+	f.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader among replicas")
+	f.StringVar(&o.CacheDir, "cache-dir", filepath.Join(os.TempDir(), "trustsync"), "directory for Git clones and checked-out revisions")
+	f.IntVar(&o.Concurrency, "concurrency", 8, "parallel API requests of one Sync")
+	f.IntVar(&o.MaxConcurrentReconciles, "concurrent", 4, "Syncs reconciled at once")
+	f.BoolVar(&development, "log-development", false, "human-readable logs")
+	return cmd
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+)
+
+func newGetCommand(k *kubeFlags) *cobra.Command {
+	var output string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "get",
+		Short: "Show Syncs or GitSources",
+		Example: `  trustsync get syncs -A
+  trustsync get sources -n team-a -o yaml`,
+	}
+	list := func(kind string, obj client.ObjectList, table func(io.Writer, client.ObjectList, bool)) *cobra.Command {
+		return &cobra.Command{
+			Use:     kind,
+			Aliases: map[string][]string{"syncs": {"sync"}, "sources": {"source", "gitsources", "gitsource"}}[kind],
+			Short:   "Show " + kind,
+			Args:    cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				c, err := k.client()
+				if err != nil {
+					return err
+				}
+				var opts []client.ListOption
+				if !all {
+					opts = append(opts, client.InNamespace(k.ns()))
+				}
+				if err := c.List(context.Background(), obj, opts...); err != nil {
+					return err
+				}
+				return printList(cmd.OutOrStdout(), output, obj, func(w io.Writer) { table(w, obj, all) })
+			},
+		}
+	}
+	cmd.AddCommand(list("syncs", &gitopsv1.SyncList{}, syncTable), list("sources", &gitopsv1.GitSourceList{}, sourceTable))
+	cmd.PersistentFlags().StringVarP(&output, "output", "o", "table", "output format: table, yaml or json")
+	cmd.PersistentFlags().BoolVarP(&all, "all-namespaces", "A", false, "all namespaces")
+	return cmd
+}
+
+func printList(w io.Writer, output string, obj runtime.Object, table func(io.Writer)) error {
+	switch output {
+	case "table":
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		table(tw)
+		return tw.Flush()
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(obj)
+	case "yaml":
+		data, err := yaml.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(data)
+		return err
+	}
+	return fmt.Errorf("--output %q: want table, yaml or json", output)
+}
+
+func syncTable(w io.Writer, obj client.ObjectList, all bool) {
+	list := obj.(*gitopsv1.SyncList)
+	header(w, all, "NAME\tREVISION\tREADY\tDRIFTED\tSUSPENDED\tAGE\tMESSAGE")
+	for i := range list.Items {
+		s := &list.Items[i]
+		row(w, all, s.Namespace, fmt.Sprintf("%s\t%s\t%s\t%s\t%t\t%s\t%s", s.Name, short(s.Status.LastAppliedRevision),
+			status(s, gitopsv1.ReadyCondition), status(s, gitopsv1.DriftedCondition), s.Spec.Suspend, age(s.CreationTimestamp.Time),
+			conditions.GetMessage(s, gitopsv1.ReadyCondition)))
+	}
+}
+
+func sourceTable(w io.Writer, obj client.ObjectList, all bool) {
+	list := obj.(*gitopsv1.GitSourceList)
+	header(w, all, "NAME\tURL\tREVISION\tREADY\tAGE\tMESSAGE")
+	for i := range list.Items {
+		s := &list.Items[i]
+		rev := ""
+		if s.Status.Artifact != nil {
+			rev = s.Status.Artifact.Revision
+		}
+		row(w, all, s.Namespace, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", s.Name, s.Spec.URL, short(rev), status(s, gitopsv1.ReadyCondition),
+			age(s.CreationTimestamp.Time), conditions.GetMessage(s, gitopsv1.ReadyCondition)))
+	}
+}
+
+func header(w io.Writer, all bool, cols string) {
+	if all {
+		cols = "NAMESPACE\t" + cols
+	}
+	fmt.Fprintln(w, cols)
+}
+
+func row(w io.Writer, all bool, ns, cols string) {
+	if all {
+		cols = ns + "\t" + cols
+	}
+	fmt.Fprintln(w, cols)
+}
+
+func status(obj conditions.Getter, t string) string {
+	if c := conditions.Get(obj, t); c != nil {
+		return string(c.Status)
+	}
+	return "-"
+}
+
+// short abbreviates main@sha1:<40 hex> to main@sha1:<7 hex>.
+func short(rev string) string {
+	for i := len(rev) - 1; i >= 0; i-- {
+		if rev[i] == ':' {
+			if len(rev)-i-1 > 7 {
+				return rev[:i+8]
+			}
+			break
+		}
+	}
+	return rev
+}
+
+func age(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := time.Since(t).Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}

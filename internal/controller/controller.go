@@ -1,0 +1,147 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	apischeme "github.com/trustsync/trustsync/api/scheme"
+	"github.com/trustsync/trustsync/engine/metrics"
+	"github.com/trustsync/trustsync/engine/objcache"
+	"github.com/trustsync/trustsync/engine/reconciler"
+	"github.com/trustsync/trustsync/sources/git"
+	"github.com/trustsync/trustsync/sources/gitsource"
+	"github.com/trustsync/trustsync/sources/receiver"
+)
+
+// Options configure the controller.
+type Options struct {
+	Platform *gitopsv1.Platform
+	// MetricsAddr, HealthAddr and ReceiverAddr are listen addresses; "0" turns one off.
+	MetricsAddr, HealthAddr, ReceiverAddr string
+	// LeaderElection makes one replica of several do the work.
+	LeaderElection bool
+	// CacheDir holds the Git clones and checked-out revisions.
+	CacheDir string
+	// Concurrency of each Sync's API requests.
+	Concurrency int
+	// MaxConcurrentReconciles of Syncs.
+	MaxConcurrentReconciles int
+}
+
+// Run runs the controller until ctx is done.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	if o.Platform == nil {
+		o.Platform = gitopsv1.DefaultPlatform()
+	}
+	if o.CacheDir == "" {
+		return errors.New("a cache directory for Git is required")
+	}
+	scheme := apischeme.New()
+	recorder := metrics.NewRecorder(ctrlmetrics.Registry)
+	requests := metrics.NewRequestCounter()
+	requests.OnRequest = recorder.Request
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.HealthAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        "trustsync-controller",
+		LeaderElectionNamespace: o.Platform.Namespace,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	objects, err := objcache.New(cfg, objcache.Options{Scheme: scheme, FieldOwner: gitopsv1.FieldManager, OwnerLabel: gitopsv1.LabelSyncName})
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(objects); err != nil {
+		return err
+	}
+
+	store := gitsource.NewStore()
+	events := mgr.GetEventRecorder("trustsync")
+	sources := &gitsource.Reconciler{
+		Client:  mgr.GetClient(),
+		Secrets: mgr.GetAPIReader(),
+		Fetcher: &git.Fetcher{CacheDir: o.CacheDir},
+		Store:   store,
+		Events:  events,
+	}
+	if err := sources.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	syncs := &reconciler.SyncReconciler{
+		Client:    mgr.GetClient(),
+		Objects:   objects,
+		Config:    cfg,
+		Mapper:    mgr.GetRESTMapper(),
+		Artifacts: artifacts{store},
+		Reporter:  commitStatuses{secrets: mgr.GetAPIReader()},
+		Events:    events,
+		Metrics:   recorder,
+		Requests:  requests,
+		Platform:  o.Platform,
+		Options:   reconciler.Options{Concurrency: o.Concurrency, MaxConcurrentReconciles: o.MaxConcurrentReconciles},
+	}
+	if err := syncs.SetupWithManager(ctx, mgr); err != nil {
+		return err
+	}
+	store.Subscribe(syncs.SourceUpdated)
+
+	if o.ReceiverAddr != "" && o.ReceiverAddr != "0" {
+		h := &receiver.Handler{Lookup: receivers{client: mgr.GetClient(), secrets: mgr.GetAPIReader()}, Trigger: sources.Trigger}
+		if err := mgr.Add(&httpServer{addr: o.ReceiverAddr, handler: h}); err != nil {
+			return err
+		}
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	log.FromContext(ctx).Info("starting trustsync controller", "platformNamespace", o.Platform.Namespace, "trustDomain", o.Platform.TrustDomain)
+	return mgr.Start(ctx)
+}
+
+// httpServer runs an HTTP server as a manager runnable, on the leader only: the
+// controllers it triggers run there.
+type httpServer struct {
+	addr    string
+	handler http.Handler
+}
+
+func (s *httpServer) NeedLeaderElection() bool { return true }
+
+func (s *httpServer) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("receiver: %w", err)
+	}
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	log.FromContext(ctx).Info("receiver listening", "address", ln.Addr().String())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
