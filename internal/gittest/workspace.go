@@ -32,15 +32,28 @@ type Workspace struct {
 // the server's credentials configured. An empty repository gets branch main.
 func (s *Server) Workspace(t testing.TB, repo string) *Workspace {
 	t.Helper()
-	w := &Workspace{Dir: filepath.Join(t.TempDir(), "work"), env: s.env()}
+	return clone(t, s.env(), s.RepoURL(repo), s.authHeader())
+}
+
+// Clone clones any remote (a Gitea repository, say) into a temporary workspace; header,
+// when set, goes with every request ("Authorization: Basic ..."). An empty repository
+// gets branch main.
+func Clone(t testing.TB, url, header string) *Workspace {
+	t.Helper()
+	return clone(t, gitEnv(t.TempDir()), url, header)
+}
+
+func clone(t testing.TB, env []string, url, header string) *Workspace {
+	t.Helper()
+	w := &Workspace{Dir: filepath.Join(t.TempDir(), "work"), env: env}
 	var cfg []string
-	if h := s.authHeader(); h != "" {
-		cfg = append(cfg, "-c", "http.extraHeader="+h)
+	if header != "" {
+		cfg = append(cfg, "-c", "http.extraHeader="+header)
 	}
-	runGit(t, w.env, "", append(cfg, "clone", "--quiet", s.RepoURL(repo), w.Dir)...)
-	if h := s.authHeader(); h != "" {
+	runGit(t, w.env, "", append(cfg, "clone", "--quiet", url, w.Dir)...)
+	if header != "" {
 		// Kept in the clone's own config so later pushes authenticate too.
-		runGit(t, w.env, w.Dir, "config", "http.extraHeader", h)
+		runGit(t, w.env, w.Dir, "config", "http.extraHeader", header)
 	}
 	if !w.hasCommits(t) {
 		runGit(t, w.env, w.Dir, "symbolic-ref", "HEAD", "refs/heads/main")

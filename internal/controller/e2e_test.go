@@ -1,0 +1,252 @@
+package controller_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/controller"
+	"github.com/trustsync/trustsync/internal/giteatest"
+	"github.com/trustsync/trustsync/internal/gittest"
+	"github.com/trustsync/trustsync/internal/testenv"
+)
+
+var (
+	env          *testenv.Env
+	gitea        *giteatest.Server
+	receiverAddr string
+)
+
+func TestMain(m *testing.M) {
+	log.SetLogger(logr.Discard())
+	os.Exit(testenv.Run(m, &env, startGitea, startController))
+}
+
+func startGitea(ctx context.Context, _ *testenv.Env) error {
+	dir, err := os.MkdirTemp("", "trustsync-e2e-gitea-")
+	if err != nil {
+		return err
+	}
+	if gitea, err = giteatest.Start(ctx, dir); err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		_ = gitea.Stop()
+		_ = os.RemoveAll(dir)
+	}()
+	return nil
+}
+
+func startController(ctx context.Context, e *testenv.Env) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	receiverAddr = ln.Addr().String()
+	ln.Close()
+	p, err := gitopsv1.LoadPlatform("../../examples/platform.yaml")
+	if err != nil {
+		return err
+	}
+	cache, err := os.MkdirTemp("", "trustsync-e2e-cache-")
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := controller.Run(ctx, e.Config, controller.Options{
+			Platform:     p,
+			MetricsAddr:  "0",
+			HealthAddr:   "0",
+			ReceiverAddr: receiverAddr,
+			CacheDir:     cache,
+		}); err != nil {
+			fmt.Fprintln(os.Stderr, "controller:", err)
+		}
+		_ = os.RemoveAll(cache)
+	}()
+	return nil
+}
+
+func example(t *testing.T, name string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	root := filepath.Join("../../examples", name)
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(root, p)
+		files["apps/"+rel] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// waitForStatus polls Gitea until the commit has a status of the context in the state.
+func waitForStatus(t *testing.T, repo, sha, context, state string) giteatest.Status {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var last []giteatest.Status
+	for time.Now().Before(deadline) {
+		statuses, err := gitea.Statuses(t.Context(), repo, sha)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = statuses
+		for _, s := range statuses {
+			if s.Context == context {
+				if s.State == state {
+					return s
+				}
+				break // newest of this context is something else
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("commit %s never got %s status %q; statuses: %+v", sha[:12], context, state, last)
+	return giteatest.Status{}
+}
+
+func image(t *testing.T, ns, name string) string {
+	t.Helper()
+	d := &unstructured.Unstructured{}
+	d.SetAPIVersion("apps/v1")
+	d.SetKind("Deployment")
+	if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
+		t.Fatal(err)
+	}
+	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	return containers[0].(map[string]any)["image"].(string)
+}
+
+// TestGiteaEndToEnd: commits pushed to a real Gitea reach the cluster through the push
+// webhook, and each commit gets its outcome as a commit status — success, a failure with
+// the reason (and nothing changed), success again after the fix.
+func TestGiteaEndToEnd(t *testing.T) {
+	ctx := t.Context()
+	cloneURL, err := gitea.CreateRepo(ctx, "agents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(gitea.User+":"+gitea.Token))
+	ws := gittest.Clone(t, cloneURL, auth)
+	ws.Write(t, example(t, "single-agent"))
+	good := ws.Commit(t, "the assistant and its weather tool")
+	ws.Push(t)
+
+	const ns = "e2e"
+	objects := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "git"}, StringData: map[string]string{"username": gitea.User, "password": gitea.Token}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gitea-token"}, StringData: map[string]string{"token": gitea.Token}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "webhook"}, StringData: map[string]string{"token": "push-secret"}},
+		&gitopsv1.GitSource{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agents"},
+			Spec: gitopsv1.GitSourceSpec{
+				URL:       cloneURL,
+				Ref:       &gitopsv1.GitRef{Branch: "main"},
+				Interval:  metav1.Duration{Duration: time.Hour}, // only the webhook brings new commits in time
+				SecretRef: &gitopsv1.LocalObjectReference{Name: "git"},
+				CommitStatus: &gitopsv1.CommitStatusSpec{
+					Provider:  gitopsv1.ProviderGitea,
+					SecretRef: gitopsv1.LocalObjectReference{Name: "gitea-token"},
+					TargetURL: "http://dashboard.example/syncs/{namespace}/{name}",
+				},
+				Receiver: &gitopsv1.ReceiverSpec{Type: gitopsv1.ReceiverGitea, SecretRef: gitopsv1.LocalObjectReference{Name: "webhook"}},
+			},
+		},
+		&gitopsv1.Sync{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agents"},
+			Spec: gitopsv1.SyncSpec{
+				SourceRef: gitopsv1.SourceReference{Name: "agents"},
+				Path:      "./apps",
+				Interval:  metav1.Duration{Duration: time.Hour},
+				Prune:     true,
+			},
+		},
+	}
+	for _, o := range objects {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := gitea.CreatePushWebhook(ctx, "agents", "http://"+receiverAddr+"/hook/"+ns+"/agents", "push-secret"); err != nil {
+		t.Fatal(err)
+	}
+
+	const statusContext = "trustsync/e2e/agents"
+	st := waitForStatus(t, "agents", good, statusContext, "success")
+	if st.Description != "applied 18 objects, 0 drifted" || st.TargetURL != "http://dashboard.example/syncs/e2e/agents" {
+		t.Errorf("success status %+v", st)
+	}
+	if got := image(t, "demo", "weather-tool"); got != "ghcr.io/example/weather-mcp:0.9.2" {
+		t.Fatalf("weather-tool image %q", got)
+	}
+
+	// A broken commit: a new image for the tool, and an agent with an unknown data plane.
+	ws.Write(t, map[string]string{
+		"apps/weather-tool.yaml": strings.Replace(example(t, "single-agent")["apps/weather-tool.yaml"], "weather-mcp:0.9.2", "weather-mcp:1.0.0", 1),
+		"apps/assistant.yaml":    strings.Replace(example(t, "single-agent")["apps/assistant.yaml"], "  type: agent\n", "  type: agent\n  authBridgeMode: sidecar\n", 1),
+	})
+	bad := ws.Commit(t, "new weather tool, and a typo")
+	ws.Push(t)
+	st = waitForStatus(t, "agents", bad, statusContext, "failure")
+	if !strings.Contains(st.Description, `apps/assistant.yaml: AgentRuntime demo/assistant: spec.authBridgeMode: unknown value "sidecar"`) {
+		t.Errorf("failure status does not give the reason: %q", st.Description)
+	}
+	if len([]rune(st.Description)) > 140 {
+		t.Errorf("description longer than 140 characters: %q", st.Description)
+	}
+	if got := image(t, "demo", "weather-tool"); got != "ghcr.io/example/weather-mcp:0.9.2" {
+		t.Fatalf("the broken commit changed the cluster: weather-tool image %q", got)
+	}
+
+	// The fix.
+	ws.Write(t, map[string]string{"apps/assistant.yaml": example(t, "single-agent")["apps/assistant.yaml"]})
+	fixed := ws.Commit(t, "fix the data plane")
+	ws.Push(t)
+	waitForStatus(t, "agents", fixed, statusContext, "success")
+	if got := image(t, "demo", "weather-tool"); got != "ghcr.io/example/weather-mcp:1.0.0" {
+		t.Fatalf("after the fix: weather-tool image %q", got)
+	}
+	s := &gitopsv1.Sync{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "agents"}, s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Status.LastAppliedRevision != "main@sha1:"+fixed || len(s.Status.History) != 3 {
+		t.Fatalf("status: applied %s, history %+v", s.Status.LastAppliedRevision, s.Status.History)
+	}
+	// One pending and one outcome per commit: an unchanged status is never posted again.
+	for c, want := range map[string]string{good: "success,pending", bad: "failure,pending", fixed: "success,pending"} {
+		statuses, err := gitea.Statuses(ctx, "agents", c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, st := range statuses {
+			got = append(got, st.State)
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("commit %s has statuses %v, want %s (newest first)", c[:12], got, want)
+		}
+	}
+}
