@@ -11,11 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
 	"github.com/trustsync/trustsync/bench/internal/benchutil"
 	"github.com/trustsync/trustsync/bench/internal/engineload"
+	"github.com/trustsync/trustsync/internal/stack"
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/internal/testenv"
 	"github.com/trustsync/trustsync/renderers/manifest"
@@ -104,7 +102,7 @@ func baseline(objs []*manifest.Object) (time.Duration, error) {
 	}
 	defer os.RemoveAll(work)
 	kubeconfig := filepath.Join(work, "kubeconfig")
-	if err := writeKubeconfig(kubeconfig, env); err != nil {
+	if err := stack.WriteKubeconfig(kubeconfig, env); err != nil {
 		return 0, err
 	}
 	var buf bytes.Buffer
@@ -136,13 +134,4 @@ func baseline(objs []*manifest.Object) (time.Duration, error) {
 		return 0, err
 	}
 	return times[0], nil
-}
-
-func writeKubeconfig(path string, env *testenv.Env) error {
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: env.Config.CertData, ClientKeyData: env.Config.KeyData, Token: env.Config.BearerToken}
-	cfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	cfg.CurrentContext = "envtest"
-	return clientcmd.WriteToFile(*cfg, path)
 }

@@ -16,6 +16,8 @@ func newControllerCommand(k *kubeFlags) *cobra.Command {
 	o := controller.Options{}
 	var platformFile string
 	var development bool
+	var qps float32
+	var burst int
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run the GitOps engine: fetch GitSources, apply Syncs, receive pushes",
@@ -34,6 +36,7 @@ its commit. Push webhooks on the receiver address trigger an immediate fetch.`,
 			if err != nil {
 				return err
 			}
+			cfg.QPS, cfg.Burst = qps, burst
 			return controller.Run(ctrl.SetupSignalHandler(), cfg, o)
 		},
 	}
@@ -47,5 +50,10 @@ its commit. Push webhooks on the receiver address trigger an immediate fetch.`,
 	f.IntVar(&o.Concurrency, "concurrency", 8, "parallel API requests of one Sync")
 	f.IntVar(&o.MaxConcurrentReconciles, "concurrent", 4, "Syncs reconciled at once")
 	f.BoolVar(&development, "log-development", false, "human-readable logs")
+	// A first sync sends a dry-run and an apply per object; client-go's default of 20
+	// requests a second would stretch 1,000 agents over ten minutes. The API server's
+	// priority and fairness still protects it.
+	f.Float32Var(&qps, "kube-api-qps", 100, "requests per second to the Kubernetes API")
+	f.IntVar(&burst, "kube-api-burst", 300, "burst of requests to the Kubernetes API")
 	return cmd
 }

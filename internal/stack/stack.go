@@ -1,0 +1,261 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/giteatest"
+	"github.com/trustsync/trustsync/internal/testenv"
+)
+
+// Stack is a running control plane, Gitea and controller.
+type Stack struct {
+	Env        *testenv.Env
+	Gitea      *giteatest.Server
+	Receiver   string // host:port of the controller's receiver
+	Controller *exec.Cmd
+	work       string
+}
+
+// Start starts the control plane, Gitea and the controller binary.
+func Start(ctx context.Context, binary string) (*Stack, error) {
+	s := &Stack{}
+	var err error
+	if s.work, err = os.MkdirTemp("", "trustsync-stack-"); err != nil {
+		return nil, err
+	}
+	if s.Env, err = testenv.Start(); err != nil {
+		return nil, err
+	}
+	if s.Gitea, err = giteatest.Start(ctx, s.work); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	kubeconfig := filepath.Join(s.work, "kubeconfig")
+	if err := WriteKubeconfig(kubeconfig, s.Env); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if s.Receiver, err = freeAddr(); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.Controller = exec.Command(binary, "controller", "--kubeconfig", kubeconfig,
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+		"--receiver-bind-address", s.Receiver, "--cache-dir", filepath.Join(s.work, "cache"))
+	logFile, err := os.Create(filepath.Join(s.work, "controller.log"))
+	if err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.Controller.Stdout, s.Controller.Stderr = logFile, logFile
+	if err := s.Controller.Start(); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("starting %s: %w", binary, err)
+	}
+	return s, nil
+}
+
+// Stop stops everything.
+func (s *Stack) Stop() {
+	if s.Controller != nil && s.Controller.Process != nil {
+		_ = s.Controller.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = s.Controller.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = s.Controller.Process.Kill()
+		}
+	}
+	if s.Gitea != nil {
+		_ = s.Gitea.Stop()
+	}
+	if s.Env != nil {
+		_ = s.Env.Stop()
+	}
+	_ = os.RemoveAll(s.work)
+}
+
+// Sync creates, in a new namespace, the Secrets, a GitSource of the Gitea repository with
+// commit statuses and a receiver, and a Sync of path; Gitea's push webhook points at the
+// receiver.
+func (s *Stack) Sync(ctx context.Context, ns, repo, cloneURL, path string) error {
+	objects := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "git"}, StringData: map[string]string{"username": s.Gitea.User, "password": s.Gitea.Token}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "status"}, StringData: map[string]string{"token": s.Gitea.Token}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "webhook"}, StringData: map[string]string{"token": "push-secret"}},
+		&gitopsv1.GitSource{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: repo},
+			Spec: gitopsv1.GitSourceSpec{
+				URL:          cloneURL,
+				Interval:     metav1.Duration{Duration: time.Hour},
+				SecretRef:    &gitopsv1.LocalObjectReference{Name: "git"},
+				CommitStatus: &gitopsv1.CommitStatusSpec{Provider: gitopsv1.ProviderGitea, SecretRef: gitopsv1.LocalObjectReference{Name: "status"}},
+				Receiver:     &gitopsv1.ReceiverSpec{Type: gitopsv1.ReceiverGitea, SecretRef: gitopsv1.LocalObjectReference{Name: "webhook"}},
+			},
+		},
+		&gitopsv1.Sync{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: repo},
+			Spec: gitopsv1.SyncSpec{
+				SourceRef: gitopsv1.SourceReference{Name: repo},
+				Path:      path,
+				Interval:  metav1.Duration{Duration: time.Hour},
+				Prune:     true,
+				Timeout:   &metav1.Duration{Duration: 10 * time.Minute},
+			},
+		},
+	}
+	for _, o := range objects {
+		if err := s.Env.Client.Create(ctx, o); err != nil {
+			return err
+		}
+	}
+	return s.Gitea.CreatePushWebhook(ctx, repo, "http://"+s.Receiver+"/hook/"+ns+"/"+repo, "push-secret")
+}
+
+// WaitForStatus waits until the commit has a status of the context in the state.
+func (s *Stack) WaitForStatus(ctx context.Context, repo, sha, statusContext, state string, poll time.Duration) error {
+	for {
+		statuses, err := s.Gitea.Statuses(ctx, repo, sha)
+		if err != nil {
+			return err
+		}
+		for _, st := range statuses {
+			if st.Context == statusContext {
+				if st.State == state {
+					return nil
+				}
+				if st.State == "failure" {
+					return fmt.Errorf("commit %s failed: %s", sha[:12], st.Description)
+				}
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("commit %s never got %s %s: %w (controller log: %s)", sha[:12], statusContext, state, ctx.Err(), s.LogTail())
+		case <-time.After(poll):
+		}
+	}
+}
+
+// LogTail is the end of the controller's log.
+func (s *Stack) LogTail() string {
+	data, _ := os.ReadFile(filepath.Join(s.work, "controller.log"))
+	if len(data) > 2000 {
+		data = data[len(data)-2000:]
+	}
+	return string(data)
+}
+
+// Memory is the controller's resident set and its peak, in MiB (from /proc).
+func (s *Stack) Memory() (rss, peak float64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.Controller.Process.Pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return rss, peak, nil
+}
+
+// Repo is a working copy for pushing to Gitea with the git CLI.
+type Repo struct {
+	Dir string
+	env []string
+}
+
+// NewRepo makes a working copy of dir's files that pushes to remote with basic auth.
+func NewRepo(dir, remote, user, token string) (*Repo, error) {
+	home, err := os.MkdirTemp("", "trustsync-git-home-")
+	if err != nil {
+		return nil, err
+	}
+	r := &Repo{Dir: dir, env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
+		"GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=bench@example.invalid", "GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=bench@example.invalid"}}
+	authed := strings.Replace(remote, "://", "://"+user+":"+token+"@", 1)
+	for _, args := range [][]string{{"init", "--quiet", "--initial-branch=main"}, {"remote", "add", "origin", authed}} {
+		if _, err := r.Git(args...); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Git runs a git command in the working copy.
+func (r *Repo) Git(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir, cmd.Env = r.Dir, r.env
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %v: %s", args[0], err, stderr.String())
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+// Commit commits everything and returns the SHA.
+func (r *Repo) Commit(msg string) (string, error) {
+	if _, err := r.Git("add", "-A"); err != nil {
+		return "", err
+	}
+	if _, err := r.Git("commit", "--quiet", "--allow-empty", "-m", msg); err != nil {
+		return "", err
+	}
+	return r.Git("rev-parse", "HEAD")
+}
+
+// Push pushes main.
+func (r *Repo) Push() error {
+	_, err := r.Git("push", "--quiet", "origin", "main")
+	return err
+}
+
+// WriteKubeconfig writes a kubeconfig for the control plane.
+func WriteKubeconfig(path string, env *testenv.Env) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: env.Config.CertData, ClientKeyData: env.Config.KeyData, Token: env.Config.BearerToken}
+	cfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	cfg.CurrentContext = "envtest"
+	return clientcmd.WriteToFile(*cfg, path)
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
