@@ -61,8 +61,11 @@ kustomize:
 gitea:
 	@hack/gitea.sh $(CACHE) $(GITEA_VERSION) >/dev/null
 
-demo: build
-	hack/demo.sh $(BIN)
+# DEMO_FLAGS=--once stops the live part as soon as the Sync is Ready (CI).
+DEMO_FLAGS ?=
+
+demo: build envtest gitea
+	hack/demo.sh $(BIN) $(DEMO_FLAGS)
 
 bench: tools build
 	KUSTOMIZE=$(KUSTOMIZE) hack/bench.sh $(BENCH)

@@ -13,20 +13,6 @@ import (
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
 
-// handled is a trustsync object that echoes the reconcile request it handled.
-type handled interface {
-	client.Object
-	conditions.Getter
-	lastHandled() string
-}
-
-type syncObj struct{ *gitopsv1.Sync }
-
-func (s syncObj) lastHandled() string { return s.Status.LastHandledReconcileAt }
-
-type sourceObj struct{ *gitopsv1.GitSource }
-
-func (s sourceObj) lastHandled() string { return s.Status.LastHandledReconcileAt }
 
 func newReconcileCommand(k *kubeFlags) *cobra.Command {
 	var timeout time.Duration
@@ -58,14 +44,14 @@ func newReconcileCommand(k *kubeFlags) *cobra.Command {
 				if ns == "" {
 					ns = s.Namespace
 				}
-				src := sourceObj{&gitopsv1.GitSource{}}
-				if err := request(ctx, c, types.NamespacedName{Namespace: ns, Name: s.Spec.SourceRef.Name}, src); err != nil {
+				src := &gitopsv1.GitSource{}
+				if err := request(ctx, c, types.NamespacedName{Namespace: ns, Name: s.Spec.SourceRef.Name}, src, func() string { return src.Status.LastHandledReconcileAt }); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "source %s/%s: %s\n", ns, s.Spec.SourceRef.Name, conditions.GetMessage(src, gitopsv1.ReadyCondition))
 			}
-			s := syncObj{&gitopsv1.Sync{}}
-			if err := request(ctx, c, key, s); err != nil {
+			s := &gitopsv1.Sync{}
+			if err := request(ctx, c, key, s, func() string { return s.Status.LastHandledReconcileAt }); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "sync %s: %s\n", key, conditions.GetMessage(s, gitopsv1.ReadyCondition))
@@ -88,8 +74,8 @@ func newReconcileCommand(k *kubeFlags) *cobra.Command {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			key := types.NamespacedName{Namespace: k.ns(), Name: args[0]}
-			src := sourceObj{&gitopsv1.GitSource{}}
-			if err := request(ctx, c, key, src); err != nil {
+			src := &gitopsv1.GitSource{}
+			if err := request(ctx, c, key, src, func() string { return src.Status.LastHandledReconcileAt }); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "source %s: %s\n", key, conditions.GetMessage(src, gitopsv1.ReadyCondition))
@@ -101,9 +87,9 @@ func newReconcileCommand(k *kubeFlags) *cobra.Command {
 	return cmd
 }
 
-// request annotates the object with a new reconcile request and waits until the
-// controller reports it handled.
-func request(ctx context.Context, c client.Client, key types.NamespacedName, obj handled) error {
+// request annotates obj with a new reconcile request and waits until the controller
+// reports it handled (lastHandled reads the echo from obj's status).
+func request(ctx context.Context, c client.Client, key types.NamespacedName, obj client.Object, lastHandled func() string) error {
 	if err := c.Get(ctx, key, obj); err != nil {
 		return err
 	}
@@ -122,7 +108,7 @@ func request(ctx context.Context, c client.Client, key types.NamespacedName, obj
 		if err := c.Get(ctx, key, obj); err != nil {
 			return err
 		}
-		if obj.lastHandled() == token {
+		if lastHandled() == token {
 			return nil
 		}
 		select {

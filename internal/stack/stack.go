@@ -119,6 +119,7 @@ func (s *Stack) Sync(ctx context.Context, ns, repo, cloneURL, path string) error
 				Interval:  metav1.Duration{Duration: time.Hour},
 				Prune:     true,
 				Timeout:   &metav1.Duration{Duration: 10 * time.Minute},
+				Wait:      false, // no kubelet runs here: Deployments never roll out
 			},
 		},
 	}
