@@ -13,8 +13,8 @@ import (
 
 	"github.com/trustsync/trustsync/bench/internal/benchutil"
 	"github.com/trustsync/trustsync/bench/internal/engineload"
-	"github.com/trustsync/trustsync/internal/stack"
 	"github.com/trustsync/trustsync/engine/metrics"
+	"github.com/trustsync/trustsync/internal/stack"
 	"github.com/trustsync/trustsync/internal/testenv"
 	"github.com/trustsync/trustsync/renderers/manifest"
 )

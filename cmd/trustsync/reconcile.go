@@ -13,7 +13,6 @@ import (
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
 
-
 func newReconcileCommand(k *kubeFlags) *cobra.Command {
 	var timeout time.Duration
 	var withSource bool
