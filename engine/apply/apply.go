@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -191,7 +192,9 @@ func (m *Manager) prepare(desired []*manifest.Object) ([]*item, error) {
 }
 
 // classify decides, from the cache and the records alone, what each object needs.
+// Objects another owner manages are refused, all of them reported at once.
 func (m *Manager) classify(ctx context.Context, items []*item) error {
+	var conflicts []error
 	for _, it := range items {
 		live := &unstructured.Unstructured{}
 		live.SetGroupVersionKind(it.obj.GroupVersionKind())
@@ -203,6 +206,13 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 			case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
 			default:
 				return fmt.Errorf("reading %s from the cache: %w", it.ref, err)
+			}
+		}
+		if it.live != nil {
+			if other := m.otherOwner(it.live); other != "" {
+				conflicts = append(conflicts, &manifest.Error{File: it.obj.Source, Object: it.ref,
+					Err: fmt.Errorf("already managed by another owner (%s); an object can have one owner", other)})
+				continue
 			}
 		}
 		rec := m.record(it.ref)
@@ -233,7 +243,25 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 			m.onDrift(it)
 		}
 	}
-	return nil
+	return errors.Join(conflicts...)
+}
+
+// otherOwner describes the owner of an object that carries owner labels other than this
+// Manager's (e.g. another Sync's) by those labels; "" when it is ours or nobody's.
+func (m *Manager) otherOwner(u *unstructured.Unstructured) string {
+	l := u.GetLabels()
+	var theirs []string
+	differs := false
+	for _, k := range slices.Sorted(maps.Keys(m.opts.Labels)) {
+		if v, ok := l[k]; ok {
+			theirs = append(theirs, k+"="+v)
+			differs = differs || v != m.opts.Labels[k]
+		}
+	}
+	if !differs {
+		return ""
+	}
+	return strings.Join(theirs, ", ")
 }
 
 // onDrift sets what happens to a drifted object: corrected, or left and reported.

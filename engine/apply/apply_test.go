@@ -465,3 +465,20 @@ func TestPruneLeavesWhatIsNotOurs(t *testing.T) {
 		t.Fatalf("b was deleted although someone else owns it now: %v", err)
 	}
 }
+
+func TestObjectOfAnotherOwnerIsRefused(t *testing.T) {
+	first := newFixture(t, nil)
+	objs := first.objects(namespace, cmA)
+	first.apply(objs)
+	first.settle(objs)
+
+	second := newFixture(t, func(o *Options) { o.Labels = map[string]string{ownerLabel: "someone-else"} })
+	second.requests.Reset()
+	_, err := second.mgr.Apply(context.Background(), objs)
+	if err == nil || !strings.Contains(err.Error(), "ConfigMap "+first.ns+"/a: already managed by another owner ("+ownerLabel+"="+first.ns+")") {
+		t.Fatalf("got %v", err)
+	}
+	if second.requests.Writes()+second.requests.Count(metrics.VerbDryRun) != 0 {
+		t.Fatal("requests were sent for a refused revision")
+	}
+}

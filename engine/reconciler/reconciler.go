@@ -27,6 +27,7 @@ import (
 	"github.com/trustsync/trustsync/engine/health"
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/renderers/secureprofile"
 )
 
 // Options tune the reconciler.
@@ -70,6 +71,9 @@ type SyncReconciler struct {
 	renders  renderCache
 	watch    *driftWatch
 	sources  chan event.GenericEvent
+
+	platformMu sync.Mutex
+	platform   *apply.Manager // applies the platform objects for all Syncs
 }
 
 // owner is one Sync's apply Manager and the settings it was made with.
@@ -188,7 +192,11 @@ func (r *SyncReconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.D
 	if err != nil {
 		return fail(gitopsv1.ReasonValidationFailed, "configuration", err, true)
 	}
-	cs, err := o.mgr.Apply(ctx, res.Objects)
+	platform, own := splitPlatform(res.Objects)
+	if err := r.applyPlatform(ctx, platform); err != nil {
+		return fail(gitopsv1.ReasonApplyFailed, "apply of the platform objects", err, false)
+	}
+	cs, err := o.mgr.Apply(ctx, own)
 	if err != nil {
 		reason := gitopsv1.ReasonDryRunFailed
 		if isForbidden(err) {
@@ -262,6 +270,48 @@ func (r *SyncReconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.D
 	return s.Spec.Interval.Duration
 }
 
+// splitPlatform separates the objects every Sync renders for the platform as a whole
+// from the Sync's own.
+func splitPlatform(objs []*manifest.Object) (platform, own []*manifest.Object) {
+	for _, o := range objs {
+		if secureprofile.IsPlatform(o) {
+			platform = append(platform, o)
+		} else {
+			own = append(own, o)
+		}
+	}
+	return platform, own
+}
+
+// applyPlatform applies the platform objects with an owner of their own, once for all
+// Syncs: were each Sync to apply them, Syncs would take them from one another forever,
+// and pruning one Sync would delete them for all. They are never pruned.
+func (r *SyncReconciler) applyPlatform(ctx context.Context, objs []*manifest.Object) error {
+	if len(objs) == 0 {
+		return nil
+	}
+	r.platformMu.Lock()
+	defer r.platformMu.Unlock()
+	if r.platform == nil {
+		c, err := r.newClient("")
+		if err != nil {
+			return err
+		}
+		opts := apply.DefaultOptions()
+		opts.FieldOwner = gitopsv1.FieldManager
+		opts.Labels = map[string]string{gitopsv1.LabelSyncName: PlatformOwner, gitopsv1.LabelSyncNamespace: r.Platform.Namespace}
+		opts.Concurrency = r.Options.Concurrency
+		if r.platform, err = apply.New(c, r.Objects, r.Mapper, opts); err != nil {
+			return err
+		}
+	}
+	_, err := r.platform.Apply(ctx, objs)
+	return err
+}
+
+// PlatformOwner is the owner label value of the platform objects.
+const PlatformOwner = "trustsync-platform"
+
 // source finds the Sync's GitSource and its latest artifact.
 func (r *SyncReconciler) source(ctx context.Context, s *gitopsv1.Sync) (*gitopsv1.GitSource, *Artifact, error) {
 	ns := s.Spec.SourceRef.Namespace
@@ -331,9 +381,18 @@ func (r *SyncReconciler) owner(s *gitopsv1.Sync) (*owner, error) {
 // clientFor makes the client a Sync applies with: impersonating its ServiceAccount when
 // it names one, so a tenant can apply no more than its account may.
 func (r *SyncReconciler) clientFor(s *gitopsv1.Sync) (client.Client, error) {
-	cfg := rest.CopyConfig(r.Config)
+	user := ""
 	if s.Spec.ServiceAccountName != "" {
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + s.Namespace + ":" + s.Spec.ServiceAccountName}
+		user = "system:serviceaccount:" + s.Namespace + ":" + s.Spec.ServiceAccountName
+	}
+	return r.newClient(user)
+}
+
+// newClient makes a client whose requests are counted, impersonating user when set.
+func (r *SyncReconciler) newClient(user string) (client.Client, error) {
+	cfg := rest.CopyConfig(r.Config)
+	if user != "" {
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
 	}
 	if r.Requests != nil {
 		wrap := cfg.WrapTransport

@@ -443,3 +443,66 @@ func TestDeletionPrunes(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestSyncsShareThePlatformObjects: every Sync renders the platform objects (feature
+// gates, the default global policy); they are applied once, owned by the engine, and
+// two Syncs do not take them from each other.
+func TestSyncsShareThePlatformObjects(t *testing.T) {
+	files := map[string]string{}
+	for _, team := range []string{"team-a", "team-b"} {
+		files[team+"/agent.yaml"] = strings.ReplaceAll(`apiVersion: v1
+kind: Namespace
+metadata: {name: share-TEAM}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: agent, namespace: share-TEAM}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: agent, image: example/agent:1, ports: [{containerPort: 8000}]}]}
+---
+apiVersion: agent.kagenti.dev/v1alpha1
+kind: AgentRuntime
+metadata: {name: agent, namespace: share-TEAM}
+spec: {type: agent, targetRef: {apiVersion: apps/v1, kind: Deployment, name: agent}}
+`, "TEAM", team)
+	}
+	dir := repo(t, files)
+	var syncs []*gitopsv1.Sync
+	for _, team := range []string{"team-a", "team-b"} {
+		src, s := setup(t, "platform-"+team, func(s *gitopsv1.Sync) { s.Spec.Path = "./" + team })
+		store.publish(t, src, dir, "shared")
+		syncs = append(syncs, s)
+	}
+	for _, s := range syncs {
+		waitFor(t, s, "applied", readyAt("shared"))
+	}
+	gates, err := get(t, "v1", "ConfigMap", "trustsync-system", "kagenti-feature-gates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if owner := gates.GetLabels()[gitopsv1.LabelSyncName]; owner != PlatformOwner {
+		t.Fatalf("feature gates owned by %q", owner)
+	}
+	requests.Reset()
+	for i, s := range syncs {
+		annotate(t, s, fmt.Sprintf("again-%d", i))
+		waitFor(t, s, "the requested reconcile", func(s *gitopsv1.Sync) bool { return s.Status.LastHandledReconcileAt == fmt.Sprintf("again-%d", i) })
+	}
+	if w := requests.Writes(); w != 0 {
+		t.Fatalf("reconciling two Syncs that share the platform objects sent %d writes", w)
+	}
+	for _, s := range syncs {
+		latest := &gitopsv1.Sync{}
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(s), latest); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range latest.Status.Inventory.Entries {
+			if strings.Contains(e.ID, "kagenti-feature-gates") || strings.HasPrefix(e.ID, "trustsync-system_default_") {
+				t.Errorf("%s: platform object %s in a Sync's inventory", s.Name, e.ID)
+			}
+		}
+	}
+}

@@ -45,6 +45,14 @@ func forAgent(apiVersion, kind, namespace, name string, a *agent) *manifest.Obje
 	return o
 }
 
+// IsPlatform reports whether trustsync generated an object for the platform as a whole
+// (feature gates, the default global policy, Kuadrant) rather than for the repository:
+// every Sync renders the same ones, so the engine applies them once, for all.
+func IsPlatform(o *manifest.Object) bool {
+	l := o.GetLabels()
+	return o.Source == "" && l[LabelManagedBy] == ManagedBy && l[LabelComponent] == componentPlatform
+}
+
 func setLabel(u *unstructured.Unstructured, key, value string) {
 	l := u.GetLabels()
 	if l == nil {
