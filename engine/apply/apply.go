@@ -21,6 +21,36 @@ import (
 	"github.com/trustsync/trustsync/renderers/manifest"
 )
 
+// Stage is where a run failed.
+type Stage string
+
+const (
+	// StagePlan: the revision cannot be applied as it is (unserved kind, another owner).
+	StagePlan Stage = "plan"
+	// StageDryRun: the API server rejected objects in the dry run; nothing was written.
+	StageDryRun Stage = "dry-run"
+	// StageWrite: writing failed; earlier stages may have been written.
+	StageWrite Stage = "write"
+)
+
+// StageError is a failed run: the stage, and every problem (errors.Join of them).
+type StageError struct {
+	Stage Stage
+	Err   error
+}
+
+func (e *StageError) Error() string { return e.Err.Error() }
+
+// Unwrap gives the problems one by one, for manifest.Errors and errors.As.
+func (e *StageError) Unwrap() []error { return manifest.Errors(e.Err) }
+
+func stageErr(stage Stage, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &StageError{Stage: stage, Err: err}
+}
+
 // item is one desired object on its way through a run.
 type item struct {
 	obj           *manifest.Object // prepared: namespace, owner labels, ignored fields removed
@@ -49,10 +79,10 @@ var (
 func (m *Manager) Apply(ctx context.Context, desired []*manifest.Object) (*ChangeSet, error) {
 	items, err := m.prepare(desired)
 	if err != nil {
-		return nil, err
+		return nil, stageErr(StagePlan, err)
 	}
 	if err := m.classify(ctx, items); err != nil {
-		return nil, err
+		return nil, stageErr(StagePlan, err)
 	}
 
 	newNamespaces := map[string]bool{}
@@ -77,7 +107,7 @@ func (m *Manager) Apply(ctx context.Context, desired []*manifest.Object) (*Chang
 	var now, later []*item
 	for _, it := range items {
 		if !it.served && !deferred(it) {
-			return nil, &manifest.Error{File: it.obj.Source, Object: it.ref, Err: fmt.Errorf("the cluster does not serve %s, and no CustomResourceDefinition of this revision defines it", it.obj.GroupVersionKind())}
+			return nil, stageErr(StagePlan, &manifest.Error{File: it.obj.Source, Object: it.ref, Err: fmt.Errorf("the cluster does not serve %s, and no CustomResourceDefinition of this revision defines it", it.obj.GroupVersionKind())})
 		}
 		if (it.write || it.check) && !deferred(it) {
 			now = append(now, it)
@@ -86,7 +116,7 @@ func (m *Manager) Apply(ctx context.Context, desired []*manifest.Object) (*Chang
 		}
 	}
 	if err := m.dryRun(ctx, now); err != nil {
-		return nil, err
+		return nil, stageErr(StageDryRun, err)
 	}
 
 	var stage1, stage2 []*item
@@ -100,20 +130,22 @@ func (m *Manager) Apply(ctx context.Context, desired []*manifest.Object) (*Chang
 		}
 	}
 	if err := m.write(ctx, stage1); err != nil {
-		return nil, err
+		return nil, stageErr(StageWrite, err)
 	}
 	if len(newKinds) > 0 {
 		if err := m.waitForCRDs(ctx, stage1); err != nil {
-			return nil, err
+			return nil, stageErr(StageWrite, err)
 		}
 	}
+	// Objects in namespaces or of kinds this run created are dry-run now; a rejection
+	// leaves the cluster-scoped stage written (its Namespaces and CRDs), nothing else.
 	if len(later) > 0 {
 		if err := m.dryRunNewKinds(ctx, later); err != nil {
-			return nil, fmt.Errorf("after applying the cluster-scoped objects: %w", err)
+			return nil, stageErr(StageDryRun, err)
 		}
 	}
 	if err := m.write(ctx, stage2); err != nil {
-		return nil, err
+		return nil, stageErr(StageWrite, err)
 	}
 
 	cs := &ChangeSet{}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,12 +66,13 @@ type SyncReconciler struct {
 	Platform *gitopsv1.Platform
 	Options  Options
 
-	mu       sync.Mutex
-	owners   map[types.NamespacedName]*owner
-	reported map[types.NamespacedName]string // last report per Sync: commit + state + description
-	renders  renderCache
-	watch    *driftWatch
-	sources  chan event.GenericEvent
+	mu        sync.Mutex
+	owners    map[types.NamespacedName]*owner
+	reported  map[types.NamespacedName]string    // last report per Sync: commit + state + description
+	changedAt map[types.NamespacedName]time.Time // when each Sync last wrote objects
+	renders   renderCache
+	watch     *driftWatch
+	sources   chan event.GenericEvent
 
 	platformMu sync.Mutex
 	platform   *apply.Manager // applies the platform objects for all Syncs
@@ -124,6 +126,10 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	requeue := r.reconcile(ctx, s)
 	s.Status.ObservedGeneration = s.Generation
 	s.Status.LastHandledReconcileAt = s.GetAnnotations()[gitopsv1.AnnotationReconcileRequestedAt]
+	r.Metrics.ReconcileDuration(gitopsv1.SyncKind, s.Namespace, s.Name, time.Since(start))
+	if equality.Semantic.DeepEqual(before.Status, s.Status) {
+		return ctrl.Result{RequeueAfter: requeue}, nil // nothing to write: a no-op reconcile writes nothing
+	}
 	// The lock turns a reconcile that read a Sync older than the last status write into
 	// a conflict and a retry, instead of a write that undoes newer status.
 	if err := r.Client.Status().Patch(ctx, s, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -132,7 +138,6 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		}
 		return ctrl.Result{}, fmt.Errorf("updating the status: %w", err)
 	}
-	r.Metrics.ReconcileDuration(gitopsv1.SyncKind, s.Namespace, s.Name, time.Since(start))
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
@@ -150,6 +155,7 @@ func (r *SyncReconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.D
 	if err != nil {
 		conditions.MarkFalse(s, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "%s", err.Error())
 		conditions.Delete(s, gitopsv1.ReconcilingCondition)
+		conditions.Delete(s, gitopsv1.StalledCondition)
 		return retry
 	}
 	revision := art.Revision
@@ -159,6 +165,9 @@ func (r *SyncReconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.D
 	}
 	fail := func(reason, kind string, err error, stalled bool) time.Duration {
 		msg := fmt.Sprintf("%s of revision %s failed: %s", kind, revision, oneLine(err))
+		if reason == gitopsv1.ReasonImpersonationDenied {
+			msg = fmt.Sprintf("%s of revision %s failed: %s may not apply it: %s", kind, revision, applier(s), oneLine(err))
+		}
 		conditions.MarkFalse(s, gitopsv1.ReadyCondition, reason, "%s", msg)
 		conditions.Delete(s, gitopsv1.ReconcilingCondition)
 		if stalled {
@@ -174,11 +183,17 @@ func (r *SyncReconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.D
 		}
 		return retry
 	}
-	if r.newCommit(key, art.Commit) {
+	settled := revision == s.Status.LastAppliedRevision && conditions.IsReady(s)
+	if r.newCommit(key, art.Commit) && !settled {
 		report(Pending, "applying revision %s", shortRevision(revision))
 	}
 
 	res, err := r.renders.render(key, art, s.Spec, r.Platform)
+	if errors.Is(err, errArtifactGone) {
+		conditions.MarkFalse(s, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "%s", err.Error())
+		conditions.Delete(s, gitopsv1.StalledCondition)
+		return retry
+	}
 	if err != nil {
 		reason := gitopsv1.ReasonBuildFailed
 		var me *manifest.Error
@@ -198,12 +213,23 @@ func (r *SyncReconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.D
 	}
 	cs, err := o.mgr.Apply(ctx, own)
 	if err != nil {
-		reason := gitopsv1.ReasonDryRunFailed
-		if isForbidden(err) {
+		reason := gitopsv1.ReasonApplyFailed
+		var se *apply.StageError
+		if errors.As(err, &se) {
+			switch se.Stage {
+			case apply.StagePlan:
+				reason = gitopsv1.ReasonValidationFailed
+			case apply.StageDryRun:
+				reason = gitopsv1.ReasonDryRunFailed
+			}
+		}
+		if s.Spec.ServiceAccountName != "" && isForbidden(err) {
 			reason = gitopsv1.ReasonImpersonationDenied
-			err = fmt.Errorf("%s may not apply it: %w", applier(s), err)
 		}
 		return fail(reason, "apply", err, false)
+	}
+	if cs.Count(apply.Created)+cs.Count(apply.Configured) > 0 {
+		r.changed(key)
 	}
 	r.watch.ensure(ctx, cs)
 
@@ -244,7 +270,7 @@ func (r *SyncReconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.D
 			if s.Spec.Timeout != nil {
 				timeout = s.Spec.Timeout.Duration
 			}
-			since := r.appliedAt(s, revision, started)
+			since := r.lastChange(key, r.appliedAt(s, revision, started))
 			if hr.Failed() || time.Since(since) > timeout {
 				return fail(gitopsv1.ReasonHealthCheckFailed, "health check", errors.New(hr.Summary(3)), false)
 			}
@@ -268,6 +294,28 @@ func (r *SyncReconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.D
 		report(Success, "%s", summary)
 	}
 	return s.Spec.Interval.Duration
+}
+
+// changed notes that a Sync's objects were just written: a rollout starts, and the
+// health timeout counts from here.
+func (r *SyncReconciler) changed(key types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.changedAt == nil {
+		r.changedAt = map[types.NamespacedName]time.Time{}
+	}
+	r.changedAt[key] = time.Now()
+}
+
+// lastChange is when the Sync's objects were last written, or since when none was
+// recorded in this process.
+func (r *SyncReconciler) lastChange(key types.NamespacedName, since time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t, ok := r.changedAt[key]; ok && t.After(since) {
+		return t
+	}
+	return since
 }
 
 // splitPlatform separates the objects every Sync renders for the platform as a whole
@@ -444,6 +492,7 @@ func (r *SyncReconciler) forget(key types.NamespacedName) {
 	r.mu.Lock()
 	delete(r.owners, key)
 	delete(r.reported, key)
+	delete(r.changedAt, key)
 	r.mu.Unlock()
 	r.renders.forget(key)
 	r.Metrics.Forget(key.Namespace, key.Name)

@@ -1,6 +1,8 @@
 package reconciler
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path"
 	"strings"
@@ -11,6 +13,9 @@ import (
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/renderers"
 )
+
+// errArtifactGone: the artifact's directory is not there (pruned from the Git cache).
+var errArtifactGone = errors.New("the artifact is no longer on disk")
 
 // renderCache keeps each Sync's last render, so a reconcile with nothing new in Git does
 // not render again: the render is a pure function of the artifact, the path, the target
@@ -38,7 +43,8 @@ func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitops
 
 	root, err := os.OpenRoot(a.Dir)
 	if err != nil {
-		return nil, err // the artifact went away: not cached, the next reconcile retries
+		// Not cached: the next reconcile retries, with the source's next artifact.
+		return nil, fmt.Errorf("%w: %v", errArtifactGone, err)
 	}
 	defer root.Close()
 	res, err := renderers.Render(root.FS(), dir, renderers.Options{Platform: p, Namespace: spec.TargetNamespace})

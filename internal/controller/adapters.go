@@ -43,14 +43,17 @@ func (c commitStatuses) Report(ctx context.Context, s *gitopsv1.Sync, src *gitop
 	if err := c.secrets.Get(ctx, key, secret); err != nil {
 		return fmt.Errorf("reading the commit status Secret %s: %w", key, err)
 	}
-	poster, err := status.New(status.Options{
+	opts := status.Options{
 		Provider:   status.Provider(cs.Provider),
 		Address:    cs.Address,
 		Repository: cs.Repository,
 		RepoURL:    src.Spec.URL,
 		Token:      string(secret.Data["token"]),
-		Username:   string(secret.Data["username"]),
-	})
+	}
+	if cs.Provider == gitopsv1.ProviderBitbucket || cs.Provider == gitopsv1.ProviderBitbucketServer {
+		opts.Username = string(secret.Data["username"]) // app-password auth; other hosts take the token alone
+	}
+	poster, err := status.New(opts)
 	if err != nil {
 		return err
 	}

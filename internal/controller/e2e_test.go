@@ -195,7 +195,7 @@ func TestGiteaEndToEnd(t *testing.T) {
 
 	const statusContext = "trustsync/e2e/agents"
 	st := waitForStatus(t, "agents", good, statusContext, "success")
-	if st.Description != "applied 18 objects, 0 drifted" || st.TargetURL != "http://dashboard.example/syncs/e2e/agents" {
+	if st.Description != "applied 16 objects, 0 drifted" || st.TargetURL != "http://dashboard.example/syncs/e2e/agents" {
 		t.Errorf("success status %+v", st)
 	}
 	if got := image(t, "demo", "weather-tool"); got != "ghcr.io/example/weather-mcp:0.9.2" {

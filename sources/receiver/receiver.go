@@ -92,7 +92,9 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "receiver lookup failed", http.StatusServiceUnavailable)
 		return
 	case !found:
-		http.Error(w, "no receiver for "+namespace+"/"+name, http.StatusNotFound)
+		// The same answer as a bad signature: a caller without the secret must not learn
+		// which sources have receivers.
+		http.Error(w, "missing or invalid signature", http.StatusUnauthorized)
 		return
 	case len(src.Secret) == 0 || !src.Type.valid():
 		// An empty key would accept anyone's signature.

@@ -200,8 +200,8 @@ func TestRouting(t *testing.T) {
 		max  int64
 		want int
 	}{
-		{"unknown source", signed(http.MethodPost, Path("team", "nope"), body), 0, http.StatusNotFound},
-		{"unknown namespace", signed(http.MethodPost, Path("other", "generic"), body), 0, http.StatusNotFound},
+		{"unknown source", signed(http.MethodPost, Path("team", "nope"), body), 0, http.StatusUnauthorized},
+		{"unknown namespace", signed(http.MethodPost, Path("other", "generic"), body), 0, http.StatusUnauthorized},
 		{"other path", signed(http.MethodPost, "/hooks/team/generic", body), 0, http.StatusNotFound},
 		{"extra segment", signed(http.MethodPost, Path("team", "generic")+"/x", body), 0, http.StatusNotFound},
 		{"GET", signed(http.MethodGet, Path("team", "generic"), ""), 0, http.StatusMethodNotAllowed},

@@ -17,8 +17,8 @@ type GitRef struct {
 	// SemVer range over the repository's tags; the highest match is checked out.
 	// +optional
 	SemVer string `json:"semver,omitempty"`
-	// Commit SHA to check out.
-	// +kubebuilder:validation:Pattern=`^[0-9a-f]{7,64}$`
+	// Commit is the full SHA-1 to check out.
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{40}$`
 	// +optional
 	Commit string `json:"commit,omitempty"`
 }
@@ -82,8 +82,8 @@ type ReceiverSpec struct {
 
 // GitSourceSpec says where and how often to fetch a repository.
 type GitSourceSpec struct {
-	// URL of the repository: https://, http://, ssh:// or scp-like git@host:path.
-	// +kubebuilder:validation:Pattern=`^(https?://|ssh://|git@)\S+$`
+	// URL of the repository: https://, http://, ssh:// or scp-like user@host:path.
+	// +kubebuilder:validation:Pattern=`^(https?://|ssh://|[^@/:\s]+@[^/:\s]+:)\S+$`
 	URL string `json:"url"`
 
 	// Ref selects the revision.

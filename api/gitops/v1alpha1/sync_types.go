@@ -91,7 +91,7 @@ type SyncSpec struct {
 	// +optional
 	RetryInterval *metav1.Duration `json:"retryInterval,omitempty"`
 
-	// Timeout for apply and health checks.
+	// Timeout of the wait for health (spec.wait), counted from the last change written.
 	// +kubebuilder:default="5m"
 	// +optional
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
@@ -187,7 +187,7 @@ type DriftReport struct {
 // HistoryEntry records one attempted revision.
 type HistoryEntry struct {
 	Revision string `json:"revision"`
-	// Result is Applied or Failed.
+	// Result is Applied, Failed, or Progressing while the revision rolls out.
 	Result string `json:"result"`
 	// +optional
 	Message string `json:"message,omitempty"`
