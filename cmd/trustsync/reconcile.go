@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
@@ -43,11 +44,9 @@ func newReconcileCommand(k *kubeFlags) *cobra.Command {
 				if ns == "" {
 					ns = s.Namespace
 				}
-				src := &gitopsv1.GitSource{}
-				if err := request(ctx, c, types.NamespacedName{Namespace: ns, Name: s.Spec.SourceRef.Name}, src, func() string { return src.Status.LastHandledReconcileAt }); err != nil {
+				if err := reconcileSource(ctx, cmd.OutOrStdout(), c, types.NamespacedName{Namespace: ns, Name: s.Spec.SourceRef.Name}); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "source %s/%s: %s\n", ns, s.Spec.SourceRef.Name, conditions.GetMessage(src, gitopsv1.ReadyCondition))
 			}
 			s := &gitopsv1.Sync{}
 			if err := request(ctx, c, key, s, func() string { return s.Status.LastHandledReconcileAt }); err != nil {
@@ -72,18 +71,22 @@ func newReconcileCommand(k *kubeFlags) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			key := types.NamespacedName{Namespace: k.ns(), Name: args[0]}
-			src := &gitopsv1.GitSource{}
-			if err := request(ctx, c, key, src, func() string { return src.Status.LastHandledReconcileAt }); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "source %s: %s\n", key, conditions.GetMessage(src, gitopsv1.ReadyCondition))
-			return nil
+			return reconcileSource(ctx, cmd.OutOrStdout(), c, types.NamespacedName{Namespace: k.ns(), Name: args[0]})
 		},
 	}
 	cmd.AddCommand(syncCmd, sourceCmd)
 	cmd.PersistentFlags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the outcome")
 	return cmd
+}
+
+// reconcileSource fetches a GitSource now and prints the outcome.
+func reconcileSource(ctx context.Context, out io.Writer, c client.Client, key types.NamespacedName) error {
+	src := &gitopsv1.GitSource{}
+	if err := request(ctx, c, key, src, func() string { return src.Status.LastHandledReconcileAt }); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "source %s: %s\n", key, conditions.GetMessage(src, gitopsv1.ReadyCondition))
+	return nil
 }
 
 // request annotates obj with a new reconcile request and waits until the controller

@@ -331,10 +331,15 @@ func (m *Manager) driftManager(ctx context.Context, it *item) string {
 	return latest
 }
 
-// dryRun server-side applies the items as a dry run, all of them, and reports every
-// failure. Items that had nothing recorded are settled by the result: unchanged when the
-// apply would change nothing, else written.
-func (m *Manager) dryRun(ctx context.Context, items []*item) error {
+// applyAll server-side applies the items, in parallel up to the concurrency limit, and
+// returns what the API server answered for each; the error names every object rejected.
+func (m *Manager) applyAll(ctx context.Context, items []*item, dryRun bool) ([]*unstructured.Unstructured, error) {
+	opts := []client.ApplyOption{client.FieldOwner(m.opts.FieldOwner), client.ForceOwnership}
+	failure := "apply failed"
+	if dryRun {
+		opts = append(opts, client.DryRunAll)
+		failure = "rejected by the API server"
+	}
 	errs := make([]error, len(items))
 	results := make([]*unstructured.Unstructured, len(items))
 	g, gctx := errgroup.WithContext(ctx)
@@ -342,9 +347,8 @@ func (m *Manager) dryRun(ctx context.Context, items []*item) error {
 	for i, it := range items {
 		g.Go(func() error {
 			u := it.obj.DeepCopy()
-			if err := m.client.Apply(gctx, client.ApplyConfigurationFromUnstructured(u),
-				client.FieldOwner(m.opts.FieldOwner), client.ForceOwnership, client.DryRunAll); err != nil {
-				errs[i] = &manifest.Error{File: it.obj.Source, Object: it.ref, Err: fmt.Errorf("rejected by the API server: %w", err)}
+			if err := m.client.Apply(gctx, client.ApplyConfigurationFromUnstructured(u), opts...); err != nil {
+				errs[i] = &manifest.Error{File: it.obj.Source, Object: it.ref, Err: fmt.Errorf("%s: %w", failure, err)}
 				return nil
 			}
 			results[i] = u
@@ -352,7 +356,15 @@ func (m *Manager) dryRun(ctx context.Context, items []*item) error {
 		})
 	}
 	_ = g.Wait()
-	if err := errors.Join(errs...); err != nil {
+	return results, errors.Join(errs...)
+}
+
+// dryRun dry-runs the items, all of them, and reports every failure. Items that had
+// nothing recorded are settled by the result: unchanged when the apply would change
+// nothing, else written.
+func (m *Manager) dryRun(ctx context.Context, items []*item) error {
+	results, err := m.applyAll(ctx, items, true)
+	if err != nil {
 		return err
 	}
 	for i, it := range items {
@@ -419,30 +431,21 @@ func sameContent(a, b *unstructured.Unstructured) bool {
 	return reflect.DeepEqual(strip(a), strip(b))
 }
 
-// write applies the items, in parallel up to the concurrency limit, and records each.
+// write applies the items and records what each became.
 func (m *Manager) write(ctx context.Context, items []*item) error {
-	errs := make([]error, len(items))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(m.opts.Concurrency)
-	for i, it := range items {
-		g.Go(func() error {
-			u := it.obj.DeepCopy()
-			if err := m.client.Apply(gctx, client.ApplyConfigurationFromUnstructured(u),
-				client.FieldOwner(m.opts.FieldOwner), client.ForceOwnership); err != nil {
-				errs[i] = &manifest.Error{File: it.obj.Source, Object: it.ref, Err: fmt.Errorf("apply failed: %w", err)}
-				return nil
-			}
-			owned, err := ownedFields(u, m.opts.FieldOwner)
-			if err != nil {
-				errs[i] = err
-				return nil
-			}
-			m.remember(it.ref, &record{hash: it.hash, rv: u.GetResourceVersion(), owned: owned})
-			return nil
-		})
+	results, err := m.applyAll(ctx, items, false)
+	for i, u := range results {
+		if u == nil {
+			continue // rejected; reported in err
+		}
+		owned, oerr := ownedFields(u, m.opts.FieldOwner)
+		if oerr != nil {
+			err = errors.Join(err, oerr)
+			continue
+		}
+		m.remember(items[i].ref, &record{hash: items[i].hash, rv: u.GetResourceVersion(), owned: owned})
 	}
-	_ = g.Wait()
-	return errors.Join(errs...)
+	return err
 }
 
 // waitForCRDs waits until the CRDs among items are established, then lets the mapper see
