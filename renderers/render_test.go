@@ -288,6 +288,13 @@ func TestRenderBadInput(t *testing.T) {
 			want: []string{`spec.tlsBridgeMode: enabled needs authBridgeMode proxy-sidecar or lite, not envoy-sidecar`},
 		},
 		{
+			name: "a port the sidecar needs",
+			files: map[string]string{
+				"app/a.yaml": strings.Replace(deploy("a"), "image: example/agent:1}", "image: example/agent:1, ports: [{containerPort: 8000}, {containerPort: 9091}]}", 1) + "---\n" + runtimeFor("a", "a", ""),
+			},
+			want: []string{`app/a.yaml: Deployment a: spec.template.spec.containers[0].ports[1]: port 9091 of container "agent" is the proxy-sidecar sidecar's health port`},
+		},
+		{
 			name: "bad namespace default names the ConfigMap",
 			files: map[string]string{
 				"app/a.yaml":  deploy("a") + "---\n" + runtimeFor("a", "a", ""),

@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"github.com/trustsync/trustsync/internal/giteatest"
 	"github.com/trustsync/trustsync/internal/gittest"
 	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/webhook"
 )
 
 var (
@@ -33,7 +35,32 @@ var (
 
 func TestMain(m *testing.M) {
 	log.SetLogger(logr.Discard())
-	os.Exit(testenv.Run(m, &env, startGitea, startController))
+	// The admission webhooks run too: what the engine applies passes their validation,
+	// and the pods of what it applied are injected.
+	os.Exit(testenv.RunWith(m, &env, testenv.Options{WebhookPaths: []string{"../../config/webhook/manifests.yaml"}},
+		startGitea, startController, startWebhook))
+}
+
+func startWebhook(ctx context.Context, e *testenv.Env) error {
+	p, err := gitopsv1.LoadPlatform("../../examples/platform.yaml")
+	if err != nil {
+		return err
+	}
+	go func() {
+		// With the certificate envtest made, as with cert-manager's.
+		if err := webhook.Run(ctx, e.Config, webhook.Options{Platform: p, Host: e.Webhook.LocalServingHost, Port: e.Webhook.LocalServingPort,
+			CertDir: e.Webhook.LocalServingCertDir, MetricsAddr: "0", HealthAddr: "0"}); err != nil {
+			fmt.Fprintln(os.Stderr, "webhook:", err)
+		}
+	}()
+	addr := net.JoinHostPort(e.Webhook.LocalServingHost, fmt.Sprint(e.Webhook.LocalServingPort))
+	for range 200 {
+		if c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}); err == nil { //nolint:gosec // only waiting for the listener
+			return c.Close()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("the webhook server did not start on %s", addr)
 }
 
 func startGitea(ctx context.Context, _ *testenv.Env) error {

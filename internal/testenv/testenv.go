@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +33,19 @@ type Env struct {
 	Config *rest.Config
 	Client client.Client
 	Scheme *k8sruntime.Scheme
+	// Webhook says where the API server calls admission webhooks: serve them on its
+	// LocalServingHost and LocalServingPort with the certificate in LocalServingCertDir.
+	// Set when Options.WebhookPaths are given.
+	Webhook *envtest.WebhookInstallOptions
+}
+
+// Options configure a control plane.
+type Options struct {
+	// WebhookPaths are files of webhook configurations to install, re-pointed at a local
+	// server (see Env.Webhook).
+	WebhookPaths []string
+	// Webhooks are more configurations to install the same way.
+	MutatingWebhooks []*admissionregistrationv1.MutatingWebhookConfiguration
 }
 
 // Scheme knows the built-in kinds and trustsync's.
@@ -60,7 +74,10 @@ func repoRoot() string {
 
 // Start starts a control plane with all CRDs installed and the platform namespace
 // created.
-func Start() (*Env, error) {
+func Start() (*Env, error) { return StartWith(Options{}) }
+
+// StartWith starts a control plane as Start does, with options.
+func StartWith(o Options) (*Env, error) {
 	assets, err := AssetsDir()
 	if err != nil {
 		return nil, err
@@ -77,6 +94,9 @@ func Start() (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
 	}
+	if len(o.WebhookPaths) > 0 || len(o.MutatingWebhooks) > 0 {
+		env.WebhookInstallOptions = envtest.WebhookInstallOptions{Paths: o.WebhookPaths, MutatingWebhooks: o.MutatingWebhooks, LocalServingHost: "127.0.0.1"}
+	}
 	// A cluster-sized Service range: envtest's default /24 holds about 250 Services.
 	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/12")
 	cfg, err := env.Start()
@@ -89,6 +109,9 @@ func Start() (*Env, error) {
 		return nil, err
 	}
 	e := &Env{env: env, Config: cfg, Client: c, Scheme: scheme}
+	if len(o.WebhookPaths) > 0 || len(o.MutatingWebhooks) > 0 {
+		e.Webhook = &env.WebhookInstallOptions
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gitopsv1.DefaultPlatformNamespace}}
@@ -109,8 +132,11 @@ type Hook func(ctx context.Context, env *Env) error
 // Run is the body of a TestMain: it starts the control plane and the hooks, runs the
 // tests and stops everything. When something cannot start, the package fails with the
 // reason.
-func Run(m *testing.M, env **Env, hooks ...Hook) int {
-	e, err := Start()
+func Run(m *testing.M, env **Env, hooks ...Hook) int { return RunWith(m, env, Options{}, hooks...) }
+
+// RunWith is Run with options for the control plane.
+func RunWith(m *testing.M, env **Env, o Options, hooks ...Hook) int {
+	e, err := StartWith(o)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1

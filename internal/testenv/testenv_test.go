@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,5 +225,66 @@ func TestInstallBase(t *testing.T) {
 	}
 	if crds != len(bases) {
 		t.Errorf("config/default installs %d CRDs, want %d", crds, len(bases))
+	}
+	// The webhook configurations point at a server this test does not run; with
+	// failurePolicy Fail they would refuse the agent objects of later tests.
+	for _, o := range objs {
+		if strings.HasSuffix(o.GetKind(), "WebhookConfiguration") {
+			if err := env.Client.Delete(ctx, o.Unstructured); err != nil {
+				t.Errorf("%s: %v", o.Ref(), err)
+			}
+		}
+	}
+
+	// Both Deployments mount the generated platform ConfigMap under its hashed name.
+	configMaps := map[string]bool{}
+	for _, o := range objs {
+		if o.GetKind() == "ConfigMap" {
+			configMaps[o.GetName()] = true
+		}
+	}
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		vols, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "volumes")
+		for _, v := range vols {
+			name, found, _ := unstructured.NestedString(v.(map[string]any), "configMap", "name")
+			if found && !configMaps[name] {
+				t.Errorf("%s mounts ConfigMap %s, which config/default does not install", o.Ref(), name)
+			}
+		}
+	}
+}
+
+// TestInstallCertManager: the cert-manager variant switches the webhook to files from
+// cert-manager's Secret and asks the CA injector for the bundle.
+func TestInstallCertManager(t *testing.T) {
+	objs, err := kustomize.Build(os.DirFS(repoRoot()), "config/cert-manager", kustomize.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawCert, sawArg int
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Certificate":
+			sawCert++
+		case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
+			if got := o.GetAnnotations()["cert-manager.io/inject-ca-from"]; got != "trustsync-system/trustsync-webhook" {
+				t.Errorf("%s: inject-ca-from = %q", o.Ref(), got)
+			}
+		case "Deployment":
+			if o.GetName() != "trustsync-webhook" {
+				continue
+			}
+			containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+			if slices.Contains(args, "--cert-dir=/etc/trustsync/tls") {
+				sawArg++
+			}
+		}
+	}
+	if sawCert != 1 || sawArg != 1 {
+		t.Errorf("config/cert-manager: %d Certificates and %d webhook Deployments with --cert-dir, want 1 and 1", sawCert, sawArg)
 	}
 }

@@ -315,6 +315,12 @@ func (e *expansion) expandAgent(a *agent) {
 		}
 		return
 	}
+	if settings.Injected {
+		if c := authbridge.CheckPorts(&w.spec, settings.Mode); c != nil {
+			e.fail(manifest.Errorf(w.obj, strings.Join(w.path("spec"), ".")+"."+c.Field, "%v (AgentRuntime %s)", c, a.rt.Name))
+			return
+		}
+	}
 	fillResolved(a.obj, settings)
 	ns.needSPIRE = ns.needSPIRE || (settings.SPIRE && settings.Injected)
 	ns.needBridge = ns.needBridge || (settings.TLSBridge && settings.Injected)
@@ -371,7 +377,7 @@ func (e *expansion) expandAgent(a *agent) {
 		}
 	}
 
-	registered := e.p.ClientRegistrationEnabled() && (a.rt.Spec.Type == agentv1.AgentTypeAgent || e.p.FeatureGates.InjectTools)
+	registered := authbridge.Registered(e.p, a.rt.Spec.Type)
 	clientID := ""
 	if registered {
 		clientID = keycloak.ClientID(spiffeID, a.rt.Namespace, w.obj.GetName())

@@ -1,9 +1,12 @@
 package authbridge
 
 import (
+	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 )
 
 // Ports of the proxy-sidecar data plane.
@@ -26,6 +29,47 @@ const (
 // forward proxy.
 var reservedPorts = []int32{TransparentPort, TransparentInboundPort, HealthPort, StatsPort, SessionPort}
 
+// sidecarPorts are the ports each mode's sidecar listens on besides the agent's port and
+// the forward proxy's, which the port plan works around.
+var sidecarPorts = map[agentv1.AuthBridgeMode]map[int32]string{
+	agentv1.AuthBridgeProxySidecar: proxyPorts,
+	agentv1.AuthBridgeLite:         proxyPorts,
+	agentv1.AuthBridgeEnvoySidecar: {envoyOutboundPort: "envoy-outbound", envoyInboundPort: "envoy-inbound", envoyAdminPort: "envoy-admin", extProcPort: "ext-proc"},
+}
+
+var proxyPorts = map[int32]string{TransparentPort: "transparent egress", TransparentInboundPort: "transparent ingress", HealthPort: "health", StatsPort: "stats", SessionPort: "session"}
+
+// PortConflict is an application port a sidecar needs for itself.
+type PortConflict struct {
+	// Field is the port's path in the pod spec, e.g. containers[0].ports[1].
+	Field     string
+	Container string
+	Port      int32
+	Mode      agentv1.AuthBridgeMode
+	Use       string
+}
+
+func (e *PortConflict) Error() string {
+	return fmt.Sprintf("port %d of container %q is the %s sidecar's %s port; move the container to another port", e.Port, e.Container, e.Mode, e.Use)
+}
+
+// CheckPorts reports an application port the mode's sidecar needs for itself: both
+// would share the pod's network namespace, and one of them would fail to bind.
+func CheckPorts(spec *corev1.PodSpec, mode agentv1.AuthBridgeMode) *PortConflict {
+	taken := sidecarPorts[mode]
+	for i, c := range spec.Containers {
+		if slices.Contains(SidecarContainers, c.Name) {
+			continue
+		}
+		for j, p := range c.Ports {
+			if use, ok := taken[p.ContainerPort]; ok {
+				return &PortConflict{Field: fmt.Sprintf("containers[%d].ports[%d]", i, j), Container: c.Name, Port: p.ContainerPort, Mode: mode, Use: use}
+			}
+		}
+	}
+	return nil
+}
+
 // SidecarContainers are the names of the containers AuthBridge injects.
 var SidecarContainers = []string{"authbridge-proxy", "envoy-proxy", "spiffe-helper", "kagenti-client-registration"}
 
@@ -36,6 +80,9 @@ type PortPlan struct {
 	AgentContainer string
 	// AgentPort is the port callers use; the sidecar's reverse proxy listens on it.
 	AgentPort int32
+	// AgentPortName is the agent port's name, empty when unnamed. The sidecar's port
+	// takes it over, so Services that target the port by name reach the proxy.
+	AgentPortName string
 	// BackendPort is where the agent container moves; it gets PORT=<BackendPort>.
 	BackendPort int32
 	// ForwardPort is the forward proxy the agent's HTTP_PROXY points at.
@@ -60,6 +107,7 @@ func PlanPorts(spec *corev1.PodSpec) PortPlan {
 		if !found && len(c.Ports) > 0 {
 			plan.AgentContainer = c.Name
 			plan.AgentPort = c.Ports[0].ContainerPort
+			plan.AgentPortName = c.Ports[0].Name
 			found = true
 		}
 	}

@@ -9,6 +9,12 @@ import (
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
 
+// Registered says whether agents of a type get a Keycloak client, whose credentials
+// their pods mount.
+func Registered(p *gitopsv1.Platform, t agentv1.AgentType) bool {
+	return p.ClientRegistrationEnabled() && (t == agentv1.AgentTypeAgent || p.FeatureGates.InjectTools)
+}
+
 // Settings are an agent's effective data-plane settings.
 type Settings struct {
 	// Injected is false when nothing is injected into the agent's pods: injection is off
@@ -58,6 +64,7 @@ func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podA
 	s.Injected = p.InjectionEnabled() &&
 		(rt.Spec.Type == agentv1.AgentTypeAgent || p.FeatureGates.InjectTools) &&
 		podLabels[agentv1.LabelInject] != "disabled" &&
+		!(mode == agentv1.AuthBridgeEnvoySidecar && podLabels[agentv1.LabelEnvoyProxyInject] == "false") &&
 		mode != agentv1.AuthBridgeWaypoint
 
 	// The field a setting came from, for errors: the AgentRuntime's, or the namespace's.
@@ -135,6 +142,8 @@ func notInjectedReason(rt *agentv1.AgentRuntime, podLabels map[string]string, mo
 		return "is not injected into tools (featureGates.injectTools: false)"
 	case podLabels[agentv1.LabelInject] == "disabled":
 		return "the pods opt out of (label kagenti.io/inject=disabled)"
+	case mode == agentv1.AuthBridgeEnvoySidecar && podLabels[agentv1.LabelEnvoyProxyInject] == "false":
+		return "the pods opt out of (label kagenti.io/envoy-proxy-inject=false)"
 	}
 	return fmt.Sprintf("authBridgeMode %s does not inject", mode)
 }

@@ -136,6 +136,20 @@ func TestResolve(t *testing.T) {
 			want:     Settings{Injected: false, Mode: "proxy-sidecar", MTLS: "disabled", SPIRE: true},
 		},
 		{
+			name:     "envoy opt-out label",
+			rt:       agent(func(s *agentv1.AgentRuntimeSpec) { s.AuthBridgeMode = "envoy-sidecar" }),
+			labels:   map[string]string{agentv1.LabelEnvoyProxyInject: "false"},
+			platform: platform(nil),
+			want:     Settings{Injected: false, Mode: "envoy-sidecar", MTLS: "disabled", SPIRE: true},
+		},
+		{
+			name:     "the envoy opt-out leaves the proxy-sidecar alone",
+			rt:       agent(nil),
+			labels:   map[string]string{agentv1.LabelEnvoyProxyInject: "false"},
+			platform: platform(nil),
+			want:     Settings{Injected: true, Mode: "proxy-sidecar", MTLS: "permissive", Egress: "enforce-redirect", SPIRE: true},
+		},
+		{
 			name:     "strict on a tool that is not injected is an error",
 			rt:       &agentv1.AgentRuntime{Spec: agentv1.AgentRuntimeSpec{Type: agentv1.AgentTypeTool, MTLSMode: "strict"}},
 			platform: platform(nil),

@@ -1,0 +1,292 @@
+package authbridge
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/security/keycloak"
+)
+
+// Names of what AuthBridge injects.
+const (
+	ContainerProxy     = "authbridge-proxy"
+	ContainerEnvoy     = "envoy-proxy"
+	ContainerProxyInit = "proxy-init"
+
+	VolumeSharedData            = "shared-data"
+	VolumeConfig                = "authbridge-config"
+	VolumeRoutes                = "authproxy-routes"
+	VolumeEnvoyConfig           = "envoy-config"
+	VolumeSPIRESocket           = "spire-agent-socket"
+	VolumeSpiffeHelper          = "spiffe-helper-config"
+	VolumeSVIDOutput            = "svid-output"
+	VolumeCredentials           = "keycloak-credentials"
+	VolumeTLSBridgeCA           = "tls-bridge-ca"
+	VolumeTLSBridgeCACert       = "tls-bridge-ca-cert"
+	SPIFFECSIDriver             = "csi.spiffe.io"
+	SidecarUID            int64 = 1337
+	envoyOutboundPort     int32 = 15123
+	envoyInboundPort      int32 = 15124
+	envoyAdminPort        int32 = 9901
+	extProcPort           int32 = 9090
+)
+
+// caEnv are the variables that point common TLS stacks at the TLS-bridge CA.
+var caEnv = []string{"NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "AWS_CA_BUNDLE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"}
+
+// InjectInput is what an injection is worked out from.
+type InjectInput struct {
+	Settings Settings
+	Ports    PortPlan
+	// Workload names the agent's per-agent ConfigMap and TLS-bridge Secret.
+	Workload string
+	// Namespace of the pod.
+	Namespace string
+	// Registered says the agent has a Keycloak client, whose credentials are mounted.
+	Registered bool
+	// SPIREPresent says the SPIFFE CSI driver exists in the cluster. Without it the
+	// socket is never mounted, whatever the settings say: the pod would hang.
+	SPIREPresent bool
+	// OutboundPortsExclude and InboundPortsExclude come from the pod's annotations.
+	OutboundPortsExclude, InboundPortsExclude string
+	Platform                                  *gitopsv1.Platform
+}
+
+// PortMove moves the agent's container off the port the sidecar takes over.
+type PortMove struct {
+	Container string
+	From, To  int32
+	// Name is the port's name, which goes to the sidecar's port with the number.
+	Name string
+}
+
+// Injection is what AuthBridge adds to a pod: containers, volumes, and what the
+// application containers get.
+type Injection struct {
+	InitContainers []corev1.Container
+	Containers     []corev1.Container
+	Volumes        []corev1.Volume
+	// AppEnv is set in every application container where the name is absent.
+	AppEnv []corev1.EnvVar
+	// AppMounts go into every application container.
+	AppMounts []corev1.VolumeMount
+	// AgentPort, when set, moves the agent container's port and sets PORT.
+	AgentPort *PortMove
+	// SPIRE says whether the pod got the SPIFFE socket.
+	SPIRE bool
+	// MTLS is the mTLS mode the sidecar runs with.
+	MTLS agentv1.MTLSMode
+}
+
+// Empty reports whether nothing is injected.
+func (i *Injection) Empty() bool { return len(i.Containers) == 0 && len(i.InitContainers) == 0 }
+
+// Inject works out the injection for an agent's pod; empty when nothing is injected.
+// It fails where the pod cannot run as its AgentRuntime asks: strict mTLS without SPIRE,
+// or an application port the sidecar needs.
+func Inject(spec *corev1.PodSpec, in InjectInput) (*Injection, error) {
+	s := in.Settings
+	inj := &Injection{SPIRE: s.SPIRE && in.SPIREPresent, MTLS: s.MTLS}
+	if !s.Injected || s.Mode == agentv1.AuthBridgeWaypoint {
+		return inj, nil
+	}
+	if c := CheckPorts(spec, s.Mode); c != nil {
+		return nil, c
+	}
+	if !inj.SPIRE {
+		if s.MTLS == agentv1.MTLSStrict {
+			return nil, fmt.Errorf("mtlsMode strict needs an X.509-SVID, but SPIRE is not installed (no CSIDriver %s); install SPIRE or use permissive", SPIFFECSIDriver)
+		}
+		inj.MTLS = agentv1.MTLSDisabled // no SVID, no mTLS: run in plaintext rather than hang
+	}
+	p := in.Platform
+	mounts := []corev1.VolumeMount{
+		{Name: VolumeSharedData, MountPath: "/shared"},
+		{Name: VolumeConfig, MountPath: "/etc/authbridge", ReadOnly: true},
+		{Name: VolumeRoutes, MountPath: "/etc/authproxy", ReadOnly: true},
+	}
+	inj.Volumes = []corev1.Volume{
+		{Name: VolumeSharedData, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		configMapVolume(VolumeConfig, agentv1.ConfigMapAgentConfigPrefix+in.Workload, false),
+		configMapVolume(VolumeRoutes, agentv1.ConfigMapAuthProxyRoutes, true),
+	}
+	if inj.SPIRE {
+		socketDir := strings.TrimPrefix(p.Spire.SocketPath, "unix://")
+		if i := strings.LastIndex(socketDir, "/"); i > 0 {
+			socketDir = socketDir[:i]
+		}
+		mounts = append(mounts,
+			corev1.VolumeMount{Name: VolumeSPIRESocket, MountPath: socketDir, ReadOnly: true},
+			corev1.VolumeMount{Name: VolumeSpiffeHelper, MountPath: "/etc/spiffe-helper", ReadOnly: true},
+			corev1.VolumeMount{Name: VolumeSVIDOutput, MountPath: "/opt"},
+		)
+		inj.Volumes = append(inj.Volumes,
+			corev1.Volume{Name: VolumeSPIRESocket, VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: SPIFFECSIDriver, ReadOnly: ptr.To(true)}}},
+			configMapVolume(VolumeSpiffeHelper, agentv1.ConfigMapSpiffeHelperConfig, false),
+			corev1.Volume{Name: VolumeSVIDOutput, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		)
+	}
+	if in.Registered {
+		// Not optional: the kubelet waits for the Secret the Keycloak controller writes.
+		secret := keycloak.CredentialsSecretName(in.Namespace, in.Workload)
+		inj.Volumes = append(inj.Volumes, corev1.Volume{Name: VolumeCredentials, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret}}})
+		mounts = append(mounts,
+			corev1.VolumeMount{Name: VolumeCredentials, MountPath: "/shared/" + keycloak.SecretKeyClientID, SubPath: keycloak.SecretKeyClientID, ReadOnly: true},
+			corev1.VolumeMount{Name: VolumeCredentials, MountPath: "/shared/" + keycloak.SecretKeyClientSecret, SubPath: keycloak.SecretKeyClientSecret, ReadOnly: true},
+		)
+	}
+	env := []corev1.EnvVar{
+		{Name: "SPIRE_ENABLED", Value: strconv.FormatBool(inj.SPIRE)},
+		{Name: "MTLS_MODE", Value: string(inj.MTLS)},
+	}
+
+	switch s.Mode {
+	case agentv1.AuthBridgeEnvoySidecar:
+		mounts = append(mounts, corev1.VolumeMount{Name: VolumeEnvoyConfig, MountPath: "/etc/envoy", ReadOnly: true})
+		inj.Volumes = append(inj.Volumes, configMapVolume(VolumeEnvoyConfig, "envoy-config", true))
+		envoyEnv := []corev1.EnvVar{
+			fromConfigMap("KEYCLOAK_URL"), fromConfigMap("KEYCLOAK_REALM"), fromConfigMap("TOKEN_URL"),
+			fromConfigMap("ISSUER"), fromConfigMap("EXPECTED_AUDIENCE"), fromConfigMap("TARGET_AUDIENCE"),
+			fromConfigMap("TARGET_SCOPES"), fromConfigMap("DEFAULT_OUTBOUND_POLICY"),
+			{Name: "CLIENT_ID_FILE", Value: "/shared/" + keycloak.SecretKeyClientID},
+			{Name: "CLIENT_SECRET_FILE", Value: "/shared/" + keycloak.SecretKeyClientSecret},
+			{Name: "ROUTES_CONFIG_PATH", Value: "/etc/authproxy/routes.yaml"},
+		}
+		inj.Containers = []corev1.Container{{
+			Name:  ContainerEnvoy,
+			Image: p.Images.AuthBridgeEnvoy,
+			Args:  []string{"--config", "/etc/authbridge/" + agentv1.KeyConfigYAML},
+			Ports: []corev1.ContainerPort{
+				{Name: "envoy-outbound", ContainerPort: envoyOutboundPort},
+				{Name: "envoy-inbound", ContainerPort: envoyInboundPort},
+				{Name: "envoy-admin", ContainerPort: envoyAdminPort},
+				{Name: "ext-proc", ContainerPort: extProcPort},
+			},
+			Env:             append(envoyEnv, env...),
+			Resources:       resources("50m", "64Mi", "200m", "256Mi"),
+			SecurityContext: sidecarSecurity(),
+			VolumeMounts:    mounts,
+		}}
+		outbound := "8080"
+		if in.OutboundPortsExclude != "" {
+			outbound += "," + in.OutboundPortsExclude
+		}
+		inj.InitContainers = []corev1.Container{proxyInit(p, []corev1.EnvVar{
+			{Name: "MODE", Value: "redirect"},
+			{Name: "PROXY_PORT", Value: strconv.Itoa(int(envoyOutboundPort))},
+			{Name: "INBOUND_PROXY_PORT", Value: strconv.Itoa(int(envoyInboundPort))},
+			{Name: "PROXY_UID", Value: strconv.FormatInt(SidecarUID, 10)},
+			{Name: "OUTBOUND_PORTS_EXCLUDE", Value: outbound},
+			{Name: "INBOUND_PORTS_EXCLUDE", Value: in.InboundPortsExclude},
+			{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+		})}
+
+	default: // proxy-sidecar and lite
+		if s.TLSBridge {
+			mounts = append(mounts, corev1.VolumeMount{Name: VolumeTLSBridgeCA, MountPath: TLSBridgeCADir, ReadOnly: true})
+			secret := in.Workload + "-tls-bridge-ca"
+			inj.Volumes = append(inj.Volumes,
+				corev1.Volume{Name: VolumeTLSBridgeCA, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, DefaultMode: ptr.To[int32](0o444)}}},
+				corev1.Volume{Name: VolumeTLSBridgeCACert, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, DefaultMode: ptr.To[int32](0o444),
+					Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}}},
+			)
+			inj.AppMounts = []corev1.VolumeMount{{Name: VolumeTLSBridgeCACert, MountPath: TLSBridgeCADir, ReadOnly: true}}
+			for _, name := range caEnv {
+				inj.AppEnv = append(inj.AppEnv, corev1.EnvVar{Name: name, Value: TLSBridgeCADir + "/ca.crt"})
+			}
+		}
+		proxy := "http://127.0.0.1:" + strconv.Itoa(int(in.Ports.ForwardPort))
+		inj.AppEnv = append(inj.AppEnv,
+			corev1.EnvVar{Name: "HTTP_PROXY", Value: proxy},
+			corev1.EnvVar{Name: "HTTPS_PROXY", Value: proxy},
+			corev1.EnvVar{Name: "NO_PROXY", Value: "127.0.0.1,localhost"},
+		)
+		image := p.Images.AuthBridge
+		if s.Mode == agentv1.AuthBridgeLite {
+			image = p.Images.AuthBridgeLite
+		}
+		reverse := "reverse-proxy"
+		if in.Ports.AgentPortName != "" {
+			reverse = in.Ports.AgentPortName
+		}
+		inj.Containers = []corev1.Container{{
+			Name:  ContainerProxy,
+			Image: image,
+			Args:  []string{"--config", "/etc/authbridge/" + agentv1.KeyConfigYAML},
+			Ports: []corev1.ContainerPort{
+				{Name: reverse, ContainerPort: in.Ports.AgentPort},
+				{Name: "forward-proxy", ContainerPort: in.Ports.ForwardPort},
+			},
+			Env:             env,
+			Resources:       resources("100m", "128Mi", "300m", "384Mi"),
+			SecurityContext: sidecarSecurity(),
+			VolumeMounts:    mounts,
+		}}
+		if in.Ports.AgentContainer != "" {
+			inj.AgentPort = &PortMove{Container: in.Ports.AgentContainer, From: in.Ports.AgentPort, To: in.Ports.BackendPort, Name: in.Ports.AgentPortName}
+		}
+		if s.Egress == agentv1.EgressEnforceRedirect {
+			inj.InitContainers = []corev1.Container{proxyInit(p, []corev1.EnvVar{
+				{Name: "MODE", Value: string(agentv1.EgressEnforceRedirect)},
+				{Name: "PROXY_UID", Value: strconv.FormatInt(SidecarUID, 10)},
+				{Name: "TRANSPARENT_PORT", Value: strconv.Itoa(int(TransparentPort))},
+			})}
+		}
+	}
+	return inj, nil
+}
+
+// proxyInit is the init container that installs the iptables rules: it runs as root
+// with NET_ADMIN and NET_RAW only, and exits before the agent starts.
+func proxyInit(p *gitopsv1.Platform, env []corev1.EnvVar) corev1.Container {
+	return corev1.Container{
+		Name:      ContainerProxyInit,
+		Image:     p.Images.ProxyInit,
+		Env:       env,
+		Resources: resources("10m", "10Mi", "10m", "10Mi"),
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr.To[int64](0),
+			RunAsNonRoot:             ptr.To(false),
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"}, Drop: []corev1.Capability{"ALL"}},
+		},
+	}
+}
+
+func sidecarSecurity() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsUser:                ptr.To(SidecarUID),
+		RunAsGroup:               ptr.To(SidecarUID),
+		RunAsNonRoot:             ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+}
+
+func resources(cpuReq, memReq, cpuLim, memLim string) corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpuReq), corev1.ResourceMemory: resource.MustParse(memReq)},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpuLim), corev1.ResourceMemory: resource.MustParse(memLim)},
+	}
+}
+
+func configMapVolume(volume, configMap string, optional bool) corev1.Volume {
+	src := &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: configMap}}
+	if optional {
+		src.Optional = ptr.To(true)
+	}
+	return corev1.Volume{Name: volume, VolumeSource: corev1.VolumeSource{ConfigMap: src}}
+}
+
+// fromConfigMap reads a key of the namespace's authbridge-config; absent keys are empty.
+func fromConfigMap(key string) corev1.EnvVar {
+	return corev1.EnvVar{Name: key, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: agentv1.ConfigMapAuthBridgeConfig}, Key: key, Optional: ptr.To(true)}}}
+}

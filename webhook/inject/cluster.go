@@ -1,0 +1,156 @@
+package inject
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/security/authbridge"
+)
+
+// TargetIndex indexes AgentRuntimes by the workload they target.
+const TargetIndex = "spec.targetRef"
+
+// TargetKey is the index key of a workload: group/Kind/name.
+func TargetKey(group, kind, name string) string { return group + "/" + kind + "/" + name }
+
+// IndexTargets registers TargetIndex with a cache.
+func IndexTargets(ctx context.Context, idx client.FieldIndexer) error {
+	return idx.IndexField(ctx, &agentv1.AgentRuntime{}, TargetIndex, func(o client.Object) []string {
+		ref := o.(*agentv1.AgentRuntime).Spec.TargetRef
+		group, _, found := strings.Cut(ref.APIVersion, "/")
+		if !found {
+			group = ""
+		}
+		return []string{TargetKey(group, ref.Kind, ref.Name)}
+	})
+}
+
+// CacheCluster answers the webhooks from an informer cache with TargetIndex registered.
+type CacheCluster struct {
+	reader            client.Reader
+	platformNamespace string
+
+	mu        sync.Mutex
+	gatesRV   string
+	gates     *gitopsv1.FeatureGates
+	gatesErr  error
+	runtimeRV map[string]string
+	runtime   map[string]map[string]any
+}
+
+// NewCluster reads the cluster through a cache; the feature gates come from the
+// platform namespace.
+func NewCluster(r client.Reader, platformNamespace string) *CacheCluster {
+	return &CacheCluster{reader: r, platformNamespace: platformNamespace, runtimeRV: map[string]string{}, runtime: map[string]map[string]any{}}
+}
+
+// AgentRuntimes lists the AgentRuntimes of a namespace that target a workload.
+func (c *CacheCluster) AgentRuntimes(ctx context.Context, namespace string, w Workload) ([]agentv1.AgentRuntime, error) {
+	var list agentv1.AgentRuntimeList
+	if err := c.reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{TargetIndex: TargetKey(w.Group, w.Kind, w.Name)}); err != nil {
+		return nil, fmt.Errorf("listing AgentRuntimes in %s: %w", namespace, err)
+	}
+	return list.Items, nil
+}
+
+func (c *CacheCluster) AgentRuntime(ctx context.Context, namespace string, w Workload) (*agentv1.AgentRuntime, error) {
+	items, err := c.AgentRuntimes(ctx, namespace, w)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(items) == 0:
+		return nil, nil
+	case len(items) == 1:
+		return &items[0], nil
+	}
+	names := make([]string, len(items))
+	for i := range items {
+		names[i] = items[i].Name
+	}
+	return nil, deny("AgentRuntimes %s in namespace %s all target %s; keep one", strings.Join(names, ", "), namespace, w)
+}
+
+func (c *CacheCluster) NamespaceRuntime(ctx context.Context, namespace string) (map[string]any, error) {
+	var cm corev1.ConfigMap
+	err := c.reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: agentv1.ConfigMapAuthBridgeRuntimeConfig}, &cm)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", namespace, agentv1.ConfigMapAuthBridgeRuntimeConfig, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.runtimeRV[namespace] == cm.ResourceVersion {
+		return c.runtime[namespace], nil
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal([]byte(cm.Data[agentv1.KeyConfigYAML]), &doc); err != nil {
+		return nil, deny("ConfigMap %s/%s data.%s: %v", namespace, cm.Name, agentv1.KeyConfigYAML, err)
+	}
+	c.runtimeRV[namespace], c.runtime[namespace] = cm.ResourceVersion, doc
+	return doc, nil
+}
+
+// gatesDoc is feature-gates.yaml; keys trustsync does not use are accepted.
+type gatesDoc struct {
+	GlobalEnabled      *bool `json:"globalEnabled"`
+	EnvoyProxy         *bool `json:"envoyProxy"`
+	InjectTools        *bool `json:"injectTools"`
+	ClientRegistration *bool `json:"clientRegistration"`
+}
+
+func (c *CacheCluster) FeatureGates(ctx context.Context) (*gitopsv1.FeatureGates, error) {
+	var cm corev1.ConfigMap
+	err := c.reader.Get(ctx, types.NamespacedName{Namespace: c.platformNamespace, Name: agentv1.ConfigMapFeatureGates}, &cm)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", c.platformNamespace, agentv1.ConfigMapFeatureGates, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gatesRV == cm.ResourceVersion {
+		return c.gates, c.gatesErr
+	}
+	c.gatesRV = cm.ResourceVersion
+	c.gates, c.gatesErr = parseGates(&cm)
+	return c.gates, c.gatesErr
+}
+
+func parseGates(cm *corev1.ConfigMap) (*gitopsv1.FeatureGates, error) {
+	var doc gatesDoc
+	if err := yaml.Unmarshal([]byte(cm.Data[agentv1.KeyFeatureGatesYAML]), &doc); err != nil {
+		// Fail closed: unreadable gates might hide the kill switch.
+		return nil, deny("ConfigMap %s/%s data.%s: %v", cm.Namespace, cm.Name, agentv1.KeyFeatureGatesYAML, err)
+	}
+	g := &gitopsv1.FeatureGates{GlobalEnabled: doc.GlobalEnabled, EnvoyProxy: doc.EnvoyProxy, ClientRegistration: doc.ClientRegistration}
+	if doc.InjectTools != nil {
+		g.InjectTools = *doc.InjectTools
+	}
+	return g, nil
+}
+
+func (c *CacheCluster) SPIREPresent(ctx context.Context) (bool, error) {
+	var d storagev1.CSIDriver
+	err := c.reader.Get(ctx, types.NamespacedName{Name: authbridge.SPIFFECSIDriver}, &d)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading CSIDriver %s: %w", authbridge.SPIFFECSIDriver, err)
+	}
+	return true, nil
+}

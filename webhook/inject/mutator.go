@@ -1,0 +1,258 @@
+package inject
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/security/authbridge"
+)
+
+// Cluster is what the mutator reads from the cluster; informer caches answer it.
+type Cluster interface {
+	// AgentRuntime returns the AgentRuntime whose targetRef names the workload, nil when
+	// there is none.
+	AgentRuntime(ctx context.Context, namespace string, w Workload) (*agentv1.AgentRuntime, error)
+	// NamespaceRuntime is the namespace's authbridge-runtime-config document, nil when
+	// the namespace has none.
+	NamespaceRuntime(ctx context.Context, namespace string) (map[string]any, error)
+	// FeatureGates are the live gates of the kagenti-feature-gates ConfigMap, nil when it
+	// is absent. The same pointer comes back while the ConfigMap is unchanged.
+	FeatureGates(ctx context.Context) (*gitopsv1.FeatureGates, error)
+	// SPIREPresent reports whether the SPIFFE CSI driver is installed.
+	SPIREPresent(ctx context.Context) (bool, error)
+}
+
+// Workload is the controller of a pod, as AgentRuntime targetRefs name it.
+type Workload struct {
+	Group, Kind, Name string
+}
+
+func (w Workload) String() string { return w.Kind + " " + w.Name }
+
+// Mutator injects AuthBridge into agent pods.
+type Mutator struct {
+	cluster  Cluster
+	platform *gitopsv1.Platform
+	// effective caches the platform with the live gates applied, keyed by the gates.
+	effective atomic.Pointer[effectivePlatform]
+}
+
+type effectivePlatform struct {
+	gates *gitopsv1.FeatureGates
+	p     *gitopsv1.Platform
+}
+
+// NewMutator returns a mutator for a defaulted platform.
+func NewMutator(c Cluster, p *gitopsv1.Platform) *Mutator {
+	return &Mutator{cluster: c, platform: p}
+}
+
+// Denial is a pod the webhook refuses, with the reason the user sees.
+type Denial struct{ Reason string }
+
+func (d *Denial) Error() string { return d.Reason }
+
+func deny(format string, args ...any) error { return &Denial{Reason: fmt.Sprintf(format, args...)} }
+
+// Decision is the outcome for one pod.
+type Decision struct {
+	// Patch turns the pod as admitted into the mutated pod; empty when nothing changes.
+	Patch []jsonpatch.JsonPatchOperation
+	// Reason says why nothing was injected, for the admission response.
+	Reason   string
+	Warnings []string
+}
+
+// Handle answers an admission request for a Pod.
+func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	if req.Operation != admissionv1.Create || req.Kind.Group != "" || req.Kind.Kind != "Pod" {
+		return admission.Allowed("not a pod creation")
+	}
+	var pod corev1.Pod
+	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err))
+	}
+	if pod.Namespace == "" {
+		pod.Namespace = req.Namespace
+	}
+	d, err := m.Mutate(ctx, &pod)
+	if err != nil {
+		if denial := (*Denial)(nil); errors.As(err, &denial) {
+			return admission.Denied(denial.Reason)
+		}
+		// Fail closed: a pod is never admitted without what its agent needs.
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	if len(d.Patch) == 0 {
+		return admission.Allowed(d.Reason).WithWarnings(d.Warnings...)
+	}
+	return admission.Patched("", d.Patch...).WithWarnings(d.Warnings...)
+}
+
+// Mutate injects into the pod in place and returns the patch that does the same.
+func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error) {
+	for _, c := range pod.Spec.Containers {
+		if slices.Contains(authbridge.SidecarContainers, c.Name) {
+			return Decision{Reason: "already injected"}, nil
+		}
+	}
+	typ := agentv1.AgentType(pod.Labels[agentv1.LabelType])
+	if typ != agentv1.AgentTypeAgent && typ != agentv1.AgentTypeTool {
+		return Decision{Reason: "not an agent or tool"}, nil
+	}
+	gates, err := m.cluster.FeatureGates(ctx)
+	if err != nil {
+		return Decision{}, err
+	}
+	p := m.platformWith(gates)
+	switch {
+	case !p.InjectionEnabled():
+		return Decision{Reason: "injection is off (featureGates.globalEnabled: false)"}, nil
+	case typ == agentv1.AgentTypeTool && !p.FeatureGates.InjectTools:
+		return Decision{Reason: "tools are not injected (featureGates.injectTools: false)"}, nil
+	case pod.Labels[agentv1.LabelInject] == "disabled":
+		return Decision{Reason: "the pod opts out (kagenti.io/inject=disabled)"}, nil
+	}
+
+	w, ok := workloadOf(pod)
+	podName := describe(pod, w, ok)
+	if !ok {
+		return Decision{}, deny("%s has label %s=%s but no controller; trustsync injects agents declared by an AgentRuntime that targets their Deployment, StatefulSet or Sandbox", podName, agentv1.LabelType, typ)
+	}
+	rt, err := m.cluster.AgentRuntime(ctx, pod.Namespace, w)
+	if err != nil {
+		return Decision{}, err
+	}
+	if rt == nil {
+		// Fail closed: without its AgentRuntime the pod would run unprotected, or with
+		// settings nobody declared.
+		return Decision{}, deny("%s has label %s=%s but no AgentRuntime in namespace %s targets %s; declare one in Git (or label the pod %s=disabled)", podName, agentv1.LabelType, typ, pod.Namespace, w, agentv1.LabelInject)
+	}
+	nsRuntime, err := m.cluster.NamespaceRuntime(ctx, pod.Namespace)
+	if err != nil {
+		return Decision{}, err
+	}
+	settings, err := authbridge.Resolve(rt, nsRuntime, pod.Labels, pod.Annotations, p)
+	if err != nil {
+		var se *authbridge.SettingError
+		if errors.As(err, &se) && se.InNamespaceConfig {
+			return Decision{}, deny("%s: ConfigMap %s/%s %s: %v", podName, pod.Namespace, agentv1.ConfigMapAuthBridgeRuntimeConfig, se.Field, se.Err)
+		}
+		return Decision{}, deny("%s: AgentRuntime %s/%s: %v", podName, rt.Namespace, rt.Name, err)
+	}
+	if !settings.Injected {
+		return Decision{Reason: "AgentRuntime " + rt.Name + " injects nothing into this pod"}, nil
+	}
+	present := false
+	if settings.SPIRE {
+		if present, err = m.cluster.SPIREPresent(ctx); err != nil {
+			return Decision{}, err
+		}
+	}
+	inj, err := authbridge.Inject(&pod.Spec, authbridge.InjectInput{
+		Settings:             settings,
+		Ports:                authbridge.PlanPorts(&pod.Spec),
+		Workload:             w.Name,
+		Namespace:            pod.Namespace,
+		Registered:           authbridge.Registered(p, rt.Spec.Type),
+		SPIREPresent:         present,
+		OutboundPortsExclude: pod.Annotations[agentv1.AnnotationOutboundPortsExclude],
+		InboundPortsExclude:  pod.Annotations[agentv1.AnnotationInboundPortsExclude],
+		Platform:             p,
+	})
+	if err != nil {
+		var pc *authbridge.PortConflict
+		if errors.As(err, &pc) {
+			return Decision{}, deny("%s: spec.%s: %v", podName, pc.Field, pc)
+		}
+		return Decision{}, deny("%s: AgentRuntime %s/%s: %v", podName, rt.Namespace, rt.Name, err)
+	}
+	if inj.Empty() {
+		return Decision{Reason: "AgentRuntime " + rt.Name + " injects nothing into this pod"}, nil
+	}
+	if err := checkNames(pod, inj); err != nil {
+		return Decision{}, deny("%s: %v", podName, err)
+	}
+	var d Decision
+	if settings.SPIRE && !present {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("SPIRE is not installed (no CSIDriver %s): %s runs without a SPIFFE identity and without mTLS", authbridge.SPIFFECSIDriver, podName))
+	}
+	d.Patch = apply(pod, inj, map[string]string{agentv1.AnnotationMTLSMode: string(inj.MTLS)})
+	return d, nil
+}
+
+// platformWith is the platform with the live feature gates, when there are any.
+func (m *Mutator) platformWith(gates *gitopsv1.FeatureGates) *gitopsv1.Platform {
+	if gates == nil {
+		return m.platform
+	}
+	if e := m.effective.Load(); e != nil && e.gates == gates {
+		return e.p
+	}
+	p := m.platform.DeepCopy()
+	p.FeatureGates = *gates.DeepCopy()
+	m.effective.Store(&effectivePlatform{gates: gates, p: p})
+	return p
+}
+
+// checkNames refuses a pod whose own volumes or init containers carry names AuthBridge
+// needs: merging them would hand the sidecar the application's data or the reverse.
+func checkNames(pod *corev1.Pod, inj *authbridge.Injection) error {
+	for _, v := range inj.Volumes {
+		if slices.ContainsFunc(pod.Spec.Volumes, func(x corev1.Volume) bool { return x.Name == v.Name }) {
+			return fmt.Errorf("spec.volumes: volume name %q is reserved for AuthBridge; rename the pod's volume", v.Name)
+		}
+	}
+	for _, c := range inj.InitContainers {
+		if slices.ContainsFunc(pod.Spec.InitContainers, func(x corev1.Container) bool { return x.Name == c.Name }) {
+			return fmt.Errorf("spec.initContainers: container name %q is reserved for AuthBridge; rename the pod's init container", c.Name)
+		}
+	}
+	return nil
+}
+
+// workloadOf finds the pod's workload from its controller: a ReplicaSet stands for its
+// Deployment, whose name is the ReplicaSet's minus the pod-template-hash suffix, so no
+// ReplicaSet needs to be read or cached.
+func workloadOf(pod *corev1.Pod) (Workload, bool) {
+	for _, o := range pod.OwnerReferences {
+		if o.Controller == nil || !*o.Controller {
+			continue
+		}
+		group, _, _ := strings.Cut(o.APIVersion, "/")
+		if !strings.Contains(o.APIVersion, "/") {
+			group = ""
+		}
+		if group == "apps" && o.Kind == "ReplicaSet" {
+			if hash := pod.Labels["pod-template-hash"]; hash != "" && strings.HasSuffix(o.Name, "-"+hash) {
+				return Workload{Group: "apps", Kind: "Deployment", Name: strings.TrimSuffix(o.Name, "-"+hash)}, true
+			}
+		}
+		return Workload{Group: group, Kind: o.Kind, Name: o.Name}, true
+	}
+	return Workload{}, false
+}
+
+func describe(pod *corev1.Pod, w Workload, ok bool) string {
+	name := pod.Name
+	if name == "" && ok {
+		return fmt.Sprintf("pod of %s %s/%s", w.Kind, pod.Namespace, w.Name)
+	}
+	if name == "" {
+		name = pod.GenerateName + "*"
+	}
+	return fmt.Sprintf("pod %s/%s", pod.Namespace, name)
+}

@@ -1,0 +1,120 @@
+package validate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/security/authbridge"
+	"github.com/trustsync/trustsync/security/policy"
+	"github.com/trustsync/trustsync/webhook/inject"
+)
+
+// Cluster is what the AgentRuntime validator reads; the mutator's cache answers it.
+type Cluster interface {
+	// AgentRuntimes lists the AgentRuntimes of a namespace that target a workload.
+	AgentRuntimes(ctx context.Context, namespace string, w inject.Workload) ([]agentv1.AgentRuntime, error)
+	NamespaceRuntime(ctx context.Context, namespace string) (map[string]any, error)
+	FeatureGates(ctx context.Context) (*gitopsv1.FeatureGates, error)
+}
+
+// AgentRuntimes validates AgentRuntime creations and updates.
+type AgentRuntimes struct {
+	Cluster  Cluster
+	Platform *gitopsv1.Platform
+}
+
+func (v *AgentRuntimes) Handle(ctx context.Context, req admission.Request) admission.Response {
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return admission.Allowed("")
+	}
+	var rt agentv1.AgentRuntime
+	if err := json.Unmarshal(req.Object.Raw, &rt); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the AgentRuntime: %w", err))
+	}
+	if rt.Namespace == "" {
+		rt.Namespace = req.Namespace
+	}
+	p := v.Platform
+	gates, err := v.Cluster.FeatureGates(ctx)
+	if err != nil {
+		return errored(err)
+	}
+	if gates != nil {
+		p = p.DeepCopy()
+		p.FeatureGates = *gates
+	}
+	nsRuntime, err := v.Cluster.NamespaceRuntime(ctx, rt.Namespace)
+	if err != nil {
+		return errored(err)
+	}
+	// Without the pod's labels the opt-outs are unknown; leaving them out can only make
+	// the check more lenient, never refuse a valid AgentRuntime.
+	if _, err := authbridge.Resolve(&rt, nsRuntime, nil, nil, p); err != nil {
+		if se, ok := err.(*authbridge.SettingError); ok && se.InNamespaceConfig {
+			return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: ConfigMap %s %s: %v", rt.Namespace, rt.Name, agentv1.ConfigMapAuthBridgeRuntimeConfig, se.Field, se.Err))
+		}
+		return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: %v", rt.Namespace, rt.Name, err))
+	}
+	group, _, found := strings.Cut(rt.Spec.TargetRef.APIVersion, "/")
+	if !found {
+		group = ""
+	}
+	w := inject.Workload{Group: group, Kind: rt.Spec.TargetRef.Kind, Name: rt.Spec.TargetRef.Name}
+	others, err := v.Cluster.AgentRuntimes(ctx, rt.Namespace, w)
+	if err != nil {
+		return errored(err)
+	}
+	for _, o := range others {
+		if o.Name != rt.Name {
+			return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: spec.targetRef: %s is already configured by AgentRuntime %s; one AgentRuntime per workload", rt.Namespace, rt.Name, w, o.Name))
+		}
+	}
+	return admission.Allowed("")
+}
+
+// AuthorizationPolicies validates AuthorizationPolicy creations and updates.
+type AuthorizationPolicies struct {
+	// PlatformNamespace is the only namespace global policies are honoured in.
+	PlatformNamespace string
+}
+
+func (v *AuthorizationPolicies) Handle(_ context.Context, req admission.Request) admission.Response {
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return admission.Allowed("")
+	}
+	var ap agentv1.AuthorizationPolicy
+	if err := json.Unmarshal(req.Object.Raw, &ap); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the AuthorizationPolicy: %w", err))
+	}
+	if ap.Namespace == "" {
+		ap.Namespace = req.Namespace
+	}
+	// Alone, not with the rest of its tier: a revision replaces its policies one request
+	// at a time, and checking against the old neighbours would refuse a move of a rule
+	// from one policy to another. The renderer checks whole tiers before anything is
+	// applied.
+	errs := policy.Check([]*agentv1.AuthorizationPolicy{&ap}, policy.CheckOptions{PlatformNamespace: v.PlatformNamespace, PartialGlobalTier: true})
+	if len(errs) == 0 {
+		return admission.Allowed("")
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+		if e.Field != "" {
+			msgs[i] = e.Field + ": " + msgs[i]
+		}
+	}
+	return admission.Denied(fmt.Sprintf("AuthorizationPolicy %s/%s: %s", ap.Namespace, ap.Name, strings.Join(msgs, "; ")))
+}
+
+func errored(err error) admission.Response {
+	return admission.Errored(http.StatusInternalServerError, err)
+}
