@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,13 +63,11 @@ func Register(ctx context.Context, mgr manager.Manager, p *gitopsv1.Platform) er
 	}
 	cluster := inject.NewCluster(mgr.GetCache(), p.Namespace)
 	srv := mgr.GetWebhookServer()
-	srv.Register(PathInject, &admission.Webhook{Handler: inject.NewMutator(cluster, p), RecoverPanic: ptrTrue()})
-	srv.Register(PathValidateAgentRuntime, &admission.Webhook{Handler: &validate.AgentRuntimes{Cluster: cluster, Platform: p}, RecoverPanic: ptrTrue()})
-	srv.Register(PathValidateAuthorizationPolicy, &admission.Webhook{Handler: &validate.AuthorizationPolicies{PlatformNamespace: p.Namespace}, RecoverPanic: ptrTrue()})
+	srv.Register(PathInject, &admission.Webhook{Handler: inject.NewMutator(cluster, p), RecoverPanic: ptr.To(true)})
+	srv.Register(PathValidateAgentRuntime, &admission.Webhook{Handler: &validate.AgentRuntimes{Cluster: cluster, Platform: p}, RecoverPanic: ptr.To(true)})
+	srv.Register(PathValidateAuthorizationPolicy, &admission.Webhook{Handler: &validate.AuthorizationPolicies{PlatformNamespace: p.Namespace}, RecoverPanic: ptr.To(true)})
 	return nil
 }
-
-func ptrTrue() *bool { t := true; return &t }
 
 // Options configure the webhook server.
 type Options struct {

@@ -6,9 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/controller"
 )
 
@@ -26,16 +24,11 @@ prunes what left Git, detects and corrects drift, and reports each revision's ou
 its commit. Push webhooks on the receiver address trigger an immediate fetch.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctrl.SetLogger(zap.New(zap.UseDevMode(development)))
-			p, err := gitopsv1.LoadPlatform(platformFile)
+			p, cfg, err := k.serverSetup(platformFile, development)
 			if err != nil {
 				return err
 			}
 			o.Platform = p
-			cfg, err := k.config()
-			if err != nil {
-				return err
-			}
 			cfg.QPS, cfg.Burst = qps, burst
 			return controller.Run(ctrl.SetupSignalHandler(), cfg, o)
 		},

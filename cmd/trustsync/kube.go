@@ -4,8 +4,11 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	apischeme "github.com/trustsync/trustsync/api/scheme"
 )
 
@@ -47,4 +50,16 @@ func (k *kubeFlags) client() (client.Client, error) {
 		return nil, err
 	}
 	return client.New(cfg, client.Options{Scheme: apischeme.New()})
+}
+
+// serverSetup is what the long-running commands start with: logging, the platform file
+// and the cluster's configuration.
+func (k *kubeFlags) serverSetup(platformFile string, development bool) (*gitopsv1.Platform, *rest.Config, error) {
+	ctrl.SetLogger(zap.New(zap.UseDevMode(development)))
+	p, err := gitopsv1.LoadPlatform(platformFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := k.config()
+	return p, cfg, err
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/webhook"
 )
 
@@ -22,16 +20,11 @@ serving certificate before expiry and keeps the webhook configurations' caBundle
 with --cert-dir it serves a certificate cert-manager issued instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctrl.SetLogger(zap.New(zap.UseDevMode(development)))
-			p, err := gitopsv1.LoadPlatform(platformFile)
+			p, cfg, err := k.serverSetup(platformFile, development)
 			if err != nil {
 				return err
 			}
 			o.Platform = p
-			cfg, err := k.config()
-			if err != nil {
-				return err
-			}
 			return webhook.Run(ctrl.SetupSignalHandler(), cfg, o)
 		},
 	}

@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,12 +57,7 @@ func apply(pod *corev1.Pod, inj *authbridge.Injection, annotations map[string]st
 	appendTo(r, "/spec/volumes", &spec.Volumes, inj.Volumes...)
 	appendTo(r, "/spec/initContainers", &spec.InitContainers, inj.InitContainers...)
 	appendTo(r, "/spec/containers", &spec.Containers, inj.Containers...)
-	keys := make([]string, 0, len(annotations))
-	for k := range annotations {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
 		v := annotations[k]
 		switch old, ok := pod.Annotations[k]; {
 		case pod.Annotations == nil:

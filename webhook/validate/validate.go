@@ -3,6 +3,7 @@ package validate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -58,7 +59,8 @@ func (v *AgentRuntimes) Handle(ctx context.Context, req admission.Request) admis
 	// Without the pod's labels the opt-outs are unknown; leaving them out can only make
 	// the check more lenient, never refuse a valid AgentRuntime.
 	if _, err := authbridge.Resolve(&rt, nsRuntime, nil, nil, p); err != nil {
-		if se, ok := err.(*authbridge.SettingError); ok && se.InNamespaceConfig {
+		var se *authbridge.SettingError
+		if errors.As(err, &se) && se.InNamespaceConfig {
 			return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: ConfigMap %s %s: %v", rt.Namespace, rt.Name, agentv1.ConfigMapAuthBridgeRuntimeConfig, se.Field, se.Err))
 		}
 		return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: %v", rt.Namespace, rt.Name, err))
