@@ -61,10 +61,10 @@ func Register(ctx context.Context, mgr manager.Manager, p *gitopsv1.Platform) er
 	if err := inject.IndexTargets(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("indexing AgentRuntimes: %w", err)
 	}
-	cluster := inject.NewCluster(mgr.GetCache(), p.Namespace)
+	cluster := inject.NewCluster(mgr.GetCache(), p)
 	srv := mgr.GetWebhookServer()
-	srv.Register(PathInject, &admission.Webhook{Handler: inject.NewMutator(cluster, p), RecoverPanic: ptr.To(true)})
-	srv.Register(PathValidateAgentRuntime, &admission.Webhook{Handler: &validate.AgentRuntimes{Cluster: cluster, Platform: p}, RecoverPanic: ptr.To(true)})
+	srv.Register(PathInject, &admission.Webhook{Handler: inject.NewMutator(cluster), RecoverPanic: ptr.To(true)})
+	srv.Register(PathValidateAgentRuntime, &admission.Webhook{Handler: &validate.AgentRuntimes{Cluster: cluster}, RecoverPanic: ptr.To(true)})
 	srv.Register(PathValidateAuthorizationPolicy, &admission.Webhook{Handler: &validate.AuthorizationPolicies{PlatformNamespace: p.Namespace}, RecoverPanic: ptr.To(true)})
 	return nil
 }

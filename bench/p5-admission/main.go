@@ -34,8 +34,8 @@ func main() {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "weather"},
 		Spec: agentv1.AgentRuntimeSpec{Type: agentv1.AgentTypeAgent, TargetRef: agentv1.TargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "weather"},
 			MTLSMode: agentv1.MTLSPermissive},
-	}}
-	mutator := inject.NewMutator(cluster, gitopsv1.DefaultPlatform())
+	}, platform: gitopsv1.DefaultPlatform()}
+	mutator := inject.NewMutator(cluster)
 	ours := &admission.Webhook{Handler: mutator}
 	baseline := &admission.Webhook{Handler: admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
 		var pod corev1.Pod
@@ -183,7 +183,10 @@ func count(patch []byte) int {
 
 // staticCluster is the cluster state of the benchmark: one AgentRuntime, SPIRE present,
 // the platform's gates.
-type staticCluster struct{ runtime *agentv1.AgentRuntime }
+type staticCluster struct {
+	runtime  *agentv1.AgentRuntime
+	platform *gitopsv1.Platform
+}
 
 func (s *staticCluster) AgentRuntime(context.Context, string, inject.Workload) (*agentv1.AgentRuntime, error) {
 	return s.runtime, nil
@@ -191,7 +194,5 @@ func (s *staticCluster) AgentRuntime(context.Context, string, inject.Workload) (
 func (s *staticCluster) NamespaceRuntime(context.Context, string) (map[string]any, error) {
 	return nil, nil
 }
-func (s *staticCluster) FeatureGates(context.Context) (*gitopsv1.FeatureGates, error) {
-	return nil, nil
-}
-func (s *staticCluster) SPIREPresent(context.Context) (bool, error) { return true, nil }
+func (s *staticCluster) Platform(context.Context) (*gitopsv1.Platform, error) { return s.platform, nil }
+func (s *staticCluster) SPIREPresent(context.Context) (bool, error)           { return true, nil }

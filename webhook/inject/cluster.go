@@ -21,44 +21,36 @@ import (
 // TargetIndex indexes AgentRuntimes by the workload they target.
 const TargetIndex = "spec.targetRef"
 
-// TargetKey is the index key of a workload: group/Kind/name.
-func TargetKey(group, kind, name string) string { return group + "/" + kind + "/" + name }
-
 // IndexTargets registers TargetIndex with a cache.
 func IndexTargets(ctx context.Context, idx client.FieldIndexer) error {
 	return idx.IndexField(ctx, &agentv1.AgentRuntime{}, TargetIndex, func(o client.Object) []string {
-		ref := o.(*agentv1.AgentRuntime).Spec.TargetRef
-		group, _, found := strings.Cut(ref.APIVersion, "/")
-		if !found {
-			group = ""
-		}
-		return []string{TargetKey(group, ref.Kind, ref.Name)}
+		return []string{TargetOf(o.(*agentv1.AgentRuntime)).key()}
 	})
 }
 
 // CacheCluster answers the webhooks from an informer cache with TargetIndex registered.
 type CacheCluster struct {
-	reader            client.Reader
-	platformNamespace string
+	reader   client.Reader
+	platform *gitopsv1.Platform
 
-	mu        sync.Mutex
-	gatesRV   string
-	gates     *gitopsv1.FeatureGates
-	gatesErr  error
-	runtimeRV map[string]string
-	runtime   map[string]map[string]any
+	mu           sync.Mutex
+	gatesRV      string
+	effective    *gitopsv1.Platform // platform with the gates of ConfigMap version gatesRV
+	effectiveErr error
+	runtimeRV    map[string]string
+	runtime      map[string]map[string]any
 }
 
-// NewCluster reads the cluster through a cache; the feature gates come from the
-// platform namespace.
-func NewCluster(r client.Reader, platformNamespace string) *CacheCluster {
-	return &CacheCluster{reader: r, platformNamespace: platformNamespace, runtimeRV: map[string]string{}, runtime: map[string]map[string]any{}}
+// NewCluster reads the cluster through a cache, for a defaulted platform whose
+// namespace holds the live feature gates.
+func NewCluster(r client.Reader, p *gitopsv1.Platform) *CacheCluster {
+	return &CacheCluster{reader: r, platform: p, runtimeRV: map[string]string{}, runtime: map[string]map[string]any{}}
 }
 
 // AgentRuntimes lists the AgentRuntimes of a namespace that target a workload.
 func (c *CacheCluster) AgentRuntimes(ctx context.Context, namespace string, w Workload) ([]agentv1.AgentRuntime, error) {
 	var list agentv1.AgentRuntimeList
-	if err := c.reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{TargetIndex: TargetKey(w.Group, w.Kind, w.Name)}); err != nil {
+	if err := c.reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{TargetIndex: w.key()}); err != nil {
 		return nil, fmt.Errorf("listing AgentRuntimes in %s: %w", namespace, err)
 	}
 	return list.Items, nil
@@ -111,23 +103,39 @@ type gatesDoc struct {
 	ClientRegistration *bool `json:"clientRegistration"`
 }
 
-func (c *CacheCluster) FeatureGates(ctx context.Context) (*gitopsv1.FeatureGates, error) {
+// Platform is the platform with the gates of the kagenti-feature-gates ConfigMap applied,
+// worked out once per version of the ConfigMap; the platform file's gates where it is
+// absent.
+func (c *CacheCluster) Platform(ctx context.Context) (*gitopsv1.Platform, error) {
+	ns := c.platform.Namespace
 	var cm corev1.ConfigMap
-	err := c.reader.Get(ctx, types.NamespacedName{Namespace: c.platformNamespace, Name: agentv1.ConfigMapFeatureGates}, &cm)
+	err := c.reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: agentv1.ConfigMapFeatureGates}, &cm)
 	if apierrors.IsNotFound(err) {
-		return nil, nil
+		return c.platform, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", c.platformNamespace, agentv1.ConfigMapFeatureGates, err)
+		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", ns, agentv1.ConfigMapFeatureGates, err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gatesRV == cm.ResourceVersion {
-		return c.gates, c.gatesErr
+	if c.gatesRV != cm.ResourceVersion {
+		c.gatesRV = cm.ResourceVersion
+		c.effective, c.effectiveErr = nil, nil
+		gates, err := parseGates(&cm)
+		if err != nil {
+			c.effectiveErr = err
+		} else {
+			c.effective = WithGates(c.platform, gates)
+		}
 	}
-	c.gatesRV = cm.ResourceVersion
-	c.gates, c.gatesErr = parseGates(&cm)
-	return c.gates, c.gatesErr
+	return c.effective, c.effectiveErr
+}
+
+// WithGates is a copy of the platform with other feature gates.
+func WithGates(p *gitopsv1.Platform, gates *gitopsv1.FeatureGates) *gitopsv1.Platform {
+	out := p.DeepCopy()
+	out.FeatureGates = *gates.DeepCopy()
+	return out
 }
 
 func parseGates(cm *corev1.ConfigMap) (*gitopsv1.FeatureGates, error) {

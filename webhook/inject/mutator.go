@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -28,9 +27,9 @@ type Cluster interface {
 	// NamespaceRuntime is the namespace's authbridge-runtime-config document, nil when
 	// the namespace has none.
 	NamespaceRuntime(ctx context.Context, namespace string) (map[string]any, error)
-	// FeatureGates are the live gates of the kagenti-feature-gates ConfigMap, nil when it
-	// is absent. The same pointer comes back while the ConfigMap is unchanged.
-	FeatureGates(ctx context.Context) (*gitopsv1.FeatureGates, error)
+	// Platform is the platform with the live gates of the kagenti-feature-gates
+	// ConfigMap applied.
+	Platform(ctx context.Context) (*gitopsv1.Platform, error)
 	// SPIREPresent reports whether the SPIFFE CSI driver is installed.
 	SPIREPresent(ctx context.Context) (bool, error)
 }
@@ -42,23 +41,31 @@ type Workload struct {
 
 func (w Workload) String() string { return w.Kind + " " + w.Name }
 
+// key is the workload's TargetIndex key.
+func (w Workload) key() string { return w.Group + "/" + w.Kind + "/" + w.Name }
+
+// workload names what an apiVersion, kind and name refer to.
+func workload(apiVersion, kind, name string) Workload {
+	group, _, found := strings.Cut(apiVersion, "/")
+	if !found {
+		group = "" // the core group: "v1"
+	}
+	return Workload{Group: group, Kind: kind, Name: name}
+}
+
+// TargetOf is the workload an AgentRuntime targets.
+func TargetOf(rt *agentv1.AgentRuntime) Workload {
+	ref := rt.Spec.TargetRef
+	return workload(ref.APIVersion, ref.Kind, ref.Name)
+}
+
 // Mutator injects AuthBridge into agent pods.
 type Mutator struct {
-	cluster  Cluster
-	platform *gitopsv1.Platform
-	// effective caches the platform with the live gates applied, keyed by the gates.
-	effective atomic.Pointer[effectivePlatform]
+	cluster Cluster
 }
 
-type effectivePlatform struct {
-	gates *gitopsv1.FeatureGates
-	p     *gitopsv1.Platform
-}
-
-// NewMutator returns a mutator for a defaulted platform.
-func NewMutator(c Cluster, p *gitopsv1.Platform) *Mutator {
-	return &Mutator{cluster: c, platform: p}
-}
+// NewMutator returns a mutator reading the cluster through c.
+func NewMutator(c Cluster) *Mutator { return &Mutator{cluster: c} }
 
 // Denial is a pod the webhook refuses, with the reason the user sees.
 type Denial struct{ Reason string }
@@ -113,11 +120,10 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 	if typ != agentv1.AgentTypeAgent && typ != agentv1.AgentTypeTool {
 		return Decision{Reason: "not an agent or tool"}, nil
 	}
-	gates, err := m.cluster.FeatureGates(ctx)
+	p, err := m.cluster.Platform(ctx)
 	if err != nil {
 		return Decision{}, err
 	}
-	p := m.platformWith(gates)
 	switch {
 	case !p.InjectionEnabled():
 		return Decision{Reason: "injection is off (featureGates.globalEnabled: false)"}, nil
@@ -194,20 +200,6 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 	return d, nil
 }
 
-// platformWith is the platform with the live feature gates, when there are any.
-func (m *Mutator) platformWith(gates *gitopsv1.FeatureGates) *gitopsv1.Platform {
-	if gates == nil {
-		return m.platform
-	}
-	if e := m.effective.Load(); e != nil && e.gates == gates {
-		return e.p
-	}
-	p := m.platform.DeepCopy()
-	p.FeatureGates = *gates.DeepCopy()
-	m.effective.Store(&effectivePlatform{gates: gates, p: p})
-	return p
-}
-
 // checkNames refuses a pod whose own volumes or init containers carry names AuthBridge
 // needs: merging them would hand the sidecar the application's data or the reverse.
 func checkNames(pod *corev1.Pod, inj *authbridge.Injection) error {
@@ -232,16 +224,13 @@ func workloadOf(pod *corev1.Pod) (Workload, bool) {
 		if o.Controller == nil || !*o.Controller {
 			continue
 		}
-		group, _, _ := strings.Cut(o.APIVersion, "/")
-		if !strings.Contains(o.APIVersion, "/") {
-			group = ""
-		}
-		if group == "apps" && o.Kind == "ReplicaSet" {
-			if hash := pod.Labels["pod-template-hash"]; hash != "" && strings.HasSuffix(o.Name, "-"+hash) {
-				return Workload{Group: "apps", Kind: "Deployment", Name: strings.TrimSuffix(o.Name, "-"+hash)}, true
+		w := workload(o.APIVersion, o.Kind, o.Name)
+		if w.Group == "apps" && w.Kind == "ReplicaSet" {
+			if hash := pod.Labels["pod-template-hash"]; hash != "" && strings.HasSuffix(w.Name, "-"+hash) {
+				return Workload{Group: "apps", Kind: "Deployment", Name: strings.TrimSuffix(w.Name, "-"+hash)}, true
 			}
 		}
-		return Workload{Group: group, Kind: o.Kind, Name: o.Name}, true
+		return w, true
 	}
 	return Workload{}, false
 }

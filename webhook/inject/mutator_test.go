@@ -33,8 +33,11 @@ func (f *fakeCluster) AgentRuntime(_ context.Context, ns string, w Workload) (*a
 func (f *fakeCluster) NamespaceRuntime(context.Context, string) (map[string]any, error) {
 	return nil, nil
 }
-func (f *fakeCluster) FeatureGates(context.Context) (*gitopsv1.FeatureGates, error) {
-	return f.gates, nil
+func (f *fakeCluster) Platform(context.Context) (*gitopsv1.Platform, error) {
+	if f.gates == nil {
+		return gitopsv1.DefaultPlatform(), nil
+	}
+	return WithGates(gitopsv1.DefaultPlatform(), f.gates), nil
 }
 func (f *fakeCluster) SPIREPresent(context.Context) (bool, error) { return f.spire, nil }
 
@@ -93,7 +96,7 @@ func TestPatchIsTheMutation(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m := NewMutator(&fakeCluster{runtime: runtimeFor("Deployment", "weather", c.spec), spire: c.spire}, gitopsv1.DefaultPlatform())
+			m := NewMutator(&fakeCluster{runtime: runtimeFor("Deployment", "weather", c.spec), spire: c.spire})
 			pod := testPod(c.pod)
 			before, _ := json.Marshal(pod)
 			d, err := m.Mutate(context.Background(), pod)
@@ -137,7 +140,7 @@ func TestPatchIsTheMutation(t *testing.T) {
 // TestPortMove: the agent moves off its port, with its probes and PORT; its port name
 // goes to the sidecar so Services by name reach the proxy; a user's HTTP_PROXY is kept.
 func TestPortMove(t *testing.T) {
-	m := NewMutator(&fakeCluster{runtime: runtimeFor("Deployment", "weather", agentv1.AgentRuntimeSpec{}), spire: true}, gitopsv1.DefaultPlatform())
+	m := NewMutator(&fakeCluster{runtime: runtimeFor("Deployment", "weather", agentv1.AgentRuntimeSpec{}), spire: true})
 	pod := testPod(nil)
 	if _, err := m.Mutate(context.Background(), pod); err != nil {
 		t.Fatal(err)
@@ -193,7 +196,7 @@ func TestDecisions(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			pod := testPod(c.pod)
-			d, err := NewMutator(c.cluster, gitopsv1.DefaultPlatform()).Mutate(context.Background(), pod)
+			d, err := NewMutator(c.cluster).Mutate(context.Background(), pod)
 			if c.denied != "" {
 				var denial *Denial
 				if err == nil || !strings.Contains(err.Error(), c.denied) || !asDenial(err, &denial) {

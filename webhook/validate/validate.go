@@ -23,13 +23,13 @@ type Cluster interface {
 	// AgentRuntimes lists the AgentRuntimes of a namespace that target a workload.
 	AgentRuntimes(ctx context.Context, namespace string, w inject.Workload) ([]agentv1.AgentRuntime, error)
 	NamespaceRuntime(ctx context.Context, namespace string) (map[string]any, error)
-	FeatureGates(ctx context.Context) (*gitopsv1.FeatureGates, error)
+	// Platform is the platform with the live feature gates applied.
+	Platform(ctx context.Context) (*gitopsv1.Platform, error)
 }
 
 // AgentRuntimes validates AgentRuntime creations and updates.
 type AgentRuntimes struct {
-	Cluster  Cluster
-	Platform *gitopsv1.Platform
+	Cluster Cluster
 }
 
 func (v *AgentRuntimes) Handle(ctx context.Context, req admission.Request) admission.Response {
@@ -43,14 +43,9 @@ func (v *AgentRuntimes) Handle(ctx context.Context, req admission.Request) admis
 	if rt.Namespace == "" {
 		rt.Namespace = req.Namespace
 	}
-	p := v.Platform
-	gates, err := v.Cluster.FeatureGates(ctx)
+	p, err := v.Cluster.Platform(ctx)
 	if err != nil {
 		return errored(err)
-	}
-	if gates != nil {
-		p = p.DeepCopy()
-		p.FeatureGates = *gates
 	}
 	nsRuntime, err := v.Cluster.NamespaceRuntime(ctx, rt.Namespace)
 	if err != nil {
@@ -65,11 +60,7 @@ func (v *AgentRuntimes) Handle(ctx context.Context, req admission.Request) admis
 		}
 		return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: %v", rt.Namespace, rt.Name, err))
 	}
-	group, _, found := strings.Cut(rt.Spec.TargetRef.APIVersion, "/")
-	if !found {
-		group = ""
-	}
-	w := inject.Workload{Group: group, Kind: rt.Spec.TargetRef.Kind, Name: rt.Spec.TargetRef.Name}
+	w := inject.TargetOf(&rt)
 	others, err := v.Cluster.AgentRuntimes(ctx, rt.Namespace, w)
 	if err != nil {
 		return errored(err)
