@@ -12,15 +12,19 @@ ETCD_VERSION ?= v3.6.16
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.2
 GITEA_VERSION ?= v1.26.0
+SPIRE_VERSION ?= v1.13.3
 
 ENVTEST_ASSETS := $(CACHE)/envtest
 CONTROLLER_GEN := $(CACHE)/tools/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controller-gen
 KUSTOMIZE := $(CACHE)/tools/kustomize-$(KUSTOMIZE_VERSION)/kustomize
 GITEA := $(CACHE)/tools/gitea-$(GITEA_VERSION)/gitea
+SPIRE := $(CACHE)/tools/spire-$(SPIRE_VERSION)
 
 export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS)
 # internal/giteatest finds Gitea here, so CACHE= and GITEA_VERSION= overrides reach the tests.
 export TRUSTSYNC_GITEA := $(GITEA)
+# internal/spiretest finds spire-server and spire-agent in this directory.
+export TRUSTSYNC_SPIRE := $(SPIRE)
 
 BIN := bin/trustsync
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -29,14 +33,14 @@ LDFLAGS := -s -w -X github.com/trustsync/trustsync/internal/version.Version=$(VE
 # BENCH selects one benchmark by its RESULT id, e.g. make bench BENCH=P3.
 BENCH ?=
 
-.PHONY: all build test lint generate tools envtest controller-gen kustomize gitea demo bench clean
+.PHONY: all build test lint generate tools envtest controller-gen kustomize gitea spire demo bench clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/trustsync
 
-test: envtest gitea
+test: envtest gitea spire
 	go test -count=1 ./...
 
 lint:
@@ -47,7 +51,7 @@ generate: controller-gen
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 
-tools: envtest controller-gen kustomize gitea
+tools: envtest controller-gen kustomize gitea spire
 
 envtest:
 	hack/envtest-assets.sh $(ENVTEST_ASSETS) $(KUBE_VERSION) $(ETCD_VERSION)
@@ -60,6 +64,9 @@ kustomize:
 
 gitea:
 	@hack/gitea.sh $(CACHE) $(GITEA_VERSION) >/dev/null
+
+spire:
+	@hack/spire.sh $(CACHE) $(SPIRE_VERSION) >/dev/null
 
 # DEMO_FLAGS=--once stops the live part as soon as the Sync is Ready (CI).
 DEMO_FLAGS ?=

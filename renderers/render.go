@@ -1,6 +1,7 @@
 package renderers
 
 import (
+	"context"
 	"errors"
 
 	"io/fs"
@@ -36,7 +37,16 @@ type Result struct {
 	Agents []secureprofile.Agent
 	// Policies of the revision.
 	Policies []Policy
+	// PolicyTests are the outcomes of the revision's Rego tests (all passed, or the
+	// render failed).
+	PolicyTests []policy.TestResult
+
+	typedPolicies []*agentv1.AuthorizationPolicy
 }
+
+// AuthorizationPolicies are the revision's policies, decoded (the generated default
+// global policy included). They must not be modified.
+func (r *Result) AuthorizationPolicies() []*agentv1.AuthorizationPolicy { return r.typedPolicies }
 
 // Options configure a render.
 type Options struct {
@@ -44,6 +54,9 @@ type Options struct {
 	Platform *gitopsv1.Platform
 	// Namespace, when set, is given to every namespaced object (a Sync's targetNamespace).
 	Namespace string
+	// SkipPolicyTests leaves the Rego tests out of the render, for a caller that runs and
+	// reports them itself (trustsync policy test); a revision is never applied without.
+	SkipPolicyTests bool
 }
 
 // Render builds dir of the tree fsys into the revision's manifests.
@@ -64,11 +77,11 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 	if expandErr == nil {
 		checked = expanded.Objects
 	}
-	policies, policyErr := checkPolicies(checked, p.Namespace)
+	checkedPolicies, policyErr := checkPolicies(checked, p.Namespace, !opts.SkipPolicyTests)
 	if err := errors.Join(builtinErr, expandErr, policyErr); err != nil {
 		return nil, sorted(err)
 	}
-	return &Result{Objects: expanded.Objects, Agents: expanded.Agents, Policies: policies}, nil
+	return &Result{Objects: expanded.Objects, Agents: expanded.Agents, Policies: checkedPolicies.summaries, PolicyTests: checkedPolicies.tests, typedPolicies: checkedPolicies.typed}, nil
 }
 
 // checkBuiltins decodes every object of a built-in Kubernetes kind strictly, so a typo
@@ -87,8 +100,10 @@ func checkBuiltins(objs []*manifest.Object) error {
 	return errors.Join(errs...)
 }
 
-// checkPolicies compiles every AuthorizationPolicy of the revision.
-func checkPolicies(objs []*manifest.Object, platformNamespace string) ([]Policy, error) {
+// checkPolicies compiles every AuthorizationPolicy of the revision and, when they
+// compile and runTests is set, runs their Rego tests: a failing test fails the revision
+// like a compile error, naming the test file and line.
+func checkPolicies(objs []*manifest.Object, platformNamespace string, runTests bool) (*checkedPolicies, error) {
 	var (
 		typed   []*agentv1.AuthorizationPolicy
 		sources = map[string]*manifest.Object{}
@@ -127,10 +142,34 @@ func checkPolicies(objs []*manifest.Object, platformNamespace string) ([]Policy,
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	var results []policy.TestResult
+	if runTests {
+		var terrs []*policy.Error
+		results, terrs = policy.Test(context.Background(), policy.NewSet(platformNamespace, typed), typed)
+		for _, r := range results {
+			if e := r.Err(); e != nil {
+				terrs = append(terrs, e)
+			}
+		}
+		for _, e := range terrs {
+			o := sources[e.Namespace+"/"+e.Name]
+			errs = append(errs, &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e})
+		}
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+	}
 	slices.SortFunc(out, func(a, b Policy) int {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
-	return out, nil
+	return &checkedPolicies{summaries: out, tests: results, typed: typed}, nil
+}
+
+// checkedPolicies are a revision's policies once they compiled and passed their tests.
+type checkedPolicies struct {
+	summaries []Policy
+	tests     []policy.TestResult
+	typed     []*agentv1.AuthorizationPolicy
 }
 
 // Summary counts objects by kind, for people.

@@ -252,6 +252,22 @@ func TestRenderBadInput(t *testing.T) {
 			want: []string{`app/p.yaml: AuthorizationPolicy team: spec.policies[0].content: inbound/request.rego:5: rego_parse_error`},
 		},
 		{
+			name: "a failing Rego test fails the revision, naming the test file and line",
+			files: map[string]string{
+				"app/p.yaml": policyDoc("team", "namespace", "inbound/request.rego", "package authbridge.ns.inbound.request\nimport rego.v1\ndefault allow := false\nallow if input.identity.client_id == \"a\"\n") +
+					"    - path: inbound/request_test.rego\n      content: |\n        package authbridge.ns.inbound.request_test\n        import rego.v1\n        test_a if data.authbridge.inbound.request.allow with input as {\"identity\": {\"client_id\": \"a\"}}\n        test_b if data.authbridge.inbound.request.allow with input as {\"identity\": {\"client_id\": \"b\"}}\n",
+			},
+			want: []string{`app/p.yaml: AuthorizationPolicy team: spec.policies[1].content: inbound/request_test.rego:4: test test_b failed`},
+		},
+		{
+			name: "a Rego test that does not compile fails the revision",
+			files: map[string]string{
+				"app/p.yaml": policyDoc("team", "namespace", "inbound/request.rego", "package authbridge.ns.inbound.request\nimport rego.v1\nallow := true\n") +
+					"    - path: inbound/request_test.rego\n      content: |\n        package t\n        import rego.v1\n        test_a if no_such_function(1)\n",
+			},
+			want: []string{`app/p.yaml: AuthorizationPolicy team: spec.policies[1].content: inbound/request_test.rego:3: rego_type_error`},
+		},
+		{
 			name: "targetRef not in the build",
 			files: map[string]string{
 				"app/a.yaml": runtimeFor("a", "missing", ""),

@@ -42,6 +42,7 @@ its commit. Push webhooks on the receiver address trigger an immediate fetch.`,
 	f.StringVar(&o.CacheDir, "cache-dir", filepath.Join(os.TempDir(), "trustsync"), "directory for Git clones and checked-out revisions")
 	f.IntVar(&o.Concurrency, "concurrency", 8, "parallel API requests of one Sync")
 	f.IntVar(&o.MaxConcurrentReconciles, "concurrent", 4, "Syncs reconciled at once")
+	f.StringVar(&o.WorkloadAPI, "workload-api", os.Getenv("SPIFFE_ENDPOINT_SOCKET"), "SPIFFE Workload API socket for the controller's own X.509-SVID (AgentCards fetched over mTLS); empty fetches over HTTP")
 	f.BoolVar(&development, "log-development", false, "human-readable logs")
 	// A first sync sends a dry-run and an apply per object; client-go's default of 20
 	// requests a second would stretch 1,000 agents over ten minutes. The API server's

@@ -10,11 +10,15 @@ import (
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/engine/agentstatus"
 )
 
 func newGetCommand(k *kubeFlags) *cobra.Command {
@@ -22,7 +26,7 @@ func newGetCommand(k *kubeFlags) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "get",
-		Short: "Show Syncs or GitSources",
+		Short: "Show Syncs, GitSources or agents",
 		Example: `  trustsync get syncs -A
   trustsync get sources -n team-a -o yaml`,
 	}
@@ -49,6 +53,27 @@ func newGetCommand(k *kubeFlags) *cobra.Command {
 		}
 	}
 	cmd.AddCommand(list("syncs", &gitopsv1.SyncList{}, syncTable), list("sources", &gitopsv1.GitSourceList{}, sourceTable))
+	cmd.AddCommand(&cobra.Command{
+		Use:     "agents",
+		Aliases: []string{"agent", "agentruntimes", "agentruntime"},
+		Short:   "Show the AgentRuntimes and their conditions",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := k.client()
+			if err != nil {
+				return err
+			}
+			var opts []client.ListOption
+			if !all {
+				opts = append(opts, client.InNamespace(k.ns()))
+			}
+			agents := &agentv1.AgentRuntimeList{}
+			if err := c.List(context.Background(), agents, opts...); err != nil {
+				return err
+			}
+			return printList(cmd.OutOrStdout(), output, agents, func(w io.Writer) { agentTable(w, agents, spiffeIDs(c), all) })
+		},
+	})
 	cmd.PersistentFlags().StringVarP(&output, "output", "o", "table", "output format: table, yaml or json")
 	cmd.PersistentFlags().BoolVarP(&all, "all-namespaces", "A", false, "all namespaces")
 	return cmd
@@ -97,6 +122,55 @@ func sourceTable(w io.Writer, obj client.ObjectList, all bool) {
 		}
 		row(w, all, s.Namespace, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", s.Name, s.Spec.URL, short(rev), status(s, gitopsv1.ReadyCondition),
 			age(s.CreationTimestamp.Time), conditions.GetMessage(s, gitopsv1.ReadyCondition)))
+	}
+}
+
+// spiffeIDs are the agents' SPIFFE IDs by namespace/name, as the Syncs that applied them
+// report them: the AgentRuntime itself does not carry it. Syncs may live in other
+// namespaces than their agents, so all are read; without the right to, the column stays
+// empty rather than the command failing.
+func spiffeIDs(c client.Reader) map[string]string {
+	var syncs gitopsv1.SyncList
+	if err := c.List(context.Background(), &syncs); err != nil {
+		return nil
+	}
+	ids := map[string]string{}
+	for _, s := range syncs.Items {
+		for _, a := range s.Status.Agents {
+			if a.SPIFFEID != "" {
+				ids[a.Namespace+"/"+a.Name] = a.SPIFFEID
+			}
+		}
+	}
+	return ids
+}
+
+func agentTable(w io.Writer, list *agentv1.AgentRuntimeList, ids map[string]string, all bool) {
+	header(w, all, "NAME\tTYPE\tWORKLOAD\tREADY\tMTLS\tSPIFFE ID\tMESSAGE")
+	for i := range list.Items {
+		a := &list.Items[i]
+		conds := a.Status.Conditions
+		ready, mtls := "-", string(a.Spec.MTLSMode)
+		if c := meta.FindStatusCondition(conds, agentv1.ConditionReady); c != nil {
+			ready = string(c.Status)
+		}
+		if mtls == "" {
+			mtls = "-"
+		}
+		if c := meta.FindStatusCondition(conds, agentv1.ConditionMTLSReady); c != nil && c.Status != metav1.ConditionTrue {
+			mtls += " (" + c.Reason + ")"
+		}
+		id := ids[a.Namespace+"/"+a.Name]
+		if id == "" {
+			id = "-"
+		}
+		message := ""
+		if c := agentstatus.FirstProblem(conds); c != nil {
+			message = fmt.Sprintf("%s=%s %s: %s", c.Type, c.Status, c.Reason, c.Message)
+		} else if c := meta.FindStatusCondition(conds, agentv1.ConditionReady); c != nil {
+			message = c.Message
+		}
+		row(w, all, a.Namespace, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", a.Name, a.Spec.Type, a.Spec.TargetRef.Kind+"/"+a.Spec.TargetRef.Name, ready, mtls, id, message))
 	}
 }
 

@@ -30,11 +30,11 @@ server-side apply and keeps them converged.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	k := &kubeFlags{}
-	cluster := []*cobra.Command{newControllerCommand(k), newWebhookCommand(k), newGetCommand(k), newReconcileCommand(k), newSuspendCommand(k, true), newSuspendCommand(k, false)}
+	cluster := []*cobra.Command{newControllerCommand(k), newWebhookCommand(k), newBundleServerCommand(k), newGetCommand(k), newReconcileCommand(k), newSuspendCommand(k, true), newSuspendCommand(k, false)}
 	for _, c := range cluster {
 		k.add(c)
 	}
-	root.AddCommand(newRenderCommand(), newVersionCommand())
+	root.AddCommand(newRenderCommand(), newPolicyCommand(), newAgentCardCommand(), newVersionCommand())
 	root.AddCommand(cluster...)
 	return root
 }

@@ -63,20 +63,7 @@ func (o *renderOptions) run(out io.Writer, path string) error {
 	default:
 		return fmt.Errorf("--output %q: want yaml, json or summary", o.output)
 	}
-	p, err := gitopsv1.LoadPlatform(o.platform)
-	if err != nil {
-		return err
-	}
-	root, dir, err := sourceTree(o.root, path)
-	if err != nil {
-		return err
-	}
-	tree, err := os.OpenRoot(root)
-	if err != nil {
-		return err
-	}
-	defer tree.Close()
-	res, err := renderers.Render(tree.FS(), dir, renderers.Options{Platform: p, Namespace: o.namespace})
+	res, _, err := renderTree(o.platform, o.root, path, renderers.Options{Namespace: o.namespace})
 	if err != nil {
 		return err
 	}
@@ -87,6 +74,27 @@ func (o *renderOptions) run(out io.Writer, path string) error {
 		return writeSummary(out, path, res)
 	}
 	return manifest.WriteYAML(out, res.Objects)
+}
+
+// renderTree renders path inside its source tree (root, else the enclosing Git work
+// tree) with the platform file (defaults when empty), as render does.
+func renderTree(platformFile, root, path string, o renderers.Options) (*renderers.Result, *gitopsv1.Platform, error) {
+	p, err := gitopsv1.LoadPlatform(platformFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	root, dir, err := sourceTree(root, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	tree, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer tree.Close()
+	o.Platform = p
+	res, err := renderers.Render(tree.FS(), dir, o)
+	return res, p, err
 }
 
 // sourceTree works out the tree root and PATH's place in it.

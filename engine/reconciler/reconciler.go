@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"net/http"
@@ -283,15 +285,16 @@ func (r *SyncReconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.D
 
 	s.Status.LastAppliedRevision = revision
 	s.Status.Agents = agentSummaries(res)
+	agents := r.agentStatus(ctx, s.Status.Agents)
 	conditions.Delete(s, gitopsv1.ReconcilingCondition)
 	conditions.Delete(s, gitopsv1.StalledCondition)
-	conditions.MarkTrue(s, gitopsv1.ReadyCondition, gitopsv1.ReasonSucceeded, "Applied revision: %s", revision)
+	conditions.MarkTrue(s, gitopsv1.ReadyCondition, gitopsv1.ReasonSucceeded, "Applied revision: %s%s", revision, agents.suffix())
 	summary := fmt.Sprintf("applied %d objects, %d drifted", len(cs.Changes), drifted)
 	r.history(s, revision, "Applied", summary, started)
 	if drifted > 0 && s.Spec.Drift != nil && s.Spec.Drift.Mode == gitopsv1.DriftWarn {
 		report(Failure, "%d objects drifted: %s", drifted, driftSummary(cs))
 	} else {
-		report(Success, "%s", summary)
+		report(agents.state(), "%s%s", summary, agents.suffix())
 	}
 	return s.Spec.Interval.Duration
 }
@@ -335,6 +338,7 @@ func splitPlatform(objs []*manifest.Object) (platform, own []*manifest.Object) {
 // Syncs: were each Sync to apply them, Syncs would take them from one another forever,
 // and pruning one Sync would delete them for all. They are never pruned.
 func (r *SyncReconciler) applyPlatform(ctx context.Context, objs []*manifest.Object) error {
+	objs = withoutUnservedOperands(r.Mapper, objs)
 	if len(objs) == 0 {
 		return nil
 	}
@@ -355,6 +359,32 @@ func (r *SyncReconciler) applyPlatform(ctx context.Context, objs []*manifest.Obj
 	}
 	_, err := r.platform.Apply(ctx, objs)
 	return err
+}
+
+// kuadrant is the operand the platform may ask for: its CR and the namespace the
+// renderer generates for it.
+var kuadrant = struct {
+	gk        schema.GroupKind
+	namespace string
+}{schema.GroupKind{Group: "kuadrant.io", Kind: "Kuadrant"}, "kuadrant-system"}
+
+// withoutUnservedOperands leaves the Kuadrant CR, and the namespace generated for it,
+// out of the platform objects while the cluster does not serve the kind: like the
+// reference operator, trustsync ensures it only where Kuadrant is installed, and a
+// platform that enables it does not make every Sync fail before. The mapper discovers
+// the CRD once it appears, and the next reconcile applies the CR.
+func withoutUnservedOperands(mapper meta.RESTMapper, objs []*manifest.Object) []*manifest.Object {
+	i := slices.IndexFunc(objs, func(o *manifest.Object) bool { return o.GroupVersionKind().GroupKind() == kuadrant.gk })
+	if i < 0 {
+		return objs
+	}
+	if _, err := mapper.RESTMapping(kuadrant.gk, objs[i].GroupVersionKind().Version); err == nil {
+		return objs
+	}
+	return slices.DeleteFunc(slices.Clone(objs), func(o *manifest.Object) bool {
+		gk := o.GroupVersionKind().GroupKind()
+		return gk == kuadrant.gk || (gk == schema.GroupKind{Kind: "Namespace"} && o.GetName() == kuadrant.namespace && o.Source == "")
+	})
 }
 
 // PlatformOwner is the owner label value of the platform objects.
@@ -511,7 +541,7 @@ func (r *SyncReconciler) report(ctx context.Context, s *gitopsv1.Sync, src *gito
 	r.mu.Lock()
 	last := r.reported[key]
 	r.mu.Unlock()
-	if last == fingerprint || (rep.State == Success && strings.HasPrefix(last, commit+"\x00"+string(Success)+"\x00")) {
+	if last == fingerprint || (rep.State == Success && strings.HasPrefix(last, commit+"\x00"+string(Success)+"\x00") && agentsOfDescription(last) == agentsOfDescription(fingerprint)) {
 		return
 	}
 	if err := r.Reporter.Report(ctx, s, src, commit, rep); err != nil {

@@ -58,7 +58,7 @@ func (w *driftWatch) ensure(ctx context.Context, cs *apply.ChangeSet) {
 		}
 		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 			UpdateFunc: func(oldObj, newObj any) {
-				if ownershipChanged(oldObj, newObj) {
+				if ownershipChanged(oldObj, newObj) || agentStatusChanged(oldObj, newObj) {
 					w.enqueue(newObj)
 				}
 			},

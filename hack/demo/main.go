@@ -20,11 +20,14 @@ import (
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/stack"
+	"github.com/trustsync/trustsync/security/keycloak"
 )
 
 func main() {
@@ -42,8 +45,8 @@ func run(binary string, once bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	step("starting a local control plane, a Git server (Gitea) and trustsync controller")
-	s, err := stack.Start(ctx, binary)
+	step("starting a local control plane, a Git server (Gitea), a Keycloak (its admin API, faked, with a real OIDC provider) and trustsync controller")
+	s, err := stack.StartWith(ctx, binary, stack.Options{Keycloak: true})
 	if err != nil {
 		return err
 	}
@@ -114,9 +117,23 @@ func run(binary string, once bool) error {
 	step("what trustsync shows (trustsync get syncs -A)")
 	show(binary, "get", "syncs", "-A", "--kubeconfig", kubeconfig)
 	show(binary, "get", "sources", "-A", "--kubeconfig", kubeconfig)
-	step("the agents and their identities, from the Sync's status")
-	show("kubectl", "--kubeconfig", kubeconfig, "get", "sync", "agents", "-n", "agents-platform",
-		"-o", `jsonpath={range .status.agents[*]}{.namespace}/{.name}{"\t"}{.type}{"\t"}{.spiffeID}{"\n"}{end}`)
+	step("waiting for the run-time controllers: agent conditions, Keycloak clients, policy status")
+	if err := waitForAgents(ctx, s); err != nil {
+		return err
+	}
+	step("the agents, their identities and conditions (trustsync get agents -A)")
+	show(binary, "get", "agents", "-A", "--kubeconfig", kubeconfig)
+	step("each agent's Keycloak client credentials, in the Secret its pods mount (names only)")
+	show("kubectl", "--kubeconfig", kubeconfig, "get", "secrets", "-A", "-l", "app.kubernetes.io/managed-by=trustsync",
+		"-o", `custom-columns=NAMESPACE:.metadata.namespace,SECRET:.metadata.name,AGENT:.metadata.labels.trustsync\.dev/agentruntime`)
+	step("the policies' status, which trustsync writes (kubectl get authorizationpolicies -A)")
+	show("kubectl", "--kubeconfig", kubeconfig, "get", "authorizationpolicies", "-A",
+		"-o", `custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,SCOPE:.spec.scope,READY:.status.conditions[?(@.type=="Ready")].status,MESSAGE:.status.conditions[?(@.type=="Ready")].message`)
+	step("who may call whom (trustsync policy eval)")
+	for _, pair := range [][2]string{{"team-a/sa/research-agent", "team-b/sa/planner-agent"}, {"team-b/sa/planner-agent", "team-a/sa/research-agent"}} {
+		fmt.Printf("   %s → %s: ", pair[0], pair[1])
+		show(binary, "policy", "eval", "examples/multi-tenant", "--caller", "spiffe://localtest.me/ns/"+pair[0], "--callee", "spiffe://localtest.me/ns/"+pair[1])
+	}
 	statuses, err := s.Gitea.Statuses(ctx, "agents", sha)
 	if err != nil {
 		return err
@@ -140,6 +157,37 @@ func run(binary string, once bool) error {
 `, s.Gitea.URL, s.Gitea.User, s.Gitea.Token, strings.Replace(cloneURL, "://", "://"+s.Gitea.User+":"+s.Gitea.Token+"@", 1), kubeconfig, kubeconfig, kubeconfig)
 	<-ctx.Done()
 	return nil
+}
+
+// waitForAgents waits until every AgentRuntime has the conditions of the agent status
+// controller and its Keycloak client, and every policy a Ready condition.
+func waitForAgents(ctx context.Context, s *stack.Stack) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var runtimes agentv1.AgentRuntimeList
+		var policies agentv1.AuthorizationPolicyList
+		if err := s.Env.Client.List(ctx, &runtimes); err != nil {
+			return err
+		}
+		if err := s.Env.Client.List(ctx, &policies); err != nil {
+			return err
+		}
+		done := len(runtimes.Items) > 0
+		for _, rt := range runtimes.Items {
+			done = done && meta.FindStatusCondition(rt.Status.Conditions, agentv1.ConditionReady) != nil &&
+				(rt.Spec.Type == agentv1.AgentTypeTool || meta.IsStatusConditionTrue(rt.Status.Conditions, keycloak.ConditionClientRegistered))
+		}
+		for _, p := range policies.Items {
+			done = done && meta.FindStatusCondition(p.Status.Conditions, agentv1.ConditionReady) != nil
+		}
+		if done {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return errors.New("the agents' conditions did not appear; controller log:\n" + s.LogTail())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 func step(s string) { fmt.Printf("\n== %s\n", s) }

@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -17,9 +20,14 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	apischeme "github.com/trustsync/trustsync/api/scheme"
+	"github.com/trustsync/trustsync/engine/agentstatus"
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/engine/objcache"
+	"github.com/trustsync/trustsync/engine/policystatus"
 	"github.com/trustsync/trustsync/engine/reconciler"
+	"github.com/trustsync/trustsync/security/agentcard"
+	"github.com/trustsync/trustsync/security/keycloak"
+	"github.com/trustsync/trustsync/security/mesh"
 	"github.com/trustsync/trustsync/sources/git"
 	"github.com/trustsync/trustsync/sources/gitsource"
 	"github.com/trustsync/trustsync/sources/receiver"
@@ -38,6 +46,9 @@ type Options struct {
 	Concurrency int
 	// MaxConcurrentReconciles of Syncs.
 	MaxConcurrentReconciles int
+	// WorkloadAPI is the SPIFFE Workload API socket of the controller's own X.509-SVID;
+	// with it, AgentCards are fetched over mTLS from agent-tls ports, else over HTTP.
+	WorkloadAPI string
 }
 
 // Run runs the controller until ctx is done.
@@ -102,6 +113,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	store.Subscribe(syncs.SourceUpdated)
 
+	if err := setupRuntimeControllers(ctx, mgr, o, events); err != nil {
+		return err
+	}
+
 	if o.ReceiverAddr != "" && o.ReceiverAddr != "0" {
 		h := &receiver.Handler{Lookup: receivers{client: mgr.GetClient(), secrets: mgr.GetAPIReader()}, Trigger: sources.Trigger}
 		if err := mgr.Add(&httpServer{addr: o.ReceiverAddr, handler: h}); err != nil {
@@ -116,6 +131,82 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	log.FromContext(ctx).Info("starting trustsync controller", "platformNamespace", o.Platform.Namespace, "trustDomain", o.Platform.TrustDomain)
 	return mgr.Start(ctx)
+}
+
+// setupRuntimeControllers adds the controllers of what Git cannot know: policy and agent
+// status, the agents' Keycloak clients and the mesh's CA.
+func setupRuntimeControllers(ctx context.Context, mgr ctrl.Manager, o Options, events reconciler.EventRecorder) error {
+	p := o.Platform
+	policies := &policystatus.Reconciler{Client: mgr.GetClient(), PlatformNamespace: p.Namespace}
+	if err := policies.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("policy status: %w", err)
+	}
+	agents := &agentstatus.Reconciler{
+		Client:    mgr.GetClient(),
+		Platform:  agentstatus.StaticPlatform{P: p},
+		Events:    mgr.GetEventRecorder("trustsync-agentstatus"),
+		APIReader: mgr.GetAPIReader(), // Sandbox targets, read live
+	}
+	if err := agents.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("agent status: %w", err)
+	}
+	if p.ClientRegistrationEnabled() {
+		registrar, err := keycloak.NewRegistrar(keycloak.OptionsFromPlatform(p), mgr.GetAPIReader())
+		if err != nil {
+			return fmt.Errorf("keycloak: %w", err)
+		}
+		kc := &keycloak.Reconciler{
+			Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Registrar: registrar,
+			Platform: p, Events: mgr.GetEventRecorder("trustsync-keycloak"),
+		}
+		if err := kc.SetupWithManager(ctx, mgr); err != nil {
+			return fmt.Errorf("keycloak: %w", err)
+		}
+	}
+	fetcher, portNames, err := cardFetcher(ctx, o.WorkloadAPI, p.TrustDomain)
+	if err != nil {
+		return err
+	}
+	cards := &agentcard.Reconciler{
+		Client:  mgr.GetClient(),
+		Fetcher: fetcher,
+		Bundles: &agentcard.ConfigMapTrustBundle{Reader: mgr.GetAPIReader(), Namespace: p.Spire.TrustBundleNamespace, TrustDomain: p.TrustDomain},
+		Options: agentcard.ReconcilerOptions{TrustDomain: p.TrustDomain, PortNames: portNames},
+	}
+	if err := cards.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("agent cards: %w", err)
+	}
+	if p.Mesh.SharedTrust {
+		meshTrust := &mesh.CACertsReconciler{Events: events, Options: mesh.DefaultOptions()}
+		if err := meshTrust.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("mesh trust: %w", err)
+		}
+	}
+	return nil
+}
+
+// cardFetcher fetches AgentCards over mTLS with the controller's own SVID when it has
+// one (agent-tls ports first), else over plain HTTP from http ports.
+func cardFetcher(ctx context.Context, workloadAPI, trustDomain string) (*agentcard.HTTPFetcher, []string, error) {
+	if workloadAPI == "" {
+		return &agentcard.HTTPFetcher{}, []string{"http"}, nil
+	}
+	td, err := spiffeid.TrustDomainFromString(trustDomain)
+	if err != nil {
+		return nil, nil, fmt.Errorf("platform trustDomain: %w", err)
+	}
+	start, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	src, err := workloadapi.NewX509Source(start, workloadapi.WithClientOptions(workloadapi.WithAddr(workloadAPI)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the controller's X.509-SVID from the Workload API %s: %w", workloadAPI, err)
+	}
+	go func() {
+		<-ctx.Done()
+		_ = src.Close()
+	}()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: tlsconfig.MTLSClientConfig(src, src, tlsconfig.AuthorizeMemberOf(td))}}
+	return &agentcard.HTTPFetcher{Client: client}, nil, nil
 }
 
 // httpServer runs an HTTP server as a manager runnable, on the leader only: the

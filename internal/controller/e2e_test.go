@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -222,7 +223,8 @@ func TestGiteaEndToEnd(t *testing.T) {
 
 	const statusContext = "trustsync/e2e/agents"
 	st := waitForStatus(t, "agents", good, statusContext, "success")
-	if st.Description != "applied 16 objects, 0 drifted" || st.TargetURL != "http://dashboard.example/syncs/e2e/agents" {
+	// The agents' summary may already be there, or follow in a second success.
+	if !strings.HasPrefix(st.Description, "applied 16 objects, 0 drifted") || st.TargetURL != "http://dashboard.example/syncs/e2e/agents" {
 		t.Errorf("success status %+v", st)
 	}
 	if got := image(t, "demo", "weather-tool"); got != "ghcr.io/example/weather-mcp:0.9.2" {
@@ -262,8 +264,10 @@ func TestGiteaEndToEnd(t *testing.T) {
 	if s.Status.LastAppliedRevision != "main@sha1:"+fixed || len(s.Status.History) != 3 {
 		t.Fatalf("status: applied %s, history %+v", s.Status.LastAppliedRevision, s.Status.History)
 	}
-	// One pending and one outcome per commit: an unchanged status is never posted again.
-	for c, want := range map[string]string{good: "success,pending", bad: "failure,pending", fixed: "success,pending"} {
+	// One pending and one outcome per commit, and an outcome again only when the agents'
+	// summary (which the agent status controller writes after the apply) changes it: an
+	// unchanged status is never posted again.
+	for c, want := range map[string]string{good: "success(,success)?,pending", bad: "failure,pending", fixed: "success(,success)?,pending"} {
 		statuses, err := gitea.Statuses(ctx, "agents", c)
 		if err != nil {
 			t.Fatal(err)
@@ -272,7 +276,7 @@ func TestGiteaEndToEnd(t *testing.T) {
 		for _, st := range statuses {
 			got = append(got, st.State)
 		}
-		if strings.Join(got, ",") != want {
+		if !regexp.MustCompile("^" + want + "$").MatchString(strings.Join(got, ",")) {
 			t.Errorf("commit %s has statuses %v, want %s (newest first)", c[:12], got, want)
 		}
 	}

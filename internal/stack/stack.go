@@ -16,24 +16,41 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/giteatest"
+	"github.com/trustsync/trustsync/internal/keycloaktest"
 	"github.com/trustsync/trustsync/internal/testenv"
 )
 
-// Stack is a running control plane, Gitea and controller.
+// Stack is a running control plane, Gitea and controller, and with Options.Keycloak a
+// fake Keycloak the controller registers the agents in.
 type Stack struct {
 	Env        *testenv.Env
 	Gitea      *giteatest.Server
+	Keycloak   *keycloaktest.Server
 	Receiver   string // host:port of the controller's receiver
 	Controller *exec.Cmd
 	work       string
 }
 
+// Options configure a stack.
+type Options struct {
+	// Keycloak runs a fake Keycloak (its admin API and a real OIDC provider) and lets the
+	// controller register every agent there; without it client registration is off.
+	Keycloak bool
+}
+
 // Start starts the control plane, Gitea and the controller binary.
 func Start(ctx context.Context, binary string) (*Stack, error) {
+	return StartWith(ctx, binary, Options{})
+}
+
+// StartWith starts a stack as Start does, with options.
+func StartWith(ctx context.Context, binary string, o Options) (*Stack, error) {
 	s := &Stack{}
 	var err error
 	if s.work, err = os.MkdirTemp("", "trustsync-stack-"); err != nil {
@@ -51,11 +68,16 @@ func Start(ctx context.Context, binary string) (*Stack, error) {
 		s.Stop()
 		return nil, err
 	}
+	platform := filepath.Join(s.work, "platform.yaml")
+	if err := s.writePlatform(ctx, platform, o); err != nil {
+		s.Stop()
+		return nil, err
+	}
 	if s.Receiver, err = freeAddr(); err != nil {
 		s.Stop()
 		return nil, err
 	}
-	s.Controller = exec.Command(binary, "controller", "--kubeconfig", kubeconfig,
+	s.Controller = exec.Command(binary, "controller", "--kubeconfig", kubeconfig, "--platform", platform,
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 		"--receiver-bind-address", s.Receiver, "--cache-dir", filepath.Join(s.work, "cache"))
 	logFile, err := os.Create(filepath.Join(s.work, "controller.log"))
@@ -69,6 +91,37 @@ func Start(ctx context.Context, binary string) (*Stack, error) {
 		return nil, fmt.Errorf("starting %s: %w", binary, err)
 	}
 	return s, nil
+}
+
+// writePlatform writes the controller's platform file: the defaults, with Keycloak at
+// the fake (whose admin Secret it creates where the controller looks for it), or client
+// registration off.
+func (s *Stack) writePlatform(ctx context.Context, path string, o Options) error {
+	p := gitopsv1.DefaultPlatform()
+	if !o.Keycloak {
+		p.FeatureGates.ClientRegistration = ptr.To(false)
+	} else {
+		var err error
+		if s.Keycloak, err = keycloaktest.Start(keycloaktest.Options{Realms: []string{p.Keycloak.Realm}}); err != nil {
+			return err
+		}
+		p.Keycloak.URL, p.Keycloak.PublicURL = s.Keycloak.URL, s.Keycloak.URL
+		objs := []client.Object{
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.Keycloak.Namespace}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: p.Keycloak.Namespace, Name: "keycloak-initial-admin"},
+				StringData: map[string]string{"username": s.Keycloak.AdminUsername(), "password": s.Keycloak.AdminPassword()}},
+		}
+		for _, obj := range objs {
+			if err := s.Env.Client.Create(ctx, obj); err != nil {
+				return err
+			}
+		}
+	}
+	data, err := yaml.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
 }
 
 // Stop stops everything.
@@ -85,6 +138,9 @@ func (s *Stack) Stop() {
 	}
 	if s.Gitea != nil {
 		_ = s.Gitea.Stop()
+	}
+	if s.Keycloak != nil {
+		s.Keycloak.Close()
 	}
 	if s.Env != nil {
 		_ = s.Env.Stop()

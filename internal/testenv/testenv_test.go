@@ -257,6 +257,45 @@ func TestInstallBase(t *testing.T) {
 	}
 }
 
+// TestInstallBundleServer: the bundle-server variant adds the bundle server, with its
+// SPIFFE ID and read-only RBAC, and the API server accepts it; it mounts the platform
+// ConfigMap the base generates.
+func TestInstallBundleServer(t *testing.T) {
+	objs, err := kustomize.Build(os.DirFS(repoRoot()), "config/bundle-server", kustomize.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	configMaps := map[string]bool{}
+	for _, o := range objs {
+		if o.GetKind() == "ConfigMap" {
+			configMaps[o.GetName()] = true
+		}
+	}
+	var deployments int
+	for _, o := range objs {
+		if o.GetLabels()["app.kubernetes.io/component"] != "bundle-server" && o.GetName() != "trustsync-bundle-server" {
+			continue
+		}
+		if err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.Unstructured), client.FieldOwner("install-test"), client.ForceOwnership, client.DryRunAll); err != nil {
+			t.Errorf("%s: %v", o.Ref(), err)
+		}
+		if o.GetKind() == "Deployment" {
+			deployments++
+			vols, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "volumes")
+			for _, v := range vols {
+				if name, found, _ := unstructured.NestedString(v.(map[string]any), "configMap", "name"); found && !configMaps[name] {
+					t.Errorf("the bundle server mounts ConfigMap %s, which the base does not install", name)
+				}
+			}
+		}
+	}
+	if deployments != 1 {
+		t.Errorf("%d bundle-server Deployments, want 1", deployments)
+	}
+}
+
 // TestInstallCertManager: the cert-manager variant switches the webhook to files from
 // cert-manager's Secret and asks the CA injector for the bundle.
 func TestInstallCertManager(t *testing.T) {

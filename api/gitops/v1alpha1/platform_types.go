@@ -48,6 +48,10 @@ type Platform struct {
 	// +optional
 	Kuadrant KuadrantConfig `json:"kuadrant,omitempty"`
 
+	// Mesh trust between Istio and the agents.
+	// +optional
+	Mesh MeshConfig `json:"mesh,omitempty"`
+
 	// Images of the injected containers.
 	// +optional
 	Images Images `json:"images,omitempty"`
@@ -128,6 +132,11 @@ type SpireConfig struct {
 	// ClassName of the spire-controller-manager that should pick up the ClusterSPIFFEIDs.
 	// +optional
 	ClassName string `json:"className,omitempty"`
+	// TrustBundleNamespace holds the ConfigMap spire-bundle (key bundle.spiffe) SPIRE
+	// publishes its trust bundle in; AgentCard signatures are checked against it.
+	// zero-trust-workload-identity-manager when empty, as in Kagenti.
+	// +optional
+	TrustBundleNamespace string `json:"trustBundleNamespace,omitempty"`
 }
 
 // KuadrantConfig controls the Kuadrant CR.
@@ -135,6 +144,15 @@ type KuadrantConfig struct {
 	// Enabled renders the Kuadrant CR named kuadrant in kuadrant-system.
 	// +optional
 	Enabled bool `json:"enabled,omitempty"`
+}
+
+// MeshConfig controls the Istio mesh's certificate authority.
+type MeshConfig struct {
+	// SharedTrust builds istiod's cacerts Secret from the cert-manager mesh root and
+	// intermediates (istio-mesh-root-ca-secret, istio-cacerts-default-cert), verifies the
+	// chain, and rolls istiod and ztunnel when it changes.
+	// +optional
+	SharedTrust bool `json:"sharedTrust,omitempty"`
 }
 
 // Images of the injected containers.

@@ -1,0 +1,192 @@
+package policystatus
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	"github.com/trustsync/trustsync/security/policy"
+)
+
+// Condition reasons of an AuthorizationPolicy's Ready condition.
+const (
+	ReasonBuilt         = "Built"
+	ReasonCompileFailed = "CompileFailed"
+	ReasonTestFailed    = "TestFailed"
+	ReasonNotHonoured   = "NotHonoured"
+)
+
+// Reconciler writes the status of every AuthorizationPolicy: the hash of its files, when
+// that content was first built, and Ready, which says whether it compiles together with
+// the rest of its tier and its Rego tests pass in the bundle of the identity it decides
+// for. The bundle server builds from the same policies, so Ready=False is what keeps a
+// policy out of the bundles (the last good bundle stays).
+type Reconciler struct {
+	// Client reads AuthorizationPolicies from the manager's cache.
+	Client client.Client
+	// PlatformNamespace is the only namespace global policies count in.
+	PlatformNamespace string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// SetupWithManager registers the reconciler. A policy is checked again when it or a
+// policy of its tier changes (any policy for a global change); status writes do not
+// trigger it, since only spec changes bump the generation.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("policystatus").
+		For(&agentv1.AuthorizationPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&agentv1.AuthorizationPolicy{}, handler.EnqueueRequestsFromMapFunc(r.tierMates), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Complete(r)
+}
+
+// tierMates are the policies whose check depends on obj: its namespace's for a
+// namespace policy, all for a global one (every test runs with the global tier).
+func (r *Reconciler) tierMates(ctx context.Context, obj client.Object) []reconcile.Request {
+	p, ok := obj.(*agentv1.AuthorizationPolicy)
+	if !ok || p.EffectiveScope() == agentv1.ScopeClient {
+		return nil
+	}
+	var list agentv1.AuthorizationPolicyList
+	var opts []client.ListOption
+	if p.EffectiveScope() == agentv1.ScopeNamespace {
+		opts = append(opts, client.InNamespace(p.Namespace))
+	}
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, q := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: q.Namespace, Name: q.Name}})
+	}
+	return out
+}
+
+// Reconcile checks one policy and writes its status when it changed.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	p := &agentv1.AuthorizationPolicy{}
+	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	var list agentv1.AuthorizationPolicyList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return ctrl.Result{}, err
+	}
+	all := make([]*agentv1.AuthorizationPolicy, len(list.Items))
+	for i := range list.Items {
+		all[i] = &list.Items[i]
+	}
+	cond := r.check(ctx, p, all)
+
+	before := p.DeepCopy()
+	hash := policy.PolicyHash(p)
+	if cond.Status == metav1.ConditionTrue && (p.Status.BundleHash != hash || p.Status.LastBuilt == nil) {
+		p.Status.BundleHash = hash
+		p.Status.LastBuilt = &metav1.Time{Time: r.now()}
+	}
+	p.Status.ObservedGeneration = p.Generation
+	cond.ObservedGeneration = p.Generation
+	meta.SetStatusCondition(&p.Status.Conditions, cond)
+	if equality.Semantic.DeepEqual(before.Status, p.Status) {
+		return ctrl.Result{}, nil
+	}
+	if err := r.Client.Status().Patch(ctx, p, client.MergeFrom(before)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("AuthorizationPolicy %s/%s: writing status: %w", p.Namespace, p.Name, err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// check is the Ready condition of p among all the cluster's policies: compiled with its
+// tier (as the bundles combine them), then its tests run with its identity's bundle.
+func (r *Reconciler) check(ctx context.Context, p *agentv1.AuthorizationPolicy, all []*agentv1.AuthorizationPolicy) metav1.Condition {
+	ready := func(status metav1.ConditionStatus, reason, msg string) metav1.Condition {
+		return metav1.Condition{Type: agentv1.ConditionReady, Status: status, Reason: reason, Message: msg}
+	}
+	if p.EffectiveScope() == agentv1.ScopeGlobal && p.Namespace != r.PlatformNamespace {
+		return ready(metav1.ConditionFalse, ReasonNotHonoured, fmt.Sprintf("global policies are honoured only in the platform namespace %s; this one is in no bundle", r.PlatformNamespace))
+	}
+	mates := tier(p, all, r.PlatformNamespace)
+	if errs := policy.Check(mates, policy.CheckOptions{PlatformNamespace: r.PlatformNamespace, PartialGlobalTier: true}); len(errs) > 0 {
+		var own []string
+		for _, e := range errs {
+			if e.Namespace == p.Namespace && e.Name == p.Name {
+				own = append(own, e.Field+": "+e.Error())
+			}
+		}
+		if len(own) > 0 {
+			return ready(metav1.ConditionFalse, ReasonCompileFailed, strings.Join(own, "; "))
+		}
+		return ready(metav1.ConditionFalse, ReasonCompileFailed, "does not compile with the rest of its tier: "+errs[0].Field+": "+errs[0].Error())
+	}
+	// The bundle the server builds for the identity this policy decides for.
+	set := policy.NewSet(r.PlatformNamespace, all)
+	if _, err := policy.Build(set.TiersOf(p)); err != nil {
+		return ready(metav1.ConditionFalse, ReasonCompileFailed, "its bundle does not compile: "+err.Error())
+	}
+	results, errs := policy.Test(ctx, set, []*agentv1.AuthorizationPolicy{p})
+	if len(errs) > 0 {
+		return ready(metav1.ConditionFalse, ReasonCompileFailed, errs[0].Field+": "+errs[0].Error())
+	}
+	var failed []string
+	for _, t := range results {
+		if e := t.Err(); e != nil {
+			failed = append(failed, e.Error())
+		}
+	}
+	if len(failed) > 0 {
+		return ready(metav1.ConditionFalse, ReasonTestFailed, fmt.Sprintf("%d of %d tests failed: %s", len(failed), len(results), strings.Join(failed, "; ")))
+	}
+	msg := "compiled with its tier"
+	if len(results) > 0 {
+		msg += fmt.Sprintf("; %d tests passed", len(results))
+	}
+	return ready(metav1.ConditionTrue, ReasonBuilt, msg)
+}
+
+// tier is p with the policies it is compiled together with in a bundle: the other
+// global policies of the platform namespace, or the other namespace policies of its
+// namespace; a client policy stands alone.
+func tier(p *agentv1.AuthorizationPolicy, all []*agentv1.AuthorizationPolicy, platformNamespace string) []*agentv1.AuthorizationPolicy {
+	out := []*agentv1.AuthorizationPolicy{p}
+	for _, q := range all {
+		if q.Namespace == p.Namespace && q.Name == p.Name || q.EffectiveScope() != p.EffectiveScope() {
+			continue
+		}
+		switch p.EffectiveScope() {
+		case agentv1.ScopeGlobal:
+			if q.Namespace == platformNamespace {
+				out = append(out, q)
+			}
+		case agentv1.ScopeNamespace:
+			if q.Namespace == p.Namespace {
+				out = append(out, q)
+			}
+		}
+	}
+	return out
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}

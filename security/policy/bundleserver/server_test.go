@@ -1,0 +1,375 @@
+package bundleserver
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	"github.com/trustsync/trustsync/security/policy"
+)
+
+const platformNS = "trustsync-system"
+
+var td = spiffeid.RequireTrustDomainFromString("example.org")
+
+// testCA issues X.509-SVIDs as SPIRE would: a CA of the trust domain and leaves with one
+// spiffe:// URI SAN.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key}
+}
+
+func (ca *testCA) svid(t *testing.T, id string) *x509svid.SVID {
+	t.Helper()
+	sid := spiffeid.RequireFromString(id)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	u, _ := url.Parse(id)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		URIs: []*url.URL{u}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &x509svid.SVID{ID: sid, Certificates: []*x509.Certificate{cert}, PrivateKey: key}
+}
+
+func (ca *testCA) bundle() *x509bundle.Bundle {
+	return x509bundle.FromX509Authorities(td, []*x509.Certificate{ca.cert})
+}
+
+func ap(ns, name string, scope agentv1.PolicyScope, path, content string) *agentv1.AuthorizationPolicy {
+	return &agentv1.AuthorizationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Generation: 1},
+		Spec:       agentv1.AuthorizationPolicySpec{Scope: scope, Policies: []agentv1.RegoPolicy{{Path: path, Content: content}}},
+	}
+}
+
+const (
+	idA = "spiffe://example.org/ns/team-a/sa/research-agent"
+	idB = "spiffe://example.org/ns/team-b/sa/planner-agent"
+	idC = "spiffe://example.org/ns/team-b/sa/calendar-tool"
+)
+
+// fixture is a bundle server behind mutual TLS, with clients for some identities.
+type fixture struct {
+	ix     *Index
+	srv    *Server
+	url    string
+	ca     *testCA
+	client map[string]*http.Client
+}
+
+func newFixture(t *testing.T, o Options) *fixture {
+	t.Helper()
+	ca := newCA(t, "example.org")
+	ix := NewIndex(platformNS)
+	ix.Upsert(policy.DefaultGlobalPolicy(platformNS, false))
+	ix.Upsert(ap("team-b", "team-b", agentv1.ScopeNamespace, "inbound/request.rego", "package authbridge.ns.inbound.request\ndefault allow := false\nallow if startswith(input.identity.client_id, \"spiffe://example.org/ns/team-b/\")\n"))
+	ix.Upsert(ap("team-b", "planner-agent", agentv1.ScopeClient, "inbound/request.rego", "package authbridge.client.inbound.request\nallow := true\n"))
+	ix.MarkSynced()
+	o.TrustDomain = td
+	srv := New(ix, o)
+	hs := httptest.NewUnstartedServer(srv)
+	serverSVID := ca.svid(t, "spiffe://example.org/ns/trustsync-system/sa/bundle-server")
+	// Not StartTLS: it would add httptest's own certificate, which Go prefers over
+	// GetCertificate when the client sends no SNI (an IP address).
+	hs.Listener = tls.NewListener(hs.Listener, TLSConfig(serverSVID, ca.bundle(), td))
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected here
+	hs.Start()
+	t.Cleanup(hs.Close)
+	f := &fixture{ix: ix, srv: srv, url: strings.Replace(hs.URL, "http://", "https://", 1), ca: ca, client: map[string]*http.Client{}}
+	for _, id := range []string{idA, idB, idC} {
+		f.client[id] = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: tlsconfig.MTLSClientConfig(ca.svid(t, id), ca.bundle(), tlsconfig.AuthorizeID(serverSVID.ID)),
+		}}
+	}
+	return f
+}
+
+func (f *fixture) get(t *testing.T, as, spiffe, etag string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/bundles?spiffe="+url.QueryEscape(spiffe), nil)
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := f.client[as].Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+func trim(id string) string { return strings.TrimPrefix(id, "spiffe://") }
+
+func TestServeOwnBundle(t *testing.T) {
+	f := newFixture(t, Options{})
+	resp, body := f.get(t, idB, trim(idB), "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/gzip" {
+		t.Errorf("content type %q", ct)
+	}
+	etag := resp.Header.Get("ETag")
+	if !strings.HasPrefix(etag, `"sha256:`) || resp.Header.Get("Cache-Control") != "max-age=0, must-revalidate" {
+		t.Errorf("etag %q cache-control %q", etag, resp.Header.Get("Cache-Control"))
+	}
+	b, err := bundle.NewReader(bytes.NewReader(body)).Read()
+	if err != nil {
+		t.Fatalf("OPA cannot read the bundle: %v", err)
+	}
+	if "\"sha256:"+b.Manifest.Revision+"\"" != etag {
+		t.Errorf("manifest revision %q does not match the ETag %q", b.Manifest.Revision, etag)
+	}
+	var client bool
+	for _, m := range b.Modules {
+		client = client || m.Path == "/authbridge/client/inbound/request.rego"
+	}
+	if !client {
+		t.Error("planner-agent's bundle lacks its client policy")
+	}
+
+	// The same bundle again: 304, no body, no build.
+	builds := f.srv.Builds()
+	resp, body = f.get(t, idB, idB, etag) // the spiffe:// prefix is accepted too
+	if resp.StatusCode != http.StatusNotModified || len(body) != 0 {
+		t.Fatalf("with If-None-Match: status %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if f.srv.Builds() != builds {
+		t.Error("a current bundle was built again")
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	f := newFixture(t, Options{})
+	tests := []struct {
+		name, as, query string
+		code            int
+		body            string
+	}{
+		{"someone else's bundle", idA, trim(idB), http.StatusForbidden, "only its own bundle"},
+		{"missing identity", idA, "", http.StatusBadRequest, "missing query parameter"},
+		{"not a workload ID", idA, "example.org/agent/x", http.StatusBadRequest, "not a workload ID"},
+		{"a foreign trust domain", idA, "other.org/ns/team-a/sa/research-agent", http.StatusForbidden, "not served here"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, f.url+"/bundles", nil)
+			if tt.query != "" {
+				req.URL.RawQuery = "spiffe=" + url.QueryEscape(tt.query)
+			}
+			resp, err := f.client[tt.as].Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.code || !strings.Contains(string(body), tt.body) {
+				t.Errorf("status %d %q, want %d containing %q", resp.StatusCode, body, tt.code, tt.body)
+			}
+		})
+	}
+
+	t.Run("no client certificate: the handshake fails", func(t *testing.T) {
+		pool := x509.NewCertPool()
+		pool.AddCert(f.ca.cert)
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, InsecureSkipVerify: true}}} //nolint:gosec // the point is the missing client certificate
+		resp, err := c.Get(f.url + "/bundles?spiffe=" + trim(idA))
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("served without a client certificate: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("a certificate from another CA: the handshake fails", func(t *testing.T) {
+		other := newCA(t, "example.org")
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: tlsconfig.MTLSClientConfig(other.svid(t, idA), f.ca.bundle(), tlsconfig.AuthorizeAny()),
+		}}
+		resp, err := c.Get(f.url + "/bundles?spiffe=" + trim(idA))
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("served to a foreign CA's SVID: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("not synced: 503", func(t *testing.T) {
+		ix := NewIndex(platformNS)
+		srv := New(ix, Options{TrustDomain: td})
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/bundles?spiffe="+trim(idA), nil)
+		req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{f.ca.svid(t, idA).Certificates[0]}}
+		srv.ServeHTTP(rec, req)
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("status %d", rec.Code)
+		}
+		rec = httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("readyz %d before sync", rec.Code)
+		}
+	})
+
+	t.Run("over the size limit: 413", func(t *testing.T) {
+		small := newFixture(t, Options{MaxBundleSize: 100})
+		resp, body := small.get(t, idB, trim(idB), "")
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("status %d %s", resp.StatusCode, body)
+		}
+	})
+}
+
+// TestInvalidation: a global change rebuilds every bundle, a namespace change that
+// namespace's, a client change that client's, and a status-only update none.
+func TestInvalidation(t *testing.T) {
+	f := newFixture(t, Options{})
+	etags := map[string]string{}
+	fetchAll := func() map[string]bool {
+		changed := map[string]bool{}
+		for _, id := range []string{idA, idB, idC} {
+			resp, body := f.get(t, id, trim(id), "")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %d %s", id, resp.StatusCode, body)
+			}
+			e := resp.Header.Get("ETag")
+			changed[id] = etags[id] != "" && etags[id] != e
+			etags[id] = e
+		}
+		return changed
+	}
+	fetchAll()
+	steps := []struct {
+		name    string
+		change  func()
+		rebuilt []string
+	}{
+		{"client policy of planner-agent", func() {
+			f.ix.Upsert(ap("team-b", "planner-agent", agentv1.ScopeClient, "inbound/request.rego", "package authbridge.client.inbound.request\nallow := false\n"))
+		}, []string{idB}},
+		{"namespace policy of team-b", func() {
+			f.ix.Upsert(ap("team-b", "team-b", agentv1.ScopeNamespace, "inbound/request.rego", "package authbridge.ns.inbound.request\nallow := true\n"))
+		}, []string{idB, idC}},
+		{"status only", func() {
+			p := ap("team-b", "team-b", agentv1.ScopeNamespace, "inbound/request.rego", "package authbridge.ns.inbound.request\nallow := true\n")
+			p.Status.BundleHash = "sha256:x"
+			f.ix.Upsert(p)
+		}, nil},
+		{"global policy", func() {
+			g := policy.DefaultGlobalPolicy(platformNS, true)
+			f.ix.Upsert(g)
+		}, []string{idA, idB, idC}},
+		{"a global policy outside the platform namespace counts for nothing", func() {
+			f.ix.Upsert(policy.DefaultGlobalPolicy("team-a", false))
+		}, nil},
+		{"client policy deleted", func() {
+			f.ix.Delete(types.NamespacedName{Namespace: "team-b", Name: "planner-agent"})
+		}, []string{idB}},
+	}
+	for _, s := range steps {
+		before := f.srv.Builds()
+		s.change()
+		changed := fetchAll()
+		var got []string
+		for _, id := range []string{idA, idB, idC} {
+			if changed[id] {
+				got = append(got, id)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(s.rebuilt, ",") {
+			t.Errorf("%s: bundles changed %v, want %v", s.name, got, s.rebuilt)
+		}
+		if builds := f.srv.Builds() - before; builds != int64(len(s.rebuilt)) {
+			t.Errorf("%s: %d builds, want %d", s.name, builds, len(s.rebuilt))
+		}
+	}
+}
+
+func TestBrokenPolicyKeepsTheLastGoodBundle(t *testing.T) {
+	f := newFixture(t, Options{})
+	resp, good := f.get(t, idB, trim(idB), "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatal(resp.Status)
+	}
+	etag := resp.Header.Get("ETag")
+	// A client policy that parses alone but conflicts with nothing... and one that does
+	// not compile: two default rules.
+	f.ix.Upsert(ap("team-b", "planner-agent", agentv1.ScopeClient, "inbound/request.rego", "package authbridge.client.inbound.request\ndefault allow := false\ndefault allow := true\n"))
+	for range 3 {
+		resp, body := f.get(t, idB, trim(idB), "")
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != etag || !bytes.Equal(body, good) {
+			t.Fatalf("after a broken change: status %d etag %s (want the last good bundle %s)", resp.StatusCode, resp.Header.Get("ETag"), etag)
+		}
+	}
+	// An identity that never had a good bundle gets none.
+	f.ix.Upsert(ap("team-b", "calendar-tool", agentv1.ScopeClient, "inbound/request.rego", "package authbridge.client.inbound.request\ndefault allow := false\ndefault allow := true\n"))
+	resp, body := f.get(t, idC, trim(idC), "")
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "calendar-tool") {
+		t.Errorf("identity without a good bundle: %d %s", resp.StatusCode, body)
+	}
+	// Fixed: the new bundle replaces the old one.
+	f.ix.Upsert(ap("team-b", "planner-agent", agentv1.ScopeClient, "inbound/request.rego", "package authbridge.client.inbound.request\ndefault allow := false\n"))
+	resp, _ = f.get(t, idB, trim(idB), "")
+	if resp.Header.Get("ETag") == etag {
+		t.Error("the fixed policy was not served")
+	}
+}
+
+func TestOneBuildForConcurrentRequests(t *testing.T) {
+	f := newFixture(t, Options{})
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			resp, _ := f.get(t, idB, trim(idB), "")
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	// Concurrent first requests share one build (singleflight); a request that comes
+	// after it finished finds the cached bundle.
+	if n := f.srv.Builds(); n != 1 {
+		t.Errorf("%d builds for one identity, want 1", n)
+	}
+}
+
+

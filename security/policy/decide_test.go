@@ -1,0 +1,201 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+)
+
+const (
+	idA = "spiffe://example.org/ns/team-a/sa/research-agent"
+	idB = "spiffe://example.org/ns/team-b/sa/planner-agent"
+	idC = "spiffe://example.org/ns/team-b/sa/calendar-tool"
+)
+
+// Policies of a small two-team setup: team-b admits its own callers and team-a's
+// research-agent; planner-agent's client tier admits research-agent only for
+// message/send; team-b's namespace override lets the platform's monitor in anywhere.
+var (
+	nsTeamB = ap("team-b", "team-b", agentv1.ScopeNamespace, "inbound/request.rego", `package authbridge.ns.inbound.request
+
+default allow := false
+
+allow if regex.match(`+"`^spiffe://[^/]+/ns/team-b/sa/[^/]+$`"+`, input.identity.client_id)
+
+allow if input.identity.client_id == "`+idA+`"
+
+override if input.identity.client_id == "spiffe://example.org/ns/monitoring/sa/prober"
+`)
+	clientPlanner = ap("team-b", "planner-agent", agentv1.ScopeClient,
+		"inbound/request.rego", `package authbridge.client.inbound.request
+
+default allow := false
+
+allow if startswith(input.identity.client_id, "spiffe://example.org/ns/team-b/")
+
+allow if {
+	input.identity.client_id == "`+idA+`"
+	input.a2a.method == "message/send"
+}
+`,
+		"outbound/response.rego", `package authbridge.client.outbound.response
+
+default allow := false
+
+# Never pass a server error back to the caller's model.
+allow if input.response.status_code < 500
+`)
+	clientResearch = ap("team-a", "research-agent", agentv1.ScopeClient, "outbound/request.rego", `package authbridge.client.outbound.request
+
+default allow := false
+
+allow if input.host == "planner-agent.team-b.svc:8000"
+`)
+)
+
+func TestDecisions(t *testing.T) {
+	ctx := context.Background()
+	a := Party{ID: idA, Host: "research-agent.team-a.svc:8080"}
+	b := Party{ID: idB, Host: "planner-agent.team-b.svc:8000"}
+	c := Party{ID: idC, Host: "calendar-tool.team-b.svc:9000"}
+	prober := Party{ID: "spiffe://example.org/ns/monitoring/sa/prober"}
+	tests := []struct {
+		name     string
+		set      *Set
+		call     Call
+		point    string
+		allow    bool
+		inReason string
+	}{
+		{"A may call B", testSet(nsTeamB, clientPlanner, clientResearch), Call{Caller: a, Callee: b}, "inbound/request", true, "allowed by global"},
+		{"A may call B only with message/send", testSet(nsTeamB, clientPlanner, clientResearch), Call{Caller: a, Callee: b, A2AMethod: "tasks/cancel"}, "inbound/request", false, "client tier (team-b/planner-agent)"},
+		{"B may not call A: A's outbound... no, A's namespace has no policy, B's caller side is open", testSet(nsTeamB, clientPlanner, clientResearch), Call{Caller: b, Callee: a}, "inbound/request", true, "allowed by global"},
+		{"C (team-b) may call B", testSet(nsTeamB, clientPlanner), Call{Caller: c, Callee: b}, "inbound/request", true, ""},
+		{"an outsider may not call C: namespace tier narrows", testSet(nsTeamB), Call{Caller: Party{ID: "spiffe://example.org/ns/team-x/sa/x"}, Callee: c}, "inbound/request", false, "namespace tier (team-b/team-b)"},
+		{"the namespace override forces an allow past the client tier", testSet(nsTeamB, clientPlanner), Call{Caller: prober, Callee: b}, "inbound/request", true, "override"},
+		{"missing tiers allow", testSet(), Call{Caller: c, Callee: a}, "inbound/request", true, "allowed by global (trustsync-system/default)"},
+		{"outbound: A may reach B's host", testSet(clientResearch), Call{Caller: a, Callee: b}, "outbound/request", true, ""},
+		{"outbound: A may not reach C", testSet(clientResearch), Call{Caller: a, Callee: c}, "outbound/request", false, "client tier (team-a/research-agent)"},
+		{"response: a 200 passes B's outbound response", testSet(clientPlanner), Call{Caller: b, Callee: c, StatusCode: 200}, "outbound/response", true, ""},
+		{"response: a 502 is stopped", testSet(clientPlanner), Call{Caller: b, Callee: c, StatusCode: 502}, "outbound/response", false, "client tier"},
+		{"requireClientPolicy: no client policy, denied", NewSet(platformNS, []*agentv1.AuthorizationPolicy{DefaultGlobalPolicy(platformNS, true)}), Call{Caller: a, Callee: c}, "inbound/request", false, "no client policy"},
+		{"requireClientPolicy: with a client policy, allowed", NewSet(platformNS, []*agentv1.AuthorizationPolicy{DefaultGlobalPolicy(platformNS, true), clientPlanner}), Call{Caller: c, Callee: b}, "inbound/request", true, ""},
+		{"requireClientPolicy does not apply to responses", NewSet(platformNS, []*agentv1.AuthorizationPolicy{DefaultGlobalPolicy(platformNS, true)}), Call{Caller: a, Callee: c}, "inbound/response", true, ""},
+		{"no global policy: deny, fail closed", NewSet(platformNS, []*agentv1.AuthorizationPolicy{clientPlanner}), Call{Caller: c, Callee: b}, "inbound/request", false, "fail closed"},
+		{"a conflicting result is an evaluation error: deny", testSet(ap("team-b", "planner-agent", agentv1.ScopeClient, "inbound/request.rego", "package authbridge.client.inbound.request\nallow := true if input.method == \"POST\"\nallow := false if input.path == \"/\"\n")), Call{Caller: c, Callee: b}, "inbound/request", false, "failed to evaluate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pt, err := ParsePoint(tt.point)
+			if err != nil {
+				t.Fatal(err)
+			}
+			owner := tt.call.Decides(pt)
+			w := strings.Split(strings.TrimPrefix(owner.ID, "spiffe://example.org/ns/"), "/sa/")
+			b, err := Build(tt.set.Tiers(w[0], w[1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := NewDecider(ctx, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := d.Decide(ctx, pt, tt.call.Input(pt))
+			if got.Allow != tt.allow || !strings.Contains(got.Reason, tt.inReason) {
+				t.Errorf("got %+v, want allow=%v with reason containing %q", got, tt.allow, tt.inReason)
+			}
+		})
+	}
+}
+
+func TestDecisionShapes(t *testing.T) {
+	ctx := context.Background()
+	global := func(body string) *Set {
+		g := ap(platformNS, "mine", agentv1.ScopeGlobal)
+		for _, pt := range Points {
+			g.Spec.Policies = append(g.Spec.Policies, agentv1.RegoPolicy{Path: pt.File(), Content: "package " + Package(agentv1.ScopeGlobal, pt) + "\n" + body})
+		}
+		return NewSet(platformNS, []*agentv1.AuthorizationPolicy{g})
+	}
+	tests := []struct {
+		name     string
+		set      *Set
+		allow    bool
+		inReason string
+	}{
+		{"reason from the policy", global("allow := true\nreason := \"trusted caller\"\n"), true, "trusted caller"},
+		{"no allow rule: deny", global("x := 1\n"), false, "no boolean allow"},
+		{"allow not a boolean: deny", global("allow := \"yes\"\n"), false, "no boolean allow"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := Build(tt.set.Tiers("a", "b"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := NewDecider(ctx, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := d.Decide(ctx, Points[0], map[string]any{})
+			if got.Allow != tt.allow || !strings.Contains(got.Reason, tt.inReason) {
+				t.Errorf("got %+v, want allow=%v reason ~%q", got, tt.allow, tt.inReason)
+			}
+		})
+	}
+}
+
+func TestRegoTests(t *testing.T) {
+	ctx := context.Background()
+	withTests := clientPlanner.DeepCopy()
+	withTests.Spec.Policies = append(withTests.Spec.Policies, agentv1.RegoPolicy{Path: "inbound/request_test.rego", Content: `package authbridge.client.inbound.request_test
+
+test_research_agent_may_send if {
+	data.authbridge.inbound.request.allow with input as {"identity": {"client_id": "` + idA + `"}, "a2a": {"method": "message/send"}}
+}
+
+test_outsider_is_refused if {
+	not data.authbridge.inbound.request.allow with input as {"identity": {"client_id": "spiffe://example.org/ns/x/sa/y"}}
+}
+
+# Wrong on purpose: team-b's namespace tier refuses team-x.
+test_team_x_may_call if {
+	data.authbridge.inbound.request.allow with input as {"identity": {"client_id": "spiffe://example.org/ns/team-x/sa/y"}}
+}
+`})
+	set := testSet(nsTeamB, withTests)
+	results, errs := Test(ctx, set, []*agentv1.AuthorizationPolicy{nsTeamB, withTests})
+	if len(errs) != 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	if len(results) != 3 {
+		t.Fatalf("results %+v, want 3", results)
+	}
+	pass := map[string]bool{}
+	for _, r := range results {
+		pass[r.Test] = r.Pass
+		if r.Path != "inbound/request_test.rego" || r.Field != "spec.policies[2].content" || r.Line == 0 {
+			t.Errorf("result %+v does not locate its file", r)
+		}
+	}
+	if !pass["test_research_agent_may_send"] || !pass["test_outsider_is_refused"] || pass["test_team_x_may_call"] {
+		t.Errorf("outcomes %v", pass)
+	}
+	for _, r := range results {
+		if r.Test == "test_team_x_may_call" {
+			if got := r.Err().Error(); got != "inbound/request_test.rego:12: test test_team_x_may_call failed" {
+				t.Errorf("failure message %q", got)
+			}
+		}
+	}
+
+	// A test that does not compile is an error naming its file and line.
+	broken := clientPlanner.DeepCopy()
+	broken.Spec.Policies = append(broken.Spec.Policies, agentv1.RegoPolicy{Path: "inbound/x_test.rego", Content: "package t\n\ntest_a if undefined_function(1)\n"})
+	_, errs = Test(ctx, testSet(broken), []*agentv1.AuthorizationPolicy{broken})
+	if len(errs) != 1 || errs[0].Path != "inbound/x_test.rego" || errs[0].Line != 3 || errs[0].Field != "spec.policies[2].content" {
+		t.Fatalf("errors %v, want one at inbound/x_test.rego:3", errs)
+	}
+}
