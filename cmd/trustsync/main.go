@@ -12,8 +12,11 @@ import (
 
 func main() {
 	if err := newRootCommand(os.Stdout, os.Stderr).Execute(); err != nil {
-		printErrors(os.Stderr, err)
-		os.Exit(1)
+		code, err := exitStatus(err) // diff and preview: 1 = a difference or a failing preview, 2 = errors
+		if err != nil {
+			printErrors(os.Stderr, err)
+		}
+		os.Exit(code)
 	}
 }
 
@@ -34,7 +37,7 @@ server-side apply and keeps them converged.`,
 	for _, c := range cluster {
 		k.add(c)
 	}
-	root.AddCommand(newRenderCommand(), newPolicyCommand(), newAgentCardCommand(), newVersionCommand())
+	root.AddCommand(newRenderCommand(), newDiffCommand(), newPreviewCommand(), newPolicyCommand(), newAgentCardCommand(), newVersionCommand())
 	root.AddCommand(cluster...)
 	return root
 }

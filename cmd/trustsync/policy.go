@@ -45,7 +45,7 @@ type revision struct {
 	res *renderers.Result
 	set *policy.Set
 	// identities by SPIFFE ID.
-	identities map[string]renderers.Identity
+	identities  map[string]renderers.Identity
 	trustDomain string
 }
 
@@ -73,11 +73,11 @@ func (r *revision) party(flag, raw string) (policy.Party, identity.Workload, err
 
 func newPolicyEvalCommand() *cobra.Command {
 	var (
-		f                policyFlags
-		caller, callee   string
-		point, output    string
-		call             policy.Call
-		inputFile        string
+		f              policyFlags
+		caller, callee string
+		point, output  string
+		call           policy.Call
+		inputFile      string
 	)
 	cmd := &cobra.Command{
 		Use:   "eval PATH --caller SPIFFE_ID --callee SPIFFE_ID",

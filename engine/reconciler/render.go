@@ -32,7 +32,7 @@ type renderEntry struct {
 }
 
 func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitopsv1.SyncSpec, p *gitopsv1.Platform) (*renderers.Result, error) {
-	dir := syncPath(spec.Path)
+	dir := SyncPath(spec.Path)
 	key := a.Digest + "\x00" + dir + "\x00" + spec.TargetNamespace
 	c.mu.Lock()
 	if e, ok := c.entries[sync]; ok && e.key == key {
@@ -64,8 +64,8 @@ func (c *renderCache) forget(sync types.NamespacedName) {
 	delete(c.entries, sync)
 }
 
-// syncPath turns spec.path ("./", "./apps/prod", "apps") into a tree-relative path.
-func syncPath(p string) string {
+// SyncPath turns spec.path ("./", "./apps/prod", "apps") into a tree-relative path.
+func SyncPath(p string) string {
 	p = path.Clean("/" + strings.TrimSpace(p))
 	if p == "/" {
 		return "."

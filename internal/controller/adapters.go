@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,7 +12,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/engine/previews"
 	"github.com/trustsync/trustsync/engine/reconciler"
+	"github.com/trustsync/trustsync/preview"
+	"github.com/trustsync/trustsync/sources/git"
 	"github.com/trustsync/trustsync/sources/gitsource"
 	"github.com/trustsync/trustsync/sources/receiver"
 	"github.com/trustsync/trustsync/sources/status"
@@ -37,11 +41,30 @@ type commitStatuses struct {
 func StatusContext(s *gitopsv1.Sync) string { return "trustsync/" + s.Namespace + "/" + s.Name }
 
 func (c commitStatuses) Report(ctx context.Context, s *gitopsv1.Sync, src *gitopsv1.GitSource, commit string, r reconciler.Report) error {
+	opts, err := statusOptions(ctx, c.secrets, src)
+	if err != nil {
+		return err
+	}
+	poster, err := status.New(opts)
+	if err != nil {
+		return err
+	}
+	state := map[reconciler.State]status.State{reconciler.Pending: status.Pending, reconciler.Success: status.Success, reconciler.Failure: status.Failure}[r.State]
+	_, err = poster.Post(ctx, commit, status.Status{Context: StatusContext(s), State: state, Description: r.Description, TargetURL: targetURL(src, s)})
+	return err
+}
+
+// statusOptions are the commit-status options of a GitSource, its token read from
+// spec.commitStatus.secretRef.
+func statusOptions(ctx context.Context, secrets client.Reader, src *gitopsv1.GitSource) (status.Options, error) {
 	cs := src.Spec.CommitStatus
+	if cs == nil {
+		return status.Options{}, fmt.Errorf("GitSource %s/%s has no spec.commitStatus", src.Namespace, src.Name)
+	}
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: src.Namespace, Name: cs.SecretRef.Name}
-	if err := c.secrets.Get(ctx, key, secret); err != nil {
-		return fmt.Errorf("reading the commit status Secret %s: %w", key, err)
+	if err := secrets.Get(ctx, key, secret); err != nil {
+		return status.Options{}, fmt.Errorf("reading the commit status Secret %s: %w", key, err)
 	}
 	opts := status.Options{
 		Provider:   status.Provider(cs.Provider),
@@ -53,14 +76,116 @@ func (c commitStatuses) Report(ctx context.Context, s *gitopsv1.Sync, src *gitop
 	if cs.Provider == gitopsv1.ProviderBitbucket || cs.Provider == gitopsv1.ProviderBitbucketServer {
 		opts.Username = string(secret.Data["username"]) // app-password auth; other hosts take the token alone
 	}
+	return opts, nil
+}
+
+func targetURL(src *gitopsv1.GitSource, s *gitopsv1.Sync) string {
+	return strings.NewReplacer("{namespace}", s.Namespace, "{name}", s.Name).Replace(src.Spec.CommitStatus.TargetURL)
+}
+
+// previewHosts opens a GitSource's pull requests through its commit-status provider.
+type previewHosts struct{ secrets client.Reader }
+
+func (h previewHosts) Host(ctx context.Context, src *gitopsv1.GitSource) (previews.Host, error) {
+	opts, err := statusOptions(ctx, h.secrets, src)
+	if err != nil {
+		return nil, err
+	}
 	poster, err := status.New(opts)
 	if err != nil {
+		return nil, err
+	}
+	changes, err := status.NewChangeRequests(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &previewHost{src: src, poster: poster, changes: changes}, nil
+}
+
+type previewHost struct {
+	src     *gitopsv1.GitSource
+	poster  status.Poster
+	changes status.ChangeRequests
+}
+
+func (h *previewHost) OpenPullRequests(ctx context.Context) ([]previews.PullRequest, error) {
+	prs, err := h.changes.OpenPullRequests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]previews.PullRequest, len(prs))
+	for i, pr := range prs {
+		out[i] = previews.PullRequest{Number: pr.Number, HeadSHA: pr.HeadSHA, BaseBranch: pr.BaseBranch}
+	}
+	return out, nil
+}
+
+// PreviewContext names a Sync's preview statuses, apart from its apply statuses.
+func PreviewContext(s *gitopsv1.Sync) string {
+	return "trustsync/preview/" + s.Namespace + "/" + s.Name
+}
+
+func (h *previewHost) Publish(ctx context.Context, s *gitopsv1.Sync, pr previews.PullRequest, p previews.Publication) error {
+	st := status.Status{Context: PreviewContext(s), State: status.Success, Description: p.Description, TargetURL: targetURL(h.src, s)}
+	if p.Failed {
+		st.State = status.Failure
+	}
+	if _, err := h.poster.Post(ctx, pr.HeadSHA, st); err != nil {
 		return err
 	}
-	state := map[reconciler.State]status.State{reconciler.Pending: status.Pending, reconciler.Success: status.Success, reconciler.Failure: status.Failure}[r.State]
-	target := strings.NewReplacer("{namespace}", s.Namespace, "{name}", s.Name).Replace(cs.TargetURL)
-	_, err = poster.Post(ctx, commit, status.Status{Context: StatusContext(s), State: state, Description: r.Description, TargetURL: target})
+	_, err := h.changes.UpsertComment(ctx, pr.Number, status.Marker(s.Namespace+"/"+s.Name), p.Comment)
 	return err
+}
+
+// previewRevisions fetches for previews into a cache of their own, so preview checkouts
+// never push out the trees the Syncs apply from.
+type previewRevisions struct {
+	fetcher *git.Fetcher
+	secrets client.Reader
+}
+
+func (r previewRevisions) Trees(ctx context.Context, src *gitopsv1.GitSource) (preview.Trees, error) {
+	auth, err := gitsource.Auth(ctx, r.secrets, src)
+	if err != nil {
+		return nil, err
+	}
+	return fetchedTrees{fetcher: r.fetcher, url: src.Spec.URL, auth: auth}, nil
+}
+
+type fetchedTrees struct {
+	fetcher *git.Fetcher
+	url     string
+	auth    *git.Auth
+}
+
+// Tree fetches rev (a branch, or a full commit SHA such as a pull request's head) and
+// reads it from the cache's repository.
+func (t fetchedTrees) Tree(ctx context.Context, rev string) (fs.FS, string, error) {
+	ref := git.Ref{Branch: rev}
+	if isCommit(rev) {
+		ref = git.Ref{Commit: rev}
+	}
+	art, err := t.fetcher.Fetch(ctx, git.Request{URL: t.url, Ref: ref, Auth: t.auth})
+	if err != nil {
+		return nil, "", err
+	}
+	dir, err := t.fetcher.RepoDir(t.url)
+	if err != nil {
+		return nil, "", err
+	}
+	return git.OpenRevision(dir, art.Commit)
+}
+
+func isCommit(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // receivers finds a GitSource's receiver settings for the push webhook handler.

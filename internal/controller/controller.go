@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -24,6 +25,7 @@ import (
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/engine/objcache"
 	"github.com/trustsync/trustsync/engine/policystatus"
+	"github.com/trustsync/trustsync/engine/previews"
 	"github.com/trustsync/trustsync/engine/reconciler"
 	"github.com/trustsync/trustsync/security/agentcard"
 	"github.com/trustsync/trustsync/security/keycloak"
@@ -112,6 +114,16 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	store.Subscribe(syncs.SourceUpdated)
+
+	prs := &previews.Reconciler{
+		Client:    mgr.GetClient(),
+		Hosts:     previewHosts{secrets: mgr.GetAPIReader()},
+		Revisions: previewRevisions{fetcher: &git.Fetcher{CacheDir: filepath.Join(o.CacheDir, "previews")}, secrets: mgr.GetAPIReader()},
+		Platform:  o.Platform,
+	}
+	if err := prs.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("previews: %w", err)
+	}
 
 	if err := setupRuntimeControllers(ctx, mgr, o, events); err != nil {
 		return err

@@ -2,21 +2,20 @@ package mesh
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/trustsync/trustsync/internal/x509test"
 )
 
-// testCA is a real CA made with crypto/x509.
+// testCA is a real CA made with crypto/x509 (internal/x509test), with the PEM forms
+// cert-manager writes into its Secrets.
 type testCA struct {
+	x       *x509test.Cert
 	cert    *x509.Certificate
 	key     *ecdsa.PrivateKey
 	certPEM []byte
@@ -24,50 +23,16 @@ type testCA struct {
 	parent  *testCA // nil for a root
 }
 
-var serial int64
-
 func newCert(t *testing.T, cn string, isCA bool, parent *testCA, notBefore, notAfter time.Time) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	o := x509test.Options{CommonName: cn, IsCA: isCA, NotBefore: notBefore, NotAfter: notAfter}
+	var c *x509test.Cert
+	if parent == nil {
+		c = x509test.New(t, o)
+	} else {
+		c = parent.x.Issue(t, o)
 	}
-	serial++
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"trustsync tests"}},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		BasicConstraintsValid: true,
-		IsCA:                  isCA,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-	}
-	if isCA {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	}
-	signer, signerKey := tmpl, key
-	if parent != nil {
-		signer, signerKey = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{
-		cert:    cert,
-		key:     key,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-		parent:  parent,
-	}
+	return &testCA{x: c, cert: c.Cert, key: c.Key.(*ecdsa.PrivateKey), certPEM: c.CertPEM(), keyPEM: c.KeyPEM(t), parent: parent}
 }
 
 func newRoot(t *testing.T, cn string) *testCA {

@@ -1,6 +1,8 @@
 // Package git fetches revisions of Git repositories with go-git into an on-disk cache and
 // hands them out as Artifacts: a commit, its Flux-style revision, a checked-out file tree
-// and a digest of that tree.
+// and a digest of that tree. OpenRevision reads any revision of a local repository (a
+// work tree, or the cache's, Fetcher.RepoDir) into memory instead, under the same path
+// and symlink rules, for previews that compare two revisions.
 //
 // Cache layout, per repository (keyed by a hash of the normalised URL, without
 // credentials):

@@ -134,12 +134,17 @@ func (r *Reconciler) fetch(ctx context.Context, src *gitopsv1.GitSource) time.Du
 // auth reads the source's credentials; tokens never leave this function except into
 // the fetcher.
 func (r *Reconciler) auth(ctx context.Context, src *gitopsv1.GitSource) (*git.Auth, error) {
+	return Auth(ctx, r.Secrets, src)
+}
+
+// Auth reads a GitSource's credentials from its secretRef; nil without one.
+func Auth(ctx context.Context, secrets client.Reader, src *gitopsv1.GitSource) (*git.Auth, error) {
 	if src.Spec.SecretRef == nil {
 		return nil, nil
 	}
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: src.Namespace, Name: src.Spec.SecretRef.Name}
-	if err := r.Secrets.Get(ctx, key, secret); err != nil {
+	if err := secrets.Get(ctx, key, secret); err != nil {
 		return nil, fmt.Errorf("reading the credentials Secret %s: %w", key, err)
 	}
 	auth, err := git.AuthFromSecret(secret.Data)

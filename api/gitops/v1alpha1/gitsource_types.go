@@ -81,6 +81,7 @@ type ReceiverSpec struct {
 }
 
 // GitSourceSpec says where and how often to fetch a repository.
+// +kubebuilder:validation:XValidation:rule="!has(self.preview) || has(self.commitStatus)",message="preview posts through the commitStatus provider: set spec.commitStatus"
 type GitSourceSpec struct {
 	// URL of the repository: https://, http://, ssh:// or scp-like user@host:path.
 	// +kubebuilder:validation:Pattern=`^(https?://|ssh://|[^@/:\s]+@[^/:\s]+:)\S+$`
@@ -113,9 +114,42 @@ type GitSourceSpec struct {
 	// +optional
 	Receiver *ReceiverSpec `json:"receiver,omitempty"`
 
+	// Preview turns on pull-request previews: every interval the repository's open pull
+	// requests are listed through the commitStatus provider, and each new head commit is
+	// previewed for every Sync of this source — who may call whom, the objects, the Rego
+	// tests — in one comment per Sync on the pull request and a commit status on its head.
+	// +optional
+	Preview *PreviewSpec `json:"preview,omitempty"`
+
 	// Suspend stops fetching.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// PreviewSpec configures pull-request previews.
+type PreviewSpec struct {
+	// FailOn says which access changes fail a preview's commit status: cross-namespace
+	// (a new call across namespaces), any-grant (any new call) or none (only failing Rego
+	// tests and render errors).
+	// +kubebuilder:validation:Enum=cross-namespace;any-grant;none
+	// +kubebuilder:default=cross-namespace
+	// +optional
+	FailOn string `json:"failOn,omitempty"`
+}
+
+// PreviewStatus is the last preview of one pull request.
+type PreviewStatus struct {
+	// Number of the pull request (GitLab: merge request iid).
+	Number int `json:"number"`
+	// HeadSHA is the commit previewed.
+	HeadSHA string `json:"headSHA"`
+	// State of the commit status posted: success or failure.
+	State string `json:"state"`
+	// Summary of the preview, or why it failed.
+	// +optional
+	Summary string `json:"summary,omitempty"`
+	// PreviewedAt is when it was posted.
+	PreviewedAt metav1.Time `json:"previewedAt"`
 }
 
 // Artifact is one fetched revision.
@@ -145,6 +179,11 @@ type GitSourceStatus struct {
 	// LastHandledReconcileAt echoes the reconcile-requested-at annotation last handled.
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+	// Previews of the open pull requests: per pull request, the newest head previewed.
+	// +listType=map
+	// +listMapKey=number
+	// +optional
+	Previews []PreviewStatus `json:"previews,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -2,15 +2,10 @@ package bundleserver
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,7 +15,6 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
-	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -28,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	"github.com/trustsync/trustsync/internal/x509test"
 	"github.com/trustsync/trustsync/security/policy"
 )
 
@@ -35,43 +30,10 @@ const platformNS = "trustsync-system"
 
 var td = spiffeid.RequireTrustDomainFromString("example.org")
 
-// testCA issues X.509-SVIDs as SPIRE would: a CA of the trust domain and leaves with one
-// spiffe:// URI SAN.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
+func newCA(t *testing.T) *x509test.Cert { return x509test.NewSPIFFECA(t, td.Name()) }
 
-func newCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key}
-}
-
-func (ca *testCA) svid(t *testing.T, id string) *x509svid.SVID {
-	t.Helper()
-	sid := spiffeid.RequireFromString(id)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	u, _ := url.Parse(id)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		URIs: []*url.URL{u}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &x509svid.SVID{ID: sid, Certificates: []*x509.Certificate{cert}, PrivateKey: key}
-}
-
-func (ca *testCA) bundle() *x509bundle.Bundle {
-	return x509bundle.FromX509Authorities(td, []*x509.Certificate{ca.cert})
+func svid(t *testing.T, ca *x509test.Cert, id string) *x509svid.SVID {
+	return ca.SVID(t, id, x509test.Options{})
 }
 
 func ap(ns, name string, scope agentv1.PolicyScope, path, content string) *agentv1.AuthorizationPolicy {
@@ -92,13 +54,13 @@ type fixture struct {
 	ix     *Index
 	srv    *Server
 	url    string
-	ca     *testCA
+	ca     *x509test.Cert
 	client map[string]*http.Client
 }
 
 func newFixture(t *testing.T, o Options) *fixture {
 	t.Helper()
-	ca := newCA(t, "example.org")
+	ca := newCA(t)
 	ix := NewIndex(platformNS)
 	ix.Upsert(policy.DefaultGlobalPolicy(platformNS, false))
 	ix.Upsert(ap("team-b", "team-b", agentv1.ScopeNamespace, "inbound/request.rego", "package authbridge.ns.inbound.request\ndefault allow := false\nallow if startswith(input.identity.client_id, \"spiffe://example.org/ns/team-b/\")\n"))
@@ -107,17 +69,17 @@ func newFixture(t *testing.T, o Options) *fixture {
 	o.TrustDomain = td
 	srv := New(ix, o)
 	hs := httptest.NewUnstartedServer(srv)
-	serverSVID := ca.svid(t, "spiffe://example.org/ns/trustsync-system/sa/bundle-server")
+	serverSVID := svid(t, ca, "spiffe://example.org/ns/trustsync-system/sa/bundle-server")
 	// Not StartTLS: it would add httptest's own certificate, which Go prefers over
 	// GetCertificate when the client sends no SNI (an IP address).
-	hs.Listener = tls.NewListener(hs.Listener, TLSConfig(serverSVID, ca.bundle(), td))
+	hs.Listener = tls.NewListener(hs.Listener, TLSConfig(serverSVID, ca.Bundle(td.Name()), td))
 	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected here
 	hs.Start()
 	t.Cleanup(hs.Close)
 	f := &fixture{ix: ix, srv: srv, url: strings.Replace(hs.URL, "http://", "https://", 1), ca: ca, client: map[string]*http.Client{}}
 	for _, id := range []string{idA, idB, idC} {
 		f.client[id] = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			TLSClientConfig: tlsconfig.MTLSClientConfig(ca.svid(t, id), ca.bundle(), tlsconfig.AuthorizeID(serverSVID.ID)),
+			TLSClientConfig: tlsconfig.MTLSClientConfig(svid(t, ca, id), ca.Bundle(td.Name()), tlsconfig.AuthorizeID(serverSVID.ID)),
 		}}
 	}
 	return f
@@ -211,7 +173,7 @@ func TestRefusals(t *testing.T) {
 
 	t.Run("no client certificate: the handshake fails", func(t *testing.T) {
 		pool := x509.NewCertPool()
-		pool.AddCert(f.ca.cert)
+		pool.AddCert(f.ca.Cert)
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, InsecureSkipVerify: true}}} //nolint:gosec // the point is the missing client certificate
 		resp, err := c.Get(f.url + "/bundles?spiffe=" + trim(idA))
 		if err == nil {
@@ -221,9 +183,9 @@ func TestRefusals(t *testing.T) {
 	})
 
 	t.Run("a certificate from another CA: the handshake fails", func(t *testing.T) {
-		other := newCA(t, "example.org")
+		other := newCA(t)
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-			TLSClientConfig: tlsconfig.MTLSClientConfig(other.svid(t, idA), f.ca.bundle(), tlsconfig.AuthorizeAny()),
+			TLSClientConfig: tlsconfig.MTLSClientConfig(svid(t, other, idA), f.ca.Bundle(td.Name()), tlsconfig.AuthorizeAny()),
 		}}
 		resp, err := c.Get(f.url + "/bundles?spiffe=" + trim(idA))
 		if err == nil {
@@ -237,7 +199,7 @@ func TestRefusals(t *testing.T) {
 		srv := New(ix, Options{TrustDomain: td})
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "/bundles?spiffe="+trim(idA), nil)
-		req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{f.ca.svid(t, idA).Certificates[0]}}
+		req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{svid(t, f.ca, idA).Certificates[0]}}
 		srv.ServeHTTP(rec, req)
 		if rec.Code != http.StatusServiceUnavailable {
 			t.Errorf("status %d", rec.Code)
@@ -371,5 +333,3 @@ func TestOneBuildForConcurrentRequests(t *testing.T) {
 		t.Errorf("%d builds for one identity, want 1", n)
 	}
 }
-
-
