@@ -53,7 +53,7 @@ Health, readiness and metrics are served without TLS on --probe-bind-address.`,
 	f.StringVar(&o.Addr, "bind-address", ":8443", "address bundles are served on (mutual TLS)")
 	f.StringVar(&o.ProbeAddr, "probe-bind-address", ":8081", `address of /healthz, /readyz and /metrics (plain HTTP); "0" turns it off`)
 	f.StringVar(&workloadAPI, "workload-api", os.Getenv("SPIFFE_ENDPOINT_SOCKET"), "SPIFFE Workload API socket, e.g. unix:///spiffe-workload-api/spire-agent.sock")
-	f.StringVar(&certFile, "svid-cert", "", "X.509-SVID certificate chain (PEM), instead of the Workload API")
+	f.StringVar(&certFile, "svid-cert", "", "X.509-SVID certificate chain (PEM), instead of the Workload API; files are read once, at start (SVIDs rotate through the Workload API only)")
 	f.StringVar(&keyFile, "svid-key", "", "private key of --svid-cert (PEM)")
 	f.StringVar(&bundleFile, "trust-bundle", "", "trust bundle CA certificates (PEM), with --svid-cert")
 	f.BoolVar(&development, "log-development", false, "human-readable logs")

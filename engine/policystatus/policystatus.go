@@ -33,8 +33,9 @@ const (
 // Reconciler writes the status of every AuthorizationPolicy: the hash of its files, when
 // that content was first built, and Ready, which says whether it compiles together with
 // the rest of its tier and its Rego tests pass in the bundle of the identity it decides
-// for. The bundle server builds from the same policies, so Ready=False is what keeps a
-// policy out of the bundles (the last good bundle stays).
+// for. It reports; it does not decide: the bundle server builds from the policies
+// themselves, falling back to the last good tier where they do not compile, and a policy
+// whose tests fail but that compiles is served (tests gate revisions at render).
 type Reconciler struct {
 	// Client reads AuthorizationPolicies from the manager's cache.
 	Client client.Client
@@ -63,7 +64,7 @@ func (r *Reconciler) tierMates(ctx context.Context, obj client.Object) []reconci
 		return nil
 	}
 	var list agentv1.AuthorizationPolicyList
-	var opts []client.ListOption
+	opts := []client.ListOption{client.UnsafeDisableDeepCopy}
 	if p.EffectiveScope() == agentv1.ScopeNamespace {
 		opts = append(opts, client.InNamespace(p.Namespace))
 	}
@@ -83,8 +84,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	// The tier is only read, never written, so the cache's objects are used as they are:
+	// a global change re-checks every policy, and copying all of them for each would be
+	// quadratic.
 	var list agentv1.AuthorizationPolicyList
-	if err := r.Client.List(ctx, &list); err != nil {
+	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	all := make([]*agentv1.AuthorizationPolicy, len(list.Items))

@@ -14,6 +14,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -73,6 +74,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "trustsync-controller",
 		LeaderElectionNamespace: o.Platform.Namespace,
+		// Nothing reads managedFields from this cache (drift uses package objcache's), and
+		// they are most of an applied object's size.
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -162,18 +166,18 @@ func setupRuntimeControllers(ctx context.Context, mgr ctrl.Manager, o Options, e
 	if err := agents.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("agent status: %w", err)
 	}
-	if p.ClientRegistrationEnabled() {
-		registrar, err := keycloak.NewRegistrar(keycloak.OptionsFromPlatform(p), mgr.GetAPIReader())
-		if err != nil {
-			return fmt.Errorf("keycloak: %w", err)
-		}
-		kc := &keycloak.Reconciler{
-			Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Registrar: registrar,
-			Platform: p, Events: mgr.GetEventRecorder("trustsync-keycloak"),
-		}
-		if err := kc.SetupWithManager(ctx, mgr); err != nil {
-			return fmt.Errorf("keycloak: %w", err)
-		}
+	// Also with clientRegistration off: then it only releases what it registered before
+	// (the clients, their Secrets, its finalizer), so no AgentRuntime is left Terminating.
+	registrar, err := keycloak.NewRegistrar(keycloak.OptionsFromPlatform(p), mgr.GetAPIReader())
+	if err != nil {
+		return fmt.Errorf("keycloak: %w", err)
+	}
+	kc := &keycloak.Reconciler{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Registrar: registrar,
+		Platform: p, Events: mgr.GetEventRecorder("trustsync-keycloak"),
+	}
+	if err := kc.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("keycloak: %w", err)
 	}
 	fetcher, portNames, err := cardFetcher(ctx, o.WorkloadAPI, p.TrustDomain)
 	if err != nil {
@@ -217,7 +221,8 @@ func cardFetcher(ctx context.Context, workloadAPI, trustDomain string) (*agentca
 		<-ctx.Done()
 		_ = src.Close()
 	}()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: tlsconfig.MTLSClientConfig(src, src, tlsconfig.AuthorizeMemberOf(td))}}
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: agentcard.NoRedirects,
+		Transport: &http.Transport{Proxy: nil, TLSClientConfig: tlsconfig.MTLSClientConfig(src, src, tlsconfig.AuthorizeMemberOf(td))}}
 	return &agentcard.HTTPFetcher{Client: client}, nil, nil
 }
 

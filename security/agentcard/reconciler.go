@@ -289,11 +289,17 @@ func (r *Reconciler) sync(ctx context.Context, card *agentv1.AgentCard) *statusB
 		case bindTD == "":
 			ready = !binding.Strict
 			b.bindingStatus(false, ReasonNotBound, "no trust domain to bind to: set spec.identityBinding.trustDomain or the platform's")
-		case res.SPIFFEID.MemberOf(spiffeid.RequireTrustDomainFromString(bindTD)):
-			b.bindingStatus(true, ReasonBound, fmt.Sprintf("signer %s is in trust domain %s", res.SPIFFEID, bindTD))
-		default:
+		case !res.SPIFFEID.MemberOf(spiffeid.RequireTrustDomainFromString(bindTD)):
 			ready = !binding.Strict
 			b.bindingStatus(false, ReasonNotBound, fmt.Sprintf("signer %s is not in trust domain %s", res.SPIFFEID, bindTD))
+		// Cards are public: another workload of the trust domain could serve this one's
+		// signed card as its own. Where the workload's identity is known, the signer must
+		// be it (the reference only checks the trust domain).
+		case !expected.IsZero() && res.SPIFFEID != expected:
+			ready = !binding.Strict
+			b.bindingStatus(false, ReasonNotBound, fmt.Sprintf("signer %s is not the workload's identity %s", res.SPIFFEID, expected))
+		default:
+			b.bindingStatus(true, ReasonBound, fmt.Sprintf("signer %s is the workload's identity, in trust domain %s", res.SPIFFEID, bindTD))
 		}
 	}
 	if ready {

@@ -452,3 +452,28 @@ func TestReconcileIdentityBinding(t *testing.T) {
 		})
 	}
 }
+
+// TestReconcileCopiedCard: a card signed by another workload of the same trust domain,
+// served as this agent's, verifies as a signature but does not bind (the reference only
+// checks the trust domain), and with strict binding the card is not Ready.
+func TestReconcileCopiedCard(t *testing.T) {
+	requireEnv(t)
+	ctx := context.Background()
+	ns := agentFixture(t, ctx, "weather", true)
+	createService(t, ctx, ns, "weather", map[string]string{"app": "weather"}, corev1.ServicePort{Name: "http", Port: 8000})
+	planner := clusterCA.svid(t, leafOpts{uris: []string{"spiffe://example.org/ns/" + ns + "/sa/planner"}})
+	agents.serve(ns+"/weather", mustSign(t, testCard, planner))
+	key := createCard(t, ctx, ns, "weather", func(c *agentv1.AgentCard) {
+		c.Spec.IdentityBinding = &agentv1.IdentityBinding{TrustDomain: "example.org", Strict: true}
+	})
+	c := waitFor(t, ctx, key, "Bound=False NotBound", condition(ConditionBound, "False", ReasonNotBound))
+	if err := condition(ConditionSignatureVerified, "True", ReasonSignatureValid)(c); err != nil {
+		t.Error(err)
+	}
+	if err := condition(ConditionReady, "False", ReasonVerificationFailed)(c); err != nil {
+		t.Error(err)
+	}
+	if st := c.Status; st.BindingStatus == nil || !strings.Contains(st.BindingStatus.Message, "not the workload's identity") || st.SignatureIdentityMatch == nil || *st.SignatureIdentityMatch {
+		t.Errorf("status %+v, want not bound because the signer is another workload", st.BindingStatus)
+	}
+}

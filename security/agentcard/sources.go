@@ -66,7 +66,11 @@ type HTTPFetcher struct {
 	URL func(Endpoint) string
 }
 
-var defaultHTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+var defaultHTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}, CheckRedirect: NoRedirects}
+
+// NoRedirects refuses to follow redirects: a card fetch goes to the agent's Service and
+// nowhere else, or an agent could point the controller at any address it can reach.
+func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // FetchCard implements CardFetcher.
 func (f *HTTPFetcher) FetchCard(ctx context.Context, e Endpoint) ([]byte, error) {

@@ -116,15 +116,19 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	deletionStarted := predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
 	}}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("keycloak-client").
-		For(&agentv1.AgentRuntime{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}, deletionStarted))).
-		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.agentsOf("Deployment")), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.agentsOf("StatefulSet")), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WithOptions(controller.Options{
-			MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles,
-			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](r.Options.RetryBase, r.Options.RetryMax),
-		}).
+		For(&agentv1.AgentRuntime{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}, deletionStarted)))
+	// With registration off the controller only releases what it registered before, which
+	// needs no workloads: no workload informer, no cache of every Deployment.
+	if r.Platform.ClientRegistrationEnabled() {
+		b = b.Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.agentsOf("Deployment")), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.agentsOf("StatefulSet")), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	}
+	return b.WithOptions(controller.Options{
+		MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles,
+		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](r.Options.RetryBase, r.Options.RetryMax),
+	}).
 		Complete(r)
 }
 

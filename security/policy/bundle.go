@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -187,23 +188,39 @@ type assembly struct {
 // assemble gathers and parses the files of t, adds the fail-closed modules, and parses
 // extra modules (tests) alongside; extras are not bundle files.
 func assemble(t Tiers, extra []File) (*assembly, error) {
+	// Each tier's files stay in its directory and packages, whatever reached the cluster:
+	// OPA cleans paths (a "../" could replace another tier's file) and resolves by
+	// package (a tenant's package authbridge.inbound.request would be the decision).
 	var files []File
-	add := func(p *agentv1.AuthorizationPolicy, dir string) {
+	scopes := map[string]agentv1.PolicyScope{}
+	var errs []error
+	seen := map[string]bool{}
+	add := func(p *agentv1.AuthorizationPolicy, dir string, scope agentv1.PolicyScope) {
 		for _, rp := range p.Spec.Policies {
 			if IsTestFile(rp.Path) {
 				continue
 			}
-			files = append(files, File{Path: dir + rp.Path, Content: rp.Content, Policy: p.Namespace + "/" + p.Name, Source: rp.Path})
+			f := File{Path: dir + rp.Path, Content: rp.Content, Policy: p.Namespace + "/" + p.Name, Source: rp.Path}
+			if clean := path.Clean(f.Path); clean != f.Path || !strings.HasPrefix(clean, dir) || seen[clean] {
+				errs = append(errs, buildError(f, errors.New("the path leaves the policy's directory in the bundle, or collides with another file")))
+				continue
+			}
+			seen[f.Path] = true
+			scopes[f.Path] = scope
+			files = append(files, f)
 		}
 	}
 	for _, p := range t.Global {
-		add(p, Root+"/global/"+p.Name+"/")
+		add(p, Root+"/global/"+p.Name+"/", agentv1.ScopeGlobal)
 	}
 	for _, p := range t.Namespace {
-		add(p, Root+"/ns/"+p.Name+"/")
+		add(p, Root+"/ns/"+p.Name+"/", agentv1.ScopeNamespace)
 	}
 	if t.Client != nil {
-		add(t.Client, Root+"/client/")
+		add(t.Client, Root+"/client/", agentv1.ScopeClient)
+	}
+	if len(errs) > 0 {
+		return nil, errs[0]
 	}
 
 	a := &assembly{modules: make(map[string]*ast.Module, len(files)+len(extra)), byName: map[string]File{}}
@@ -221,6 +238,9 @@ func assemble(t Tiers, extra []File) (*assembly, error) {
 	for _, f := range files {
 		if err := parse(f); err != nil {
 			return nil, err
+		}
+		if pkg := strings.TrimPrefix(a.modules[f.Path].Package.Path.String(), "data."); !allowedPackage(scopes[f.Path], pkg) {
+			return nil, buildError(f, fmt.Errorf("package %s is outside the %s tier", pkg, scopes[f.Path]))
 		}
 	}
 	// An identity whose global tier leaves a decision point undefined gets an explicit

@@ -144,3 +144,25 @@ func TestBuildErrorNamesPolicyAndLine(t *testing.T) {
 		t.Errorf("error %q does not name the policy and the OPA error", msg)
 	}
 }
+
+// TestBundleConfinesTiers: what reaches the cluster without the webhook's checks still
+// cannot escape its tier in a bundle — a path that OPA would clean onto another tier's
+// file, or a package of another tier.
+func TestBundleConfinesTiers(t *testing.T) {
+	traversal := ap("team-a", "sneaky", agentv1.ScopeNamespace, "x/../../../global/default/inbound/request.rego", "package authbridge.ns.zzz\nx := 1\n")
+	if errs := Check([]*agentv1.AuthorizationPolicy{traversal}, CheckOptions{PlatformNamespace: platformNS}); len(errs) != 1 || errs[0].Field != "spec.policies[0].path" {
+		t.Errorf("Check of a traversing path: %v", errs)
+	}
+	if _, err := Build(testSet(traversal).Tiers("team-a", "x")); err == nil || !strings.Contains(err.Error(), "leaves the policy's directory") {
+		t.Errorf("Build with a traversing path: %v", err)
+	}
+	takeover := ap("team-a", "takeover", agentv1.ScopeNamespace, "inbound/x.rego", "package authbridge.inbound.request\nallow := true\n")
+	if _, err := Build(NewSet(platformNS, []*agentv1.AuthorizationPolicy{takeover}).Tiers("team-a", "x")); err == nil || !strings.Contains(err.Error(), "outside the namespace tier") {
+		t.Errorf("Build with a namespace policy declaring the global decision: %v", err)
+	}
+	for _, p := range []string{"a/./b.rego", "a//b.rego", "../a.rego", "a/../b.rego"} {
+		if validPath(p) {
+			t.Errorf("validPath(%q) = true", p)
+		}
+	}
+}

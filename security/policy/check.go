@@ -169,7 +169,7 @@ func parse(p *agentv1.AuthorizationPolicy, platformNamespace string) ([]*ast.Mod
 		seen[rp.Path] = true
 		if !validPath(rp.Path) {
 			errs = append(errs, &Error{Namespace: p.Namespace, Name: p.Name, Field: field + ".path", Path: rp.Path,
-				Err: errors.New(`must match ^[a-z0-9][a-z0-9/_.-]*\.rego$`)})
+				Err: errors.New(`must match ^[a-z0-9][a-z0-9_.-]*(/[a-z0-9_-][a-z0-9_.-]*)*\.rego$: no segment empty or starting with "."`)})
 			continue
 		}
 		if strings.TrimSpace(rp.Content) == "" {
@@ -222,6 +222,13 @@ func validPath(p string) bool {
 	}
 	for _, r := range p {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("/_.-", r)) {
+			return false
+		}
+	}
+	// No segment empty or starting with ".", so none is "." or "..": OPA cleans bundle
+	// paths, so "x/../../global/…" would land on (and replace) another tier's file.
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg[0] == '.' {
 			return false
 		}
 	}

@@ -157,24 +157,34 @@ type hostComment struct {
 	ID   int64
 	Body string
 	URL  string
+	// Author is the login (GitLab: username) of who wrote it.
+	Author string
 }
 
 // changesAPI is one provider's pull-request and comment endpoints.
 type changesAPI interface {
 	// bodyLimit is the host's comment size limit in bytes, and the host's name for the note.
 	bodyLimit() (int, string)
-	// findComment returns the first comment (oldest first) on number whose body holds
-	// marker, preferring one that starts with it; found is false when there is none.
-	findComment(ctx context.Context, number int, marker string) (c hostComment, found bool, err error)
+	// findComment returns the first comment (oldest first) by author on number whose
+	// body holds marker, preferring one that starts with it; found is false when there is
+	// none.
+	findComment(ctx context.Context, number int, marker, author string) (c hostComment, found bool, err error)
+	// self is the login of the token's user, who writes the comments.
+	self(ctx context.Context) (string, error)
 	createComment(ctx context.Context, number int, body string) (hostComment, error)
 	updateComment(ctx context.Context, number int, id int64, body string) (hostComment, error)
 	openPullRequests(ctx context.Context) ([]PullRequest, error)
 }
 
-// pickComment implements findComment's preference over one page of comments.
-func pickComment(list []hostComment, marker string) (hostComment, bool) {
+// pickComment implements findComment's preference over one page of comments. Only the
+// token's own comments count: the marker is no secret, and anyone who may comment could
+// otherwise plant it to have the report written into (or refused on) their comment.
+func pickComment(list []hostComment, marker, author string) (hostComment, bool) {
 	var contains *hostComment
 	for i, c := range list {
+		if !strings.EqualFold(c.Author, author) {
+			continue
+		}
 		if strings.HasPrefix(strings.TrimLeftFunc(c.Body, unicode.IsSpace), marker) {
 			return c, true
 		}
@@ -232,7 +242,11 @@ func (cr *changeRequests) UpsertComment(ctx context.Context, number int, marker,
 	}
 	limit, host := cr.api.bodyLimit()
 	want, truncated := composeBody(marker, body, limit, host)
-	found, ok, err := cr.api.findComment(ctx, number, marker)
+	author, err := cr.api.self(ctx)
+	if err != nil {
+		return CommentResult{}, cr.fail(number, "identify the token's user", err)
+	}
+	found, ok, err := cr.api.findComment(ctx, number, marker, author)
 	if err != nil {
 		return CommentResult{}, cr.fail(number, "list comments", err)
 	}

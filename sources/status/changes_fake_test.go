@@ -1,6 +1,7 @@
 package status
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +25,15 @@ var changesCases = []hostCase{
 type fakeComment struct {
 	ID     int64
 	Body   string
-	System bool // GitLab system note
+	System bool   // GitLab system note
+	Author string // the token's user when empty
+}
+
+func (c fakeComment) author() string {
+	if c.Author == "" {
+		return fakeBot
+	}
+	return c.Author
 }
 
 type fakePull struct {
@@ -73,11 +82,19 @@ func newChangesFake(t *testing.T, hc hostCase) (*changesFake, ChangeRequests) {
 	return f, cr
 }
 
+// fakeBot is the token's user on the fakes.
+const fakeBot = "trustsync-bot"
+
 func (f *changesFake) addComment(number int, body string) int64 {
+	return f.addCommentBy(number, "", body)
+}
+
+// addCommentBy adds a comment written by author (the token's user when empty).
+func (f *changesFake) addCommentBy(number int, author, body string) int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.nextID++
-	f.comments[number] = append(f.comments[number], fakeComment{ID: f.nextID, Body: body})
+	f.comments[number] = append(f.comments[number], fakeComment{ID: f.nextID, Body: body, Author: author})
 	return f.nextID
 }
 
@@ -123,6 +140,16 @@ func (f *changesFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if (r.Method == http.MethodPatch || r.Method == http.MethodPut) && r.Header.Get("Content-Type") != "application/json" {
 		f.reject(w, http.StatusUnsupportedMediaType, "%s without a JSON content type", r.Method)
+		return
+	}
+	// The token's user (GitHub and Gitea login, GitLab username) is answered before any
+	// injected failure, which is about the comment and pull request endpoints.
+	if p, ok := strings.CutPrefix(r.URL.EscapedPath(), f.hc.prefix); ok && p == "/user" && r.Method == http.MethodGet {
+		key := "login"
+		if f.hc.provider == GitLab {
+			key = "username"
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": 1, key: fakeBot})
 		return
 	}
 	if r.Method == f.failOn {
@@ -211,7 +238,7 @@ func (f *changesFake) githubComment(number int, c fakeComment) map[string]any {
 		"id": c.ID, "node_id": "IC_" + strconv.FormatInt(c.ID, 10), "body": c.Body,
 		"html_url":  fmt.Sprintf("%s#issuecomment-%d", web, c.ID),
 		"url":       fmt.Sprintf("%s/repos/%s/issues/comments/%d", f.url, f.hc.repository, c.ID),
-		"user":      map[string]any{"login": "trustsync-bot", "id": 1},
+		"user":      map[string]any{"login": c.author(), "id": 1},
 		"issue_url": fmt.Sprintf("%s/repos/%s/issues/%d", f.url, f.hc.repository, number),
 	}
 }
@@ -321,7 +348,7 @@ func (f *changesFake) githubLike(w http.ResponseWriter, r *http.Request, path st
 func (f *changesFake) gitlabNote(number int, c fakeComment) map[string]any {
 	return map[string]any{
 		"id": c.ID, "type": nil, "body": c.Body, "system": c.System,
-		"author":        map[string]any{"id": 1, "username": "trustsync-bot"},
+		"author":        map[string]any{"id": 1, "username": c.author()},
 		"noteable_type": "MergeRequest", "noteable_iid": number, "noteable_id": 9000 + number,
 	}
 }

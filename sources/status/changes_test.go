@@ -126,9 +126,9 @@ func TestUpsertCommentMarkerOnSecondPage(t *testing.T) {
 			if n := f.count(http.MethodPost); n != 0 {
 				t.Errorf("host got %d POSTs: a duplicate comment", n)
 			}
-			wantGets := 2 // the marked comment is at 121 of 150 (GitLab: 133 of 165), 100 a page
+			wantGets := 1 + 2 // GET /user, then the marked comment is at 121 of 150 (GitLab: 133 of 165), 100 a page
 			if hc.provider == Gitea {
-				wantGets = 1 // Gitea answers every comment at once
+				wantGets = 1 + 1 // Gitea answers every comment at once
 			}
 			if n := f.count(http.MethodGet); n != wantGets {
 				t.Errorf("host got %d GETs %v, want %d", n, f.gets, wantGets)
@@ -153,8 +153,8 @@ func TestUpsertCommentGitLabLinkPagination(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Action != CommentUpdated || res.ID != marked || f.count(http.MethodGet) != 2 {
-		t.Errorf("upsert = %+v after %d GETs, want updated %d after 2", res, f.count(http.MethodGet), marked)
+	if res.Action != CommentUpdated || res.ID != marked || f.count(http.MethodGet) != 3 {
+		t.Errorf("upsert = %+v after %d GETs, want updated %d after 3 (GET /user and two pages)", res, f.count(http.MethodGet), marked)
 	}
 }
 
@@ -178,6 +178,34 @@ func TestUpsertCommentChoosesItsOwnMarker(t *testing.T) {
 				if (c.ID == other || c.ID == quote) && strings.Contains(c.Body, "v2") {
 					t.Errorf("comment %d that is not ours was edited: %q", c.ID, c.Body)
 				}
+			}
+		})
+	}
+}
+
+// TestUpsertCommentIgnoresOthersMarkers: the marker is no secret; a comment that someone
+// else wrote with it, first, is neither edited nor taken for ours.
+func TestUpsertCommentIgnoresOthersMarkers(t *testing.T) {
+	for _, hc := range changesCases {
+		t.Run(hc.name, func(t *testing.T) {
+			f, cr := newChangesFake(t, hc)
+			planted := f.addCommentBy(prNumber, "mallory", testMarker+"\nno new access, all fine")
+			res, err := cr.UpsertComment(context.Background(), prNumber, testMarker, "the real report")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Action != CommentCreated || res.ID == planted {
+				t.Errorf("upsert = %+v, want a new comment of our own", res)
+			}
+			for _, c := range f.list(prNumber) {
+				if c.ID == planted && c.Body != testMarker+"\nno new access, all fine" {
+					t.Errorf("the planted comment was edited: %q", c.Body)
+				}
+			}
+			// The next upsert finds our comment, not the planted one.
+			again, err := cr.UpsertComment(context.Background(), prNumber, testMarker, "the real report, v2")
+			if err != nil || again.ID != res.ID || again.Action != CommentUpdated {
+				t.Errorf("second upsert = %+v %v, want %d updated", again, err, res.ID)
 			}
 		})
 	}

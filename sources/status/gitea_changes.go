@@ -23,9 +23,11 @@ func (a *giteaChanges) bodyLimit() (int, string) {
 	return giteaMaxBody, "trustsync's Gitea comment limit of 65,536 bytes"
 }
 
-func (a *giteaChanges) findComment(ctx context.Context, number int, marker string) (hostComment, bool, error) {
-	return findLinked(ctx, a.c, a.repo+"/issues/"+strconv.Itoa(number)+"/comments", marker)
+func (a *giteaChanges) findComment(ctx context.Context, number int, marker, author string) (hostComment, bool, error) {
+	return findLinked(ctx, a.c, a.repo+"/issues/"+strconv.Itoa(number)+"/comments", marker, author)
 }
+
+func (a *giteaChanges) self(ctx context.Context) (string, error) { return githubSelf(ctx, a.c, a.repo) }
 
 func (a *giteaChanges) createComment(ctx context.Context, number int, body string) (hostComment, error) {
 	var c githubComment

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // githubChanges follows https://docs.github.com/rest/issues/comments (pull requests are
@@ -24,19 +25,45 @@ func (a *githubChanges) bodyLimit() (int, string) {
 
 // githubComment is also Gitea's shape.
 type githubComment struct {
-	ID      int64  `json:"id"`
-	Body    string `json:"body"`
-	HTMLURL string `json:"html_url"`
+	ID      int64      `json:"id"`
+	Body    string     `json:"body"`
+	HTMLURL string     `json:"html_url"`
+	User    githubUser `json:"user"`
 }
 
-func (c githubComment) host() hostComment { return hostComment{ID: c.ID, Body: c.Body, URL: c.HTMLURL} }
+// githubUser is a comment's author and GET /user's answer, on GitHub and Gitea.
+type githubUser struct {
+	Login string `json:"login"`
+}
 
-func (a *githubChanges) findComment(ctx context.Context, number int, marker string) (hostComment, bool, error) {
-	return findLinked(ctx, a.c, a.repo+"/issues/"+strconv.Itoa(number)+"/comments?per_page=100", marker)
+func (c githubComment) host() hostComment {
+	return hostComment{ID: c.ID, Body: c.Body, URL: c.HTMLURL, Author: c.User.Login}
+}
+
+func (a *githubChanges) findComment(ctx context.Context, number int, marker, author string) (hostComment, bool, error) {
+	return findLinked(ctx, a.c, a.repo+"/issues/"+strconv.Itoa(number)+"/comments?per_page=100", marker, author)
+}
+
+func (a *githubChanges) self(ctx context.Context) (string, error) {
+	return githubSelf(ctx, a.c, a.repo)
+}
+
+// githubSelf asks GET {address}/user (GitHub and Gitea) for the token's login; repo is
+// {address}/repos/{owner}/{name}.
+func githubSelf(ctx context.Context, c *client, repo string) (string, error) {
+	address, _, _ := strings.Cut(repo, "/repos/")
+	var u githubUser
+	if _, err := c.send(ctx, http.MethodGet, address+"/user", nil, &u); err != nil {
+		return "", err
+	}
+	if u.Login == "" {
+		return "", fmt.Errorf("the host named no user for the token")
+	}
+	return u.Login, nil
 }
 
 // findLinked searches GitHub-shaped comment pages, oldest first, following Link.
-func findLinked(ctx context.Context, c *client, first, marker string) (hostComment, bool, error) {
+func findLinked(ctx context.Context, c *client, first, marker, author string) (hostComment, bool, error) {
 	var found hostComment
 	var ok bool
 	err := paginate(ctx, c, first, maxCommentPages, nextLink, func(list []githubComment) (bool, error) {
@@ -44,7 +71,7 @@ func findLinked(ctx context.Context, c *client, first, marker string) (hostComme
 		for i, c := range list {
 			page[i] = c.host()
 		}
-		found, ok = pickComment(page, marker)
+		found, ok = pickComment(page, marker, author)
 		return ok, nil
 	})
 	return found, ok, err

@@ -40,9 +40,27 @@ func gitlabWeb(project, repository string) string {
 }
 
 type gitlabNote struct {
-	ID     int64  `json:"id"`
-	Body   string `json:"body"`
-	System bool   `json:"system"`
+	ID     int64      `json:"id"`
+	Body   string     `json:"body"`
+	System bool       `json:"system"`
+	Author gitlabUser `json:"author"`
+}
+
+// gitlabUser is a note's author and GET /user's answer.
+type gitlabUser struct {
+	Username string `json:"username"`
+}
+
+func (a *gitlabChanges) self(ctx context.Context) (string, error) {
+	address, _, _ := strings.Cut(a.project, "/projects/")
+	var u gitlabUser
+	if _, err := a.c.send(ctx, http.MethodGet, address+"/user", nil, &u); err != nil {
+		return "", err
+	}
+	if u.Username == "" {
+		return "", fmt.Errorf("the host named no user for the token")
+	}
+	return u.Username, nil
 }
 
 func (a *gitlabChanges) noteURL(number int, id int64) string {
@@ -53,14 +71,14 @@ func (a *gitlabChanges) noteURL(number int, id int64) string {
 }
 
 func (a *gitlabChanges) host(number int, n gitlabNote) hostComment {
-	return hostComment{ID: n.ID, Body: n.Body, URL: a.noteURL(number, n.ID)}
+	return hostComment{ID: n.ID, Body: n.Body, URL: a.noteURL(number, n.ID), Author: n.Author.Username}
 }
 
 func (a *gitlabChanges) notes(number int) string {
 	return a.project + "/merge_requests/" + strconv.Itoa(number) + "/notes"
 }
 
-func (a *gitlabChanges) findComment(ctx context.Context, number int, marker string) (hostComment, bool, error) {
+func (a *gitlabChanges) findComment(ctx context.Context, number int, marker, author string) (hostComment, bool, error) {
 	// GitLab lists notes newest first unless asked; oldest first keeps the choice stable.
 	q := url.Values{"sort": {"asc"}, "order_by": {"created_at"}, "per_page": {"100"}}
 	var found hostComment
@@ -72,7 +90,7 @@ func (a *gitlabChanges) findComment(ctx context.Context, number int, marker stri
 				page = append(page, a.host(number, n))
 			}
 		}
-		found, ok = pickComment(page, marker)
+		found, ok = pickComment(page, marker, author)
 		return ok, nil
 	})
 	return found, ok, err

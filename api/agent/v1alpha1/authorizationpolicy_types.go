@@ -24,8 +24,10 @@ var PolicyScopes = []PolicyScope{ScopeGlobal, ScopeNamespace, ScopeClient}
 
 // RegoPolicy is one Rego file of an AuthorizationPolicy.
 type RegoPolicy struct {
-	// Path names the decision point the file covers, e.g. inbound/request.rego.
-	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9/_.-]*\.rego$`
+	// Path names the decision point the file covers, e.g. inbound/request.rego. No
+	// segment may be empty or start with "." (so none is "." or ".."): bundles are laid
+	// out by path. The reference's pattern is ^[a-z0-9][a-z0-9/_.-]*\.rego$.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9_.-]*(/[a-z0-9_-][a-z0-9_.-]*)*\.rego$`
 	Path string `json:"path"`
 	// Content is the Rego source.
 	// +kubebuilder:validation:MinLength=1

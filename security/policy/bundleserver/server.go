@@ -52,17 +52,25 @@ type Server struct {
 
 type workload = identity.Workload
 
-// cached is the last good bundle of an identity, and what is known of newer ones.
+// cached is the bundle an identity is served for the tier generations in stamp.
 type cached struct {
-	stamp    stamp // the tier generations archive was built from
+	stamp    stamp
 	archive  []byte
 	etag     string
 	revision string
-	// failed is the stamp whose build failed; while the index is at it, the last good
-	// bundle is served without building again.
-	failed    *stamp
-	failedErr error
+	// kind is what was served: built from the current policies, a fallback to the last
+	// good namespace or client tier, or fail-closed (deny everything).
+	kind string
+	// good are the tiers of the last bundle that built, which a broken change falls back to.
+	good *policy.Tiers
 }
+
+// What a bundle was built from, in the X-Trustsync-Bundle header.
+const (
+	bundleCurrent    = "current"
+	bundleFallback   = "fallback"
+	bundleFailClosed = "fail-closed"
+)
 
 // New makes a server over ix.
 func New(ix *Index, o Options) *Server {
@@ -143,6 +151,7 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) int {
 	}
 	h := w.Header()
 	h.Set("ETag", `"`+c.etag+`"`)
+	h.Set("X-Trustsync-Bundle", c.kind)
 	h.Set("Cache-Control", "max-age=0, must-revalidate")
 	if matches(r.Header.Get("If-None-Match"), c.etag) {
 		w.WriteHeader(http.StatusNotModified)
@@ -197,28 +206,45 @@ func (s *Server) Bundle(ctx context.Context, w identity.Workload) (etag string, 
 }
 
 // current gives the identity's bundle for the index as it is now, building it when the
-// cached one is stale. A bundle that fails to build never replaces a working one: the
-// last good bundle is served, and the failure is logged once per tier generation.
+// cached one is stale.
 func (s *Server) current(ctx context.Context, w workload) (*cached, error) {
-	st := s.index.stampOf(w)
-	s.mu.Lock()
-	c := s.cache[w]
-	s.mu.Unlock()
-	if c != nil && (c.stamp == st || (c.failed != nil && *c.failed == st)) {
-		s.metrics.cache.WithLabelValues("hit").Inc()
-		if c.archive == nil {
-			return nil, fmt.Errorf("no bundle for %s: %w", w, c.failedErr)
+	// A request that joins a build begun before the index changed gets an older bundle:
+	// it builds once more for the generations it saw.
+	for range 2 {
+		st := s.index.stampOf(w)
+		s.mu.Lock()
+		c := s.cache[w]
+		s.mu.Unlock()
+		if c != nil && c.stamp == st {
+			s.metrics.cache.WithLabelValues("hit").Inc()
+			return c, nil
 		}
-		return c, nil
+		s.metrics.cache.WithLabelValues("miss").Inc()
+		v, err, _ := s.flight.Do(w.String(), func() (any, error) {
+			// The build is shared: one caller going away must not cancel it for the others.
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), buildTimeout)
+			defer cancel()
+			return s.build(bctx, w)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if c := v.(*cached); c.stamp == s.index.stampOf(w) {
+			return c, nil
+		}
 	}
-	s.metrics.cache.WithLabelValues("miss").Inc()
-	v, err, _ := s.flight.Do(w.String(), func() (any, error) { return s.build(ctx, w) })
-	if err != nil {
-		return nil, err
-	}
-	return v.(*cached), nil
+	return nil, fmt.Errorf("the policies of %s keep changing; try again", w)
 }
 
+// buildTimeout bounds one build, waiting for a build slot included.
+const buildTimeout = time.Minute
+
+// build makes the identity's bundle from the index as it is now. A change that does not
+// build never replaces what worked with something unsafe: the namespace and the client
+// tier fall back, one at a time and then together, to the versions of the last good
+// bundle — but the platform's global tier always applies as it is now, so a tenant
+// cannot hold back a global change by breaking its own namespace. When nothing builds,
+// the identity is served a bundle that denies everything.
 func (s *Server) build(ctx context.Context, w workload) (*cached, error) {
 	select {
 	case s.builds <- struct{}{}:
@@ -228,38 +254,77 @@ func (s *Server) build(ctx context.Context, w workload) (*cached, error) {
 	}
 	start := time.Now()
 	t, st := s.index.tiers(w)
-	b, err := policy.Build(t)
-	var archive []byte
-	if err == nil {
-		archive, err = b.Archive()
+	s.mu.Lock()
+	prev := s.cache[w]
+	s.mu.Unlock()
+
+	c := &cached{stamp: st, kind: bundleCurrent}
+	candidates := []policy.Tiers{t}
+	if prev != nil && prev.good != nil {
+		g := prev.good
+		candidates = append(candidates,
+			policy.Tiers{Global: t.Global, Namespace: g.Namespace, Client: t.Client},
+			policy.Tiers{Global: t.Global, Namespace: t.Namespace, Client: g.Client},
+			policy.Tiers{Global: t.Global, Namespace: g.Namespace, Client: g.Client})
 	}
-	if err == nil && len(archive) > s.opts.MaxBundleSize {
-		err = &tooLargeError{size: len(archive), limit: s.opts.MaxBundleSize}
+	var firstErr error
+	for i, cand := range candidates {
+		b, archive, err := s.archive(cand)
+		var tooBig *tooLargeError
+		if i == 0 && errors.As(err, &tooBig) {
+			return nil, err // reported as 413, as the reference does, not hidden by a fallback
+		}
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if i > 0 {
+			c.kind = bundleFallback
+		}
+		good := cand
+		c.good, c.archive, c.etag, c.revision = &good, archive, b.ETag(), b.Revision
+		break
+	}
+	if c.archive == nil {
+		b, archive, err := s.archive(policy.Tiers{})
+		if err != nil {
+			return nil, err
+		}
+		c.kind, c.archive, c.etag, c.revision = bundleFailClosed, archive, b.ETag(), b.Revision
+		if prev != nil {
+			c.good = prev.good
+		}
 	}
 	s.metrics.buildSeconds.Observe(time.Since(start).Seconds())
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	prev := s.cache[w]
-	if err != nil {
+	if firstErr != nil {
 		s.metrics.builds.WithLabelValues("failed").Inc()
-		if prev == nil || prev.archive == nil {
-			s.cache[w] = &cached{failed: &st, failedErr: err}
-			return nil, fmt.Errorf("no bundle for %s: %w", w, err)
-		}
-		if prev.failed == nil || *prev.failed != st {
-			s.opts.Log.Error(err, "new policies do not build; serving the last good bundle", "identity", w.String(), "revision", prev.revision)
-		}
-		kept := *prev
-		kept.failed, kept.failedErr = &st, err
-		s.cache[w] = &kept
-		return &kept, nil
+		s.opts.Log.Error(firstErr, "the current policies do not build", "identity", w.String(), "served", c.kind)
+	} else {
+		s.metrics.builds.WithLabelValues("built").Inc()
 	}
-	s.metrics.builds.WithLabelValues("built").Inc()
 	s.built.Add(1)
-	c := &cached{stamp: st, archive: archive, etag: b.ETag(), revision: b.Revision}
+	s.mu.Lock()
 	s.cache[w] = c
+	s.mu.Unlock()
 	return c, nil
+}
+
+// archive builds and archives t, refusing bundles over the size limit.
+func (s *Server) archive(t policy.Tiers) (*policy.Bundle, []byte, error) {
+	b, err := policy.Build(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	archive, err := b.Archive()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(archive) > s.opts.MaxBundleSize {
+		return nil, nil, &tooLargeError{size: len(archive), limit: s.opts.MaxBundleSize}
+	}
+	return b, archive, nil
 }
 
 // Builds is the number of bundles built so far, for tests and benchmarks.

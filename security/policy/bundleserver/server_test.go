@@ -285,33 +285,99 @@ func TestInvalidation(t *testing.T) {
 	}
 }
 
-func TestBrokenPolicyKeepsTheLastGoodBundle(t *testing.T) {
+// modules lists the Rego files of a served bundle.
+func modules(t *testing.T, archive []byte) []string {
+	t.Helper()
+	b, err := bundle.NewReader(bytes.NewReader(archive)).Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range b.Modules {
+		out = append(out, m.Path)
+	}
+	return out
+}
+
+// TestBrokenPoliciesFallBackSafely: a change that does not build never replaces what
+// worked with something unsafe. The broken tier falls back to its last good version, but
+// the platform's global tier always applies as it is now, and with nothing that builds
+// the identity is served a bundle that denies everything.
+func TestBrokenPoliciesFallBackSafely(t *testing.T) {
 	f := newFixture(t, Options{})
 	resp, good := f.get(t, idB, trim(idB), "")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatal(resp.Status)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Trustsync-Bundle") != "current" {
+		t.Fatal(resp.Status, resp.Header)
 	}
 	etag := resp.Header.Get("ETag")
-	// A client policy that parses alone but conflicts with nothing... and one that does
-	// not compile: two default rules.
-	f.ix.Upsert(ap("team-b", "planner-agent", agentv1.ScopeClient, "inbound/request.rego", "package authbridge.client.inbound.request\ndefault allow := false\ndefault allow := true\n"))
+
+	// 1. A client policy that does not compile: the last good client tier, same bytes.
+	broken := "package authbridge.client.inbound.request\ndefault allow := false\ndefault allow := true\n"
+	f.ix.Upsert(ap("team-b", "planner-agent", agentv1.ScopeClient, "inbound/request.rego", broken))
 	for range 3 {
 		resp, body := f.get(t, idB, trim(idB), "")
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != etag || !bytes.Equal(body, good) {
-			t.Fatalf("after a broken change: status %d etag %s (want the last good bundle %s)", resp.StatusCode, resp.Header.Get("ETag"), etag)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != etag || !bytes.Equal(body, good) || resp.Header.Get("X-Trustsync-Bundle") != "fallback" {
+			t.Fatalf("after a broken client policy: %d %s %s, want the last good bundle %s", resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("X-Trustsync-Bundle"), etag)
 		}
 	}
-	// An identity that never had a good bundle gets none.
-	f.ix.Upsert(ap("team-b", "calendar-tool", agentv1.ScopeClient, "inbound/request.rego", "package authbridge.client.inbound.request\ndefault allow := false\ndefault allow := true\n"))
-	resp, body := f.get(t, idC, trim(idC), "")
-	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "calendar-tool") {
-		t.Errorf("identity without a good bundle: %d %s", resp.StatusCode, body)
+
+	// 2. A global change still applies to planner-agent, broken client tier or not.
+	strict := policy.DefaultGlobalPolicy(platformNS, true)
+	f.ix.Upsert(strict)
+	resp, body := f.get(t, idB, trim(idB), "")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") == etag || resp.Header.Get("X-Trustsync-Bundle") != "fallback" {
+		t.Fatalf("after a global change: %d %s %s, want a new fallback bundle", resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("X-Trustsync-Bundle"))
 	}
-	// Fixed: the new bundle replaces the old one.
+	b, err := bundle.NewReader(bytes.NewReader(body)).Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var global string
+	for _, m := range b.Modules {
+		if m.Path == "/authbridge/global/default/inbound/request.rego" {
+			global = string(m.Raw)
+		}
+	}
+	if global != strict.Spec.Policies[0].Content {
+		t.Errorf("the served global tier is not the current one:\n%s", global)
+	}
+
+	// 3. A namespace policy added only to conflict with the tier cannot freeze team-b's
+	// bundles against later global changes either.
+	if resp, _ = f.get(t, idC, trim(idC), ""); resp.Header.Get("X-Trustsync-Bundle") != "current" {
+		t.Fatalf("calendar-tool before the freeze: %s", resp.Header.Get("X-Trustsync-Bundle"))
+	}
+	f.ix.Upsert(ap("team-b", "zz-freeze", agentv1.ScopeNamespace, "x.rego", "package authbridge.ns.inbound.request\ndefault allow := true\n"))
+	resp, _ = f.get(t, idC, trim(idC), "")
+	frozen := resp.Header.Get("ETag")
+	if resp.Header.Get("X-Trustsync-Bundle") != "fallback" {
+		t.Fatalf("calendar-tool with a conflicting namespace tier: %s, want fallback", resp.Header.Get("X-Trustsync-Bundle"))
+	}
+	f.ix.Upsert(policy.DefaultGlobalPolicy(platformNS, false))
+	if resp, _ = f.get(t, idC, trim(idC), ""); resp.Header.Get("ETag") == frozen {
+		t.Error("a conflicting namespace policy held back a global change")
+	}
+
+	// 4. An identity with nothing that ever built is denied everything.
+	f.ix.Upsert(ap("team-c", "solo", agentv1.ScopeClient, "inbound/request.rego", broken))
+	f.ix.Upsert(ap("team-c", "team-c", agentv1.ScopeNamespace, "inbound/request.rego", "package authbridge.ns.inbound.request\ndefault allow := false\ndefault allow := true\n"))
+	f.ix.Upsert(ap(platformNS, "zz-broken-global", agentv1.ScopeGlobal, "inbound/request.rego", "package authbridge.inbound.request\ndefault allow := false\n"))
+	resp, body = f.get(t, idB, trim(idB), "")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Trustsync-Bundle") != "fail-closed" {
+		t.Fatalf("nothing builds: %d %s, want a fail-closed bundle", resp.StatusCode, resp.Header.Get("X-Trustsync-Bundle"))
+	}
+	for _, m := range modules(t, body) {
+		if !strings.HasPrefix(m, "/authbridge/trustsync/failclosed/") {
+			t.Errorf("a fail-closed bundle holds %s", m)
+		}
+	}
+
+	// 5. Fixed: the current policies again.
+	f.ix.Delete(types.NamespacedName{Namespace: platformNS, Name: "zz-broken-global"})
 	f.ix.Upsert(ap("team-b", "planner-agent", agentv1.ScopeClient, "inbound/request.rego", "package authbridge.client.inbound.request\ndefault allow := false\n"))
-	resp, _ = f.get(t, idB, trim(idB), "")
-	if resp.Header.Get("ETag") == etag {
-		t.Error("the fixed policy was not served")
+	f.ix.Delete(types.NamespacedName{Namespace: "team-b", Name: "zz-freeze"})
+	if resp, _ = f.get(t, idB, trim(idB), ""); resp.Header.Get("X-Trustsync-Bundle") != "current" {
+		t.Errorf("fixed: %s, want current", resp.Header.Get("X-Trustsync-Bundle"))
 	}
 }
 
