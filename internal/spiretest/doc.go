@@ -20,7 +20,7 @@
 //	b, err := srv.Bundle(ctx)                                              // the trust domain's X.509 bundle
 //	srv.SocketAddr()                                                       // "unix:///tmp/spire-…/a.sock"
 //	srv.TrustDomain(), srv.AgentID(), srv.Dir(), srv.Logs(), srv.Stop()
-//	spiretest.Require(t)  // Binaries, or Skip (Fatal when CI=true)
+//	spiretest.Require(t)  // Binaries, or the test fails
 //	spiretest.Find()      // Binaries, or why not
 //
 // Every wait is bounded: Start by Options.StartTimeout (1 min), WaitForSVID, X509Source
@@ -30,8 +30,8 @@
 // The binaries come from hack/spire.sh (make spire): the directory in TRUSTSYNC_SPIRE,
 // else ~/.cache/trustsync/tools/spire-v1.13.3. Find checks `--version` and that
 // spire-server was built with cgo (its sqlite datastore is a stub otherwise). Run (and
-// Require) skip the test when no usable binaries are there on a developer machine and
-// fail it when CI=true, so CI never passes without having exercised SPIRE.
+// Require) fail the test when no usable binaries are there: a test that needs the real
+// SPIRE never skips.
 //
 // Both processes run in their own process group and die with the test process
 // (Pdeathsig), so no SPIRE outlives its test. Their output is kept in memory; errors quote

@@ -36,8 +36,7 @@ const (
 )
 
 var (
-	env    *testenv.Env
-	envErr error
+	env *testenv.Env
 	// agents plays every agent: it serves cards[<ns>/<service>] and records the port
 	// each fetch was for.
 	agents    = &fakeAgents{cards: map[string][]byte{}, ports: map[string]string{}}
@@ -86,18 +85,15 @@ func (a *fakeAgents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestMain(m *testing.M) {
 	log.SetLogger(logr.Discard())
-	if _, err := testenv.AssetsDir(); err != nil && os.Getenv("CI") != "true" {
-		// Without a control plane only the envtest tests skip; CI=true fails instead.
-		envErr = err
-		os.Exit(m.Run())
-	}
 	os.Exit(testenv.Run(m, &env, startController))
 }
 
+// requireEnv: TestMain fails the package when the control plane cannot start, so every
+// test has one.
 func requireEnv(t *testing.T) {
 	t.Helper()
 	if env == nil {
-		t.Skipf("no envtest control plane (set CI=true to make this a failure): %v", envErr)
+		t.Fatal("no envtest control plane")
 	}
 }
 
