@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -77,7 +76,7 @@ func TestPreviewOnGitea(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := gittest.Clone(t, cloneURL, "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte(srv.User+":"+srv.Token)))
+	ws := gittest.Clone(t, cloneURL, srv.AuthHeader())
 	copyExample(t, ws)
 	base := ws.Commit(t, "two teams")
 	ws.Push(t, "main")

@@ -3,7 +3,6 @@ package controller_test
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"os"
@@ -175,7 +174,7 @@ func TestGiteaEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(gitea.User+":"+gitea.Token))
+	auth := gitea.AuthHeader()
 	ws := gittest.Clone(t, cloneURL, auth)
 	ws.Write(t, example(t, "single-agent"))
 	good := ws.Commit(t, "the assistant and its weather tool")

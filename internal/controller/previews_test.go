@@ -2,7 +2,6 @@ package controller_test
 
 import (
 	"context"
-	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +29,7 @@ func TestEnginePreviews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := gittest.Clone(t, cloneURL, "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte(gitea.User+":"+gitea.Token)))
+	ws := gittest.Clone(t, cloneURL, gitea.AuthHeader())
 	ws.Write(t, example(t, "multi-tenant"))
 	base := ws.Commit(t, "two teams")
 	ws.Push(t, "main")

@@ -1,7 +1,6 @@
 package controller_test
 
 import (
-	"encoding/base64"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,7 +30,7 @@ func TestSyncAndWebhookAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := gittest.Clone(t, cloneURL, "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte(gitea.User+":"+gitea.Token)))
+	ws := gittest.Clone(t, cloneURL, gitea.AuthHeader())
 	ws.Write(t, example(t, "multi-tenant"))
 	sha := ws.Commit(t, "two teams")
 	ws.Push(t)

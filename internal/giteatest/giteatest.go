@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -465,6 +466,12 @@ func (s *Server) CreateRepo(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("creating repository %s: no clone_url in the response", name)
 	}
 	return repo.CloneURL, nil
+}
+
+// AuthHeader is the HTTP header that authenticates git as the admin user, e.g. for
+// gittest.Clone or git -c http.extraHeader.
+func (s *Server) AuthHeader() string {
+	return "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(s.User+":"+s.Token))
 }
 
 // BasicAuthURL returns cloneURL with the admin user and token as credentials, for git

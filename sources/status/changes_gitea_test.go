@@ -2,7 +2,6 @@ package status
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"strconv"
@@ -54,7 +53,7 @@ func TestChangeRequestsGitea(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := gittest.Clone(t, cloneURL, "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte(srv.User+":"+srv.Token)))
+	ws := gittest.Clone(t, cloneURL, srv.AuthHeader())
 	ws.Write(t, map[string]string{"apps/agent.yaml": "kind: AgentRuntime\n"})
 	base := ws.Commit(t, "an agent")
 	ws.Push(t, "main")
