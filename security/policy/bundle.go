@@ -33,17 +33,16 @@ func IsTestFile(path string) bool { return strings.HasSuffix(path, "_test.rego")
 // identity's namespace, the client tier from the policy named after the identity's
 // ServiceAccount.
 type Set struct {
-	platformNamespace string
-	global            []*agentv1.AuthorizationPolicy
-	namespaces        map[string][]*agentv1.AuthorizationPolicy
-	clients           map[string]*agentv1.AuthorizationPolicy // namespace/name
+	global     []*agentv1.AuthorizationPolicy
+	namespaces map[string][]*agentv1.AuthorizationPolicy
+	clients    map[string]*agentv1.AuthorizationPolicy // namespace/name
 	// Ignored are global policies outside the platform namespace; they take no part.
 	Ignored []*agentv1.AuthorizationPolicy
 }
 
 // NewSet indexes policies. Policies are not copied and must not change afterwards.
 func NewSet(platformNamespace string, policies []*agentv1.AuthorizationPolicy) *Set {
-	s := &Set{platformNamespace: platformNamespace, namespaces: map[string][]*agentv1.AuthorizationPolicy{}, clients: map[string]*agentv1.AuthorizationPolicy{}}
+	s := &Set{namespaces: map[string][]*agentv1.AuthorizationPolicy{}, clients: map[string]*agentv1.AuthorizationPolicy{}}
 	for _, p := range policies {
 		switch p.EffectiveScope() {
 		case agentv1.ScopeGlobal:
@@ -65,9 +64,6 @@ func NewSet(platformNamespace string, policies []*agentv1.AuthorizationPolicy) *
 	}
 	return s
 }
-
-// PlatformNamespace is where the set's global policies live.
-func (s *Set) PlatformNamespace() string { return s.platformNamespace }
 
 // Tiers are the policies of one identity. serviceAccount "" gives the global and
 // namespace tiers only (an identity without a client policy); namespace "" gives the

@@ -47,9 +47,6 @@ func NewDecider(ctx context.Context, b *Bundle) (*Decider, error) {
 // Query is the document the sidecar queries at a point, e.g. data.authbridge.inbound.request.
 func Query(pt Point) string { return "data." + Package(agentv1.ScopeGlobal, pt) }
 
-// Bundle is the bundle the decider evaluates.
-func (d *Decider) Bundle() *Bundle { return d.bundle }
-
 // Decide evaluates the decision at pt for input (the AuthBridge input document). It
 // fails closed: an undefined decision, a result of the wrong shape and an evaluation
 // error are all a deny, with the reason. The shapes accepted are the reference plugin's:

@@ -54,10 +54,9 @@ type workload = identity.Workload
 
 // cached is the bundle an identity is served for the tier generations in stamp.
 type cached struct {
-	stamp    stamp
-	archive  []byte
-	etag     string
-	revision string
+	stamp   stamp
+	archive []byte
+	etag    string
 	// kind is what was served: built from the current policies, a fallback to the last
 	// good namespace or client tier, or fail-closed (deny everything).
 	kind string
@@ -284,7 +283,7 @@ func (s *Server) build(ctx context.Context, w workload) (*cached, error) {
 			c.kind = bundleFallback
 		}
 		good := cand
-		c.good, c.archive, c.etag, c.revision = &good, archive, b.ETag(), b.Revision
+		c.good, c.archive, c.etag = &good, archive, b.ETag()
 		break
 	}
 	if c.archive == nil {
@@ -292,7 +291,7 @@ func (s *Server) build(ctx context.Context, w workload) (*cached, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.kind, c.archive, c.etag, c.revision = bundleFailClosed, archive, b.ETag(), b.Revision
+		c.kind, c.archive, c.etag = bundleFailClosed, archive, b.ETag()
 		if prev != nil {
 			c.good = prev.good
 		}
