@@ -113,8 +113,8 @@ const MatrixLimit = 12
 // ID or address; so one changed client policy costs a row and a column, not the matrix.
 func Compare(ctx context.Context, base, head Revision) (*Result, error) {
 	// Tiers with the same content decide the same in both revisions: one decider each.
-	shared := map[string]*policy.Decider{}
-	b, h := newSide(base, shared), newSide(head, shared)
+	shared, hashes := map[string]*policy.Decider{}, fingerprints{}
+	b, h := newSide(base, shared, hashes), newSide(head, shared, hashes)
 	res := &Result{Identities: head.Identities}
 	for _, id := range base.Identities {
 		if _, ok := h.byKey[id.Key()]; !ok {
@@ -172,13 +172,13 @@ type side struct {
 	verdicts map[[2]string]Verdict
 }
 
-func newSide(r Revision, deciders map[string]*policy.Decider) *side {
+func newSide(r Revision, deciders map[string]*policy.Decider, hashes fingerprints) *side {
 	s := &side{rev: r, byKey: map[string]renderers.Identity{}, tiers: map[string]policy.Tiers{}, hashes: map[string]string{}, deciders: deciders, verdicts: map[[2]string]Verdict{}}
 	for _, id := range r.Identities {
 		s.byKey[id.Key()] = id
 		t := r.Policies.Tiers(id.Namespace, id.ServiceAccount)
 		s.tiers[id.Key()] = t
-		s.hashes[id.Key()] = fingerprint(t)
+		s.hashes[id.Key()] = hashes.of(t)
 	}
 	return s
 }
@@ -300,17 +300,28 @@ func compare(ctx context.Context, b, h *side, caller, callee string) (before, af
 	return before, after, decisions, true
 }
 
-// fingerprint identifies the content of an identity's tiers.
-func fingerprint(t policy.Tiers) string {
+// fingerprints identifies the content of identities' tiers. The same policy objects
+// make up many identities' tiers (the global tier all of them), so each is hashed once.
+type fingerprints map[*agentv1.AuthorizationPolicy]string
+
+func (f fingerprints) of(t policy.Tiers) string {
+	hash := func(tier string, p *agentv1.AuthorizationPolicy) string {
+		h, ok := f[p]
+		if !ok {
+			h = policy.PolicyHash(p)
+			f[p] = h
+		}
+		return tier + ":" + p.Namespace + "/" + p.Name + "=" + h
+	}
 	var parts []string
 	for _, p := range t.Global {
-		parts = append(parts, "g:"+p.Namespace+"/"+p.Name+"="+policy.PolicyHash(p))
+		parts = append(parts, hash("g", p))
 	}
 	for _, p := range t.Namespace {
-		parts = append(parts, "n:"+p.Namespace+"/"+p.Name+"="+policy.PolicyHash(p))
+		parts = append(parts, hash("n", p))
 	}
 	if t.Client != nil {
-		parts = append(parts, "c:"+t.Client.Namespace+"/"+t.Client.Name+"="+policy.PolicyHash(t.Client))
+		parts = append(parts, hash("c", t.Client))
 	}
 	return strings.Join(parts, ",")
 }
