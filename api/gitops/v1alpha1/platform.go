@@ -1,7 +1,9 @@
 package v1alpha1
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"fmt"
 	"net/url"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+	yamlv3 "go.yaml.in/yaml/v3"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -78,6 +81,7 @@ func (p *Platform) Default() {
 	setString(&i.ClientRegistration, DefaultClientRegistrationImg)
 	setString(&p.Defaults.AuthBridgeMode, DefaultAuthBridgeMode)
 	setString(&p.Defaults.EgressEnforcement, DefaultEgressEnforcement)
+	p.Limits.Default()
 }
 
 // Validate reports every invalid field, each error naming the field.
@@ -134,6 +138,10 @@ func (p *Platform) Validate() error {
 			bad(field, "%q is not an image reference", image)
 		}
 	}
+	if p.Kustomize.AllowRemoteBases {
+		bad("kustomize.allowRemoteBases", "remote bases are not supported: a render reads only the revision's own tree, never the network; vendor the base into the repository")
+	}
+	p.Limits.validate(bad)
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
 }
@@ -142,7 +150,11 @@ func (p *Platform) Validate() error {
 // defaults and validates it. name is used in error messages.
 func ParsePlatform(name string, data []byte) (*Platform, error) {
 	p := &Platform{}
-	js, err := yaml.YAMLToJSON(data)
+	if n := documents(data); n > 1 {
+		return nil, fmt.Errorf("%s: holds %d YAML documents; a Platform file is one document", name, n)
+	}
+	// Strict: a second trustDomain must not silently win over the first.
+	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -194,6 +206,23 @@ func (p *Platform) TokenExchangeEnabled() bool { return boolOr(p.Keycloak.TokenE
 // Issuer is the OIDC issuer of the realm's tokens.
 func (p *Platform) Issuer() string {
 	return strings.TrimRight(p.Keycloak.PublicURL, "/") + "/realms/" + p.Keycloak.Realm
+}
+
+// documents counts the YAML documents of data; empty documents ("---" alone) count too,
+// so a stray separator with a second Platform after it is not missed.
+func documents(data []byte) int {
+	dec := yamlv3.NewDecoder(bytes.NewReader(data))
+	n := 0
+	for ; n < 100; n++ {
+		var node yamlv3.Node
+		if err := dec.Decode(&node); err != nil {
+			if errors.Is(err, io.EOF) {
+				return n
+			}
+			return n + 1 // the strict decode below reports the syntax error
+		}
+	}
+	return n
 }
 
 func prefixLines(name string, err error) error {

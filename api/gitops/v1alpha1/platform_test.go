@@ -77,6 +77,38 @@ spire: {socketPath: /run/spire.sock}
 			},
 		},
 		{
+			name:    "a duplicate key is an error, not the last one winning",
+			doc:     "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\ntrustDomain: a.org\ntrustDomain: b.org\n",
+			wantErr: []string{"platform.yaml: ", `"trustDomain" already set`},
+		},
+		{
+			name:    "a second document is an error",
+			doc:     "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\n---\napiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\ntrustDomain: b.org\n",
+			wantErr: []string{"platform.yaml: holds 2 YAML documents"},
+		},
+		{
+			name:    "remote bases are refused",
+			doc:     "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\nkustomize: {allowRemoteBases: true}\n",
+			wantErr: []string{"platform.yaml: kustomize.allowRemoteBases: remote bases are not supported"},
+		},
+		{
+			name: "limits take Kubernetes quantities and durations",
+			doc:  "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\nlimits: {fileSize: 1Mi, renderTimeout: 30s, objects: 10}\n",
+			check: func(t *testing.T, p *Platform) {
+				if p.Limits.FileBytes() != 1<<20 || p.Limits.RenderDeadline().String() != "30s" || p.Limits.MaxObjects() != 10 {
+					t.Errorf("limits %+v", p.Limits)
+				}
+				if p.Limits.RevisionBytes() != DefaultLimitRevisionSize || p.Limits.MaxYAMLDepth() != DefaultLimitYAMLDepth {
+					t.Errorf("unset limits keep their defaults: %+v", p.Limits)
+				}
+			},
+		},
+		{
+			name:    "limits must be positive",
+			doc:     "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\nlimits: {fileSize: \"-1\", files: -3, regoTimeout: -1s}\n",
+			wantErr: []string{"platform.yaml: limits.fileSize: must be positive", "platform.yaml: limits.files: must be positive", "platform.yaml: limits.regoTimeout: must be positive"},
+		},
+		{
 			name:    "wrong kind",
 			doc:     "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Sync\n",
 			wantErr: []string{"platform.yaml: kind: must be Platform"},

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -67,6 +68,12 @@ type Platform struct {
 	// Kustomize build settings.
 	// +optional
 	Kustomize KustomizeConfig `json:"kustomize,omitempty"`
+
+	// Limits bound what one revision may cost to render and check. Git content is
+	// untrusted input (a fork's pull request is previewed too), so every dimension has a
+	// bound with a safe default.
+	// +optional
+	Limits Limits `json:"limits,omitempty"`
 }
 
 // KeycloakConfig locates Keycloak.
@@ -132,6 +139,12 @@ type SpireConfig struct {
 	// ClassName of the spire-controller-manager that should pick up the ClusterSPIFFEIDs.
 	// +optional
 	ClassName string `json:"className,omitempty"`
+	// AllowUserClusterSPIFFEIDs lets a repository bring its own ClusterSPIFFEIDs. Off by
+	// default: identities are trustsync's to generate, and a ClusterSPIFFEID in Git is
+	// refused. When on, each one must select pods of, and name ServiceAccounts in, only
+	// the namespaces of its own revision.
+	// +optional
+	AllowUserClusterSPIFFEIDs bool `json:"allowUserClusterSPIFFEIDs,omitempty"`
 	// TrustBundleNamespace holds the ConfigMap spire-bundle (key bundle.spiffe) SPIRE
 	// publishes its trust bundle in; AgentCard signatures are checked against it.
 	// zero-trust-workload-identity-manager when empty, as in Kagenti.
@@ -192,8 +205,55 @@ type PolicyConfig struct {
 
 // KustomizeConfig configures builds.
 type KustomizeConfig struct {
-	// AllowRemoteBases lets kustomizations reference remote bases and resources.
-	// Off by default: a revision should be determined by its commit alone.
+	// AllowRemoteBases is refused when true: a render reads only the revision's own
+	// tree, never the network. Vendor remote bases into the repository instead.
 	// +optional
 	AllowRemoteBases bool `json:"allowRemoteBases,omitempty"`
+}
+
+// Limits bound a render. A revision that exceeds one fails with an error naming the
+// limit and the file; the last good revision stays applied.
+type Limits struct {
+	// FileSize bounds one file of the tree. Default 4Mi.
+	// +optional
+	FileSize *resource.Quantity `json:"fileSize,omitempty"`
+	// RevisionSize bounds the bytes of all the files one render reads. Default 128Mi.
+	// +optional
+	RevisionSize *resource.Quantity `json:"revisionSize,omitempty"`
+	// Files bounds the files and directories one render visits. Default 20000.
+	// +optional
+	Files int `json:"files,omitempty"`
+	// Objects bounds the objects a revision's build yields, before expansion. Default 20000.
+	// +optional
+	Objects int `json:"objects,omitempty"`
+	// YAMLDepth bounds the nesting of a YAML document. Default 100.
+	// +optional
+	YAMLDepth int `json:"yamlDepth,omitempty"`
+	// YAMLNodes bounds the nodes of one YAML file with its aliases expanded (an alias bomb
+	// is small on disk and huge in memory). Default 1000000.
+	// +optional
+	YAMLNodes int `json:"yamlNodes,omitempty"`
+	// SymlinkHops bounds the symbolic links followed to resolve one path. Default 40.
+	// +optional
+	SymlinkHops int `json:"symlinkHops,omitempty"`
+	// RenderTimeout bounds one render, the kustomize build and the policy checks
+	// included. Default 2m.
+	// +optional
+	RenderTimeout *metav1.Duration `json:"renderTimeout,omitempty"`
+	// PolicySize bounds the Rego of one AuthorizationPolicy (all its files). Default 256Ki.
+	// The admission webhook applies the same bound.
+	// +optional
+	PolicySize *resource.Quantity `json:"policySize,omitempty"`
+	// PolicyRules bounds the rules of one AuthorizationPolicy. Default 2000.
+	// +optional
+	PolicyRules int `json:"policyRules,omitempty"`
+	// RegoTimeout bounds one Rego evaluation: a decision or one test. Default 1s.
+	// +optional
+	RegoTimeout *metav1.Duration `json:"regoTimeout,omitempty"`
+	// RegoMemory bounds the memory one Rego evaluation may allocate. Default 64Mi.
+	// +optional
+	RegoMemory *resource.Quantity `json:"regoMemory,omitempty"`
+	// RegoTestsTimeout bounds all the Rego tests of one revision. Default 60s.
+	// +optional
+	RegoTestsTimeout *metav1.Duration `json:"regoTestsTimeout,omitempty"`
 }
