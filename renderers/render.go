@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -65,7 +66,8 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 	if p == nil {
 		p = gitopsv1.DefaultPlatform()
 	}
-	objs, err := kustomize.Build(fsys, dir, kustomize.Options{AllowRemoteBases: p.Kustomize.AllowRemoteBases, Namespace: opts.Namespace})
+	started := time.Now()
+	objs, err := kustomize.Build(fsys, dir, kustomize.Options{Namespace: opts.Namespace, Limits: buildLimits(&p.Limits, started)})
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +84,17 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 		return nil, sorted(err)
 	}
 	return &Result{Objects: expanded.Objects, Agents: expanded.Agents, Policies: checkedPolicies.summaries, PolicyTests: checkedPolicies.tests, typedPolicies: checkedPolicies.typed}, nil
+}
+
+// buildLimits are the Platform's limits for the kustomize build of a render that started
+// at started.
+func buildLimits(l *gitopsv1.Limits, started time.Time) kustomize.Limits {
+	return kustomize.Limits{
+		FileBytes: l.FileBytes(), RevisionBytes: l.RevisionBytes(), Files: l.MaxFiles(),
+		Objects: l.MaxObjects(), ObjectsPerBuild: l.MaxObjectsPerBuild(),
+		YAMLDepth: l.MaxYAMLDepth(), YAMLNodes: l.MaxYAMLNodes(), SymlinkHops: l.MaxSymlinkHops(),
+		Deadline: started.Add(l.RenderDeadline()), Timeout: l.RenderDeadline(),
+	}
 }
 
 // checkBuiltins decodes every object of a built-in Kubernetes kind strictly, so a typo

@@ -323,14 +323,14 @@ func TestRenderBadInput(t *testing.T) {
 			files: map[string]string{
 				"app/kustomization.yaml": "resources: [../../secrets.yaml]\n",
 			},
-			want: []string{`app/kustomization.yaml: refers to "../../secrets.yaml", which is outside the source tree`},
+			want: []string{`app/kustomization.yaml: resources[0]: "../../secrets.yaml" is outside the source tree`},
 		},
 		{
 			name: "remote base",
 			files: map[string]string{
 				"app/kustomization.yaml": "resources:\n- https://github.com/example/agents//base?ref=main\n",
 			},
-			want: []string{`app/kustomization.yaml: refers to remote "https://github.com/example/agents//base?ref=main": remote bases are refused`},
+			want: []string{`app/kustomization.yaml: resources[0]: "https://github.com/example/agents//base?ref=main" is not a path of the tree: remote bases, URLs and git addresses are refused; a render reads only the revision's own tree`},
 		},
 		{
 			name: "symlink out of the tree",

@@ -12,9 +12,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/provider"
 	"sigs.k8s.io/kustomize/api/resource"
 	kustypes "sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
+	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/yaml"
 
 	"github.com/trustsync/trustsync/renderers/manifest"
@@ -22,11 +24,11 @@ import (
 
 // Options configure a build.
 type Options struct {
-	// AllowRemoteBases lets kustomizations reference remote bases and resources.
-	AllowRemoteBases bool
 	// Namespace, when set, is given to every namespaced object, as kustomize's
 	// namespace field does (Flux's targetNamespace).
 	Namespace string
+	// Limits bound the build; zero fields take their defaults.
+	Limits Limits
 }
 
 // originAnnotation is where kustomize records the file each object came from.
@@ -47,58 +49,136 @@ func Build(fsys fs.FS, dir string, opts Options) ([]*manifest.Object, error) {
 	if dir == "" || path.IsAbs(dir) || dir == ".." || strings.HasPrefix(dir, "../") {
 		return nil, fmt.Errorf("path %q is %w", dir, errOutsideTree)
 	}
-	t := newTree(fsys)
-	if !t.IsDir(dir) {
+	t := newTree(fsys, opts.Limits)
+	if !t.IsDir(virtual(dir)) {
 		if v := t.takeViolations(); len(v) > 0 {
 			return nil, errors.Join(v...)
 		}
 		return nil, fmt.Errorf("path %q: no such directory in the source tree", dir)
 	}
+	if real, err := t.real(virtual(dir)); err == nil {
+		dir = real
+	}
+	if _, ok := kustomizationFile(t, dir); !ok {
+		data, err := generateKustomization(t, dir)
+		if t.exceeded != nil {
+			return nil, t.exceeded
+		}
+		if err != nil {
+			return nil, err
+		}
+		t.prepare(path.Join(dir, konfig.DefaultKustomizationFileName()), data)
+	}
 
-	g, err := scan(t, dir, opts.AllowRemoteBases)
+	// scan's errors name the kustomization and field, also for an exceeded limit.
+	g, err := scan(t, dir)
 	if err != nil {
 		return nil, err
 	}
+	if t.exceeded != nil {
+		return nil, t.exceeded
+	}
+	var objs []*manifest.Object
 	if opts.Namespace != "" {
 		// The namespace applies to the whole build, so the root is built whole.
-		return runKustomize(t, dir, opts.Namespace)
+		objs, err = runKustomize(t, dir, opts.Namespace)
+	} else {
+		objs, err = build(t, g, dir)
 	}
-	return build(t, g, dir)
+	if t.exceeded != nil {
+		return nil, t.exceeded
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(objs) == 0 {
+		return nil, emptyBuild(t, dir)
+	}
+	return objs, nil
 }
 
-// build builds one directory. A kustomization that only aggregates directories is built
-// as the concatenation of its parts when nothing below it renames objects: the result is
-// the same, and it avoids kustomize's cost, which grows with the square of the number of
+// emptyBuild explains a build that yields nothing: with prune, applying it would delete
+// every object of the previous revision.
+func emptyBuild(t *tree, dir string) error {
+	name, ok := kustomizationFile(t, dir)
+	if !ok {
+		return fmt.Errorf("path %q: the build yields no objects", dir)
+	}
+	return fmt.Errorf("%s: the build yields no objects; an empty revision would prune everything the last one applied (list the manifests under resources)", path.Join(dir, name))
+}
+
+// build builds one directory. A kustomization that only lists resources is built as the
+// concatenation of its parts when nothing below it renames objects: its files are read
+// as kustomize reads them and its directories built the same way. The result is the
+// same, and it avoids kustomize's cost, which grows with the square of the number of
 // objects in one build.
 func build(t *tree, g graph, dir string) ([]*manifest.Object, error) {
-	if k := g[dir]; splitAggregators && k != nil && k.aggregator && !g.renamesBelow(dir) {
-		var all []*manifest.Object
-		from := map[manifest.Ref]string{}
-		for _, child := range k.dirs {
-			objs, err := build(t, g, child)
-			if err != nil {
-				return nil, err
-			}
-			for _, o := range objs {
-				if other, dup := from[o.Ref()]; dup {
-					return nil, fmt.Errorf("%s: %s is built twice, from %s and %s", k.file, o.Ref(), other, child)
-				}
-				from[o.Ref()] = child
-			}
-			all = append(all, objs...)
-		}
-		return all, nil
+	k := g[dir]
+	if !splitAggregators || k == nil || !k.plain || g.renamesBelow(dir) {
+		return runKustomize(t, dir, "")
 	}
-	return runKustomize(t, dir, "")
+	var all []*manifest.Object
+	from := map[manifest.Ref]string{}
+	for _, res := range k.resources {
+		var objs []*manifest.Object
+		var err error
+		if res.dir {
+			objs, err = build(t, g, res.path)
+		} else {
+			objs, err = readResources(t, res.path)
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			if other, dup := from[o.Ref()]; dup {
+				return nil, fmt.Errorf("%s: %s is built twice, from %s and %s", k.file, o.Ref(), other, res.path)
+			}
+			from[o.Ref()] = res.path
+		}
+		all = append(all, objs...)
+	}
+	return all, nil
+}
+
+// readResources reads the objects of one resource file the way kustomize does (lists
+// inlined), without a kustomize run.
+func readResources(t *tree, file string) ([]*manifest.Object, error) {
+	data, err := t.ReadFile(virtual(file))
+	if err != nil {
+		if v := t.takeViolations(); len(v) > 0 {
+			return nil, errors.Join(v...)
+		}
+		return nil, err
+	}
+	resources, err := resourceFactory().SliceFromBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", file, err)
+	}
+	objs := make([]*manifest.Object, 0, len(resources))
+	for _, r := range resources {
+		o, err := toObject(r, "", false)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		o.Source = file
+		objs = append(objs, o)
+	}
+	return objs, nil
 }
 
 // runKustomize runs one kustomize build of dir, setting namespace when given.
 func runKustomize(t *tree, dir, namespace string) ([]*manifest.Object, error) {
 	userOrigins, err := prepareRoot(t, dir, namespace)
 	if err != nil {
+		if v := t.takeViolations(); len(v) > 0 {
+			return nil, errors.Join(v...)
+		}
 		return nil, err
 	}
 
+	t.runObjects, t.inKustomize = 0, true
+	defer func() { t.inKustomize = false }()
 	buildMu.Lock()
 	k := krusty.MakeKustomizer(&krusty.Options{
 		LoadRestrictions: kustypes.LoadRestrictionsNone, // the tree itself is the boundary
@@ -110,7 +190,7 @@ func runKustomize(t *tree, dir, namespace string) ([]*manifest.Object, error) {
 		if v := t.takeViolations(); len(v) > 0 {
 			return nil, errors.Join(v...)
 		}
-		return nil, fmt.Errorf("kustomize build of %s: %s", dir, strings.ReplaceAll(err.Error(), treeRoot+"/", ""))
+		return nil, kustomizeError(dir, err)
 	}
 
 	objs := make([]*manifest.Object, 0, resMap.Size())
@@ -130,41 +210,29 @@ func runKustomize(t *tree, dir, namespace string) ([]*manifest.Object, error) {
 func prepareRoot(t *tree, dir, namespace string) (userOrigins bool, err error) {
 	name, ok := kustomizationFile(t, dir)
 	if !ok {
-		data, err := generateKustomization(t, dir, namespace)
-		if err != nil {
-			return false, err
-		}
-		t.overlay[path.Join(dir, konfig.DefaultKustomizationFileName())] = data
-		return false, nil
+		return false, fmt.Errorf("path %q: no kustomization", dir)
 	}
 	file := path.Join(dir, name)
-	data, err := t.ReadFile(virtual(file))
+	doc, err := t.kustomization(virtual(file))
 	if err != nil {
 		return false, err
 	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return false, fmt.Errorf("%s: %w", file, err)
-	}
-	if doc == nil {
-		doc = map[string]any{}
-	}
+	k := doc.k
 	if namespace != "" {
-		doc["namespace"] = namespace
+		k.Namespace = namespace
 	}
-	metadata, _ := doc["buildMetadata"].([]any)
-	userOrigins = slices.Contains(metadata, any(kustypes.OriginAnnotations))
+	userOrigins = slices.Contains(k.BuildMetadata, kustypes.OriginAnnotations)
 	if userOrigins && namespace == "" {
 		return true, nil
 	}
 	if !userOrigins {
-		doc["buildMetadata"] = append(metadata, kustypes.OriginAnnotations)
+		k.BuildMetadata = append(slices.Clone(k.BuildMetadata), kustypes.OriginAnnotations)
 	}
-	out, err := yaml.Marshal(doc)
+	out, err := yaml.Marshal(&k)
 	if err != nil {
 		return false, err
 	}
-	t.overlay[file] = out
+	t.prepare(file, out)
 	return userOrigins, nil
 }
 
@@ -181,7 +249,7 @@ func kustomizationFile(t *tree, dir string) (string, bool) {
 // toObject converts a kustomize resource and works out the file it came from.
 func toObject(r *resource.Resource, dir string, keepOrigin bool) (*manifest.Object, error) {
 	source := ""
-	if origin, err := r.GetOrigin(); err == nil && origin != nil {
+	if origin, err := r.GetOrigin(); err == nil && origin != nil && dir != "" {
 		switch {
 		case origin.Repo != "":
 			source = origin.Repo + "//" + origin.Path
@@ -220,4 +288,49 @@ func removeAnnotation(u *unstructured.Unstructured, keys ...string) {
 		return
 	}
 	u.SetAnnotations(a)
+}
+
+// resourceFactory parses resources the way kustomize does.
+func resourceFactory() *resource.Factory {
+	return provider.NewDefaultDepProvider().GetResourceFactory()
+}
+
+// kustomizeError words a failed kustomize run for people: paths relative to the tree and
+// kustomize's nesting of wrapped errors cut to its cause, with the build it happened in.
+func kustomizeError(dir string, err error) error {
+	msg := strings.ReplaceAll(err.Error(), treeRoot+"/", "")
+	msg = strings.ReplaceAll(msg, treeRoot, ".")
+	// kustomize repeats "accumulating resources: accumulation err='…'" per level.
+	if i := strings.LastIndex(msg, "err='"); i >= 0 {
+		inner := strings.TrimSuffix(strings.TrimRight(msg[i+len("err='"):], "'"), "'")
+		if inner != "" {
+			msg = inner
+		}
+	}
+	// A duplicate object ends in kustomize's retry of the file as a directory.
+	const dup = "may not add resource with an already registered id: "
+	if i := strings.Index(msg, dup); i >= 0 {
+		id, _, _ := strings.Cut(msg[i+len(dup):], "'")
+		file := ""
+		if j := strings.LastIndex(msg[:i], "merging resources from '"); j >= 0 {
+			file, _, _ = strings.Cut(msg[j+len("merging resources from '"):], "'")
+		}
+		msg = fmt.Sprintf("%s is given twice (again in %s)", readableID(id), strings.TrimPrefix(file, "./"))
+	}
+	return fmt.Errorf("kustomize build of %s: %s", dir, msg)
+}
+
+// readableID turns kustomize's "ConfigMap.v1.[noGrp]/a.x" into "ConfigMap x/a".
+func readableID(id string) string {
+	if !strings.Contains(id, "/") {
+		return id
+	}
+	r := resid.FromString(id)
+	if r.Name == "" {
+		return id
+	}
+	if r.Namespace == "" || r.Namespace == resid.DefaultNamespace {
+		return r.Kind + " " + r.Name
+	}
+	return r.Kind + " " + r.Namespace + "/" + r.Name
 }

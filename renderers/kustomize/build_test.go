@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 )
@@ -106,7 +107,7 @@ func TestBuild(t *testing.T) {
 				"app/kustomization.yaml": file("resources:\n- ../../../etc/hosts\n"),
 			},
 			dir:     "app",
-			wantErr: `app/kustomization.yaml: refers to "../../../etc/hosts", which is outside the source tree`,
+			wantErr: `app/kustomization.yaml: resources[0]: "../../../etc/hosts" is outside the source tree`,
 		},
 		{
 			name:    "build path climbing out of the tree is refused",
@@ -127,7 +128,7 @@ func TestBuild(t *testing.T) {
 				"app/ok.yaml":            configMap("ok"),
 			},
 			dir:     "app",
-			wantErr: `app/kustomization.yaml: refers to remote "github.com/example/repo//deploy?ref=v1": remote bases are refused`,
+			wantErr: `app/kustomization.yaml: resources[1]: "github.com/example/repo//deploy?ref=v1" is not a path of the tree: remote bases, URLs and git addresses are refused`,
 		},
 		{
 			name: "remote patch file in a nested base is refused",
@@ -137,13 +138,13 @@ func TestBuild(t *testing.T) {
 				"base/cm.yaml":            configMap("x"),
 			},
 			dir:     "app",
-			wantErr: `base/kustomization.yaml: refers to remote "https://example.com/patch.yaml"`,
+			wantErr: `base/kustomization.yaml: patches[0].path: "https://example.com/patch.yaml" is not a path of the tree`,
 		},
 		{
 			name:    "missing resource names the kustomization",
 			tree:    fstest.MapFS{"app/kustomization.yaml": file("resources: [missing.yaml]\n")},
 			dir:     "app",
-			wantErr: `app/kustomization.yaml: refers to "missing.yaml", which does not exist`,
+			wantErr: `app/kustomization.yaml: resources[0]: "missing.yaml" does not exist in the tree`,
 		},
 		{
 			name: "inline transformers are not paths",
@@ -218,22 +219,29 @@ func TestBuildKeepsOriginAnnotationsTheUserAskedFor(t *testing.T) {
 	}
 }
 
-func TestBuildRemoteResourceWhenAllowed(t *testing.T) {
+// TestBuildNeverFetches: a reference to a URL is refused before kustomize could fetch
+// it, wherever in a kustomization it appears; the server sees no request.
+func TestBuildNeverFetches(t *testing.T) {
+	var requests atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
 		_, _ = w.Write([]byte(strings.ReplaceAll(cm, "%s", "remote")))
 	}))
 	defer srv.Close()
-	tree := fstest.MapFS{"app/kustomization.yaml": file("resources:\n- " + srv.URL + "/cm.yaml\n")}
-
-	if _, err := Build(tree, "app", Options{}); err == nil || !strings.Contains(err.Error(), "remote bases are refused") {
-		t.Fatalf("default options: want refusal, got %v", err)
+	for _, k := range []string{
+		"resources:\n- " + srv.URL + "/cm.yaml\n",
+		"resources: [cm.yaml]\nconfigMapGenerator:\n- name: g\n  files: [" + srv.URL + "/x]\n",
+		"resources: [cm.yaml]\nconfigMapGenerator:\n- name: g\n  envs: [" + srv.URL + "/x]\n",
+		"resources: [cm.yaml]\npatches:\n- path: " + srv.URL + "/p.yaml\n",
+	} {
+		tree := fstest.MapFS{"app/kustomization.yaml": file(k), "app/cm.yaml": configMap("a")}
+		_, err := Build(tree, "app", Options{})
+		if err == nil || !strings.Contains(err.Error(), "remote bases, URLs and git addresses are refused") {
+			t.Errorf("%q: want a refusal, got %v", k, err)
+		}
 	}
-	objs, err := Build(tree, "app", Options{AllowRemoteBases: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(objs) != 1 || objs[0].GetName() != "remote" {
-		t.Fatalf("got %v", objs)
+	if n := requests.Load(); n > 0 {
+		t.Fatalf("the build sent %d requests", n)
 	}
 }
 

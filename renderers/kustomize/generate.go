@@ -17,10 +17,22 @@ import (
 // generateKustomization writes the kustomization Flux would generate for a directory
 // without one: every YAML file below dir that holds Kubernetes objects, and every
 // sub-directory that has a kustomization of its own (taken whole, not descended into).
-func generateKustomization(t *tree, dir, namespace string) ([]byte, error) {
+//
+// A directory reached twice through symbolic links is taken once, so links to an
+// ancestor cannot make the walk loop or grow exponentially.
+func generateKustomization(t *tree, dir string) ([]byte, error) {
 	var resources []string
+	visited := map[string]bool{}
 	var walk func(rel string) error
 	walk = func(rel string) error {
+		real, err := t.real(virtual(path.Join(dir, rel)))
+		if err != nil {
+			return err
+		}
+		if visited[real] {
+			return nil
+		}
+		visited[real] = true
 		names, err := t.ReadDir(virtual(path.Join(dir, rel)))
 		if err != nil {
 			return err
@@ -48,6 +60,14 @@ func generateKustomization(t *tree, dir, namespace string) ([]byte, error) {
 			if err != nil {
 				return err
 			}
+			real, err := t.real(virtual(full))
+			if err != nil {
+				return err
+			}
+			// Guarded before anything parses it: holdsObjects decodes the documents.
+			if _, err := t.guard(real, data); err != nil {
+				return err
+			}
 			isManifest, err := holdsObjects(data)
 			if err != nil {
 				return fmt.Errorf("%s: %w", full, err)
@@ -68,10 +88,8 @@ func generateKustomization(t *tree, dir, namespace string) ([]byte, error) {
 		return nil, fmt.Errorf("path %q: no %s and no Kubernetes manifests below it", dir, konfig.DefaultKustomizationFileName())
 	}
 	k := kustypes.Kustomization{
-		TypeMeta:      kustypes.TypeMeta{APIVersion: kustypes.KustomizationVersion, Kind: kustypes.KustomizationKind},
-		Namespace:     namespace,
-		Resources:     resources,
-		BuildMetadata: []string{kustypes.OriginAnnotations},
+		TypeMeta:  kustypes.TypeMeta{APIVersion: kustypes.KustomizationVersion, Kind: kustypes.KustomizationKind},
+		Resources: resources,
 	}
 	return yaml.Marshal(k)
 }

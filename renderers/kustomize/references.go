@@ -2,36 +2,40 @@ package kustomize
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
 	"path"
 	"reflect"
 	"strings"
 
 	kustypes "sigs.k8s.io/kustomize/api/types"
-	"sigs.k8s.io/yaml"
 )
 
-// kustomization is one kustomization reachable from the build path.
-type kustomization struct {
+// node is one kustomization reachable from the build path.
+type node struct {
 	file string
 	// dirs are the local directories it builds on (resources and components).
 	dirs []string
-	// aggregator is true when it only lists directories as resources and changes
-	// nothing: its build is the concatenation of theirs.
-	aggregator bool
+	// resources in order, for a plain kustomization's split build.
+	resources []resourceRef
+	// plain is true when it only lists resources (files, and directories that have a
+	// kustomization) and changes nothing: its build is the concatenation of theirs.
+	plain bool
 	// renames is true when it may change object names (prefixes, generators with hash
 	// suffixes, transformers, replacements, name patches).
 	renames bool
 }
 
-// graph holds the kustomizations reachable from the build path, by directory.
-type graph map[string]*kustomization
+// resourceRef is one resources entry, tree-relative.
+type resourceRef struct {
+	path string
+	dir  bool
+}
 
-// scan walks the kustomizations reachable from dir. It refuses references that leave
-// the source tree and, unless allowed, references to remote bases or files: with remote
-// inputs a revision would no longer be determined by its commit alone.
-func scan(t *tree, dir string, allowRemote bool) (graph, error) {
+// graph holds the kustomizations reachable from the build path, by directory.
+type graph map[string]*node
+
+// scan checks every kustomization reachable from dir (kustomization.go) and records how
+// they build on each other. It reports every problem of every kustomization at once.
+func scan(t *tree, dir string) (graph, error) {
 	var errs []error
 	g := graph{}
 	var visit func(dir string)
@@ -44,51 +48,38 @@ func scan(t *tree, dir string, allowRemote bool) (graph, error) {
 		if !ok {
 			return
 		}
-		file := path.Join(dir, name)
-		data, err := t.ReadFile(virtual(file))
+		doc, err := t.kustomization(virtual(path.Join(dir, name)))
 		if err != nil {
-			return // kustomize reports it
+			errs = append(errs, err)
+			t.takeViolations()
+			return
 		}
-		var k kustypes.Kustomization
-		if err := yaml.Unmarshal(data, &k); err != nil {
-			return // kustomize reports it with more context
-		}
-		k.FixKustomization()
-		node := &kustomization{file: file, renames: mayRename(t, dir, &k)}
-		g[dir] = node
-		allDirs := true
-		for _, ref := range references(&k) {
-			local := path.Join(dir, ref)
-			switch {
-			case isRemote(ref):
-				allDirs = false
-				if !allowRemote {
-					errs = append(errs, fmt.Errorf("%s: refers to remote %q: remote bases are refused (allow them with the platform setting kustomize.allowRemoteBases)", file, ref))
+		n := &node{file: doc.file, dirs: doc.dirs, renames: mayRename(t, path.Dir(doc.file), &doc.k)}
+		g[dir] = n
+		plain := len(doc.k.Resources) > 0 && onlyResources(doc.k)
+		for _, r := range doc.k.Resources {
+			p := path.Join(path.Dir(doc.file), r)
+			isDir := t.IsDir(virtual(p))
+			if isDir {
+				if real, err := t.real(virtual(p)); err == nil {
+					p = real
 				}
-			case path.IsAbs(ref) || local == ".." || strings.HasPrefix(local, "../"):
-				errs = append(errs, fmt.Errorf("%s: refers to %q, which is %w", file, ref, errOutsideTree))
-			case t.IsDir(virtual(local)):
-				node.dirs = append(node.dirs, local)
-				if _, ok := kustomizationFile(t, local); !ok {
-					allDirs = false
-				}
-				visit(local)
-			case t.Exists(virtual(local)):
-				allDirs = false
-			default:
-				if v := t.takeViolations(); len(v) > 0 {
-					errs = append(errs, v...) // a link out of the tree, not a missing file
-				} else {
-					errs = append(errs, fmt.Errorf("%s: refers to %q, which does not exist", file, ref))
+				if _, ok := kustomizationFile(t, p); !ok {
+					plain = false
 				}
 			}
+			n.resources = append(n.resources, resourceRef{path: p, dir: isDir})
 		}
-		node.aggregator = allDirs && len(k.Resources) > 0 && onlyResources(k)
+		n.plain = plain
+		for _, d := range doc.dirs {
+			if real, err := t.real(virtual(d)); err == nil {
+				d = real
+			}
+			visit(d)
+		}
+		t.takeViolations()
 	}
 	visit(dir)
-	if len(errs) == 0 {
-		t.takeViolations() // nothing failed, so no probe needs explaining later
-	}
 	return g, errors.Join(errs...)
 }
 
@@ -139,6 +130,11 @@ func (g graph) renamesBelow(dir string) bool {
 		if k.renames {
 			return true
 		}
+		for _, r := range k.resources {
+			if r.dir && walk(r.path) {
+				return true
+			}
+		}
 		for _, c := range k.dirs {
 			if walk(c) {
 				return true
@@ -149,50 +145,3 @@ func (g graph) renamesBelow(dir string) bool {
 	return walk(dir)
 }
 
-// references lists every entry of a kustomization that kustomize may load from a path
-// or URL; inline documents are left out.
-func references(k *kustypes.Kustomization) []string {
-	var refs []string
-	for _, group := range [][]string{k.Resources, k.Components, k.Crds, k.Configurations, k.Generators, k.Transformers, k.Validators} {
-		for _, r := range group {
-			if !strings.Contains(r, "\n") {
-				refs = append(refs, r)
-			}
-		}
-	}
-	for _, p := range k.PatchesStrategicMerge {
-		if !strings.Contains(string(p), "\n") {
-			refs = append(refs, string(p))
-		}
-	}
-	for _, p := range k.Patches {
-		if p.Path != "" {
-			refs = append(refs, p.Path)
-		}
-	}
-	for _, r := range k.Replacements {
-		if r.Path != "" {
-			refs = append(refs, r.Path)
-		}
-	}
-	if p, ok := k.OpenAPI["path"]; ok {
-		refs = append(refs, p)
-	}
-	return refs
-}
-
-// isRemote recognises what kustomize would fetch: URLs with a scheme, scp-like git
-// addresses, and host-qualified paths such as github.com/org/repo.
-func isRemote(ref string) bool {
-	if strings.Contains(ref, "\n") || strings.Contains(ref, " ") {
-		return false // an inline document
-	}
-	if u, err := url.Parse(ref); err == nil && u.Scheme != "" {
-		return true
-	}
-	if strings.HasPrefix(ref, "git@") || strings.Contains(ref, "?ref=") || strings.Contains(ref, "//") {
-		return true
-	}
-	first, _, _ := strings.Cut(ref, "/")
-	return first != "." && first != ".." && strings.Contains(first, ".") && strings.Contains(ref, "/")
-}

@@ -14,33 +14,243 @@ import (
 	"sync"
 	"time"
 
+	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/trustsync/trustsync/renderers/manifest"
 )
 
 // treeRoot is where the source tree appears inside the build's virtual filesystem. It is
 // not "/" so that a path climbing out of the tree stays visible as such.
 const treeRoot = "/tree"
 
-// maxLinkHops bounds symlink resolution, like the kernel's ELOOP.
-const maxLinkHops = 40
-
 // errOutsideTree marks paths and links that leave the source tree.
 var errOutsideTree = errors.New("outside the source tree")
 
+// errLimit marks a bound the build exceeded.
+var errLimit = errors.New("over a render limit")
+
+// limitError is a bound the build exceeded; errors.Is(err, errLimit) finds it.
+type limitError struct{ msg string }
+
+func (e *limitError) Error() string        { return e.msg }
+func (e *limitError) Is(target error) bool { return target == errLimit }
+
 // tree is a read-only kustomize filesystem over an fs.FS, confined to it, with an overlay
-// of files the build adds (the kustomization with origin tracking turned on).
+// of files the build adds (the kustomization with origin tracking turned on, the checked
+// copies of plugin configurations). Every kustomization kustomize reads through it is
+// checked first (kustomization.go), every YAML file is guarded (yamlguard.go), and every
+// read counts against the build's limits.
 type tree struct {
 	fsys    fs.FS
+	limits  Limits
 	overlay map[string][]byte // tree-relative path → content
+
+	// kustomizations are the checked kustomization files, by real path.
+	kustomizations map[string]*checked
+	// yamlFiles are the files kustomize parses as YAML; true for those that hold objects.
+	yamlFiles map[string]bool
+	// guarded remembers the documents of YAML files already guarded.
+	guarded map[string]int
+	// seen and bytes count the distinct paths visited and the bytes read.
+	seen  map[string]bool
+	bytes int64
+	// objects counts the objects read by the revision and by the current kustomize run
+	// (inKustomize is set during one).
+	objects, runObjects int
+	inKustomize         bool
+
+	// exceeded is the first limit the build exceeded. It is sticky: kustomize and
+	// the walks take a failed stat as "no such file", so a build past a limit could
+	// otherwise go on with part of the tree.
+	exceeded error
 
 	mu         sync.Mutex
 	violations []error
 }
 
+// checked is a kustomization and what checking it found.
+type checked struct {
+	doc *kustomizationDoc
+	err error
+}
+
 var _ filesys.FileSystem = (*tree)(nil)
 
-func newTree(fsys fs.FS) *tree {
-	return &tree{fsys: fsys, overlay: map[string][]byte{}}
+func newTree(fsys fs.FS, limits Limits) *tree {
+	return &tree{
+		fsys: fsys, limits: limits.withDefaults(), overlay: map[string][]byte{},
+		kustomizations: map[string]*checked{}, yamlFiles: map[string]bool{}, guarded: map[string]int{},
+		seen: map[string]bool{},
+	}
+}
+
+// limitErr reports an exceeded bound; it is a violation, so the build reports it rather
+// than kustomize's wrapping of it.
+func (t *tree) limitErr(file, limit string, max any, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if file != "" {
+		msg = file + ": " + msg
+	}
+	err := &limitError{msg: fmt.Sprintf("%s, over the bound %v (Platform %s)", msg, max, limit)}
+	t.violation(err)
+	if t.exceeded == nil {
+		t.exceeded = err
+	}
+	return err
+}
+
+// tick refuses to go on past the deadline.
+func (t *tree) tick() error {
+	if !t.limits.Deadline.IsZero() && time.Now().After(t.limits.Deadline) {
+		return t.limitErr("", "limits.renderTimeout", t.limits.Timeout, "the render took too long")
+	}
+	return nil
+}
+
+func (t *tree) yamlBounds() yamlBounds {
+	return yamlBounds{depth: t.limits.YAMLDepth, nodes: t.limits.YAMLNodes}
+}
+
+// markYAML records a file kustomize will parse as YAML; objects says it holds objects
+// (a resource), not a patch or a configuration.
+func (t *tree) markYAML(file string, objects bool) {
+	if r, err := t.resolve(file); err == nil {
+		file = r
+	}
+	t.yamlFiles[file] = t.yamlFiles[file] || objects
+}
+
+// prepare replaces a kustomization's checked copy with data, derived from it by the
+// build (origin tracking, the namespace) or generated; it is checked again when read.
+func (t *tree) prepare(file string, data []byte) {
+	t.setOverlay(file, data)
+	dir, err := t.resolve(path.Dir(file))
+	if err == nil {
+		delete(t.kustomizations, path.Join(dir, path.Base(file)))
+	}
+}
+
+func (t *tree) setOverlay(file string, data []byte) {
+	if r, err := t.resolve(file); err == nil {
+		file = r
+	}
+	t.overlay[file] = data
+}
+
+// guard checks one YAML file and counts its objects.
+func (t *tree) guard(file string, data []byte) (int, error) {
+	if n, ok := t.guarded[file]; ok {
+		return n, nil
+	}
+	facts, err := guardYAML(data, t.yamlBounds())
+	if err != nil {
+		var b *boundError
+		if errors.As(err, &b) {
+			return 0, t.limitErr(file, b.limit, b.max, "%s", b.what)
+		}
+		err = fmt.Errorf("%s: %w", file, err)
+		t.violation(err)
+		return 0, err
+	}
+	t.guarded[file] = facts.documents
+	return facts.documents, nil
+}
+
+// countObjects adds the objects of a file read by the current kustomize run.
+func (t *tree) countObjects(file string, n int) error {
+	t.objects += n
+	t.runObjects += n
+	if t.objects > t.limits.Objects {
+		return t.limitErr(file, "limits.objects", t.limits.Objects, "the revision has more than %d objects", t.limits.Objects)
+	}
+	if t.inKustomize && t.runObjects > t.limits.ObjectsPerBuild {
+		return t.limitErr(file, "limits.objectsPerBuild", t.limits.ObjectsPerBuild,
+			"one kustomize build has more than %d objects (kustomize's cost grows with their square; split the kustomization into directories)", t.limits.ObjectsPerBuild)
+	}
+	return nil
+}
+
+// read reads a file of the tree within the size bounds.
+func (t *tree) read(r string, info fs.FileInfo) ([]byte, error) {
+	if info.Size() > t.limits.FileBytes {
+		return nil, t.limitErr(r, "limits.fileSize", quantity(t.limits.FileBytes), "the file is %s", quantity(info.Size()))
+	}
+	f, err := t.fsys.Open(r)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, t.limits.FileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > t.limits.FileBytes {
+		return nil, t.limitErr(r, "limits.fileSize", quantity(t.limits.FileBytes), "the file is over %s", quantity(t.limits.FileBytes))
+	}
+	if !t.seen["read:"+r] {
+		t.seen["read:"+r] = true
+		t.bytes += int64(len(data))
+		if t.bytes > t.limits.RevisionBytes {
+			return nil, t.limitErr(r, "limits.revisionSize", quantity(t.limits.RevisionBytes), "the files read reach %s", quantity(t.bytes))
+		}
+	}
+	return data, nil
+}
+
+// visit counts a distinct path of the tree.
+func (t *tree) visit(r string) error {
+	if t.seen[r] {
+		return nil
+	}
+	t.seen[r] = true
+	if n := len(t.seen); n > t.limits.Files {
+		return t.limitErr(r, "limits.files", t.limits.Files, "the render visits more than %d files and directories", t.limits.Files)
+	}
+	return nil
+}
+
+// kustomization returns the checked copy of the kustomization file at p (virtual).
+// Its references are relative to the real directory it is read from, as kustomize's.
+func (t *tree) kustomization(p string) (*kustomizationDoc, error) {
+	rel, err := t.rel(p)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := t.resolve(path.Dir(rel))
+	if err != nil {
+		return nil, err
+	}
+	key := path.Join(dir, path.Base(rel))
+	if c, ok := t.kustomizations[key]; ok {
+		return c.doc, c.err
+	}
+	info, r, err := t.stat(virtual(key))
+	if err != nil {
+		return nil, err
+	}
+	if info.IsDir() {
+		return nil, fmt.Errorf("%q is a directory", key)
+	}
+	data, ok := t.overlay[r]
+	if !ok {
+		if data, err = t.read(r, info); err != nil {
+			return nil, err
+		}
+	}
+	doc, err := t.checkKustomization(key, data)
+	if err != nil {
+		for _, e := range manifest.Errors(err) {
+			t.violation(e)
+		}
+	}
+	t.kustomizations[key] = &checked{doc: doc, err: err}
+	return doc, err
+}
+
+// isKustomizationName reports a file name kustomize reads as a kustomization.
+func isKustomizationName(name string) bool {
+	return slices.Contains(konfig.RecognizedKustomizationFileNames(), name)
 }
 
 // violation records an attempt to leave the tree; the build reports it when it fails.
@@ -116,8 +326,8 @@ func (t *tree) resolve(name string) (string, error) {
 			resolved = next
 			continue
 		}
-		if hops++; hops > maxLinkHops {
-			return "", fmt.Errorf("symlink %q: too many levels of symbolic links", next)
+		if hops++; hops > t.limits.SymlinkHops {
+			return "", t.limitErr("", "limits.symlinkHops", t.limits.SymlinkHops, "%q follows more than %d symbolic links (a loop?)", name, t.limits.SymlinkHops)
 		}
 		target, err := fs.ReadLink(t.fsys, next)
 		if err != nil {
@@ -163,6 +373,12 @@ func (t *tree) real(p string) (string, error) {
 }
 
 func (t *tree) stat(p string) (fs.FileInfo, string, error) {
+	if t.exceeded != nil {
+		return nil, "", t.exceeded
+	}
+	if err := t.tick(); err != nil {
+		return nil, "", err
+	}
 	r, err := t.real(p)
 	if err != nil {
 		return nil, "", err
@@ -170,15 +386,17 @@ func (t *tree) stat(p string) (fs.FileInfo, string, error) {
 	if data, ok := t.overlay[r]; ok {
 		return overlayInfo{name: path.Base(r), size: int64(len(data))}, r, nil
 	}
-	if r == "." {
-		info, err := fs.Stat(t.fsys, ".")
-		return info, r, err
-	}
 	info, err := fs.Stat(t.fsys, r)
-	if err == nil && !info.IsDir() && !info.Mode().IsRegular() {
+	if err != nil {
+		return nil, "", err
+	}
+	if !info.IsDir() && !info.Mode().IsRegular() {
 		return nil, "", fmt.Errorf("%q is not a regular file", r)
 	}
-	return info, r, err
+	if err := t.visit(r); err != nil {
+		return nil, "", err
+	}
+	return info, r, nil
 }
 
 func virtual(r string) string {
@@ -200,8 +418,16 @@ func (t *tree) Exists(p string) bool {
 	return err == nil
 }
 
-// ReadFile implements filesys.FileSystem.
+// ReadFile implements filesys.FileSystem. A kustomization is served as its checked
+// copy, a YAML file only once it passed the guard.
 func (t *tree) ReadFile(p string) ([]byte, error) {
+	if isKustomizationName(path.Base(p)) {
+		doc, err := t.kustomization(p)
+		if err != nil {
+			return nil, err
+		}
+		return slices.Clone(doc.data), nil
+	}
 	info, r, err := t.stat(p)
 	if err != nil {
 		return nil, err
@@ -212,7 +438,22 @@ func (t *tree) ReadFile(p string) ([]byte, error) {
 	if data, ok := t.overlay[r]; ok {
 		return slices.Clone(data), nil
 	}
-	return fs.ReadFile(t.fsys, r)
+	data, err := t.read(r, info)
+	if err != nil {
+		return nil, err
+	}
+	if objects, ok := t.yamlFiles[r]; ok {
+		n, err := t.guard(r, data)
+		if err != nil {
+			return nil, err
+		}
+		if objects {
+			if err := t.countObjects(r, n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return data, nil
 }
 
 // ReadDir implements filesys.FileSystem.

@@ -15,6 +15,7 @@ const (
 	DefaultLimitRevisionSize     = 128 << 20
 	DefaultLimitFiles            = 20000
 	DefaultLimitObjects          = 20000
+	DefaultLimitObjectsPerBuild  = 5000
 	DefaultLimitYAMLDepth        = 100
 	DefaultLimitYAMLNodes        = 1000000
 	DefaultLimitSymlinkHops      = 40
@@ -32,6 +33,7 @@ func (l *Limits) Default() {
 	setQuantity(&l.RevisionSize, DefaultLimitRevisionSize)
 	setInt(&l.Files, DefaultLimitFiles)
 	setInt(&l.Objects, DefaultLimitObjects)
+	setInt(&l.ObjectsPerBuild, DefaultLimitObjectsPerBuild)
 	setInt(&l.YAMLDepth, DefaultLimitYAMLDepth)
 	setInt(&l.YAMLNodes, DefaultLimitYAMLNodes)
 	setInt(&l.SymlinkHops, DefaultLimitSymlinkHops)
@@ -54,7 +56,7 @@ func (l *Limits) validate(bad func(field, format string, args ...any)) {
 		}
 	}
 	for field, n := range map[string]int{
-		"limits.files": l.Files, "limits.objects": l.Objects, "limits.yamlDepth": l.YAMLDepth,
+		"limits.files": l.Files, "limits.objects": l.Objects, "limits.objectsPerBuild": l.ObjectsPerBuild, "limits.yamlDepth": l.YAMLDepth,
 		"limits.yamlNodes": l.YAMLNodes, "limits.symlinkHops": l.SymlinkHops, "limits.policyRules": l.PolicyRules,
 	} {
 		if n < 0 {
@@ -81,6 +83,9 @@ func (l *Limits) MaxFiles() int { return intOr(l.Files, DefaultLimitFiles) }
 
 // MaxObjects is the Objects bound.
 func (l *Limits) MaxObjects() int { return intOr(l.Objects, DefaultLimitObjects) }
+
+// MaxObjectsPerBuild is the ObjectsPerBuild bound.
+func (l *Limits) MaxObjectsPerBuild() int { return intOr(l.ObjectsPerBuild, DefaultLimitObjectsPerBuild) }
 
 // MaxYAMLDepth is the YAMLDepth bound.
 func (l *Limits) MaxYAMLDepth() int { return intOr(l.YAMLDepth, DefaultLimitYAMLDepth) }

@@ -226,6 +226,11 @@ type Limits struct {
 	// Objects bounds the objects a revision's build yields, before expansion. Default 20000.
 	// +optional
 	Objects int `json:"objects,omitempty"`
+	// ObjectsPerBuild bounds the objects of one kustomize build — a kustomization that
+	// transforms what it lists (a plain list of resources is read without kustomize).
+	// kustomize's cost grows with the square of this number. Default 5000.
+	// +optional
+	ObjectsPerBuild int `json:"objectsPerBuild,omitempty"`
 	// YAMLDepth bounds the nesting of a YAML document. Default 100.
 	// +optional
 	YAMLDepth int `json:"yamlDepth,omitempty"`
