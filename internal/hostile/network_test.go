@@ -69,8 +69,8 @@ func TestRenderReachesNoNetwork(t *testing.T) {
 			"fn.yaml": "apiVersion: example.org/v1\nkind: Fn\nmetadata:\n  name: fn\n  annotations:\n    config.kubernetes.io/function: |\n      exec: {path: /bin/sh}\n"}, Args: render,
 			Stderr: []string{"fn.yaml"}},
 		{Name: "a local directory named like a GitHub repository is still local", Files: map[string]string{
-			"kustomization.yaml":                      "resources: [deploy.yaml, github.com/org/repo]\n",
-			"deploy.yaml":                             deployment,
+			"kustomization.yaml":                     "resources: [deploy.yaml, github.com/org/repo]\n",
+			"deploy.yaml":                            deployment,
 			"github.com/org/repo/kustomization.yaml": "resources: [cm.yaml]\n",
 			"github.com/org/repo/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: local, namespace: team-a}\n"}, Args: render,
 			Succeeds: true},

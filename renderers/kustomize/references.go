@@ -144,4 +144,3 @@ func (g graph) renamesBelow(dir string) bool {
 	}
 	return walk(dir)
 }
-

@@ -85,7 +85,9 @@ func (l *Limits) MaxFiles() int { return intOr(l.Files, DefaultLimitFiles) }
 func (l *Limits) MaxObjects() int { return intOr(l.Objects, DefaultLimitObjects) }
 
 // MaxObjectsPerBuild is the ObjectsPerBuild bound.
-func (l *Limits) MaxObjectsPerBuild() int { return intOr(l.ObjectsPerBuild, DefaultLimitObjectsPerBuild) }
+func (l *Limits) MaxObjectsPerBuild() int {
+	return intOr(l.ObjectsPerBuild, DefaultLimitObjectsPerBuild)
+}
 
 // MaxYAMLDepth is the YAMLDepth bound.
 func (l *Limits) MaxYAMLDepth() int { return intOr(l.YAMLDepth, DefaultLimitYAMLDepth) }
