@@ -34,7 +34,7 @@ import (
 // targets; every other built-in kind has at least a valid path segment as its name.
 var nameRules = map[schema.GroupKind]apivalidation.ValidateNameFunc{
 	{Kind: "Namespace"}:                                 apivalidation.ValidateNamespaceName,
-	{Kind: "Service"}:                                   apivalidation.NameIsDNS1035Label,
+	{Kind: "Service"}:                                   apivalidation.NameIsDNSLabel, // DNS-1035 before KEP-5311 (GA in 1.37)
 	{Kind: "ServiceAccount"}:                            apivalidation.ValidateServiceAccountName,
 	{Kind: "ConfigMap"}:                                 apivalidation.NameIsDNSSubdomain,
 	{Kind: "Secret"}:                                    apivalidation.NameIsDNSSubdomain,
@@ -254,7 +254,7 @@ func validateContainer(c *corev1.Container, volumes sets.Set[string], p *field.P
 	for name, q := range c.Resources.Requests {
 		errs = append(errs, nonNegativeQuantity(q, rp.Child("requests").Key(string(name)))...)
 		if limit, ok := c.Resources.Limits[name]; ok && q.Cmp(limit) > 0 {
-			errs = append(errs, field.Invalid(rp.Child("requests").Key(string(name)), q.String(), fmt.Sprintf("must be less than or equal to %s limit of %s", name, limit.String())))
+			errs = append(errs, field.Invalid(rp.Child("requests"), q.String(), fmt.Sprintf("must be less than or equal to %s limit of %s", name, limit.String())))
 		}
 	}
 	for name, q := range c.Resources.Limits {

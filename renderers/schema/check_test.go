@@ -155,10 +155,11 @@ func TestCheck(t *testing.T) {
 			want: []string{`repo.yaml: ConfigMap ` + long254 + `: metadata.name: Invalid value: "` + long254 + `": must be no more than 253 characters`},
 		},
 		{
-			name: "a Service name must be a DNS-1035 label",
-			doc:  strings.Replace(serviceDoc, "name: chat, namespace", "name: 1chat, namespace", 1),
-			want: []string{`repo.yaml: Service team/1chat: metadata.name: Invalid value: "1chat": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character`},
+			name: "a Service name must be a DNS label",
+			doc:  strings.Replace(serviceDoc, "name: chat, namespace", "name: chat.v1, namespace", 1),
+			want: []string{`repo.yaml: Service team/chat.v1: metadata.name: Invalid value: "chat.v1": must not contain dots`},
 		},
+		{name: "a Service name may start with a digit (KEP-5311)", doc: strings.Replace(serviceDoc, "name: chat, namespace", "name: 1chat, namespace", 1)},
 		{
 			name: "a Namespace name must be a DNS label",
 			doc:  "apiVersion: v1\nkind: Namespace\nmetadata: {name: team.a}",
