@@ -46,8 +46,11 @@ func checkGenerated(build, expanded []*manifest.Object) error {
 				break
 			}
 		}
-		l := gen.GetLabels()
-		rt := runtimes[l[secureprofile.LabelAgentRuntimeNamespace]+"/"+l[secureprofile.LabelAgentRuntime]]
+		var rt *manifest.Object
+		if gen != nil {
+			l := gen.GetLabels()
+			rt = runtimes[l[secureprofile.LabelAgentRuntimeNamespace]+"/"+l[secureprofile.LabelAgentRuntime]]
+		}
 		if rt == nil {
 			errs = append(errs, fmt.Errorf("trustsync generated %s, which the API server refuses: %w", me.Object, err))
 			continue

@@ -11,6 +11,7 @@ import (
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/kustomize/kyaml/openapi"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -97,7 +98,7 @@ func revisionNamespaces(objs []*manifest.Object, platformNamespace string) map[s
 			continue
 		}
 		namespaced := gvk.Group == agentv1.GroupVersion.Group || gvk.Group == gitopsv1.GroupVersion.Group
-		if !namespaced {
+		if !namespaced && clientgoscheme.Scheme.Recognizes(gvk) {
 			scoped, found := openapi.IsNamespaceScoped(kyaml.TypeMeta{APIVersion: o.GetAPIVersion(), Kind: gvk.Kind})
 			namespaced = found && scoped
 		}
