@@ -3,6 +3,7 @@ package renderers
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"io/fs"
 	"slices"
@@ -10,12 +11,12 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/renderers/kustomize"
 	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/renderers/schema"
 	"github.com/trustsync/trustsync/renderers/secureprofile"
 	"github.com/trustsync/trustsync/security/policy"
 )
@@ -71,17 +72,28 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	builtinErr := checkBuiltins(objs)
+	schemaErr := schema.Check(objs)
 	expanded, expandErr := secureprofile.Expand(objs, p)
 	// Policies are checked even when the agents failed, so one run reports everything;
 	// with a good expansion, the generated default policy is checked too.
 	checked := objs
+	var generatedErr error
 	if expandErr == nil {
 		checked = expanded.Objects
+		generatedErr = checkGenerated(objs, expanded.Objects)
 	}
-	checkedPolicies, policyErr := checkPolicies(checked, p.Namespace, !opts.SkipPolicyTests)
-	if err := errors.Join(builtinErr, expandErr, policyErr); err != nil {
+	// The Rego tests run only on a revision that is otherwise good: they decide calls
+	// through all tiers, and a failed expansion lacks the default global one, so their
+	// failures would be caused by the other errors, not by the policies.
+	runTests := !opts.SkipPolicyTests && schemaErr == nil && expandErr == nil && generatedErr == nil
+	checkedPolicies, policyErr := checkPolicies(checked, p.Namespace, runTests)
+	schemaErr = withoutCovered(schemaErr, expandErr, policyErr)
+	if err := errors.Join(schemaErr, expandErr, generatedErr, policyErr); err != nil {
 		return nil, sorted(err)
+	}
+	// The build and the Rego bound themselves as they go; this catches the rest.
+	if took := time.Since(started); took > p.Limits.RenderDeadline() {
+		return nil, &gitopsv1.LimitError{Limit: "limits.renderTimeout", Max: p.Limits.RenderDeadline().String(), What: fmt.Sprintf("the render took %s", took.Round(time.Millisecond))}
 	}
 	return &Result{Objects: expanded.Objects, Agents: expanded.Agents, Policies: checkedPolicies.summaries, PolicyTests: checkedPolicies.tests, typedPolicies: checkedPolicies.typed}, nil
 }
@@ -95,22 +107,6 @@ func buildLimits(l *gitopsv1.Limits, started time.Time) kustomize.Limits {
 		YAMLDepth: l.MaxYAMLDepth(), YAMLNodes: l.MaxYAMLNodes(), SymlinkHops: l.MaxSymlinkHops(),
 		Deadline: started.Add(l.RenderDeadline()), Timeout: l.RenderDeadline(),
 	}
-}
-
-// checkBuiltins decodes every object of a built-in Kubernetes kind strictly, so a typo
-// such as "replica:" in a Deployment is reported here, with its file, rather than dropped.
-func checkBuiltins(objs []*manifest.Object) error {
-	var errs []error
-	for _, o := range objs {
-		typed, err := clientgoscheme.Scheme.New(o.GroupVersionKind())
-		if err != nil {
-			continue // not a built-in kind
-		}
-		if err := manifest.Decode(o, typed); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // checkPolicies compiles every AuthorizationPolicy of the revision and, when they

@@ -348,6 +348,66 @@ func TestRenderBadInput(t *testing.T) {
 			want: []string{`app/p.yaml: AuthorizationPolicy global: spec.scope: global policies are honoured only in the platform namespace "trustsync-system"`},
 		},
 		{
+			name: "a bad AgentRuntime does not also fail the Rego tests",
+			files: map[string]string{
+				"app/a.yaml": runtimeFor("a", "missing", ""),
+				// Passes only with the default global policy, which a failed expansion lacks.
+				"app/p.yaml": policyDoc("team", "namespace", "inbound/request.rego", "package authbridge.ns.inbound.request\nimport rego.v1\nallow := true\n") +
+					"    - path: inbound/request_test.rego\n      content: |\n        package authbridge.ns.inbound.request_test\n        import rego.v1\n        test_a if data.authbridge.inbound.request.allow with input as {\"identity\": {\"client_id\": \"a\"}}\n",
+			},
+			want: []string{`app/a.yaml: AgentRuntime a: spec.targetRef: Deployment default/missing is not in the build`},
+		},
+		{
+			name:  "a kind typo in agent.kagenti.dev",
+			files: map[string]string{"app/a.yaml": deploy("a") + "---\n" + strings.Replace(runtimeFor("a", "a", ""), "kind: AgentRuntime", "kind: AgentRunTime", 1)},
+			want:  []string{`app/a.yaml: AgentRunTime a: kind: "AgentRunTime" is not a kind of agent.kagenti.dev (AgentCard, AgentRuntime, AuthorizationPolicy); did you mean AgentRuntime?`},
+		},
+		{
+			name:  "an unserved version of agent.kagenti.dev",
+			files: map[string]string{"app/a.yaml": deploy("a") + "---\n" + strings.Replace(runtimeFor("a", "a", ""), "agent.kagenti.dev/v1alpha1", "agent.kagenti.dev/v1", 1)},
+			want:  []string{`app/a.yaml: AgentRuntime a: apiVersion: agent.kagenti.dev/v1 is not a served version of AgentRuntime; use agent.kagenti.dev/v1alpha1`},
+		},
+		{
+			name: "a schema rule no other check has: empty audiences",
+			files: map[string]string{
+				"app/a.yaml": deploy("a") + "---\n" + runtimeFor("a", "a", "  identity: {allowedAudiences: [\"\"]}\n"),
+			},
+			want: []string{`app/a.yaml: AgentRuntime a: spec.identity.allowedAudiences[0]: Invalid value: "": spec.identity.allowedAudiences[0] in body should be at least 1 chars long`},
+		},
+		{
+			name:  "containers: null",
+			files: map[string]string{"app/a.yaml": strings.Replace(deploy("a"), "containers: [{name: agent, image: example/agent:1}]", "containers: null", 1)},
+			want:  []string{`app/a.yaml: Deployment a: spec.template.spec.containers: Required value`},
+		},
+		{
+			name: "a generated name the API server would refuse",
+			files: map[string]string{
+				"app/a.yaml": strings.Replace(strings.Replace(deploy("a"), "name: a\n", "name: "+strings.Repeat("w", 240)+"\n", 1), "kind: Deployment, name: a}", "kind: Deployment, name: "+strings.Repeat("w", 240)+"}", 1) +
+					"---\n" + runtimeFor("a", strings.Repeat("w", 240), ""),
+			},
+			want: []string{`app/a.yaml: AgentRuntime a: trustsync would generate ConfigMap default/authbridge-config-` + strings.Repeat("w", 240) + ` for this agent, which the API server refuses: metadata.name: Invalid value: "authbridge-config-` + strings.Repeat("w", 240) + `": must be no more than 253 characters`},
+		},
+		{
+			name: "a generated label the API server would refuse, said once",
+			files: map[string]string{
+				"app/a.yaml": deploy("a") + "---\n" + runtimeFor(strings.Repeat("r", 64), "a", ""),
+			},
+			want: []string{`app/a.yaml: AgentRuntime ` + strings.Repeat("r", 64) + `: trustsync would generate ServiceAccount default/a for this agent, which the API server refuses: metadata.labels: Invalid value: "` + strings.Repeat("r", 64) + `": must be no more than 63 bytes`},
+		},
+		{
+			name: "an object trustsync generates",
+			files: map[string]string{
+				"app/a.yaml":  deploy("a") + "---\n" + runtimeFor("a", "a", ""),
+				"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: authbridge-config-a}\ndata: {config.yaml: x}\n",
+			},
+			want: []string{`app/cm.yaml: ConfigMap authbridge-config-a: metadata.name: trustsync generates this object for AgentRuntime default/a`},
+		},
+		{
+			name:  "a ClusterSPIFFEID in Git",
+			files: map[string]string{"app/id.yaml": "apiVersion: spire.spiffe.io/v1alpha1\nkind: ClusterSPIFFEID\nmetadata: {name: steal}\nspec: {spiffeIDTemplate: x}\n"},
+			want:  []string{`app/id.yaml: ClusterSPIFFEID steal: kind: ClusterSPIFFEIDs are refused in a repository`},
+		},
+		{
 			name: "several problems are all reported, in order",
 			files: map[string]string{
 				"app/a.yaml": runtimeFor("a", "missing", ""),

@@ -85,7 +85,9 @@ var (
 // every problem found, each naming file, object and field, and no objects.
 func Expand(objs []*manifest.Object, p *gitopsv1.Platform) (*Result, error) {
 	e := &expansion{p: p, index: manifest.NewIndex(objs), objs: objs, namespaces: map[string]*namespaceState{}}
+	e.checkSPIRE()
 	e.run()
+	e.checkCollisions()
 	if len(e.errs) > 0 {
 		return nil, errors.Join(e.errs...)
 	}
@@ -506,9 +508,6 @@ func (e *expansion) expandNamespace(ns *namespaceState) {
 }
 
 func (e *expansion) expandPlatform() {
-	e.add(configMap(generated("v1", "ConfigMap", e.p.Namespace, agentv1.ConfigMapFeatureGates, componentPlatform),
-		map[string]string{agentv1.KeyFeatureGatesYAML: authbridge.FeatureGatesYAML(e.p)}))
-
 	var global *manifest.Object
 	for _, o := range e.objs {
 		if o.GroupVersionKind().GroupKind() == gkPolicy {
@@ -520,24 +519,40 @@ func (e *expansion) expandPlatform() {
 	if global != nil && e.p.Policy.RequireClientPolicy {
 		e.fail(manifest.Errorf(global, "spec.scope", "the platform's policy.requireClientPolicy is enforced by trustsync's default global policy, which a repository's own global policies replace; remove them or the setting"))
 	}
-	if global == nil {
-		def := policy.DefaultGlobalPolicy(e.p.Namespace, e.p.Policy.RequireClientPolicy)
+	kuadrant := e.p.Kuadrant.Enabled && len(e.agents) > 0
+	objs, err := platformObjects(e.p, global == nil, kuadrant)
+	if err != nil {
+		e.fail(err)
+		return
+	}
+	if kuadrant && e.index[manifest.Ref{Kind: "Namespace", Name: kuadrantNamespace}] == nil {
+		e.add(generated("v1", "Namespace", "", kuadrantNamespace, componentPlatform))
+	}
+	for _, o := range objs {
+		e.add(o)
+	}
+}
+
+// platformObjects are what trustsync generates for the platform as a whole: the feature
+// gates, the default global policy unless the repository has its own, and the Kuadrant CR.
+// Every Sync renders the same ones.
+func platformObjects(p *gitopsv1.Platform, defaultPolicy, kuadrant bool) ([]*manifest.Object, error) {
+	out := []*manifest.Object{configMap(generated("v1", "ConfigMap", p.Namespace, agentv1.ConfigMapFeatureGates, componentPlatform),
+		map[string]string{agentv1.KeyFeatureGatesYAML: authbridge.FeatureGatesYAML(p)})}
+	if defaultPolicy {
+		def := policy.DefaultGlobalPolicy(p.Namespace, p.Policy.RequireClientPolicy)
 		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(def)
 		if err != nil {
-			e.fail(fmt.Errorf("default global policy: %w", err))
-			return
+			return nil, fmt.Errorf("default global policy: %w", err)
 		}
 		o := manifest.New(&unstructured.Unstructured{Object: u}, "")
 		unstructured.RemoveNestedField(o.Object, "status")
 		unstructured.RemoveNestedField(o.Object, "metadata", "creationTimestamp")
 		o.SetLabels(map[string]string{LabelManagedBy: ManagedBy, LabelComponent: componentPlatform})
-		e.add(o)
+		out = append(out, o)
 	}
-
-	if e.p.Kuadrant.Enabled && len(e.agents) > 0 {
-		if e.index[manifest.Ref{Kind: "Namespace", Name: kuadrantNamespace}] == nil {
-			e.add(generated("v1", "Namespace", "", kuadrantNamespace, componentPlatform))
-		}
-		e.add(generated("kuadrant.io/v1beta1", "Kuadrant", kuadrantNamespace, "kuadrant", componentPlatform))
+	if kuadrant {
+		out = append(out, generated("kuadrant.io/v1beta1", "Kuadrant", kuadrantNamespace, "kuadrant", componentPlatform))
 	}
+	return out, nil
 }

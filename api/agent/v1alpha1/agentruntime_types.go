@@ -99,7 +99,9 @@ type AgentIdentity struct {
 	// SPIFFE identity settings.
 	// +optional
 	SPIFFE *SPIFFEIdentity `json:"spiffe,omitempty"`
-	// AllowedAudiences are extra JWT audiences the agent accepts on inbound calls.
+	// AllowedAudiences are extra JWT audiences the agent accepts on inbound calls. An
+	// empty one would match tokens without an audience.
+	// +kubebuilder:validation:items:MinLength=1
 	// +optional
 	AllowedAudiences []string `json:"allowedAudiences,omitempty"`
 }
