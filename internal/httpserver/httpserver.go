@@ -118,7 +118,8 @@ type Server struct {
 	Addr     string
 	Listener net.Listener
 	Handler  http.Handler
-	// TLS, when set, serves HTTPS with this configuration (its NextProtos decide HTTP/2).
+	// TLS, when set, serves HTTPS with this configuration; without NextProtos it offers
+	// HTTP/2 and HTTP/1.1, as http.Server.ServeTLS does.
 	TLS     *tls.Config
 	Options Options
 	// LeaderOnly runs it on the elected leader only.
@@ -144,7 +145,12 @@ func (s *Server) Start(ctx context.Context) error {
 	addr := ln.Addr().String()
 	s.addr.Store(&addr)
 	if s.TLS != nil {
-		ln = tls.NewListener(ln, s.TLS)
+		cfg := s.TLS
+		if len(cfg.NextProtos) == 0 {
+			cfg = cfg.Clone()
+			cfg.NextProtos = []string{"h2", "http/1.1"}
+		}
+		ln = tls.NewListener(ln, cfg)
 	}
 	o := s.Options.Or(DefaultOptions())
 	srv := New(s.Handler, o)
