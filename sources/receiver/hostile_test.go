@@ -273,8 +273,9 @@ func TestFetchesCoalescedPerSource(t *testing.T) {
 }
 
 // TestSlowBodiesDisplaced: strangers trickling bodies into every slot do not lock out a
-// Git host. Once they are older than EvictAfter a new request displaces one; before,
-// a new request is refused at once, not queued.
+// Git host: a new request displaces the oldest (by default at once, else once it is
+// EvictAfter old); while none may be displaced, a new request is refused at once, not
+// queued.
 func TestSlowBodiesDisplaced(t *testing.T) {
 	const slots = 4
 	for _, tc := range []struct {
@@ -282,8 +283,9 @@ func TestSlowBodiesDisplaced(t *testing.T) {
 		evictAfter time.Duration
 		want       int
 	}{
-		{"displaces the oldest slow body", 100 * time.Millisecond, http.StatusAccepted},
-		{"refuses while none is old", time.Hour, http.StatusServiceUnavailable},
+		{"displaces the oldest slow body", 0, http.StatusAccepted},
+		{"displaces one old enough", 100 * time.Millisecond, http.StatusAccepted},
+		{"refuses while none is old enough", time.Hour, http.StatusServiceUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, tr, _ := newRegistryHandler(Options{MaxInFlight: slots, EvictAfter: tc.evictAfter})
@@ -342,13 +344,13 @@ func heapBytes() uint64 {
 // is benchmark R3's); the old receiver held every body whole, 512 KiB × 300 here.
 func TestFloodMemoryAndValidPush(t *testing.T) {
 	const (
-		slowClients  = 160 // each sends all but the end of a body at the limit, then stalls
+		slowClients  = 160 // each sends all but the end of a body at the limit, stalls, and re-dials when cut
 		fastClients  = 16  // each sends full unsigned bodies in a loop
 		hugeClients  = 64  // each announces 25 MiB
 		fastRequests = 10
 		heapBound    = 64 << 20
 	)
-	h, tr, _ := newRegistryHandler(Options{EvictAfter: 200 * time.Millisecond})
+	h, tr, _ := newRegistryHandler(Options{})
 	addr := serve(t, h, httpserver.Options{ReadTimeout: 5 * time.Second})
 	big := bytes.Repeat([]byte{'x'}, DefaultMaxBody)
 	badSig := "sha256=" + sign("other", "x")
@@ -375,17 +377,29 @@ func TestFloodMemoryAndValidPush(t *testing.T) {
 	var wg sync.WaitGroup
 	var conns []net.Conn
 	var connsMu sync.Mutex
+	stopSlow := make(chan struct{})
 	for range slowClients {
 		wg.Go(func() {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				return
+			// Re-dialled as soon as the server cuts it, as an attacker would.
+			for {
+				select {
+				case <-stopSlow:
+					return
+				default:
+				}
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					continue
+				}
+				connsMu.Lock()
+				conns = append(conns, c)
+				connsMu.Unlock()
+				fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: %s\r\nContent-Length: %d\r\n\r\n", Path("team", "github"), badSig, DefaultMaxBody)
+				_, _ = c.Write(big[:DefaultMaxBody-1024])
+				_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				_, _ = io.Copy(io.Discard, c)
+				c.Close()
 			}
-			connsMu.Lock()
-			conns = append(conns, c)
-			connsMu.Unlock()
-			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: %s\r\nContent-Length: %d\r\n\r\n", Path("team", "github"), badSig, DefaultMaxBody)
-			_, _ = c.Write(big[:DefaultMaxBody-1024])
 		})
 	}
 	for range hugeClients {
@@ -424,7 +438,6 @@ func TestFloodMemoryAndValidPush(t *testing.T) {
 	// During the flood: the slots are full of stalled bodies and fast ones are being
 	// refused; a Git host's push still gets in.
 	waitFor(t, "the flood to fill the slots", func() bool { return testutil.ToFloat64(h.metrics.inFlight) >= float64(DefaultOptions().MaxInFlight) })
-	time.Sleep(300 * time.Millisecond) // the stalled bodies are older than EvictAfter
 	for i := range 3 {
 		status, b, _ := post(t, addr, Path("team", "github"), body, map[string]string{
 			"X-Hub-Signature-256": "sha256=" + sign(secret, body), "X-GitHub-Event": "push", "X-GitHub-Delivery": fmt.Sprint("valid-", i)})
@@ -432,6 +445,12 @@ func TestFloodMemoryAndValidPush(t *testing.T) {
 			t.Errorf("valid push %d during the flood: %d %q, want 202", i, status, b)
 		}
 	}
+	close(stopSlow)
+	connsMu.Lock()
+	for _, c := range conns {
+		c.Close()
+	}
+	connsMu.Unlock()
 	wg.Wait()
 	connsMu.Lock()
 	for _, c := range conns {

@@ -61,7 +61,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func (m *metrics) count(result string) { m.requests.WithLabelValues(result).Inc() }
 
 // slots bounds the requests in flight. A request holds its slot until it returns; while
-// it reads its body it may be displaced by a newcomer once it is older than evictAfter.
+// it reads its body it may be displaced by a newcomer, oldest first, once it is at least
+// evictAfter old.
 type slots struct {
 	mu         sync.Mutex
 	max        int
@@ -81,7 +82,7 @@ func newSlots(max int, evictAfter time.Duration) *slots {
 }
 
 // acquire returns a slot, or nil when every slot is held by a request younger than
-// evictAfter or done reading. evicted says whether an old request was displaced for it;
+// evictAfter or done reading, or too many displaced ones are still draining. evicted says whether an old request was displaced for it;
 // evict is how to cut this request's body read short should it be displaced in turn.
 func (s *slots) acquire(now time.Time, evict func()) (sl *slot, evicted bool) {
 	s.mu.Lock()

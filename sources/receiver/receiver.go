@@ -85,9 +85,11 @@ type Options struct {
 	// HMAC and never held.
 	MaxBody int64
 	// MaxInFlight bounds the requests being read and verified at once. When all are
-	// taken, a new request displaces the oldest one still reading its body after
-	// EvictAfter (a Git host sends a push in milliseconds; a stranger trickling a body
-	// does not), or is answered 503 at once; it is never queued.
+	// taken, a new request displaces the one that has been reading its body longest,
+	// provided that is at least EvictAfter (0, the default: any age); otherwise it is
+	// answered 503 at once, never queued. A Git host sends its small body with the
+	// headers and is done reading in microseconds; a stranger stalling a body is not, so
+	// a flood of stalled bodies cannot keep a push out, however fast it re-dials.
 	MaxInFlight int
 	EvictAfter  time.Duration
 	// FetchBurst fetches of one source may follow each other at once; after that, one per
@@ -112,7 +114,6 @@ func DefaultOptions() Options {
 	return Options{
 		MaxBody:      DefaultMaxBody,
 		MaxInFlight:  64,
-		EvictAfter:   2 * time.Second,
 		FetchBurst:   10,
 		FetchEvery:   time.Second,
 		Deliveries:   4096,
@@ -128,9 +129,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = d.MaxInFlight
-	}
-	if o.EvictAfter <= 0 {
-		o.EvictAfter = d.EvictAfter
 	}
 	if o.FetchBurst <= 0 {
 		o.FetchBurst = d.FetchBurst
