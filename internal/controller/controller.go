@@ -75,7 +75,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
 		// controller-runtime's metrics and probe servers cannot be given read or write
-		// timeouts: ours serve them (addServers).
+		// timeouts: ours serve them (httpserver.ProbeServers).
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
 		LeaderElection:          o.LeaderElection,
