@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -23,6 +24,7 @@ import (
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	apischeme "github.com/trustsync/trustsync/api/scheme"
+	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/webhook/certs"
 	"github.com/trustsync/trustsync/webhook/inject"
 	"github.com/trustsync/trustsync/webhook/validate"
@@ -56,16 +58,26 @@ func CacheOptions(platformNamespace string) cache.Options {
 }
 
 // Register indexes the cache and serves the three webhooks on the manager's webhook
-// server.
+// server, with DefaultAdmissionLimits.
 func Register(ctx context.Context, mgr manager.Manager, p *gitopsv1.Platform) error {
+	return RegisterWith(ctx, mgr, p, AdmissionLimits{})
+}
+
+// RegisterWith is Register with limits. Each webhook refuses requests of another kind,
+// resource or operation than its configuration sends, and runs a bounded number at once.
+func RegisterWith(ctx context.Context, mgr manager.Manager, p *gitopsv1.Platform, l AdmissionLimits) error {
 	if err := inject.IndexTargets(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("indexing AgentRuntimes: %w", err)
 	}
+	l = l.withDefaults()
 	cluster := inject.NewCluster(mgr.GetCache(), p)
 	srv := mgr.GetWebhookServer()
-	srv.Register(PathInject, &admission.Webhook{Handler: inject.NewMutator(cluster), RecoverPanic: ptr.To(true)})
-	srv.Register(PathValidateAgentRuntime, &admission.Webhook{Handler: &validate.AgentRuntimes{Cluster: cluster}, RecoverPanic: ptr.To(true)})
-	srv.Register(PathValidateAuthorizationPolicy, &admission.Webhook{Handler: &validate.AuthorizationPolicies{PlatformNamespace: p.Namespace}, RecoverPanic: ptr.To(true)})
+	serve := func(path string, e endpoint, h admission.Handler, concurrent int) {
+		srv.Register(path, &admission.Webhook{Handler: bound(e, h, concurrent, l.Timeout), RecoverPanic: ptr.To(true)})
+	}
+	serve(PathInject, podInjection, inject.NewMutator(cluster), l.Pods)
+	serve(PathValidateAgentRuntime, agentRuntimeValidation, &validate.AgentRuntimes{Cluster: cluster}, l.AgentRuntimes)
+	serve(PathValidateAuthorizationPolicy, policyValidation, &validate.AuthorizationPolicies{PlatformNamespace: p.Namespace}, l.AuthorizationPolicies)
 	return nil
 }
 
@@ -78,8 +90,13 @@ type Options struct {
 	// CertDir, when set, holds tls.crt and tls.key issued by cert-manager, whose CA
 	// injector fills the configurations' caBundle. Empty: trustsync runs its own CA.
 	CertDir string
-	// MetricsAddr and HealthAddr are listen addresses; "0" turns one off.
+	// MetricsAddr and HealthAddr are listen addresses; "" or "0" turns one off.
 	MetricsAddr, HealthAddr string
+	// Servers override the limits of the webhook, metrics and probe servers; zero fields
+	// keep each server's own (ServerOptions, httpserver.DefaultOptions).
+	Servers httpserver.Options
+	// Admission bounds the webhooks; zero fields take DefaultAdmissionLimits.
+	Admission AdmissionLimits
 }
 
 // Run serves the webhooks until ctx is done.
@@ -111,16 +128,18 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		server.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.GetCertificate = rotator.GetCertificate }}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  CacheOptions(o.Platform.Namespace),
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress: o.HealthAddr,
-		WebhookServer:          ctrlwebhook.NewServer(server),
+		Scheme: scheme,
+		Cache:  CacheOptions(o.Platform.Namespace),
+		// controller-runtime's metrics and probe servers cannot be given read or write
+		// timeouts: ours serve them, and the webhooks.
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		WebhookServer:          newServer(server, o.Servers),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := Register(ctx, mgr, o.Platform); err != nil {
+	if err := RegisterWith(ctx, mgr, o.Platform, o.Admission); err != nil {
 		return err
 	}
 	ready := mgr.GetWebhookServer().StartedChecker()
@@ -130,11 +149,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		}
 		ready = chain(rotator.ReadyCheck, ready)
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("webhook", ready); err != nil {
-		return err
+	probes := &httpserver.Probes{}
+	probes.AddHealthz("ping", httpserver.Check(healthz.Ping))
+	probes.AddReadyz("webhook", httpserver.Check(ready))
+	for _, srv := range httpserver.ProbeServers(o.MetricsAddr, ctrlmetrics.Registry, o.HealthAddr, probes, o.Servers, log.FromContext(ctx)) {
+		if err := mgr.Add(srv); err != nil {
+			return err
+		}
 	}
 	log.FromContext(ctx).Info("starting trustsync webhook", "port", o.Port, "selfManagedTLS", rotator != nil)
 	return mgr.Start(ctx)

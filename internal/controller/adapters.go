@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
+	"time"
 
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -188,15 +191,16 @@ func isCommit(s string) bool {
 	return true
 }
 
-// receivers finds a GitSource's receiver settings for the push webhook handler.
+// receivers finds a GitSource's receiver settings for the push webhook handler. It answers
+// from memory: GitSources from the manager's cache, Secrets from secretCache.
 type receivers struct {
-	client  client.Reader
-	secrets client.Reader
+	sources client.Reader
+	secrets *secretCache
 }
 
 func (r receivers) Receiver(ctx context.Context, namespace, name string) (receiver.Source, bool, error) {
 	src := &gitopsv1.GitSource{}
-	if err := r.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, src); err != nil {
+	if err := r.sources.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, src); err != nil {
 		if apierrors.IsNotFound(err) {
 			return receiver.Source{}, false, nil
 		}
@@ -205,14 +209,84 @@ func (r receivers) Receiver(ctx context.Context, namespace, name string) (receiv
 	if src.Spec.Receiver == nil {
 		return receiver.Source{}, false, nil
 	}
-	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: namespace, Name: src.Spec.Receiver.SecretRef.Name}
-	if err := r.secrets.Get(ctx, key, secret); err != nil {
-		return receiver.Source{}, false, fmt.Errorf("reading the receiver Secret %s: %w", key, err)
+	token, err := r.secrets.token(ctx, key)
+	if err != nil {
+		return receiver.Source{}, false, err
+	}
+	return receiver.Source{Type: receiver.Type(src.Spec.Receiver.Type), Secret: token}, true, nil
+}
+
+// secretCache holds the tokens of receiver Secrets. It reads only Secrets a GitSource's
+// spec.receiver names (the caller checks the GitSource first), each at most once per TTL
+// however many requests arrive, so unsigned requests cost the API server nothing and the
+// controller caches a handful of Secrets rather than every Secret of the cluster. A
+// failed read is remembered too, for a shorter time. A rotated Secret takes effect within
+// the TTL.
+type secretCache struct {
+	reader        client.Reader
+	ttl, errorTTL time.Duration
+	now           func() time.Time
+
+	mu      sync.Mutex
+	entries map[types.NamespacedName]secretEntry
+	reads   singleflight.Group
+}
+
+type secretEntry struct {
+	token []byte
+	err   error
+	until time.Time
+}
+
+// Receiver Secret cache lifetimes.
+const (
+	receiverSecretTTL      = 30 * time.Second
+	receiverSecretErrorTTL = 10 * time.Second
+)
+
+func newSecretCache(reader client.Reader) *secretCache {
+	return &secretCache{reader: reader, ttl: receiverSecretTTL, errorTTL: receiverSecretErrorTTL, now: time.Now,
+		entries: map[types.NamespacedName]secretEntry{}}
+}
+
+// token is the Secret's key token; an error names the Secret and never holds its data.
+func (c *secretCache) token(ctx context.Context, key types.NamespacedName) ([]byte, error) {
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && c.now().Before(e.until) {
+		return e.token, e.err
+	}
+	// One read per Secret at a time, whatever the number of waiting requests; it is not
+	// cut short by the request that started it.
+	v, _, _ := c.reads.Do(key.String(), func() (any, error) {
+		e := c.read(context.WithoutCancel(ctx), key)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		now := c.now()
+		for k, old := range c.entries { // GitSources come and go: drop what has expired
+			if !now.Before(old.until) {
+				delete(c.entries, k)
+			}
+		}
+		c.entries[key] = e
+		return e, nil
+	})
+	e = v.(secretEntry)
+	return e.token, e.err
+}
+
+func (c *secretCache) read(ctx context.Context, key types.NamespacedName) secretEntry {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	secret := &corev1.Secret{}
+	if err := c.reader.Get(ctx, key, secret); err != nil {
+		return secretEntry{err: fmt.Errorf("reading the receiver Secret %s: %w", key, err), until: c.now().Add(c.errorTTL)}
 	}
 	token := secret.Data["token"]
 	if len(token) == 0 {
-		return receiver.Source{}, false, fmt.Errorf("receiver Secret %s has no key token", key)
+		return secretEntry{err: fmt.Errorf("receiver Secret %s has no key token", key), until: c.now().Add(c.errorTTL)}
 	}
-	return receiver.Source{Type: receiver.Type(src.Spec.Receiver.Type), Secret: token}, true, nil
+	return secretEntry{token: token, until: c.now().Add(c.ttl)}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/trustsync/trustsync/engine/policystatus"
 	"github.com/trustsync/trustsync/engine/previews"
 	"github.com/trustsync/trustsync/engine/reconciler"
+	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/security/agentcard"
 	"github.com/trustsync/trustsync/security/keycloak"
 	"github.com/trustsync/trustsync/security/mesh"
@@ -52,6 +52,11 @@ type Options struct {
 	// WorkloadAPI is the SPIFFE Workload API socket of the controller's own X.509-SVID;
 	// with it, AgentCards are fetched over mTLS from agent-tls ports, else over HTTP.
 	WorkloadAPI string
+	// Servers override the limits of the metrics, health and receiver servers; zero
+	// fields keep each server's own (httpserver.DefaultOptions, receiver.ServerOptions).
+	Servers httpserver.Options
+	// Receiver bounds the push receiver; zero fields take receiver.DefaultOptions.
+	Receiver receiver.Options
 }
 
 // Run runs the controller until ctx is done.
@@ -68,9 +73,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	requests.OnRequest = recorder.Request
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress:  o.HealthAddr,
+		Scheme: scheme,
+		// controller-runtime's metrics and probe servers cannot be given read or write
+		// timeouts: ours serve them (httpserver.ProbeServers).
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "trustsync-controller",
 		LeaderElectionNamespace: o.Platform.Namespace,
@@ -133,17 +140,23 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 
-	if o.ReceiverAddr != "" && o.ReceiverAddr != "0" {
-		h := &receiver.Handler{Lookup: receivers{client: mgr.GetClient(), secrets: mgr.GetAPIReader()}, Trigger: sources.Trigger}
-		if err := mgr.Add(&httpServer{addr: o.ReceiverAddr, handler: h}); err != nil {
+	if httpserver.Enabled(o.ReceiverAddr) {
+		ro := o.Receiver
+		ro.Registerer, ro.Log = ctrlmetrics.Registry, log.FromContext(ctx).WithName("receiver")
+		h := receiver.NewHandler(receivers{sources: mgr.GetClient(), secrets: newSecretCache(mgr.GetAPIReader())}, sources.Trigger, ro)
+		// On the leader only: the controllers it triggers run there.
+		if err := mgr.Add(&httpserver.Server{Name: "receiver", Addr: o.ReceiverAddr, Handler: h, Options: o.Servers.Or(receiver.ServerOptions()),
+			LeaderOnly: true, Log: log.FromContext(ctx)}); err != nil {
 			return err
 		}
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
-		return err
+	probes := &httpserver.Probes{}
+	probes.AddHealthz("ping", httpserver.Check(healthz.Ping))
+	probes.AddReadyz("ping", httpserver.Check(healthz.Ping))
+	for _, srv := range httpserver.ProbeServers(o.MetricsAddr, ctrlmetrics.Registry, o.HealthAddr, probes, o.Servers, log.FromContext(ctx)) {
+		if err := mgr.Add(srv); err != nil {
+			return err
+		}
 	}
 	log.FromContext(ctx).Info("starting trustsync controller", "platformNamespace", o.Platform.Namespace, "trustDomain", o.Platform.TrustDomain)
 	return mgr.Start(ctx)
@@ -224,32 +237,4 @@ func cardFetcher(ctx context.Context, workloadAPI, trustDomain string) (*agentca
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: agentcard.NoRedirects,
 		Transport: &http.Transport{Proxy: nil, TLSClientConfig: tlsconfig.MTLSClientConfig(src, src, tlsconfig.AuthorizeMemberOf(td))}}
 	return &agentcard.HTTPFetcher{Client: client}, nil, nil
-}
-
-// httpServer runs an HTTP server as a manager runnable, on the leader only: the
-// controllers it triggers run there.
-type httpServer struct {
-	addr    string
-	handler http.Handler
-}
-
-func (s *httpServer) NeedLeaderElection() bool { return true }
-
-func (s *httpServer) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("receiver: %w", err)
-	}
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
-	log.FromContext(ctx).Info("receiver listening", "address", ln.Addr().String())
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

@@ -23,15 +23,21 @@ import (
 	"github.com/trustsync/trustsync/internal/controller"
 	"github.com/trustsync/trustsync/internal/giteatest"
 	"github.com/trustsync/trustsync/internal/gittest"
+	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/internal/testenv"
 	"github.com/trustsync/trustsync/webhook"
 )
 
 var (
-	env          *testenv.Env
-	gitea        *giteatest.Server
-	receiverAddr string
+	env                                   *testenv.Env
+	gitea                                 *giteatest.Server
+	receiverAddr, metricsAddr, healthAddr string
 )
+
+// serverLimits are the controller's server timeouts in these tests: short, so a test of
+// them waits little.
+var serverLimits = httpserver.Options{ReadHeaderTimeout: 500 * time.Millisecond, ReadTimeout: 2 * time.Second,
+	WriteTimeout: 5 * time.Second, IdleTimeout: 500 * time.Millisecond}
 
 func TestMain(m *testing.M) {
 	log.SetLogger(logr.Discard())
@@ -79,13 +85,22 @@ func startGitea(ctx context.Context, _ *testenv.Env) error {
 	return nil
 }
 
-func startController(ctx context.Context, e *testenv.Env) error {
+func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return "", err
 	}
-	receiverAddr = ln.Addr().String()
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func startController(ctx context.Context, e *testenv.Env) error {
+	for _, addr := range []*string{&receiverAddr, &metricsAddr, &healthAddr} {
+		var err error
+		if *addr, err = freeAddr(); err != nil {
+			return err
+		}
+	}
 	p, err := gitopsv1.LoadPlatform("../../examples/platform.yaml")
 	if err != nil {
 		return err
@@ -97,10 +112,11 @@ func startController(ctx context.Context, e *testenv.Env) error {
 	go func() {
 		if err := controller.Run(ctx, e.Config, controller.Options{
 			Platform:     p,
-			MetricsAddr:  "0",
-			HealthAddr:   "0",
+			MetricsAddr:  metricsAddr,
+			HealthAddr:   healthAddr,
 			ReceiverAddr: receiverAddr,
 			CacheDir:     cache,
+			Servers:      serverLimits,
 		}); err != nil {
 			fmt.Fprintln(os.Stderr, "controller:", err)
 		}

@@ -36,19 +36,24 @@ func (tr *triggers) trigger(_ context.Context, namespace, name string) {
 	tr.calls = append(tr.calls, namespace+"/"+name)
 }
 
-func newHandler() (*Handler, *triggers) {
+func (tr *triggers) count() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return len(tr.calls)
+}
+
+func newHandler() (*Handler, *triggers) { return newHandlerWith(Options{}) }
+
+func newHandlerWith(o Options) (*Handler, *triggers) {
 	tr := &triggers{}
-	return &Handler{
-		Lookup: fakeLookup{
-			"team/github":   {Type: GitHub, Secret: []byte(secret)},
-			"team/gitlab":   {Type: GitLab, Secret: []byte(secret)},
-			"team/gitea":    {Type: Gitea, Secret: []byte(secret)},
-			"team/generic":  {Type: GenericHMAC, Secret: []byte(secret)},
-			"team/nosecret": {Type: GitHub},
-			"team/badtype":  {Type: "bitbucket", Secret: []byte(secret)},
-		},
-		Trigger: tr.trigger,
-	}, tr
+	return NewHandler(fakeLookup{
+		"team/github":   {Type: GitHub, Secret: []byte(secret)},
+		"team/gitlab":   {Type: GitLab, Secret: []byte(secret)},
+		"team/gitea":    {Type: Gitea, Secret: []byte(secret)},
+		"team/generic":  {Type: GenericHMAC, Secret: []byte(secret)},
+		"team/nosecret": {Type: GitHub},
+		"team/badtype":  {Type: "bitbucket", Secret: []byte(secret)},
+	}, tr.trigger, o), tr
 }
 
 func sign(key, body string) string {
@@ -208,14 +213,13 @@ func TestRouting(t *testing.T) {
 		{"PUT", signed(http.MethodPut, Path("team", "generic"), body), 0, http.StatusMethodNotAllowed},
 		{"body over the limit", signed(http.MethodPost, Path("team", "generic"), body), int64(len(body) - 1), http.StatusRequestEntityTooLarge},
 		{"body at the limit", signed(http.MethodPost, Path("team", "generic"), body), int64(len(body)), http.StatusAccepted},
-		{"lookup error", signed(http.MethodPost, Path("team", "broken"), body), 0, http.StatusServiceUnavailable},
-		{"empty secret", signed(http.MethodPost, Path("team", "nosecret"), body), 0, http.StatusInternalServerError},
-		{"unknown type", signed(http.MethodPost, Path("team", "badtype"), body), 0, http.StatusInternalServerError},
+		{"lookup error", signed(http.MethodPost, Path("team", "broken"), body), 0, http.StatusUnauthorized},
+		{"empty secret", signed(http.MethodPost, Path("team", "nosecret"), body), 0, http.StatusUnauthorized},
+		{"unknown type", signed(http.MethodPost, Path("team", "badtype"), body), 0, http.StatusUnauthorized},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, tr := newHandler()
-			h.MaxBody = tc.max
+			h, tr := newHandlerWith(Options{MaxBody: tc.max})
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, tc.req)
 			if rec.Code != tc.want {
@@ -236,8 +240,7 @@ func TestRouting(t *testing.T) {
 
 // TestChunkedBodyOverLimit covers a body without Content-Length, cut off while read.
 func TestChunkedBodyOverLimit(t *testing.T) {
-	h, tr := newHandler()
-	h.MaxBody = 1024
+	h, tr := newHandlerWith(Options{MaxBody: 1024})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	payload := strings.Repeat("x", 4096)
@@ -260,9 +263,8 @@ func TestPath(t *testing.T) {
 }
 
 func TestTriggerContextOutlivesRequest(t *testing.T) {
-	h, _ := newHandler()
 	var got context.Context
-	h.Trigger = func(ctx context.Context, _, _ string) { got = ctx }
+	h := NewHandler(fakeLookup{"team/generic": {Type: GenericHMAC, Secret: []byte(secret)}}, func(ctx context.Context, _, _ string) { got = ctx }, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	r := request(GenericHMAC, "good", "").WithContext(ctx)
 	r.URL.Path = Path("team", "generic")

@@ -86,7 +86,9 @@ type Decision struct {
 // Handle answers an admission request for a Pod.
 func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	if req.Operation != admissionv1.Create || req.Kind.Group != "" || req.Kind.Kind != "Pod" {
-		return admission.Allowed("not a pod creation")
+		// Fail closed: the configuration sends only pod creations, so anything else (an
+		// AdmissionReview without a request, too) is malformed, not harmless.
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("not a pod creation: operation %q on kind %q", req.Operation, req.Kind.Kind))
 	}
 	var pod corev1.Pod
 	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -22,6 +19,7 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	apischeme "github.com/trustsync/trustsync/api/scheme"
+	"github.com/trustsync/trustsync/internal/httpserver"
 )
 
 // Watch feeds ix from the AuthorizationPolicies of the cache c, and marks ix synced
@@ -74,6 +72,10 @@ type RunOptions struct {
 	SVID    x509svid.Source
 	Bundles x509bundle.Source
 	Log     logr.Logger
+	// Servers override the limits of both ports; zero fields take
+	// httpserver.DefaultOptions (whose write timeout covers a large bundle to a slow
+	// sidecar).
+	Servers httpserver.Options
 }
 
 // Run serves bundles until ctx is done.
@@ -97,44 +99,19 @@ func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Start(ctx) })
 	g.Go(func() error {
-		ln, err := net.Listen("tcp", o.Addr)
-		if err != nil {
-			return fmt.Errorf("bundle server: %w", err)
-		}
-		o.Log.Info("serving bundles over mutual TLS", "address", ln.Addr().String(), "trustDomain", o.TrustDomain.Name())
-		return serve(ctx, &http.Server{Handler: srv, TLSConfig: TLSConfig(o.SVID, o.Bundles, o.TrustDomain), ReadHeaderTimeout: 10 * time.Second}, ln, true)
+		o.Log.Info("serving bundles over mutual TLS", "trustDomain", o.TrustDomain.Name())
+		bundles := &httpserver.Server{Name: "bundle", Addr: o.Addr, Handler: srv, TLS: TLSConfig(o.SVID, o.Bundles, o.TrustDomain), Options: o.Servers, Log: o.Log}
+		return bundles.Start(ctx)
 	})
-	if o.ProbeAddr != "" && o.ProbeAddr != "0" {
+	if httpserver.Enabled(o.ProbeAddr) {
 		g.Go(func() error {
 			mux := http.NewServeMux()
 			mux.Handle("/healthz", srv)
 			mux.Handle("/readyz", srv)
-			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			ln, err := net.Listen("tcp", o.ProbeAddr)
-			if err != nil {
-				return fmt.Errorf("probe server: %w", err)
-			}
-			return serve(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln, false)
+			mux.Handle("/metrics", httpserver.Metrics(reg))
+			probes := &httpserver.Server{Name: "probe", Addr: o.ProbeAddr, Handler: mux, Options: o.Servers, Log: o.Log}
+			return probes.Start(ctx)
 		})
 	}
 	return g.Wait()
-}
-
-func serve(ctx context.Context, s *http.Server, ln net.Listener, tls bool) error {
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(shutdown)
-	}()
-	var err error
-	if tls {
-		err = s.ServeTLS(ln, "", "")
-	} else {
-		err = s.Serve(ln)
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
 }
