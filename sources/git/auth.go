@@ -15,6 +15,8 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/trustsync/trustsync/internal/redact"
 )
 
 // Auth holds the credentials of one repository: basic (Username, Password), a bearer
@@ -106,13 +108,19 @@ func (a *Auth) validate() error {
 	return nil
 }
 
-// secrets lists the strings to redact from error text.
-func (a *Auth) secrets() []string {
+// redactor hides these credentials, in every encoding, from error text.
+func (a *Auth) redactor() *redact.Redactor {
 	if a == nil {
-		return nil
+		return redact.New()
 	}
-	return []string{a.Password, a.BearerToken}
+	secrets := append(redact.Basic(a.Username, a.Password), a.BearerToken)
+	return redact.New(append(secrets, redact.Key(a.SSHPrivateKey)...)...)
 }
+
+// Redactor hides these credentials, in every encoding, and every credential shape from
+// text: for callers that put fetch errors or other text about this repository into
+// conditions, events, logs or comments.
+func (a *Auth) Redactor() *redact.Redactor { return a.redactor() }
 
 func parseSigner(pemBytes []byte) (ssh.Signer, error) {
 	signer, err := ssh.ParsePrivateKey(pemBytes)

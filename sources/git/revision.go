@@ -281,7 +281,7 @@ func (r revisionFS) ReadLink(name string) (string, error) {
 func (f *Fetcher) RepoDir(url string) (string, error) {
 	ep, err := parseEndpoint(url)
 	if err != nil {
-		return "", &Error{URL: stripUserinfo(url), msg: redact(err.Error()), err: err}
+		return "", &Error{URL: stripUserinfo(url), msg: errorText(nil, err), err: err}
 	}
 	if f.CacheDir == "" {
 		return "", &Error{URL: ep.display, msg: "fetcher has no cache directory"}

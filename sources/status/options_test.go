@@ -15,7 +15,7 @@ func TestDeriveFromRepoURL(t *testing.T) {
 	}{
 		{GitHub, "https://github.com/org/repo", "https://api.github.com", "org/repo"},
 		{GitHub, "https://github.com/org/repo.git", "https://api.github.com", "org/repo"},
-		{GitHub, "https://x-access-token:abc@github.com/org/repo.git/", "https://api.github.com", "org/repo"},
+		{GitHub, "https://x-access-token@github.com/org/repo.git/", "https://api.github.com", "org/repo"},
 		{GitHub, "git@github.com:org/repo.git", "https://api.github.com", "org/repo"},
 		{GitHub, "ssh://git@ssh.github.com:443/org/repo.git", "https://api.github.com", "org/repo"},
 		{GitHub, "https://GHE.example.com/org/repo.git", "https://ghe.example.com/api/v3", "org/repo"},
@@ -76,6 +76,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"address relative", with(base(GitHub), func(o *Options) { o.Address = "/api/v3" }), []string{"Address"}},
 		{"address with credentials", with(base(GitHub), func(o *Options) { o.Address = "https://u:p@api.example" }), []string{"Address"}},
 		{"address with query", with(base(GitHub), func(o *Options) { o.Address = "https://api.example/?x=1" }), []string{"Address"}},
+		{"address with a token as user", with(base(GitHub), func(o *Options) { o.Address = "https://ghtok@api.example" }), []string{"Address"}},
+		{"clone URL with a password", with(base(GitHub), func(o *Options) { o.Repository, o.RepoURL = "", "https://x-access-token:abc@github.com/org/repo.git" }), []string{"RepoURL"}},
 		{"github repository with three segments", with(base(GitHub), func(o *Options) { o.Repository = "a/b/c" }), []string{"Repository"}},
 		{"gitea repository with one segment", with(base(Gitea), func(o *Options) { o.Repository = "repo" }), []string{"Repository"}},
 		{"gitlab project without group", with(base(GitLab), func(o *Options) { o.Repository = "repo" }), []string{"Repository"}},

@@ -31,6 +31,10 @@ func parseRepoURL(raw string) (remote, error) {
 		if err != nil {
 			return r, fmt.Errorf("not a URL")
 		}
+		if _, ok := u.User.Password(); ok {
+			// In a URL the password reaches specs, logs and process lists; it goes in Token.
+			return r, fmt.Errorf("must not carry a password (user:password@); the token goes in the credentials")
+		}
 		switch u.Scheme {
 		case "https", "http":
 			r = remote{scheme: u.Scheme, host: u.Host, path: u.Path}

@@ -3,18 +3,20 @@ package v1alpha1
 import (
 	"bytes"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/validation"
 	yamlv3 "go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/trustsync/trustsync/internal/redact"
 )
 
 // Platform defaults.
@@ -103,8 +105,16 @@ func (p *Platform) Validate() error {
 		bad("trustDomain", "%q is not a SPIFFE trust domain (lower-case letters, digits, '.', '-', '_')", p.TrustDomain)
 	}
 	for field, raw := range map[string]string{"keycloak.url": p.Keycloak.URL, "keycloak.publicURL": p.Keycloak.PublicURL} {
-		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(field, "%q is not an http(s) URL", raw)
+		// Quoted without its userinfo: a refusal must not print the password it refuses.
+		shown := redact.String(raw)
+		switch u, err := url.Parse(raw); {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad(field, "%q is not an http(s) URL", shown)
+		case u.User != nil:
+			// It is written into every agent's ConfigMap and the issuer tokens carry.
+			bad(field, "%q must not carry credentials (user:password@): trustsync's Keycloak credentials are a Secret", shown)
+		case u.RawQuery != "" || u.Fragment != "":
+			bad(field, "%q must not have a query or fragment: paths are appended to it", shown)
 		}
 	}
 	if strings.ContainsAny(p.Keycloak.Realm, "/ ") {
