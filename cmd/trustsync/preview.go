@@ -133,6 +133,17 @@ func (o *previewOptions) run(ctx context.Context, out io.Writer, path string) er
 	if err := rep.Markdown(&body); err != nil {
 		return err
 	}
+	// Posted first, printed after: a preview that could not be posted is an error and,
+	// as every error, prints nothing on stdout.
+	if o.post.enabled {
+		id := o.post.markerID
+		if id == "" {
+			id = dir
+		}
+		if err := o.post.send(ctx, rep, id, body.String()); err != nil {
+			return err
+		}
+	}
 	switch o.format {
 	case "json":
 		err = rep.JSON(out)
@@ -143,15 +154,6 @@ func (o *previewOptions) run(ctx context.Context, out io.Writer, path string) er
 	}
 	if err != nil {
 		return err
-	}
-	if o.post.enabled {
-		id := o.post.markerID
-		if id == "" {
-			id = dir
-		}
-		if err := o.post.send(ctx, rep, id, body.String()); err != nil {
-			return err
-		}
 	}
 	if f := rep.Failed(); f != "" {
 		return &previewFailed{reason: f}

@@ -78,6 +78,7 @@ func TestShapes(t *testing.T) {
 		{"URL userinfo with password", `Get "https://bob:hunter2@git.example/r.git/info/refs": 401`, []string{"bob", "hunter2"}, []string{"https://git.example/r.git"}},
 		{"URL userinfo token only", "clone https://ghx0token0abc@git.example/r.git failed", []string{"ghx0token0abc"}, []string{"https://git.example/r.git"}},
 		{"URL userinfo, escaped", "https://bob:p%40ss@host/x", []string{"p%40ss"}, []string{"https://host/x"}},
+		{"URL userinfo, a slash in the password", `repository URL http://bob:pa55/w0rd+x@host:80/r.git is not valid`, []string{"bob", "pa55", "w0rd"}, []string{"http://host:80/r.git is not valid"}},
 		{"access_token query", "GET https://host/api?access_token=abc123&page=2", []string{"abc123"}, []string{"page=2"}},
 		{"private_token query", "https://gitlab.example/api/v4?private_token=glsecret9", []string{"glsecret9"}, []string{"private_token="}},
 		{"token query", "https://host/x?token=zzz999", []string{"zzz999"}, nil},
@@ -195,3 +196,24 @@ func privateKeyPEM(t *testing.T) string {
 }
 
 func pemBody(key string) string { return strings.Split(key, "\n")[1] }
+
+func TestURLUserinfo(t *testing.T) {
+	for _, tt := range []struct {
+		text               string
+		userinfo, password bool
+	}{
+		{"https://git.example/r.git", false, false},
+		{"https://git.example/org/r@v1", false, false},
+		{"git@github.com:org/r.git", false, false},
+		{"ssh://git@github.com/org/r.git", true, false},
+		{"https://tok3n@git.example/r.git", true, false},
+		{"https://bob:hunter2@git.example/r.git", true, true},
+		{"http://bob:pa55/w0rd@git.example/r.git", true, true},
+		{"HTTPS://bob:x@git.example", true, true},
+	} {
+		u, p := URLUserinfo(tt.text)
+		if u != tt.userinfo || p != tt.password {
+			t.Errorf("URLUserinfo(%q) = %v, %v; want %v, %v", tt.text, u, p, tt.userinfo, tt.password)
+		}
+	}
+}

@@ -20,8 +20,11 @@ var (
 	basicValue  = regexp.MustCompile(`(?i)\b(basic\s+)([A-Za-z0-9+/]{4,}={0,2})`)
 	bearerValue = regexp.MustCompile(`(?i)\b(bearer\s+|token\s+)([A-Za-z0-9._~+/-]{8,}=*)`)
 
-	// URL userinfo: scheme://user:password@ or scheme://token@; the userinfo goes.
-	userinfo = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s"'<>]*@`)
+	// URL userinfo: scheme://user:password@ or scheme://token@; the userinfo goes. A
+	// password may hold an unescaped '/' (the URL then does not even parse), so after a
+	// colon anything up to the '@' counts.
+	userinfo         = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s"'<>]*@`)
+	userinfoPassword = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@:\s"'<>]*:[^@\s"'<>]*@`)
 
 	// Query and form parameters named like credentials, anywhere, and short names that
 	// mean a credential only as a URL parameter.
@@ -52,6 +55,7 @@ func shapes(text string) string {
 		}
 		return m[1] + Marker
 	})
+	text = userinfoPassword.ReplaceAllString(text, "$1")
 	text = userinfo.ReplaceAllString(text, "$1")
 	text = secretParam.ReplaceAllString(text, "${1}"+Marker)
 	text = shortParam.ReplaceAllString(text, "${1}"+Marker)
@@ -93,4 +97,12 @@ func basicCredential(v string) bool {
 // is long.
 func tokenLike(v string) bool {
 	return len(v) >= 20 || strings.ContainsAny(v, "0123456789")
+}
+
+// URLUserinfo says whether text holds a URL with userinfo (user@, token@ or
+// user:password@), and whether with a password, judged on the text: a URL whose password
+// holds a '/' does not parse, and must still be refused as carrying credentials.
+func URLUserinfo(text string) (any, withPassword bool) {
+	withPassword = userinfoPassword.MatchString(text)
+	return withPassword || userinfo.MatchString(text), withPassword
 }

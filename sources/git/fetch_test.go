@@ -382,6 +382,7 @@ func TestFetchBadRequest(t *testing.T) {
 		{"scheme", Request{URL: "file:///tmp/r"}, "not supported"},
 		{"password in URL", Request{URL: "https://bob:hunter2@example.invalid/r.git"}, "must not contain credentials"},
 		{"token as the URL's user", Request{URL: "https://hunter2@example.invalid/r.git"}, "must not contain credentials"},
+		{"password with a slash, which does not parse", Request{URL: "https://bob:x/hunter2@example.invalid/r.git"}, "must not contain credentials"},
 		{"password in an ssh URL", Request{URL: "ssh://git:hunter2@example.invalid/r.git"}, "must not contain credentials"},
 		{"token in the query", Request{URL: "https://example.invalid/r.git?access_token=hunter2"}, "must not have a query"},
 		{"ssh without key", Request{URL: "git@example.invalid:org/r.git"}, "needs identity and known_hosts"},

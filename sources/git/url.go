@@ -43,6 +43,12 @@ func parseEndpoint(raw string) (*endpoint, error) {
 			host:    host,
 		}, nil
 	}
+	if userinfo, password := redact.URLUserinfo(raw); password || (userinfo && !strings.HasPrefix(strings.ToLower(raw), "ssh://")) {
+		// A URL ends up in specs, status and logs; credentials belong in the Secret. Over
+		// HTTP any userinfo is a credential (a token as the user name); over SSH the user
+		// is part of the address. Judged on the text: a password with a '/' does not parse.
+		return nil, fmt.Errorf("repository URL %s must not contain credentials (user:password@ or token@); put them in the credentials Secret", stripUserinfo(raw))
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Parse errors quote the URL, credentials included.
@@ -56,9 +62,6 @@ func parseEndpoint(raw string) (*endpoint, error) {
 		return nil, fmt.Errorf("repository URL %s has no host", stripUserinfo(raw))
 	}
 	if _, hasPassword := u.User.Password(); hasPassword || (u.User != nil && scheme != "ssh") {
-		// A URL ends up in specs, status and logs; credentials belong in the Secret. Over
-		// HTTP any userinfo is a credential (a token as the user name); over SSH the user
-		// is part of the address.
 		return nil, fmt.Errorf("repository URL %s must not contain credentials (user:password@ or token@); put them in the credentials Secret", stripUserinfo(raw))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {

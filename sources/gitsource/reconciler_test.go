@@ -300,6 +300,8 @@ func TestURLCredentialsRefused(t *testing.T) {
 		{"https with user and password", "https://bot:hunter2@git.example/r.git", nil, "must not carry credentials"},
 		{"https with a token as user", "https://ghp_token@git.example/r.git", nil, "must not carry credentials"},
 		{"ssh with password", "ssh://git:hunter2@git.example/r.git", nil, "must not carry credentials"},
+		{"a password holding a slash", "https://bot:hun/ter2@git.example/r.git", nil, "must not carry credentials"},
+		{"status address, a password holding a slash", "https://git.example/r.git", status("https://bot:hun/ter2@git.example/api/v1", ""), "must not carry credentials"},
 		{"token in the query", "https://git.example/r.git?access_token=hunter2", nil, "must not have a query"},
 		{"status address with credentials", "https://git.example/r.git", status("https://bot:hunter2@git.example/api/v1", ""), "must not carry credentials"},
 		{"status address with a query token", "https://git.example/r.git", status("https://git.example/api/v1?token=hunter2", ""), "must not have a query"},

@@ -137,7 +137,11 @@ func displayURL(raw string) string { return redact.String(raw) }
 // checkAddress returns the address without a trailing slash, so paths can be appended.
 func checkAddress(address string) (string, error) {
 	u, err := url.Parse(address)
+	userinfo, _ := redact.URLUserinfo(address)
 	switch {
+	case userinfo:
+		// Credentials belong in Token; in the URL they would reach logs and errors.
+		return "", optionErr("Address", "%s: must not carry credentials", displayURL(address))
 	case err != nil:
 		return "", optionErr("Address", "%s: not a URL", displayURL(address))
 	case u.Scheme != "https" && u.Scheme != "http":
@@ -145,7 +149,6 @@ func checkAddress(address string) (string, error) {
 	case u.Host == "":
 		return "", optionErr("Address", "%s: no host", displayURL(address))
 	case u.User != nil:
-		// Credentials belong in Token; in the URL they would reach logs and errors.
 		return "", optionErr("Address", "%s: must not carry credentials", displayURL(address))
 	case u.RawQuery != "" || u.Fragment != "":
 		return "", optionErr("Address", "%s: must not have a query or fragment", displayURL(address))

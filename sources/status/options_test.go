@@ -77,6 +77,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"address with credentials", with(base(GitHub), func(o *Options) { o.Address = "https://u:p@api.example" }), []string{"Address"}},
 		{"address with query", with(base(GitHub), func(o *Options) { o.Address = "https://api.example/?x=1" }), []string{"Address"}},
 		{"address with a token as user", with(base(GitHub), func(o *Options) { o.Address = "https://ghtok@api.example" }), []string{"Address"}},
+		{"clone URL with a password holding a slash", with(base(GitHub), func(o *Options) { o.Repository, o.RepoURL = "", "https://x:ab/c@github.com/org/repo.git" }), []string{"RepoURL"}},
+		{"address with a password holding a slash", with(base(GitHub), func(o *Options) { o.Address = "https://u:p/q@api.example" }), []string{"Address"}},
 		{"clone URL with a password", with(base(GitHub), func(o *Options) { o.Repository, o.RepoURL = "", "https://x-access-token:abc@github.com/org/repo.git" }), []string{"RepoURL"}},
 		{"github repository with three segments", with(base(GitHub), func(o *Options) { o.Repository = "a/b/c" }), []string{"Repository"}},
 		{"gitea repository with one segment", with(base(Gitea), func(o *Options) { o.Repository = "repo" }), []string{"Repository"}},

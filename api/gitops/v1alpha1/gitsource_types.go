@@ -48,7 +48,7 @@ type CommitStatusSpec struct {
 	// Address is the API base URL, e.g. https://api.github.com or https://gitea.example/api/v1.
 	// Derived from the repository URL when empty. No credentials: the token is in the Secret.
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",message="must not carry credentials (user:password@ or token@): the token goes in the Secret secretRef names"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@') && !self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*:[^@]*@')",message="must not carry credentials (user:password@ or token@): the token goes in the Secret secretRef names"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('[?#]')",message="must not have a query or fragment"
 	// +optional
 	Address string `json:"address,omitempty"`
@@ -91,10 +91,11 @@ type ReceiverSpec struct {
 type GitSourceSpec struct {
 	// URL of the repository: https://, http://, ssh:// or scp-like user@host:path.
 	// Credentials go in the secretRef Secret, never in the URL: an http(s) URL has no
-	// userinfo (user:password@ or token@), an ssh URL no password, and no URL a query.
+	// userinfo (user:password@ or token@), an ssh URL no password (judged on the text, so
+	// a password holding a '/' is caught too), and no URL a query.
 	// +kubebuilder:validation:Pattern=`^(https?://|ssh://|[^@/:\s]+@[^/:\s]+:)\S+$`
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="!self.matches('^https?://[^/?#]*@') && !self.matches('^ssh://[^/?#@]*:[^/?#@]*@')",message="must not carry credentials (user:password@ or token@): put them in the Secret secretRef names"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^https?://[^/?#]*@') && !self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*:[^@]*@')",message="must not carry credentials (user:password@ or token@): put them in the Secret secretRef names"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('[?#]')",message="must not have a query or fragment (a token in ?access_token= belongs in the Secret secretRef names)"
 	URL string `json:"url"`
 

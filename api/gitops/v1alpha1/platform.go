@@ -107,12 +107,13 @@ func (p *Platform) Validate() error {
 	for field, raw := range map[string]string{"keycloak.url": p.Keycloak.URL, "keycloak.publicURL": p.Keycloak.PublicURL} {
 		// Quoted without its userinfo: a refusal must not print the password it refuses.
 		shown := redact.String(raw)
+		userinfo, _ := redact.URLUserinfo(raw) // on the text: a password with '/' does not parse
 		switch u, err := url.Parse(raw); {
-		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			bad(field, "%q is not an http(s) URL", shown)
-		case u.User != nil:
+		case userinfo || (err == nil && u.User != nil):
 			// It is written into every agent's ConfigMap and the issuer tokens carry.
 			bad(field, "%q must not carry credentials (user:password@): trustsync's Keycloak credentials are a Secret", shown)
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad(field, "%q is not an http(s) URL", shown)
 		case u.RawQuery != "" || u.Fragment != "":
 			bad(field, "%q must not have a query or fragment: paths are appended to it", shown)
 		}

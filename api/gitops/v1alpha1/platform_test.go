@@ -120,6 +120,12 @@ spire: {socketPath: /run/spire.sock}
 			notInErr: []string{"hunter2", "admin"},
 		},
 		{
+			name:     "a password with a slash, which does not parse, is still refused as credentials",
+			doc:      "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\nkeycloak: {url: \"http://admin:pa/ss@kc.keycloak.svc\", publicURL: \"https://kc.example\"}\n",
+			wantErr:  []string{"platform.yaml: keycloak.url: \"http://kc.keycloak.svc\" must not carry credentials"},
+			notInErr: []string{"pa/ss", "admin"},
+		},
+		{
 			name:     "a token as the Keycloak URL's user is refused",
 			doc:      "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\nkeycloak: {url: \"https://tok3n@kc.example\", publicURL: \"https://kc.example\"}\n",
 			wantErr:  []string{"platform.yaml: keycloak.url: \"https://kc.example\" must not carry credentials"},
