@@ -108,19 +108,16 @@ func (a *Auth) validate() error {
 	return nil
 }
 
-// redactor hides these credentials, in every encoding, from error text.
-func (a *Auth) redactor() *redact.Redactor {
+// Redactor hides these credentials, in every encoding, and every credential shape from
+// text: fetch errors use it, and so should callers that put text about this repository
+// into conditions, events, logs or comments. A nil Auth hides shapes only.
+func (a *Auth) Redactor() *redact.Redactor {
 	if a == nil {
 		return redact.New()
 	}
 	secrets := append(redact.Basic(a.Username, a.Password), a.BearerToken)
 	return redact.New(append(secrets, redact.Key(a.SSHPrivateKey)...)...)
 }
-
-// Redactor hides these credentials, in every encoding, and every credential shape from
-// text: for callers that put fetch errors or other text about this repository into
-// conditions, events, logs or comments.
-func (a *Auth) Redactor() *redact.Redactor { return a.redactor() }
 
 func parseSigner(pemBytes []byte) (ssh.Signer, error) {
 	signer, err := ssh.ParsePrivateKey(pemBytes)

@@ -122,7 +122,7 @@ var ErrNotFound = errors.New("not found")
 
 // Fetch fetches the requested revision and returns it checked out.
 func (f *Fetcher) Fetch(ctx context.Context, r Request) (*Artifact, error) {
-	rd := r.Auth.redactor()
+	rd := r.Auth.Redactor()
 	ep, err := parseEndpoint(r.URL)
 	if err != nil {
 		return nil, &Error{URL: rd.String(r.URL), msg: errorText(rd, err), err: err}
