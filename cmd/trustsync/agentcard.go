@@ -132,9 +132,9 @@ bundle (spire-server bundle show -format spiffe, the spire-bundle ConfigMap's bu
 			if err != nil {
 				return err
 			}
-			data, err := os.ReadFile(bundleFile)
+			data, err := readBundle(bundleFile)
 			if err != nil {
-				return fmt.Errorf("reading the trust bundle: %w", err)
+				return err
 			}
 			bundles, err := agentcard.ParseTrustBundle(data, trustDomain)
 			if err != nil {
@@ -160,17 +160,36 @@ bundle (spire-server bundle show -format spiffe, the spire-bundle ConfigMap's bu
 	return cmd
 }
 
+// readFileOrStdin reads a card from a file or, for "-", stdin, bounded like a fetched
+// card: one over the bound is said to be so, not cut and reported as bad JSON.
 func readFileOrStdin(cmd *cobra.Command, path string) ([]byte, error) {
 	if path == "-" {
-		data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20))
-		if err != nil {
-			return nil, fmt.Errorf("reading the card from stdin: %w", err)
-		}
-		return data, nil
+		return agentcard.ReadCard(cmd.InOrStdin(), "the card on stdin")
 	}
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the card: %w", err)
+	}
+	defer f.Close()
+	return agentcard.ReadCard(f, "the card "+path)
+}
+
+// maxBundleBytes bounds a trust bundle file: a SPIFFE bundle of a few dozen authorities
+// is tens of kilobytes.
+const maxBundleBytes = 4 << 20
+
+func readBundle(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the trust bundle: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxBundleBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the trust bundle %s: %w", path, err)
+	}
+	if len(data) > maxBundleBytes {
+		return nil, fmt.Errorf("the trust bundle %s is over the bound of %d bytes (4 MiB)", path, maxBundleBytes)
 	}
 	return data, nil
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	apischeme "github.com/trustsync/trustsync/api/scheme"
+	"github.com/trustsync/trustsync/preview"
 	"github.com/trustsync/trustsync/preview/diff"
 	"github.com/trustsync/trustsync/renderers"
 	"github.com/trustsync/trustsync/renderers/manifest"
@@ -89,8 +89,8 @@ Exit status: 0 when there is no difference, 1 when there is, 2 on errors.`,
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: 2, err: err} })
 	f := cmd.Flags()
-	f.StringVar(&o.base, "base", "", "base revision: branch, tag, commit or (local) any git revision such as HEAD~1")
-	f.StringVar(&o.head, "head", "HEAD", "head revision")
+	f.StringVar(&o.base, "base", "", "base revision: a branch, tag or commit, locally also with ancestry such as HEAD~1 (a path, tree or blob form such as REV:path is refused)")
+	f.StringVar(&o.head, "head", "HEAD", "head revision, as --base")
 	f.StringVar(&o.repo, "repo", "", "URL of a remote repository to fetch the revisions from (default: the local work tree containing PATH)")
 	f.StringVar(&o.authSecret, "auth-secret", "", "with --repo: file holding a Secret manifest with the Git credentials (the keys a GitSource's secretRef has)")
 	f.StringVar(&o.platform, "platform", "", "platform configuration file (defaults apply when omitted)")
@@ -143,6 +143,9 @@ func (o *diffOptions) run(ctx context.Context, out io.Writer, p string) (bool, e
 	if o.base == "" || o.head == "" {
 		return false, errors.New("--base and --head are required")
 	}
+	if err := checkRevisionFlags(o.base, o.head); err != nil {
+		return false, err
+	}
 	switch o.output {
 	case "text", "json":
 	default:
@@ -158,14 +161,14 @@ func (o *diffOptions) run(ctx context.Context, out io.Writer, p string) (bool, e
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 
-	var trees treeSource
+	var trees preview.Trees
 	var dir string
 	if o.repo != "" {
 		if dir, err = repoPath(p); err != nil {
 			return false, err
 		}
 		var cleanup func()
-		if trees, cleanup, err = o.remoteTrees(ctx); err != nil {
+		if trees, cleanup, err = o.remoteTrees(); err != nil {
 			return false, err
 		}
 		defer cleanup()
@@ -174,15 +177,15 @@ func (o *diffOptions) run(ctx context.Context, out io.Writer, p string) (bool, e
 		if repo, dir, err = localPath(p); err != nil {
 			return false, err
 		}
-		trees = func(rev string) (fs.FS, string, error) { return git.OpenRevision(repo, rev) }
+		trees = git.LocalRevisions(repo)
 	}
 
 	ro := renderers.Options{Platform: platform, Namespace: o.namespace, SkipPolicyTests: true}
-	base, err := renderRevision(trees, "base", o.base, dir, ro)
+	base, err := renderRevision(ctx, trees, "base", o.base, dir, ro)
 	if err != nil {
 		return false, err
 	}
-	head, err := renderRevision(trees, "head", o.head, dir, ro)
+	head, err := renderRevision(ctx, trees, "head", o.head, dir, ro)
 	if err != nil {
 		return false, err
 	}
@@ -229,15 +232,25 @@ func (o *diffOptions) run(ctx context.Context, out io.Writer, p string) (bool, e
 	return !res.Empty(), err
 }
 
-// treeSource gives the file tree of a revision and the commit it resolves to.
-type treeSource func(rev string) (fs.FS, string, error)
+// checkRevisionFlags refuses, before anything is read, a --base or --head that does not
+// name a commit (REV:path, REV^{blob}, a range ...): previewing something else in its
+// place would be worse than failing.
+func checkRevisionFlags(base, head string) error {
+	var errs []error
+	for _, f := range []struct{ flag, rev string }{{"--base", base}, {"--head", head}} {
+		if err := git.CheckRevision(f.rev); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", f.flag, f.rev, err))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // renderRevision renders dir at rev. A revision without dir renders to nothing (res
 // nil), so a directory the head adds or removes diffs as all added or all removed.
 // Errors name the side and revision.
-func renderRevision(trees treeSource, side, rev, dir string, ro renderers.Options) (diffRevision, error) {
+func renderRevision(ctx context.Context, trees preview.Trees, side, rev, dir string, ro renderers.Options) (diffRevision, error) {
 	r := diffRevision{Ref: rev}
-	fsys, commit, err := trees(rev)
+	fsys, commit, err := trees.Tree(ctx, rev)
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", side, err)
 	}
@@ -307,8 +320,8 @@ func repoPath(p string) (string, error) {
 	return clean, nil
 }
 
-// remoteTrees fetches the base and head into a temporary cache and reads them from it.
-func (o *diffOptions) remoteTrees(ctx context.Context) (treeSource, func(), error) {
+// remoteTrees reads revisions of --repo, fetched into a temporary cache.
+func (o *diffOptions) remoteTrees() (preview.Trees, func(), error) {
 	var auth *git.Auth
 	if o.authSecret != "" {
 		var err error
@@ -321,59 +334,7 @@ func (o *diffOptions) remoteTrees(ctx context.Context) (treeSource, func(), erro
 		return nil, nil, err
 	}
 	cleanup := func() { _ = os.RemoveAll(cacheDir) }
-	f := &git.Fetcher{CacheDir: cacheDir}
-	repoDir, err := f.RepoDir(o.repo)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	commits := map[string]string{}
-	for _, rev := range []string{o.base, o.head} {
-		if _, ok := commits[rev]; ok {
-			continue
-		}
-		commit, err := fetchRev(ctx, f, git.Request{URL: o.repo, Auth: auth}, rev)
-		if err != nil {
-			cleanup()
-			return nil, nil, err
-		}
-		commits[rev] = commit
-	}
-	trees := func(rev string) (fs.FS, string, error) { return git.OpenRevision(repoDir, commits[rev]) }
-	return trees, cleanup, nil
-}
-
-var hexRev = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
-
-// fetchRev fetches a branch, tag or commit: hex is a commit, refs/heads/ and refs/tags/
-// say which, and any other name is a branch, else a tag.
-func fetchRev(ctx context.Context, f *git.Fetcher, r git.Request, rev string) (string, error) {
-	var refs []git.Ref
-	switch {
-	case hexRev.MatchString(rev):
-		refs = []git.Ref{{Commit: rev}}
-	case strings.HasPrefix(rev, "refs/heads/"):
-		refs = []git.Ref{{Branch: strings.TrimPrefix(rev, "refs/heads/")}}
-	case strings.HasPrefix(rev, "refs/tags/"):
-		refs = []git.Ref{{Tag: strings.TrimPrefix(rev, "refs/tags/")}}
-	default:
-		refs = []git.Ref{{Branch: rev}, {Tag: rev}}
-	}
-	var err error
-	for _, ref := range refs {
-		r.Ref = ref
-		var a *git.Artifact
-		if a, err = f.Fetch(ctx, r); err == nil {
-			return a.Commit, nil
-		}
-		if !errors.Is(err, git.ErrNotFound) {
-			return "", err
-		}
-	}
-	if len(refs) > 1 {
-		return "", fmt.Errorf("%q is neither a branch nor a tag (with --repo, name a branch, tag or commit): %w", rev, err)
-	}
-	return "", err
+	return git.RemoteRevisions{Fetcher: &git.Fetcher{CacheDir: cacheDir}, URL: o.repo, Auth: auth}, cleanup, nil
 }
 
 // authFromSecretFile reads Git credentials from a file holding a Secret manifest (data

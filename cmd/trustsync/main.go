@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trustsync/trustsync/internal/redact"
 	"github.com/trustsync/trustsync/renderers/manifest"
 )
 
@@ -43,9 +44,10 @@ server-side apply and keeps them converged.`,
 }
 
 // printErrors writes one line per error, so a revision with several problems lists them
-// all.
+// all. Credential shapes are hidden on the way out, whatever produced the error: the
+// last line of defence for what a CI log shows.
 func printErrors(w io.Writer, err error) {
 	for _, e := range manifest.Errors(err) {
-		fmt.Fprintf(w, "error: %v\n", e)
+		fmt.Fprintf(w, "error: %s\n", redact.String(e.Error()))
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 
@@ -77,8 +76,8 @@ With --post it sets a commit status on the head and keeps one comment on the pul
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: 2, err: err} })
 	f := cmd.Flags()
-	f.StringVar(&o.base, "base", "", "base revision: branch, tag or commit (the pull request's target)")
-	f.StringVar(&o.head, "head", "HEAD", "head revision (the pull request's head)")
+	f.StringVar(&o.base, "base", "", "base revision (the pull request's target): a branch, tag or commit, also with ancestry such as HEAD~1 (REV:path and other non-commit forms are refused)")
+	f.StringVar(&o.head, "head", "HEAD", "head revision (the pull request's head), as --base")
 	f.StringVar(&o.repo, "repo", "", "local Git repository (default: the work tree containing PATH)")
 	f.StringVar(&o.platform, "platform", "", "platform configuration file (defaults apply when omitted)")
 	f.StringVarP(&o.namespace, "namespace", "n", "", "namespace for namespaced objects (a Sync's targetNamespace)")
@@ -100,6 +99,9 @@ With --post it sets a commit status on the head and keeps one comment on the pul
 func (o *previewOptions) run(ctx context.Context, out io.Writer, path string) error {
 	if o.base == "" {
 		return errors.New("--base is required")
+	}
+	if err := checkRevisionFlags(o.base, o.head); err != nil {
+		return err
 	}
 	gate, err := report.ParseGate(o.failOn)
 	if err != nil {
@@ -123,13 +125,24 @@ func (o *previewOptions) run(ctx context.Context, out io.Writer, path string) er
 	if err != nil {
 		return err
 	}
-	rep, err := preview.Run(ctx, localRepo(repo), preview.Options{Path: dir, Base: o.base, Head: o.head, Platform: p, Namespace: o.namespace, Gate: gate})
+	rep, err := preview.Run(ctx, git.LocalRevisions(repo), preview.Options{Path: dir, Base: o.base, Head: o.head, Platform: p, Namespace: o.namespace, Gate: gate})
 	if err != nil {
 		return err
 	}
 	var body strings.Builder
 	if err := rep.Markdown(&body); err != nil {
 		return err
+	}
+	// Posted first, printed after: a preview that could not be posted is an error and,
+	// as every error, prints nothing on stdout.
+	if o.post.enabled {
+		id := o.post.markerID
+		if id == "" {
+			id = dir
+		}
+		if err := o.post.send(ctx, rep, id, body.String()); err != nil {
+			return err
+		}
 	}
 	switch o.format {
 	case "json":
@@ -141,15 +154,6 @@ func (o *previewOptions) run(ctx context.Context, out io.Writer, path string) er
 	}
 	if err != nil {
 		return err
-	}
-	if o.post.enabled {
-		id := o.post.markerID
-		if id == "" {
-			id = dir
-		}
-		if err := o.post.send(ctx, rep, id, body.String()); err != nil {
-			return err
-		}
 	}
 	if f := rep.Failed(); f != "" {
 		return &previewFailed{reason: f}
@@ -199,11 +203,4 @@ func (p *postOptions) send(ctx context.Context, rep *report.Report, markerID, bo
 	}
 	_, err = changes.UpsertComment(ctx, p.number, commitstatus.Marker(markerID), body)
 	return err
-}
-
-// localRepo reads revisions of a local Git repository.
-type localRepo string
-
-func (r localRepo) Tree(_ context.Context, rev string) (fs.FS, string, error) {
-	return git.OpenRevision(string(r), rev)
 }

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"strings"
 	"sync"
 	"time"
@@ -152,43 +151,9 @@ func (r previewRevisions) Trees(ctx context.Context, src *gitopsv1.GitSource) (p
 	if err != nil {
 		return nil, err
 	}
-	return fetchedTrees{fetcher: r.fetcher, url: src.Spec.URL, auth: auth}, nil
-}
-
-type fetchedTrees struct {
-	fetcher *git.Fetcher
-	url     string
-	auth    *git.Auth
-}
-
-// Tree fetches rev (a branch, or a full commit SHA such as a pull request's head) and
-// reads it from the cache's repository.
-func (t fetchedTrees) Tree(ctx context.Context, rev string) (fs.FS, string, error) {
-	ref := git.Ref{Branch: rev}
-	if isCommit(rev) {
-		ref = git.Ref{Commit: rev}
-	}
-	art, err := t.fetcher.Fetch(ctx, git.Request{URL: t.url, Ref: ref, Auth: t.auth})
-	if err != nil {
-		return nil, "", err
-	}
-	dir, err := t.fetcher.RepoDir(t.url)
-	if err != nil {
-		return nil, "", err
-	}
-	return git.OpenRevision(dir, art.Commit)
-}
-
-func isCommit(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	for _, c := range s {
-		if !strings.ContainsRune("0123456789abcdef", c) {
-			return false
-		}
-	}
-	return true
+	// The base is the pull request's target branch, the head its commit SHA; one
+	// resolution for the engine, `trustsync diff --repo` and `trustsync preview`.
+	return git.RemoteRevisions{Fetcher: r.fetcher, URL: src.Spec.URL, Auth: auth}, nil
 }
 
 // receivers finds a GitSource's receiver settings for the push webhook handler. It answers

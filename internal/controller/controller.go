@@ -234,7 +234,6 @@ func cardFetcher(ctx context.Context, workloadAPI, trustDomain string) (*agentca
 		<-ctx.Done()
 		_ = src.Close()
 	}()
-	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: agentcard.NoRedirects,
-		Transport: &http.Transport{Proxy: nil, TLSClientConfig: tlsconfig.MTLSClientConfig(src, src, tlsconfig.AuthorizeMemberOf(td))}}
+	client := agentcard.NewHTTPClient(tlsconfig.MTLSClientConfig(src, src, tlsconfig.AuthorizeMemberOf(td)))
 	return &agentcard.HTTPFetcher{Client: client}, nil, nil
 }

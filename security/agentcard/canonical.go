@@ -112,7 +112,7 @@ func decodeValue(dec *json.Decoder, depth int) (any, error) {
 			key := kt.(string) // the decoder only yields strings in key position
 			if _, dup := obj[key]; dup {
 				// Two readers could disagree on which value counts; refuse to guess.
-				return nil, fmt.Errorf("duplicate member %q", key)
+				return nil, fmt.Errorf("duplicate member %s", quote(key))
 			}
 			if obj[key], err = decodeValue(dec, depth+1); err != nil {
 				return nil, err

@@ -25,6 +25,15 @@
 // lastSyncTime and the conditions Synced, Ready, Verified, SignatureVerified and (with
 // spec.identityBinding) Bound. It re-fetches every spec.syncPeriod (30s by default).
 //
+// Cards come from agents and from whoever hands one to the CLI, so everything about them
+// is bounded: a card is at most MaxCardBytes (ReadCard says so when it is over, rather
+// than failing as cut JSON), at most MaxSignatures signatures of at most MaxChain
+// certificates each, a rejection message describes at most three signatures and quotes
+// at most 80 bytes of any value. HTTPFetcher follows no redirect whatever client it is
+// given, gives up after its Timeout (connection to last byte, so a server that trickles
+// is cut off), reads at most 64 KiB of headers and MaxCardBytes of body, and takes only
+// JSON; errors give the status code, never the agent's reason phrase.
+//
 // Unlike the Kagenti operator, which canonicalises its typed card struct (so members the
 // struct does not know are neither signed nor checked), the whole JSON document is signed.
 //

@@ -2,11 +2,14 @@ package agentcard
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -52,21 +55,63 @@ type CardFetcher interface {
 	FetchCard(ctx context.Context, e Endpoint) ([]byte, error)
 }
 
-// maxCardBytes bounds a fetched card; agents are not trusted to be small.
-const maxCardBytes = 1 << 20
+// MaxCardBytes bounds a card, fetched or read: agents and files are not trusted to be
+// small.
+const MaxCardBytes = 1 << 20
 
-// HTTPFetcher GETs the card from the agent's Service.
+// ReadCard reads a card of at most MaxCardBytes from r; a longer one is an error that
+// says so (not a JSON syntax error at the cut), naming the card by name.
+func ReadCard(r io.Reader, name string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxCardBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if len(data) > MaxCardBytes {
+		return nil, fmt.Errorf("%s is over the bound of %d bytes (1 MiB) for an agent card", name, MaxCardBytes)
+	}
+	return data, nil
+}
+
+// DefaultFetchTimeout bounds one card fetch, connection to last byte, when
+// HTTPFetcher.Timeout is not set.
+const DefaultFetchTimeout = 10 * time.Second
+
+// maxHeaderBytes bounds the response headers of a card fetch (Go's default is 1 MiB).
+const maxHeaderBytes = 64 << 10
+
+// HTTPFetcher GETs the card from the agent's Service. Whatever Client it is given, it
+// follows no redirect, gives up after Timeout and reads at most MaxCardBytes, and only
+// JSON counts as a card.
 type HTTPFetcher struct {
 	// Client does the request; for the agent-tls port it must carry the mTLS
-	// configuration (go-spiffe tlsconfig.MTLSClientConfig with trustsync's X509Source).
-	// A client with a 10 s timeout and no proxy when nil.
+	// configuration (NewHTTPClient with go-spiffe's tlsconfig.MTLSClientConfig and
+	// trustsync's X509Source). NewHTTPClient(nil) when nil.
 	Client *http.Client
+	// Timeout bounds one fetch, connection to last byte; DefaultFetchTimeout when zero.
+	Timeout time.Duration
 	// URL maps an endpoint to the card URL; Endpoint.URL when nil. Tests point it at a
 	// local server.
 	URL func(Endpoint) string
 }
 
-var defaultHTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}, CheckRedirect: NoRedirects}
+// NewHTTPClient is the client card fetches are made with: no proxy, no redirects,
+// bounded headers and waits; tlsConfig for the agent-tls port (nil: plain HTTP only).
+func NewHTTPClient(tlsConfig *tls.Config) *http.Client {
+	return &http.Client{
+		Timeout:       DefaultFetchTimeout,
+		CheckRedirect: NoRedirects,
+		Transport: &http.Transport{
+			Proxy:                  nil,
+			TLSClientConfig:        tlsConfig,
+			TLSHandshakeTimeout:    DefaultFetchTimeout,
+			ResponseHeaderTimeout:  DefaultFetchTimeout,
+			MaxResponseHeaderBytes: maxHeaderBytes,
+			IdleConnTimeout:        90 * time.Second,
+		},
+	}
+}
+
+var defaultHTTPClient = NewHTTPClient(nil)
 
 // NoRedirects refuses to follow redirects: a card fetch goes to the agent's Service and
 // nowhere else, or an agent could point the controller at any address it can reach.
@@ -82,27 +127,53 @@ func (f *HTTPFetcher) FetchCard(ctx context.Context, e Endpoint) ([]byte, error)
 	if c == nil {
 		c = defaultHTTPClient
 	}
+	// A copy, so a caller's client cannot bring redirects back.
+	cp := *c
+	cp.CheckRedirect = NoRedirects
+	timeout := f.Timeout
+	if timeout <= 0 {
+		timeout = DefaultFetchTimeout
+	}
+	// The deadline covers the body too: a server that sends a byte a second is cut off.
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
+	resp, err := cp.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
+		return nil, fmt.Errorf("GET %s: %w", url, fetchErr(ctx, err, timeout))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+		// The status code alone: the reason phrase is the agent's text.
+		return nil, fmt.Errorf("GET %s: HTTP %d %s", url, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxCardBytes+1))
+	if resp.ContentLength > MaxCardBytes {
+		return nil, fmt.Errorf("GET %s: the card is %d bytes, over the bound of %d", url, resp.ContentLength, MaxCardBytes)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxCardBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: reading the card: %w", url, err)
+		return nil, fmt.Errorf("GET %s: reading the card: %w", url, fetchErr(ctx, err, timeout))
 	}
-	if len(data) > maxCardBytes {
-		return nil, fmt.Errorf("GET %s: card larger than %d bytes", url, maxCardBytes)
+	if len(data) > MaxCardBytes {
+		return nil, fmt.Errorf("GET %s: the card is over the bound of %d bytes", url, MaxCardBytes)
+	}
+	if !json.Valid(data) {
+		ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
+		return nil, fmt.Errorf("GET %s: the answer is not JSON (Content-Type %s), so not an agent card", url, strconv.Quote(clip(ct, maxQuoted)))
 	}
 	return data, nil
+}
+
+// fetchErr says a timeout in words, naming the bound.
+func fetchErr(ctx context.Context, err error, timeout time.Duration) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no complete answer within %s: %w", timeout, context.DeadlineExceeded)
+	}
+	return err
 }
 
 // TrustBundleSource gives the trust bundles card signatures are verified against.

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -128,6 +130,7 @@ func Verify(card []byte, bundles x509bundle.Source, o VerifyOptions) (*Result, e
 			res.CardID = cardID(payload)
 			return res, nil
 		}
+		err.Message = clip(err.Message, maxProblemBytes)
 		if len(sigs) > 1 {
 			err.Message = fmt.Sprintf("signature %d: %s", i, err.Message)
 		}
@@ -138,10 +141,47 @@ func Verify(card []byte, bundles x509bundle.Source, o VerifyOptions) (*Result, e
 		}
 	}
 	if len(others) > 0 {
-		first.Message += "; also " + strings.Join(others, "; ")
+		first.Message = fmt.Sprintf("all %d signatures rejected: %s; also %s", len(sigs), first.Message, strings.Join(others[:min(len(others), maxProblemsShown-1)], "; "))
+		if n := len(others) - (maxProblemsShown - 1); n > 0 {
+			first.Message += fmt.Sprintf("; and %d more", n)
+		}
 	}
 	return nil, first
 }
+
+// Bounds on what a card makes Verify do and say: cards come from agents and from
+// whoever hands one to the CLI.
+const (
+	// MaxSignatures is how many signatures a card may carry; a card with more is
+	// Malformed before any is checked (each costs a chain validation).
+	MaxSignatures = 16
+	// MaxChain is how many certificates one signature's x5c may hold (SPIRE: the SVID
+	// and its intermediates).
+	MaxChain = 10
+	// maxProblemsShown is how many rejected signatures a message describes; the rest
+	// are counted.
+	maxProblemsShown = 3
+	// maxProblemBytes bounds the description of one rejected signature, which quotes
+	// the card's own values (kid, typ, subjects).
+	maxProblemBytes = 512
+	// maxQuoted bounds one value of the card quoted in a message.
+	maxQuoted = 80
+)
+
+// clip cuts s to at most n bytes on a rune boundary, saying so.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
+
+// quote is %q of a value from the card, cut to maxQuoted bytes.
+func quote(s string) string { return strconv.Quote(clip(s, maxQuoted)) }
 
 // signature is one entry of the card's signatures.
 type signature struct {
@@ -168,6 +208,9 @@ func signatures(doc map[string]any) ([]signature, error) {
 	if len(sigs) == 0 {
 		return nil, reject(Unsigned, "the card's %s list is empty", SignaturesField)
 	}
+	if len(sigs) > MaxSignatures {
+		return nil, reject(Malformed, "the card has %d %s, over the bound of %d", len(sigs), SignaturesField, MaxSignatures)
+	}
 	return sigs, nil
 }
 
@@ -193,10 +236,13 @@ func verifyOne(s signature, payload []byte, bundles x509bundle.Source, td spiffe
 		return nil, reject(Malformed, "protected header is not a JOSE header: %v", err)
 	}
 	if hdr.Typ != "" && hdr.Typ != HeaderType {
-		return nil, reject(Malformed, "protected header typ %q, want %q", hdr.Typ, HeaderType)
+		return nil, reject(Malformed, "protected header typ %s, want %q", quote(hdr.Typ), HeaderType)
 	}
 	if len(hdr.X5C) == 0 {
 		return nil, reject(Malformed, "protected header has no x5c certificate chain")
+	}
+	if len(hdr.X5C) > MaxChain {
+		return nil, reject(Malformed, "the x5c chain has %d certificates, over the bound of %d", len(hdr.X5C), MaxChain)
 	}
 	chain := make([]*x509.Certificate, len(hdr.X5C))
 	for i, c := range hdr.X5C {
@@ -211,11 +257,11 @@ func verifyOne(s signature, payload []byte, bundles x509bundle.Source, td spiffe
 	leaf := chain[0]
 	kid := KeyID(leaf)
 	if hdr.Kid != "" && hdr.Kid != kid {
-		return nil, reject(Malformed, "kid %q does not name the x5c leaf (its kid is %q)", hdr.Kid, kid)
+		return nil, reject(Malformed, "kid %s does not name the x5c leaf (its kid is %q)", quote(hdr.Kid), kid)
 	}
 	id, err := leafID(leaf)
 	if err != nil {
-		return nil, reject(NoSPIFFEID, "leaf certificate %q: %v", leaf.Subject.String(), err)
+		return nil, reject(NoSPIFFEID, "leaf certificate %s: %v", quote(leaf.Subject.String()), err)
 	}
 
 	_, verified, err := x509svid.Verify(chain, bundles, x509svid.WithTime(now))
@@ -234,7 +280,7 @@ func verifyOne(s signature, payload []byte, bundles x509bundle.Source, td spiffe
 		return nil, reject(SignatureInvalid, "leaf key of %s: %v", id, err)
 	}
 	if hdr.Alg != string(alg) {
-		return nil, reject(SignatureInvalid, "alg %q does not fit the leaf key of %s (want %s)", hdr.Alg, id, alg)
+		return nil, reject(SignatureInvalid, "alg %s does not fit the leaf key of %s (want %s)", quote(hdr.Alg), id, alg)
 	}
 	jws, err := jose.ParseDetached(s.Protected+".."+s.Signature, payload, []jose.SignatureAlgorithm{alg})
 	if err != nil {
@@ -262,11 +308,11 @@ func leafID(leaf *x509.Certificate) (spiffeid.ID, error) {
 		return spiffeid.ID{}, fmt.Errorf("%d URI SANs, want exactly one spiffe:// ID", n)
 	}
 	if leaf.URIs[0].Scheme != "spiffe" {
-		return spiffeid.ID{}, fmt.Errorf("URI SAN %q is not a spiffe:// ID", leaf.URIs[0])
+		return spiffeid.ID{}, fmt.Errorf("URI SAN %s is not a spiffe:// ID", quote(leaf.URIs[0].String()))
 	}
 	id, err := spiffeid.FromURI(leaf.URIs[0])
 	if err != nil {
-		return spiffeid.ID{}, fmt.Errorf("URI SAN %q: %v", leaf.URIs[0], err)
+		return spiffeid.ID{}, fmt.Errorf("URI SAN %s: %v", quote(leaf.URIs[0].String()), err)
 	}
 	return id, nil
 }
@@ -312,7 +358,7 @@ func validityOf(chain []*x509.Certificate, now time.Time) string {
 	for i, c := range chain {
 		what := "the leaf"
 		if i > 0 {
-			what = fmt.Sprintf("x5c[%d] %q", i, c.Subject.String())
+			what = fmt.Sprintf("x5c[%d] %s", i, quote(c.Subject.String()))
 		}
 		switch {
 		case now.After(c.NotAfter):

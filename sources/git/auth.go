@@ -15,6 +15,8 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/trustsync/trustsync/internal/redact"
 )
 
 // Auth holds the credentials of one repository: basic (Username, Password), a bearer
@@ -106,12 +108,15 @@ func (a *Auth) validate() error {
 	return nil
 }
 
-// secrets lists the strings to redact from error text.
-func (a *Auth) secrets() []string {
+// Redactor hides these credentials, in every encoding, and every credential shape from
+// text: fetch errors use it, and so should callers that put text about this repository
+// into conditions, events, logs or comments. A nil Auth hides shapes only.
+func (a *Auth) Redactor() *redact.Redactor {
 	if a == nil {
-		return nil
+		return redact.New()
 	}
-	return []string{a.Password, a.BearerToken}
+	secrets := append(redact.Basic(a.Username, a.Password), a.BearerToken)
+	return redact.New(append(secrets, redact.Key(a.SSHPrivateKey)...)...)
 }
 
 func parseSigner(pemBytes []byte) (ssh.Signer, error) {

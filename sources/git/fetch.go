@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
 	gogit "github.com/go-git/go-git/v5"
@@ -18,6 +19,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/trustsync/trustsync/internal/redact"
 )
 
 // DefaultKeepTrees is how many checked-out trees a repository keeps when
@@ -94,19 +97,41 @@ func (e *Error) Error() string {
 
 func (e *Error) Is(target error) bool { return errors.Is(e.err, target) }
 
+// maxErrorText bounds the text of an Error: go-git quotes a host's whole answer, and a
+// condition, an event or a log line must stay readable.
+const maxErrorText = 1024
+
+// errorText is err's text made fit for an Error: redacted first (while the header lines
+// are still lines), then on one line, then cut on a rune boundary.
+func errorText(rd *redact.Redactor, err error) string {
+	s := strings.Join(strings.Fields(rd.String(err.Error())), " ")
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= maxErrorText {
+		return s
+	}
+	s = s[:maxErrorText]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + " …"
+}
+
 // ErrNotFound is matched by errors for a branch, tag, semver match or commit that does
 // not exist.
 var ErrNotFound = errors.New("not found")
 
 // Fetch fetches the requested revision and returns it checked out.
 func (f *Fetcher) Fetch(ctx context.Context, r Request) (*Artifact, error) {
+	rd := r.Auth.Redactor()
 	ep, err := parseEndpoint(r.URL)
 	if err != nil {
-		return nil, &Error{URL: stripUserinfo(r.URL), msg: redact(err.Error(), r.Auth.secrets()...), err: err}
+		return nil, &Error{URL: rd.String(r.URL), msg: errorText(rd, err), err: err}
 	}
 	ref, err := r.Ref.describe()
 	fail := func(err error) error {
-		return &Error{URL: ep.display, Ref: ref, msg: redact(err.Error(), r.Auth.secrets()...), err: err}
+		// Hosts quote requests back (an Authorization header, a URL with a token) and
+		// go-git quotes hosts: everything is redacted, in every encoding.
+		return &Error{URL: ep.display, Ref: rd.String(ref), msg: errorText(rd, err), err: err}
 	}
 	if err != nil {
 		return nil, fail(err)

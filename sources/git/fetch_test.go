@@ -2,9 +2,15 @@ package git
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -374,7 +380,11 @@ func TestFetchBadRequest(t *testing.T) {
 		{"bad branch name", Request{URL: "https://example.invalid/r.git", Ref: Ref{Branch: "a..b"}}, "not a valid ref name"},
 		{"bad commit", Request{URL: "https://example.invalid/r.git", Ref: Ref{Commit: "XYZ"}}, "hex"},
 		{"scheme", Request{URL: "file:///tmp/r"}, "not supported"},
-		{"password in URL", Request{URL: "https://bob:hunter2@example.invalid/r.git"}, "must not contain a password"},
+		{"password in URL", Request{URL: "https://bob:hunter2@example.invalid/r.git"}, "must not contain credentials"},
+		{"token as the URL's user", Request{URL: "https://hunter2@example.invalid/r.git"}, "must not contain credentials"},
+		{"password with a slash, which does not parse", Request{URL: "https://bob:x/hunter2@example.invalid/r.git"}, "must not contain credentials"},
+		{"password in an ssh URL", Request{URL: "ssh://git:hunter2@example.invalid/r.git"}, "must not contain credentials"},
+		{"token in the query", Request{URL: "https://example.invalid/r.git?access_token=hunter2"}, "must not have a query"},
 		{"ssh without key", Request{URL: "git@example.invalid:org/r.git"}, "needs identity and known_hosts"},
 		{"ssh key on https", Request{URL: "https://example.invalid/r.git", Auth: sshAuthForTest(t)}, "cannot be used with a https URL"},
 	}
@@ -668,7 +678,6 @@ func TestParseEndpoint(t *testing.T) {
 	}{
 		{"https://github.com/org/repo.git", "https://github.com/org/repo.git", "https://github.com/org/repo.git"},
 		{"HTTPS://GitHub.com:443/org/repo.git/", "https://GitHub.com:443/org/repo.git/", "https://github.com/org/repo.git"},
-		{"https://token@github.com/org/repo", "https://github.com/org/repo", "https://github.com/org/repo"},
 		{"http://127.0.0.1:8080/r.git", "http://127.0.0.1:8080/r.git", "http://127.0.0.1:8080/r.git"},
 		{"ssh://git@github.com:22/org/repo.git", "ssh://github.com:22/org/repo.git", "ssh://github.com/org/repo.git"},
 		{"git@github.com:org/repo.git", "github.com:org/repo.git", "ssh://github.com/org/repo.git"},
@@ -686,9 +695,74 @@ func TestParseEndpoint(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	got := redact(`Get "https://bob:s3cr3t@host/r.git/info/refs": token tok-1 refused`, "s3cr3t", "tok-1", "")
-	if strings.Contains(got, "s3cr3t") || strings.Contains(got, "tok-1") || strings.Contains(got, "bob") {
-		t.Errorf("redact left a credential: %q", got)
+// TestFetchErrorsHideCredentials: a host (or a proxy) that quotes the request back —
+// the Authorization header, its decoded value, the URL — in an error answer does not
+// bring the credentials into the fetch error, in any encoding, whatever the status.
+func TestFetchErrorsHideCredentials(t *testing.T) {
+	const user, password, token = "alice", "s3cr3t/pa55+w0rd", "tok-9c2e7f01aa5d"
+	basic := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The status to answer is the path's first segment: /401/r.git/info/refs.
+		status, err := strconv.Atoi(strings.Split(r.URL.Path, "/")[1])
+		if err != nil {
+			status = http.StatusBadRequest
+		}
+		auth := r.Header.Get("Authorization")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "refused %s %s\nAuthorization: %s\nyou sent %q, decoded %s, escaped %s, again %s\n",
+			r.Method, r.URL, auth, auth, decodeBasic(auth), url.QueryEscape(decodeBasic(auth)), strings.Repeat("x", 64<<10))
+	}))
+	defer echo.Close()
+	secrets := []string{password, token, basic, url.QueryEscape(password), base64.StdEncoding.EncodeToString([]byte(password))}
+	for _, auth := range []*Auth{{Username: user, Password: password}, {BearerToken: token}} {
+		for _, status := range []int{401, 403, 404, 500} {
+			t.Run(fmt.Sprintf("%d %v", status, auth.isBasic()), func(t *testing.T) {
+				_, err := fetch(t, &Fetcher{CacheDir: t.TempDir()}, Request{URL: fmt.Sprintf("%s/%d/r.git", echo.URL, status), Auth: auth})
+				if err == nil {
+					t.Fatal("fetch succeeded")
+				}
+				msg := err.Error()
+				for _, s := range secrets {
+					if strings.Contains(msg, s) {
+						t.Errorf("error holds %q: %s", s, msg)
+					}
+				}
+				if !strings.Contains(msg, echo.URL) {
+					t.Errorf("error does not name the repository: %s", msg)
+				}
+				if len(msg) > maxErrorText+512 {
+					t.Errorf("error is %d bytes, over the bound %d", len(msg), maxErrorText)
+				}
+			})
+		}
+	}
+}
+
+func decodeBasic(h string) string {
+	b, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(h, "Basic "))
+	return string(b)
+}
+
+func TestAuthRedactor(t *testing.T) {
+	key, _ := newSSHKey(t)
+	line := strings.Split(string(key), "\n")[1]
+	tests := []struct {
+		name   string
+		auth   *Auth
+		text   string
+		secret string
+	}{
+		{"basic password", &Auth{Username: "bob", Password: "s3cr3t"}, `Get "https://host/r.git": s3cr3t refused`, "s3cr3t"},
+		{"basic header value", &Auth{Username: "bob", Password: "s3cr3t"}, "got " + base64.StdEncoding.EncodeToString([]byte("bob:s3cr3t")), base64.StdEncoding.EncodeToString([]byte("bob:s3cr3t"))},
+		{"bearer", &Auth{BearerToken: "tok-1"}, "token tok-1 refused", "tok-1"},
+		{"ssh key line", &Auth{SSHPrivateKey: key}, "key " + line, line},
+		{"no auth, URL userinfo", nil, "https://bob:s3cr3t@host/r.git", "s3cr3t"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.auth.Redactor().String(tt.text); strings.Contains(got, tt.secret) {
+				t.Errorf("Redactor().String(%q) = %q", tt.text, got)
+			}
+		})
 	}
 }

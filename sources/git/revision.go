@@ -11,7 +11,6 @@ import (
 	"testing/fstest"
 
 	gogit "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 )
 
@@ -31,8 +30,9 @@ func (e *RevisionError) Error() string {
 
 func (e *RevisionError) Unwrap() error { return e.Err }
 
-// OpenRevision reads revision rev (a branch, tag, SHA or an expression such as HEAD~1)
-// of the local repository at repoDir into memory, without touching its work tree, and
+// OpenRevision reads revision rev (a branch, a tag, a full or abbreviated SHA, HEAD, each
+// optionally with ancestry such as ~1 or ^2; see CheckRevision) of the local repository
+// at repoDir into memory, without touching its work tree, and
 // returns the files as a read-only fs.FS with the full commit SHA. repoDir is a bare
 // repository, a work tree, or any directory inside one.
 //
@@ -51,11 +51,11 @@ func OpenRevision(repoDir, rev string) (fs.FS, string, error) {
 	if rev == "" {
 		return fail(errors.New("no revision given"))
 	}
-	h, err := repo.ResolveRevision(plumbing.Revision(rev))
+	h, err := resolveRevision(repo, rev)
 	if err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrNotFound, err))
+		return fail(err)
 	}
-	commit, err := repo.CommitObject(*h)
+	commit, err := repo.CommitObject(h)
 	if err != nil {
 		return fail(fmt.Errorf("%s is not a commit: %w", h, err))
 	}
@@ -281,7 +281,7 @@ func (r revisionFS) ReadLink(name string) (string, error) {
 func (f *Fetcher) RepoDir(url string) (string, error) {
 	ep, err := parseEndpoint(url)
 	if err != nil {
-		return "", &Error{URL: stripUserinfo(url), msg: redact(err.Error()), err: err}
+		return "", &Error{URL: stripUserinfo(url), msg: errorText(nil, err), err: err}
 	}
 	if f.CacheDir == "" {
 		return "", &Error{URL: ep.display, msg: "fetcher has no cache directory"}

@@ -1,7 +1,9 @@
 package git
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -93,6 +95,81 @@ func TestOpenRevision(t *testing.T) {
 	}
 }
 
+// TestOpenRevisionIsStrict: only forms that name a commit are resolved; a path, a tree,
+// a blob, a range or a reflog entry is an error saying so, never HEAD or another commit
+// by approximation.
+func TestOpenRevisionIsStrict(t *testing.T) {
+	_, w, _ := newRepo(t, gittest.Options{})
+	w.Write(t, map[string]string{"apps/a.yaml": "one\n"})
+	first := w.Commit(t, "first")
+	w.Tag(t, "v1")
+	w.Git(t, "checkout", "-q", "-b", "side")
+	w.Write(t, map[string]string{"side.yaml": "s\n"})
+	side := w.Commit(t, "side")
+	w.Git(t, "checkout", "-q", "main")
+	w.Write(t, map[string]string{"apps/a.yaml": "two\n"})
+	second := w.Commit(t, "second")
+	w.Git(t, "merge", "-q", "--no-ff", "-m", "merge", "side")
+	merge := w.Head(t)
+	w.Git(t, "branch", "dup", first)
+	w.LightweightTag(t, "dup") // a tag "dup" at the merge, a branch "dup" at first
+	tree := strings.TrimSpace(w.Git(t, "rev-parse", "HEAD^{tree}"))
+	blob := strings.TrimSpace(w.Git(t, "rev-parse", "HEAD:apps/a.yaml"))
+
+	for rev, want := range map[string]string{
+		"HEAD": merge, "main": merge, "refs/heads/main": merge, "heads/main": merge,
+		"HEAD^": second, "HEAD^1": second, "HEAD^2": side, "HEAD~": second, "HEAD~2": first, "main~1^": first,
+		"HEAD^0": merge, "HEAD^{commit}": merge, "HEAD^{}": merge, "v1": first, "v1^{commit}": first, "refs/tags/v1": first,
+		merge: merge, merge[:7]: merge, side: side,
+	} {
+		if _, commit, err := OpenRevision(w.Dir, rev); err != nil || commit != want {
+			t.Errorf("OpenRevision(%q) = %s, %v; want %s", rev, commit, err, want)
+		}
+	}
+	tests := []struct {
+		rev, want string
+		form      bool // refused for its form alone, by CheckRevision too
+	}{
+		{"HEAD:apps/a.yaml", "REV:path names a file or a tree", true},
+		{"HEAD:apps", "REV:path names a file or a tree", true},
+		{"main:", "REV:path", true},
+		{":apps/a.yaml", "REV:path", true},
+		{":0:apps/a.yaml", "REV:path", true},
+		{":/second", "REV:path", true},
+		{"HEAD^{blob}", "^{blob} names a blob, not a commit", true},
+		{"HEAD^{tree}", "^{tree} names a tree, not a commit", true},
+		{"v1^{tag}", "^{tag} names a tag", true},
+		{"HEAD^{/second}", "commit message search", true},
+		{"HEAD@{1}", "reflog", true},
+		{"main@{upstream}", "reflog", true},
+		{"HEAD~1..HEAD", "range", true},
+		{"main...side", "range", true},
+		{"HEAD~x", "only ~N, ^N and ^{commit}", true},
+		{"HEAD~99999999", "ancestry step over", true},
+		{"-main", "not a valid branch, tag or commit name", true},
+		{"ma in", "not a valid branch, tag or commit name", true},
+		{tree, "is a tree, not a commit", false},
+		{blob, "is a blob, not a commit", false},
+		{"dup", "ambiguous", false},
+		{"HEAD~9", "history ends", false},
+		{"HEAD^3", "has 2 parents", false},
+		{"", "no revision given", true},
+	}
+	for _, tt := range tests {
+		_, commit, err := OpenRevision(w.Dir, tt.rev)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("OpenRevision(%q) = %s, %v; want an error saying %q", tt.rev, commit, err, tt.want)
+			continue
+		}
+		if tt.rev != "" && !strings.Contains(err.Error(), fmt.Sprintf("%q", tt.rev)) {
+			t.Errorf("OpenRevision(%q): %v does not name the revision", tt.rev, err)
+		}
+		if err := CheckRevision(tt.rev); (err != nil) != tt.form {
+			t.Errorf("CheckRevision(%q) = %v, want an error: %v", tt.rev, err, tt.form)
+		}
+	}
+}
+
 func equalMaps(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false
@@ -175,5 +252,41 @@ func TestOpenRevisionOfFetchedRepository(t *testing.T) {
 	}
 	if _, err := (&Fetcher{CacheDir: t.TempDir()}).RepoDir("https://u:secret@host/repo.git"); err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("RepoDir with a password in the URL: %v", err)
+	}
+}
+
+// TestRemoteRevisions: a remote revision is a branch, a tag or a commit, fetched and read
+// from the cache; other forms are refused before anything is fetched.
+func TestRemoteRevisions(t *testing.T) {
+	_, w, url := newRepo(t, gittest.Options{Username: "u", Password: "p"})
+	w.Write(t, map[string]string{"a.yaml": "one\n"})
+	first := w.Commit(t, "first")
+	w.Tag(t, "v1")
+	w.Write(t, map[string]string{"a.yaml": "two\n"})
+	second := w.Commit(t, "second")
+	w.Git(t, "branch", "feature", first)
+	w.Push(t, "main", "feature", "v1")
+
+	r := RemoteRevisions{Fetcher: &Fetcher{CacheDir: t.TempDir()}, URL: url, Auth: &Auth{Username: "u", Password: "p"}}
+	ctx := context.Background()
+	for rev, want := range map[string]string{"main": second, "feature": first, "v1": first, "refs/heads/main": second, "refs/tags/v1": first, first: first, second[:8]: second} {
+		fsys, commit, err := r.Tree(ctx, rev)
+		if err != nil || commit != want {
+			t.Errorf("Tree(%q) = %s, %v; want %s", rev, commit, err, want)
+			continue
+		}
+		wantFile := map[string]string{first: "one\n", second: "two\n"}[want]
+		if b, _ := fs.ReadFile(fsys, "a.yaml"); string(b) != wantFile {
+			t.Errorf("Tree(%q): a.yaml %q, want %q", rev, b, wantFile)
+		}
+	}
+	for rev, want := range map[string]string{
+		"main:a.yaml": "REV:path", "main^{tree}": "names a tree", "main~1": "a remote revision is a branch, tag or commit",
+		"HEAD": "a remote revision is a branch, tag or commit", "nope": "neither a branch nor a tag",
+	} {
+		_, _, err := r.Tree(ctx, rev)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), rev) {
+			t.Errorf("Tree(%q): %v, want an error naming it and saying %q", rev, err, want)
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/trustsync/trustsync/internal/redact"
 )
 
 // endpoint is a parsed repository URL.
@@ -41,6 +43,12 @@ func parseEndpoint(raw string) (*endpoint, error) {
 			host:    host,
 		}, nil
 	}
+	if userinfo, password := redact.URLUserinfo(raw); password || (userinfo && !strings.HasPrefix(strings.ToLower(raw), "ssh://")) {
+		// A URL ends up in specs, status and logs; credentials belong in the Secret. Over
+		// HTTP any userinfo is a credential (a token as the user name); over SSH the user
+		// is part of the address. Judged on the text: a password with a '/' does not parse.
+		return nil, fmt.Errorf("repository URL %s must not contain credentials (user:password@ or token@); put them in the credentials Secret", stripUserinfo(raw))
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Parse errors quote the URL, credentials included.
@@ -53,9 +61,8 @@ func parseEndpoint(raw string) (*endpoint, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("repository URL %s has no host", stripUserinfo(raw))
 	}
-	if _, hasPassword := u.User.Password(); hasPassword {
-		// A URL ends up in specs, status and logs; credentials belong in the Secret.
-		return nil, fmt.Errorf("repository URL %s must not contain a password; use the credentials Secret", stripUserinfo(raw))
+	if _, hasPassword := u.User.Password(); hasPassword || (u.User != nil && scheme != "ssh") {
+		return nil, fmt.Errorf("repository URL %s must not contain credentials (user:password@ or token@); put them in the credentials Secret", stripUserinfo(raw))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("repository URL %s must not have a query or fragment", stripUserinfo(raw))
@@ -87,17 +94,6 @@ func (e *endpoint) cacheKey() string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// userinfoInURL matches the userinfo of any URL in free text.
-var userinfoInURL = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@`)
-
-func stripUserinfo(s string) string { return userinfoInURL.ReplaceAllString(s, "$1") }
-
-// redact removes every secret and any URL userinfo from text.
-func redact(text string, secrets ...string) string {
-	for _, s := range secrets {
-		if s != "" {
-			text = strings.ReplaceAll(text, s, "<redacted>")
-		}
-	}
-	return stripUserinfo(text)
-}
+// stripUserinfo makes a URL given by a user safe for messages: no userinfo, no token
+// parameters (it may not have parsed, so this works on the text).
+func stripUserinfo(s string) string { return redact.String(s) }

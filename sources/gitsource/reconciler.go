@@ -22,6 +22,7 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/predicates"
+	"github.com/trustsync/trustsync/internal/redact"
 	"github.com/trustsync/trustsync/sources/git"
 	"github.com/trustsync/trustsync/sources/receiver"
 )
@@ -102,9 +103,12 @@ func (r *Reconciler) fetch(ctx context.Context, src *gitopsv1.GitSource) time.Du
 	}
 	auth, err := r.auth(ctx, src)
 	if err != nil {
-		conditions.MarkFalse(src, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "%s", err.Error())
+		conditions.MarkFalse(src, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "%s", redact.String(err.Error()))
 		return interval
 	}
+	// Fetch errors are redacted already; this is the second line of defence for what
+	// goes into the status and events, which every reader of the namespace sees.
+	rd := auth.Redactor()
 	timeout := time.Minute
 	if src.Spec.Timeout != nil {
 		timeout = src.Spec.Timeout.Duration
@@ -113,9 +117,10 @@ func (r *Reconciler) fetch(ctx context.Context, src *gitopsv1.GitSource) time.Du
 	defer cancel()
 	a, err := r.Fetcher.Fetch(fctx, git.Request{URL: src.Spec.URL, Ref: ref(src.Spec.Ref), Auth: auth})
 	if err != nil {
-		conditions.MarkFalse(src, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "fetch failed: %s", err.Error())
+		msg := rd.String(err.Error())
+		conditions.MarkFalse(src, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "fetch failed: %s", msg)
 		if r.Events != nil {
-			r.Events.Eventf(src, nil, corev1.EventTypeWarning, gitopsv1.ReasonArtifactFailed, "fetch", "fetch failed: %s", err.Error())
+			r.Events.Eventf(src, nil, corev1.EventTypeWarning, gitopsv1.ReasonArtifactFailed, "fetch", "fetch failed: %s", msg)
 		}
 		return interval
 	}

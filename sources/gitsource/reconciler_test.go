@@ -2,7 +2,10 @@ package gitsource
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -13,6 +16,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,7 +34,26 @@ var (
 	store      = NewStore()
 	reconciler *Reconciler
 	published  = &notifications{}
+	events     = &recorder{}
 )
+
+// recorder keeps the notes of the events recorded.
+type recorder struct {
+	mu    sync.Mutex
+	notes []string
+}
+
+func (r *recorder) Eventf(_ runtime.Object, _ runtime.Object, _, _, _, note string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notes = append(r.notes, fmt.Sprintf(note, args...))
+}
+
+func (r *recorder) all() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.notes, "\n")
+}
 
 type notifications struct {
 	mu   sync.Mutex
@@ -67,7 +90,7 @@ func TestMain(m *testing.M) {
 			return err
 		}
 		store.Subscribe(published.add)
-		reconciler = &Reconciler{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Fetcher: &git.Fetcher{CacheDir: cache}, Store: store}
+		reconciler = &Reconciler{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Fetcher: &git.Fetcher{CacheDir: cache}, Store: store, Events: events}
 		if err := reconciler.SetupWithManager(mgr); err != nil {
 			return err
 		}
@@ -216,5 +239,87 @@ func TestSuspendedAndDeleted(t *testing.T) {
 			t.Fatal("a deleted source's artifact is still published")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestFetchErrorsHideCredentials: a Git host that quotes the request back — the
+// Authorization header, the decoded credentials — in its 401 does not bring the password,
+// in any encoding, into the GitSource's condition or its events.
+func TestFetchErrorsHideCredentials(t *testing.T) {
+	const user, password = "bot", "s3cret/pa55+x"
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		decoded, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(auth, "Basic "))
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, "no access for %s\nAuthorization: %s\nthat is %q\n", r.URL, auth, decoded)
+	}))
+	defer host.Close()
+	const ns = "echo"
+	key := types.NamespacedName{Namespace: ns, Name: "agents"}
+	create(t,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "git"}, StringData: map[string]string{"username": user, "password": password}},
+		&gitopsv1.GitSource{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agents"},
+			Spec:       gitopsv1.GitSourceSpec{URL: host.URL + "/agents.git", Interval: metav1.Duration{Duration: time.Hour}, SecretRef: &gitopsv1.LocalObjectReference{Name: "git"}},
+		},
+	)
+	failed := waitFor(t, key, "the failed fetch", func(s *gitopsv1.GitSource) bool { return conditions.IsFalse(s, gitopsv1.ReadyCondition) })
+	msg := conditions.GetMessage(failed, gitopsv1.ReadyCondition)
+	if !strings.Contains(msg, "authentication required") || !strings.Contains(msg, host.URL) {
+		t.Errorf("condition message %q does not say what failed where", msg)
+	}
+	notes := events.all()
+	for _, secret := range []string{password, base64.StdEncoding.EncodeToString([]byte(user + ":" + password)), "s3cret%2Fpa55%2Bx"} {
+		if strings.Contains(msg, secret) {
+			t.Errorf("condition message holds %q: %s", secret, msg)
+		}
+		if strings.Contains(notes, secret) {
+			t.Errorf("an event holds %q: %s", secret, notes)
+		}
+	}
+	if !strings.Contains(notes, "fetch failed") {
+		t.Errorf("no fetch-failed event: %q", notes)
+	}
+}
+
+// TestURLCredentialsRefused: the API server refuses credentials in a GitSource's URLs,
+// with a message saying where they belong; an ssh user is part of the address.
+func TestURLCredentialsRefused(t *testing.T) {
+	const ns = "urls"
+	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	status := func(address, target string) *gitopsv1.CommitStatusSpec {
+		return &gitopsv1.CommitStatusSpec{Provider: gitopsv1.ProviderGitea, Address: address, TargetURL: target, SecretRef: gitopsv1.LocalObjectReference{Name: "token"}}
+	}
+	tests := []struct {
+		name   string
+		url    string
+		status *gitopsv1.CommitStatusSpec
+		want   string // "" = accepted
+	}{
+		{"https with user and password", "https://bot:hunter2@git.example/r.git", nil, "must not carry credentials"},
+		{"https with a token as user", "https://ghp_token@git.example/r.git", nil, "must not carry credentials"},
+		{"ssh with password", "ssh://git:hunter2@git.example/r.git", nil, "must not carry credentials"},
+		{"a password holding a slash", "https://bot:hun/ter2@git.example/r.git", nil, "must not carry credentials"},
+		{"status address, a password holding a slash", "https://git.example/r.git", status("https://bot:hun/ter2@git.example/api/v1", ""), "must not carry credentials"},
+		{"token in the query", "https://git.example/r.git?access_token=hunter2", nil, "must not have a query"},
+		{"status address with credentials", "https://git.example/r.git", status("https://bot:hunter2@git.example/api/v1", ""), "must not carry credentials"},
+		{"status address with a query token", "https://git.example/r.git", status("https://git.example/api/v1?token=hunter2", ""), "must not have a query"},
+		{"status link with credentials", "https://git.example/r.git", status("", "https://u:hunter2@ci.example/run"), "must not carry credentials"},
+		{"plain https", "https://git.example/r.git", status("https://git.example/api/v1", "https://ci.example/run?id=1"), ""},
+		{"ssh user", "ssh://git@git.example:2222/r.git", nil, ""},
+		{"scp-like", "git@git.example:org/r.git", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &gitopsv1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "src-"}, Spec: gitopsv1.GitSourceSpec{URL: tt.url, CommitStatus: tt.status, Suspend: true}}
+			err := env.Client.Create(context.Background(), src)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("err = %v, want a refusal saying %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -495,8 +495,8 @@ func TestNewChangeRequestsProviders(t *testing.T) {
 	}
 	// The checks are New's: every problem at once, the token never quoted.
 	_, err := NewChangeRequests(Options{Provider: GitHub, RepoURL: "https://x:" + testToken + "@github.com/org", Token: "bad token " + testToken})
-	if err == nil || strings.Contains(err.Error(), testToken) || !strings.Contains(err.Error(), "Token") || !strings.Contains(err.Error(), "Repository") {
-		t.Errorf("error = %v, want Repository and Token problems without the token", err)
+	if err == nil || strings.Contains(err.Error(), testToken) || !strings.Contains(err.Error(), "Token") || !strings.Contains(err.Error(), "RepoURL") {
+		t.Errorf("error = %v, want RepoURL (a password in it) and Token problems without the token", err)
 	}
 }
 

@@ -2,9 +2,10 @@ package status
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/trustsync/trustsync/internal/redact"
 )
 
 // PostError is a failed Post: a status that failed its checks, a transport failure or a
@@ -48,37 +49,19 @@ func (e *responseError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Sta
 // host's message, not enough to flood logs.
 const maxErrorBody = 200
 
-// redactor removes secrets from text that may have been echoed back by a host or a proxy.
-type redactor struct {
-	secrets []string // longest first, so a header value goes before the token inside it
-}
+// redactor removes secrets from text that may have been echoed back by a host or a proxy:
+// the token in every encoding (raw, escaped, base64, inside a Basic header's value) and
+// every credential shape (see internal/redact).
+type redactor struct{ r *redact.Redactor }
 
-func newRedactor(secrets ...string) redactor {
-	var r redactor
-	for _, s := range secrets {
-		if s != "" && !slices.Contains(r.secrets, s) {
-			r.secrets = append(r.secrets, s)
-		}
-	}
-	slices.SortFunc(r.secrets, func(a, b string) int { return len(b) - len(a) })
-	return r
-}
+func newRedactor(secrets ...string) redactor { return redactor{redact.New(secrets...)} }
 
-func (r redactor) redact(s string) string {
-	for _, secret := range r.secrets {
-		s = strings.ReplaceAll(s, secret, "[REDACTED]")
-	}
-	return s
-}
+func (r redactor) redact(s string) string { return r.r.String(s) }
 
 // readLimit is how much of an error answer to read so that cutting after redaction can
 // never leave the beginning of a secret that straddles the cut.
 func (r redactor) readLimit() int64 {
-	longest := 0
-	if len(r.secrets) > 0 {
-		longest = len(r.secrets[0])
-	}
-	return int64(maxErrorBody + longest + 1024)
+	return int64(maxErrorBody + r.r.MaxLen() + 1024)
 }
 
 // errorBody makes an answer fit an error: secrets out first, then whitespace collapsed

@@ -2,6 +2,7 @@ package status
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -113,8 +114,9 @@ func (f *fakeHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == f.failOn {
 		// A careless host or proxy echoing every credential it saw, then some noise.
 		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprintf(w, `{"message":"token %s is not allowed","authorization":%q,"private":%q,"query":"?access_token=%s","padding":%q}`,
-			testToken, r.Header.Get("Authorization"), r.Header.Get("PRIVATE-TOKEN"), testToken, strings.Repeat("x", 1000))
+		fmt.Fprintf(w, `{"message":"token %s (%s, %s) is not allowed","authorization":%q,"private":%q,"query":"?access_token=%s","padding":%q}`,
+			testToken, base64.StdEncoding.EncodeToString([]byte(testToken)), hex.EncodeToString([]byte(testToken)),
+			r.Header.Get("Authorization"), r.Header.Get("PRIVATE-TOKEN"), testToken, strings.Repeat("x", 1000))
 		return
 	}
 	path, ok := strings.CutPrefix(r.URL.EscapedPath(), f.hc.prefix)

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode"
+
+	"github.com/trustsync/trustsync/internal/redact"
 )
 
 // Provider names a Git host's commit-status API.
@@ -82,8 +84,9 @@ func New(o Options) (Poster, error) {
 
 	c := &client{http: newHTTPClient(o.HTTPClient), header: http.Header{}}
 	c.header.Set("Accept", "application/json")
-	// Hosts and proxies may echo the token raw, URL-escaped or inside the header.
-	secrets := []string{o.Token, url.QueryEscape(o.Token), url.PathEscape(o.Token)}
+	// Hosts and proxies may echo the token in any encoding or inside the header; the
+	// redactor derives the encodings.
+	secrets := []string{o.Token}
 	var api hostAPI
 	switch o.Provider {
 	case GitHub:
@@ -102,7 +105,7 @@ func New(o Options) (Poster, error) {
 		if o.Username != "" {
 			cred := base64.StdEncoding.EncodeToString([]byte(o.Username + ":" + o.Token))
 			c.header.Set("Authorization", "Basic "+cred)
-			secrets = append(secrets, cred)
+			secrets = append(secrets, redact.Basic(o.Username, o.Token)...)
 		} else {
 			c.header.Set("Authorization", "Bearer "+o.Token)
 		}
@@ -127,19 +130,18 @@ func deriveFromRepoURL(p Provider, repoURL string) (address, repository string, 
 	return address, repository, nil
 }
 
-// displayURL drops a password a clone URL may carry before it goes into an error.
-func displayURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		u.User = nil
-		return u.String()
-	}
-	return raw
-}
+// displayURL drops the userinfo and token parameters a URL may carry before it goes
+// into an error.
+func displayURL(raw string) string { return redact.String(raw) }
 
 // checkAddress returns the address without a trailing slash, so paths can be appended.
 func checkAddress(address string) (string, error) {
 	u, err := url.Parse(address)
+	userinfo, _ := redact.URLUserinfo(address)
 	switch {
+	case userinfo:
+		// Credentials belong in Token; in the URL they would reach logs and errors.
+		return "", optionErr("Address", "%s: must not carry credentials", displayURL(address))
 	case err != nil:
 		return "", optionErr("Address", "%s: not a URL", displayURL(address))
 	case u.Scheme != "https" && u.Scheme != "http":
@@ -147,10 +149,9 @@ func checkAddress(address string) (string, error) {
 	case u.Host == "":
 		return "", optionErr("Address", "%s: no host", displayURL(address))
 	case u.User != nil:
-		// Credentials belong in Token; in the URL they would reach logs and errors.
 		return "", optionErr("Address", "%s: must not carry credentials", displayURL(address))
 	case u.RawQuery != "" || u.Fragment != "":
-		return "", optionErr("Address", "%s: must not have a query or fragment", address)
+		return "", optionErr("Address", "%s: must not have a query or fragment", displayURL(address))
 	}
 	return strings.TrimRight(address, "/"), nil
 }

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/trustsync/trustsync/internal/redact"
 )
 
 // remote is a clone URL reduced to what the API address and the repository derive from.
@@ -27,6 +29,11 @@ func parseRepoURL(raw string) (remote, error) {
 		}
 		r = remote{scheme: "ssh", host: m[1], path: m[2]}
 	} else {
+		if _, password := redact.URLUserinfo(raw); password {
+			// In a URL the password reaches specs, logs and process lists; it goes in
+			// Token. Judged on the text: a password with a '/' does not parse.
+			return r, fmt.Errorf("must not carry a password (user:password@); the token goes in the credentials")
+		}
 		u, err := url.Parse(raw)
 		if err != nil {
 			return r, fmt.Errorf("not a URL")

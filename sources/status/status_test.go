@@ -250,7 +250,7 @@ func TestErrorsNeverCarryToken(t *testing.T) {
 					t.Fatal("Post succeeded against a failing host")
 				}
 				msg := err.Error()
-				for _, secret := range []string{testToken, basic} {
+				for _, secret := range []string{testToken, basic, base64.StdEncoding.EncodeToString([]byte(testToken)), hex.EncodeToString([]byte(testToken))} {
 					if strings.Contains(msg, secret) {
 						t.Errorf("error contains a secret: %s", msg)
 					}

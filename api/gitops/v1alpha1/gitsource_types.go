@@ -46,7 +46,10 @@ type CommitStatusSpec struct {
 	// Provider is the Git host API.
 	Provider CommitStatusProvider `json:"provider"`
 	// Address is the API base URL, e.g. https://api.github.com or https://gitea.example/api/v1.
-	// Derived from the repository URL when empty.
+	// Derived from the repository URL when empty. No credentials: the token is in the Secret.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@') && !self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*:[^@]*@')",message="must not carry credentials (user:password@ or token@): the token goes in the Secret secretRef names"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[?#]')",message="must not have a query or fragment"
 	// +optional
 	Address string `json:"address,omitempty"`
 	// Repository is owner/name (GitHub, Gitea, Bitbucket) or the project path (GitLab).
@@ -56,7 +59,10 @@ type CommitStatusSpec struct {
 	// SecretRef names a Secret with key token (and username for Bitbucket).
 	SecretRef LocalObjectReference `json:"secretRef"`
 	// TargetURL is the link a status points to; {namespace} and {name} are replaced by
-	// the Sync's.
+	// the Sync's. It is shown to everyone who sees the commit, so it carries no
+	// credentials.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",message="must not carry credentials (user:password@ or token@)"
 	// +optional
 	TargetURL string `json:"targetURL,omitempty"`
 }
@@ -84,7 +90,13 @@ type ReceiverSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.preview) || has(self.commitStatus)",message="preview posts through the commitStatus provider: set spec.commitStatus"
 type GitSourceSpec struct {
 	// URL of the repository: https://, http://, ssh:// or scp-like user@host:path.
+	// Credentials go in the secretRef Secret, never in the URL: an http(s) URL has no
+	// userinfo (user:password@ or token@), an ssh URL no password (judged on the text, so
+	// a password holding a '/' is caught too), and no URL a query.
 	// +kubebuilder:validation:Pattern=`^(https?://|ssh://|[^@/:\s]+@[^/:\s]+:)\S+$`
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^https?://[^/?#]*@') && !self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*:[^@]*@')",message="must not carry credentials (user:password@ or token@): put them in the Secret secretRef names"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[?#]')",message="must not have a query or fragment (a token in ?access_token= belongs in the Secret secretRef names)"
 	URL string `json:"url"`
 
 	// Ref selects the revision.

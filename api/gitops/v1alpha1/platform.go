@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/trustsync/trustsync/internal/redact"
 )
 
 // Platform defaults.
@@ -103,8 +105,17 @@ func (p *Platform) Validate() error {
 		bad("trustDomain", "%q is not a SPIFFE trust domain (lower-case letters, digits, '.', '-', '_')", p.TrustDomain)
 	}
 	for field, raw := range map[string]string{"keycloak.url": p.Keycloak.URL, "keycloak.publicURL": p.Keycloak.PublicURL} {
-		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(field, "%q is not an http(s) URL", raw)
+		// Quoted without its userinfo: a refusal must not print the password it refuses.
+		shown := redact.String(raw)
+		userinfo, _ := redact.URLUserinfo(raw) // on the text: a password with '/' does not parse
+		switch u, err := url.Parse(raw); {
+		case userinfo || (err == nil && u.User != nil):
+			// It is written into every agent's ConfigMap and the issuer tokens carry.
+			bad(field, "%q must not carry credentials (user:password@): trustsync's Keycloak credentials are a Secret", shown)
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad(field, "%q is not an http(s) URL", shown)
+		case u.RawQuery != "" || u.Fragment != "":
+			bad(field, "%q must not have a query or fragment: paths are appended to it", shown)
 		}
 	}
 	if strings.ContainsAny(p.Keycloak.Realm, "/ ") {

@@ -11,6 +11,8 @@ func TestParsePlatform(t *testing.T) {
 		doc     string
 		check   func(t *testing.T, p *Platform)
 		wantErr []string
+		// notInErr must not appear in the error (secrets it refuses).
+		notInErr []string
 	}{
 		{
 			name: "empty document gives the defaults",
@@ -109,6 +111,27 @@ spire: {socketPath: /run/spire.sock}
 			wantErr: []string{"platform.yaml: limits.fileSize: must be positive", "platform.yaml: limits.files: must be positive", "platform.yaml: limits.regoTimeout: must be positive"},
 		},
 		{
+			name: "credentials in the Keycloak URLs are refused, without quoting them",
+			doc:  "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\nkeycloak: {url: \"http://admin:hunter2@kc.keycloak.svc:8080\", publicURL: \"https://kc.example/?token=hunter2\"}\n",
+			wantErr: []string{
+				"platform.yaml: keycloak.publicURL: \"https://kc.example/?token=[REDACTED]\" must not have a query",
+				"platform.yaml: keycloak.url: \"http://kc.keycloak.svc:8080\" must not carry credentials",
+			},
+			notInErr: []string{"hunter2", "admin"},
+		},
+		{
+			name:     "a password with a slash, which does not parse, is still refused as credentials",
+			doc:      "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\nkeycloak: {url: \"http://admin:pa/ss@kc.keycloak.svc\", publicURL: \"https://kc.example\"}\n",
+			wantErr:  []string{"platform.yaml: keycloak.url: \"http://kc.keycloak.svc\" must not carry credentials"},
+			notInErr: []string{"pa/ss", "admin"},
+		},
+		{
+			name:     "a token as the Keycloak URL's user is refused",
+			doc:      "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\nkeycloak: {url: \"https://tok3n@kc.example\", publicURL: \"https://kc.example\"}\n",
+			wantErr:  []string{"platform.yaml: keycloak.url: \"https://kc.example\" must not carry credentials"},
+			notInErr: []string{"tok3n"},
+		},
+		{
 			name:    "wrong kind",
 			doc:     "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Sync\n",
 			wantErr: []string{"platform.yaml: kind: must be Platform"},
@@ -124,6 +147,11 @@ spire: {socketPath: /run/spire.sock}
 				for _, w := range tt.wantErr {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("error lacks %q:\n%v", w, err)
+					}
+				}
+				for _, secret := range tt.notInErr {
+					if strings.Contains(err.Error(), secret) {
+						t.Errorf("error holds %q:\n%v", secret, err)
 					}
 				}
 				if n := strings.Count(err.Error(), "\n") + 1; len(tt.wantErr) > 2 && n != len(tt.wantErr) {
