@@ -23,6 +23,7 @@ import (
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/bench/internal/benchutil"
+	"github.com/trustsync/trustsync/security/agentid"
 	"github.com/trustsync/trustsync/webhook/inject"
 )
 
@@ -188,7 +189,7 @@ type staticCluster struct {
 	platform *gitopsv1.Platform
 }
 
-func (s *staticCluster) AgentRuntime(context.Context, string, inject.Workload) (*agentv1.AgentRuntime, error) {
+func (s *staticCluster) AgentRuntime(context.Context, string, agentid.Workload) (*agentv1.AgentRuntime, error) {
 	return s.runtime, nil
 }
 func (s *staticCluster) NamespaceRuntime(context.Context, string) (map[string]any, error) {

@@ -34,14 +34,16 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/security/agentid"
 	"github.com/trustsync/trustsync/security/authbridge"
 	"github.com/trustsync/trustsync/security/identity"
+	"github.com/trustsync/trustsync/security/spire"
 )
 
 // FieldOwner is the server-side apply field manager of the conditions this package owns.
 const FieldOwner = "trustsync-agentstatus"
 
-// targetIndex indexes AgentRuntimes by the workload they target: <group>/<kind>/<name>.
+// targetIndex indexes AgentRuntimes by the Key of the workload they target.
 const targetIndex = "agentstatus.spec.targetRef"
 
 // Platform gives the platform configuration agents are resolved with.
@@ -136,7 +138,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	r.cache = c
 	if err := c.IndexField(ctx, &agentv1.AgentRuntime{}, targetIndex, func(o client.Object) []string {
-		return []string{targetKey(o.(*agentv1.AgentRuntime))}
+		return []string{agentid.TargetOf(o.(*agentv1.AgentRuntime)).Key()}
 	}); err != nil {
 		return err
 	}
@@ -150,7 +152,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	all := func(ctx context.Context, _ client.Object) []reconcile.Request { return r.agents(ctx) }
 	workload := func(kind string) handler.TypedMapFunc[client.Object, reconcile.Request] {
 		return func(ctx context.Context, o client.Object) []reconcile.Request {
-			return r.agents(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: "apps/" + kind + "/" + o.GetName()})
+			return r.agents(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: agentid.Workload{Group: "apps", Kind: kind, Name: o.GetName()}.Key()})
 		}
 	}
 	// Only what a condition depends on: a workload's spec (its pod template), a
@@ -203,7 +205,7 @@ func (r *Reconciler) agentsOfPod(ctx context.Context, o client.Object) []reconci
 			}
 			kind, name = "Deployment", strings.TrimSuffix(name, "-"+hash)
 		}
-		return r.agents(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: group + "/" + kind + "/" + name})
+		return r.agents(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: agentid.Workload{Group: group, Kind: kind, Name: name}.Key()})
 	}
 	return nil
 }
@@ -219,15 +221,6 @@ var podChanged = predicate.Funcs{
 		return o.Status.Phase != n.Status.Phase || (o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) ||
 			o.Annotations[agentv1.AnnotationConfigHash] != n.Annotations[agentv1.AnnotationConfigHash]
 	},
-}
-
-func targetKey(rt *agentv1.AgentRuntime) string {
-	ref := rt.Spec.TargetRef
-	group, _, found := strings.Cut(ref.APIVersion, "/")
-	if !found {
-		group = "" // the core group: "v1"
-	}
-	return group + "/" + ref.Kind + "/" + ref.Name
 }
 
 // Reconcile evaluates one AgentRuntime and applies its conditions when they changed.
@@ -278,7 +271,7 @@ func (r *Reconciler) observe(ctx context.Context, rt *agentv1.AgentRuntime) (obs
 		o.NamespaceRuntime, o.RuntimeErr = authbridge.ParseRuntimeConfig(cm.Data[agentv1.KeyConfigYAML])
 	}
 	o.Platform, o.PlatformErr = r.Platform.Platform(ctx)
-	if o.SPIREPresent, err = identity.SPIREPresent(ctx, r.cache); err != nil {
+	if o.SPIREPresent, err = spire.Present(ctx, r.cache); err != nil {
 		return o, err
 	}
 	return o, nil

@@ -15,7 +15,7 @@
 // Settings are resolved as the renderer and the webhook resolve them
 // (security/authbridge.Resolve, from the AgentRuntime, the namespace's
 // authbridge-runtime-config and the platform), so a condition never disagrees with what
-// the pods get. SPIRE is judged by its CSI driver (security/identity.SPIREPresent), the
+// the pods get. SPIRE is judged by its CSI driver (security/spire.Present), the
 // volume driver the webhook mounts, rather than by the pod template as Kagenti does:
 // trustsync injects at admission, so the template never shows the socket volume.
 // MTLSReady is informational and never holds Ready back.

@@ -16,9 +16,9 @@ import (
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/security/agentid"
 	"github.com/trustsync/trustsync/security/authbridge"
 	"github.com/trustsync/trustsync/security/identity"
-	"github.com/trustsync/trustsync/security/keycloak"
 	"github.com/trustsync/trustsync/security/policy"
 )
 
@@ -245,10 +245,7 @@ func (e *expansion) resolveTargets() {
 		if a.target == nil {
 			continue
 		}
-		sa := a.target.serviceAccount()
-		if sa == "" || sa == "default" {
-			sa = a.target.obj.GetName()
-		}
+		sa := agentid.ServiceAccountOf(a.target.obj.GetName(), a.target.serviceAccount())
 		key := a.rt.Namespace + "/" + sa
 		if other, dup := accounts[key]; dup {
 			e.fail(manifest.Errorf(a.obj, "spec.targetRef", "%s runs as ServiceAccount %s, as does %s of AgentRuntime %s; each agent needs its own ServiceAccount to have its own identity",
@@ -329,9 +326,8 @@ func (e *expansion) expandAgent(a *agent) {
 
 	// One ServiceAccount per agent: the SPIFFE ID, the Keycloak client and the client
 	// policy are all keyed by it.
-	sa := w.serviceAccount()
-	if sa == "" || sa == "default" {
-		sa = w.obj.GetName()
+	sa := agentid.ServiceAccountOf(w.obj.GetName(), w.serviceAccount())
+	if sa != w.serviceAccount() {
 		w.setServiceAccount(sa)
 		if e.lookup(manifest.Ref{Kind: "ServiceAccount", Namespace: a.rt.Namespace, Name: sa}) == nil {
 			e.add(forAgent("v1", "ServiceAccount", a.rt.Namespace, sa, a))
@@ -379,10 +375,10 @@ func (e *expansion) expandAgent(a *agent) {
 		}
 	}
 
-	registered := authbridge.Registered(e.p, a.rt.Spec.Type)
+	registered := agentid.Registered(e.p, a.rt.Spec.Type)
 	clientID := ""
 	if registered {
-		clientID = keycloak.ClientID(spiffeID, a.rt.Namespace, w.obj.GetName())
+		clientID = agentid.ClientID(spiffeID, a.rt.Namespace, w.obj.GetName())
 	}
 
 	hash := configHash(settings, agentConfig, authbridge.HelperConf(e.p, ns.env), e.p)
@@ -394,7 +390,7 @@ func (e *expansion) expandAgent(a *agent) {
 		agentv1.AnnotationMTLSMode:   string(settings.MTLS),
 	}
 	if registered {
-		podAnnotations[agentv1.AnnotationClientCredentialsSecret] = keycloak.CredentialsSecretName(a.rt.Namespace, w.obj.GetName())
+		podAnnotations[agentv1.AnnotationClientCredentialsSecret] = agentid.CredentialsSecretName(a.rt.Namespace, w.obj.GetName())
 	}
 	w.setTemplateAnnotations(podAnnotations)
 

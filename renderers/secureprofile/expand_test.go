@@ -13,7 +13,7 @@ import (
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/renderers/manifest"
-	"github.com/trustsync/trustsync/security/keycloak"
+	"github.com/trustsync/trustsync/security/agentid"
 )
 
 // objects parses a YAML stream into objects, all from file "repo.yaml".
@@ -238,7 +238,7 @@ func TestExpand(t *testing.T) {
 				if len(ann[agentv1.AnnotationConfigHash]) != 64 || ann[agentv1.AnnotationMTLSMode] != "permissive" {
 					t.Errorf("annotations %v", ann)
 				}
-				if ann[agentv1.AnnotationClientCredentialsSecret] != keycloak.CredentialsSecretName("team", "chat") {
+				if ann[agentv1.AnnotationClientCredentialsSecret] != agentid.CredentialsSecretName("team", "chat") {
 					t.Errorf("credentials Secret annotation %q", ann[agentv1.AnnotationClientCredentialsSecret])
 				}
 			},

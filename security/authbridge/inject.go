@@ -11,7 +11,8 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
-	"github.com/trustsync/trustsync/security/keycloak"
+	"github.com/trustsync/trustsync/security/agentid"
+	"github.com/trustsync/trustsync/security/identity"
 )
 
 // Names of what AuthBridge injects.
@@ -30,7 +31,7 @@ const (
 	VolumeCredentials           = "keycloak-credentials"
 	VolumeTLSBridgeCA           = "tls-bridge-ca"
 	VolumeTLSBridgeCACert       = "tls-bridge-ca-cert"
-	SPIFFECSIDriver             = "csi.spiffe.io"
+	SPIFFECSIDriver             = identity.CSIDriver
 	SidecarUID            int64 = 1337
 	envoyOutboundPort     int32 = 15123
 	envoyInboundPort      int32 = 15124
@@ -135,11 +136,11 @@ func Inject(spec *corev1.PodSpec, in InjectInput) (*Injection, error) {
 	}
 	if in.Registered {
 		// Not optional: the kubelet waits for the Secret the Keycloak controller writes.
-		secret := keycloak.CredentialsSecretName(in.Namespace, in.Workload)
+		secret := agentid.CredentialsSecretName(in.Namespace, in.Workload)
 		inj.Volumes = append(inj.Volumes, corev1.Volume{Name: VolumeCredentials, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret}}})
 		mounts = append(mounts,
-			corev1.VolumeMount{Name: VolumeCredentials, MountPath: "/shared/" + keycloak.SecretKeyClientID, SubPath: keycloak.SecretKeyClientID, ReadOnly: true},
-			corev1.VolumeMount{Name: VolumeCredentials, MountPath: "/shared/" + keycloak.SecretKeyClientSecret, SubPath: keycloak.SecretKeyClientSecret, ReadOnly: true},
+			corev1.VolumeMount{Name: VolumeCredentials, MountPath: "/shared/" + agentid.SecretKeyClientID, SubPath: agentid.SecretKeyClientID, ReadOnly: true},
+			corev1.VolumeMount{Name: VolumeCredentials, MountPath: "/shared/" + agentid.SecretKeyClientSecret, SubPath: agentid.SecretKeyClientSecret, ReadOnly: true},
 		)
 	}
 	env := []corev1.EnvVar{
@@ -155,8 +156,8 @@ func Inject(spec *corev1.PodSpec, in InjectInput) (*Injection, error) {
 			fromConfigMap("KEYCLOAK_URL"), fromConfigMap("KEYCLOAK_REALM"), fromConfigMap("TOKEN_URL"),
 			fromConfigMap("ISSUER"), fromConfigMap("EXPECTED_AUDIENCE"), fromConfigMap("TARGET_AUDIENCE"),
 			fromConfigMap("TARGET_SCOPES"), fromConfigMap("DEFAULT_OUTBOUND_POLICY"),
-			{Name: "CLIENT_ID_FILE", Value: "/shared/" + keycloak.SecretKeyClientID},
-			{Name: "CLIENT_SECRET_FILE", Value: "/shared/" + keycloak.SecretKeyClientSecret},
+			{Name: "CLIENT_ID_FILE", Value: "/shared/" + agentid.SecretKeyClientID},
+			{Name: "CLIENT_SECRET_FILE", Value: "/shared/" + agentid.SecretKeyClientSecret},
 			{Name: "ROUTES_CONFIG_PATH", Value: "/etc/authproxy/routes.yaml"},
 		}
 		inj.Containers = []corev1.Container{{

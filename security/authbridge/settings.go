@@ -9,12 +9,6 @@ import (
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
 
-// Registered says whether agents of a type get a Keycloak client, whose credentials
-// their pods mount.
-func Registered(p *gitopsv1.Platform, t agentv1.AgentType) bool {
-	return p.ClientRegistrationEnabled() && (t == agentv1.AgentTypeAgent || p.FeatureGates.InjectTools)
-}
-
 // Settings are an agent's effective data-plane settings.
 type Settings struct {
 	// Injected is false when nothing is injected into the agent's pods: injection is off

@@ -33,6 +33,7 @@ import (
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/predicates"
+	"github.com/trustsync/trustsync/security/agentid"
 )
 
 // ClientRegistrar is what the controller needs of a Registrar.
@@ -82,7 +83,7 @@ func (o *ControllerOptions) defaults() {
 
 // Reconciler registers every AgentRuntime's workload as a Keycloak client and keeps its
 // credentials Secret. It owns the condition ClientRegistered and the finalizer and
-// annotation named in names.go, nothing else of the AgentRuntime.
+// annotation named in keycloak/names.go, nothing else of the AgentRuntime.
 type Reconciler struct {
 	// Client reads AgentRuntimes and workloads from the cache and writes.
 	Client client.Client
@@ -107,9 +108,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		r.Reader = mgr.GetAPIReader()
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &agentv1.AgentRuntime{}, targetIndex, func(o client.Object) []string {
-		ref := o.(*agentv1.AgentRuntime).Spec.TargetRef
-		gv, _ := schema.ParseGroupVersion(ref.APIVersion)
-		return []string{gv.Group + "/" + ref.Kind + "/" + ref.Name}
+		return []string{agentid.TargetOf(o.(*agentv1.AgentRuntime)).Key()}
 	}); err != nil {
 		return err
 	}
@@ -136,7 +135,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 func (r *Reconciler) agentsOf(kind string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		var list agentv1.AgentRuntimeList
-		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: "apps/" + kind + "/" + o.GetName()}); err != nil {
+		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: agentid.Workload{Group: "apps", Kind: kind, Name: o.GetName()}.Key()}); err != nil {
 			return nil
 		}
 		out := make([]reconcile.Request, 0, len(list.Items))
@@ -153,7 +152,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	if err := r.Client.Get(ctx, req.NamespacedName, rt); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !rt.DeletionTimestamp.IsZero() || !Registered(r.Platform, rt.Spec.Type) {
+	if !rt.DeletionTimestamp.IsZero() || !agentid.Registered(r.Platform, rt.Spec.Type) {
 		return ctrl.Result{}, r.cleanup(ctx, rt)
 	}
 
@@ -167,7 +166,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	case err != nil:
 		return ctrl.Result{}, err
 	}
-	clientID, err := AgentClientID(r.Platform, rt, w.name, w.template.Spec.ServiceAccountName, w.template.Labels)
+	clientID, err := agentid.AgentClientID(r.Platform, rt, w.name, w.template.Spec.ServiceAccountName, w.template.Labels)
 	if err != nil {
 		return ctrl.Result{}, r.condition(ctx, rt, metav1.ConditionFalse, ReasonInvalidIdentity, err.Error())
 	}
@@ -190,7 +189,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		}
 		return ctrl.Result{}, err
 	}
-	secretName := CredentialsSecretName(rt.Namespace, w.name)
+	secretName := agentid.CredentialsSecretName(rt.Namespace, w.name)
 	if err := r.writeSecret(ctx, rt, w, secretName, reg); err != nil {
 		msg := fmt.Sprintf("writing Secret %s/%s failed: %v", rt.Namespace, secretName, err)
 		if cerr := r.condition(ctx, rt, metav1.ConditionFalse, ReasonSecretWriteFailed, msg); cerr != nil {
@@ -247,11 +246,11 @@ func (r *Reconciler) cleanup(ctx context.Context, rt *agentv1.AgentRuntime) erro
 		first = recorded[0]
 	}
 	if err := r.Registrar.Delete(ctx, Agent{Namespace: rt.Namespace, Workload: workload, ClientID: first}); err != nil {
-		return r.cleanupFailed(ctx, rt, "deleting Keycloak client scope "+AudienceScopeName(rt.Namespace, workload), err)
+		return r.cleanupFailed(ctx, rt, "deleting Keycloak client scope "+agentid.AudienceScopeName(rt.Namespace, workload), err)
 	}
 	// envtest and clusters whose GC is slow would keep the Secret as long as the
 	// workload lives; the credentials of a deleted client are of no use to anyone.
-	name := CredentialsSecretName(rt.Namespace, workload)
+	name := agentid.CredentialsSecretName(rt.Namespace, workload)
 	s := &corev1.Secret{}
 	err := r.Reader.Get(ctx, types.NamespacedName{Namespace: rt.Namespace, Name: name}, s)
 	switch {
@@ -370,8 +369,8 @@ func (r *Reconciler) target(ctx context.Context, rt *agentv1.AgentRuntime) (*tar
 // goes with it.
 func (r *Reconciler) writeSecret(ctx context.Context, rt *agentv1.AgentRuntime, w *target, name string, reg *Registration) error {
 	data := map[string][]byte{
-		SecretKeyClientID:     []byte(reg.ClientID),
-		SecretKeyClientSecret: []byte(reg.ClientSecret),
+		agentid.SecretKeyClientID:     []byte(reg.ClientID),
+		agentid.SecretKeyClientSecret: []byte(reg.ClientSecret),
 	}
 	labels := map[string]string{LabelManagedBy: ManagedBy, LabelAgentRuntime: rt.Name, LabelAgentRuntimeNamespace: rt.Namespace}
 	yes := true

@@ -28,6 +28,7 @@ import (
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/keycloaktest"
 	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/security/agentid"
 )
 
 var (
@@ -184,7 +185,7 @@ func hasCondition(ns, name string, status metav1.ConditionStatus, reason string)
 
 func credentials(ns, workload string) (*corev1.Secret, error) {
 	s := &corev1.Secret{}
-	err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: CredentialsSecretName(ns, workload)}, s)
+	err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: agentid.CredentialsSecretName(ns, workload)}, s)
 	return s, err
 }
 
@@ -221,8 +222,8 @@ func TestControllerRegistersAgent(t *testing.T) {
 	if !ok {
 		t.Fatalf("no client %s in Keycloak: %v", wantID, kcFake.Clients(testRealm))
 	}
-	if string(s.Data[SecretKeyClientID]) != wantID || string(s.Data[SecretKeyClientSecret]) != gocloak.PString(c.Secret) || len(s.Data) != 2 {
-		t.Errorf("Secret data: keys %v, client-id %q", slices.Sorted(maps.Keys(s.Data)), s.Data[SecretKeyClientID])
+	if string(s.Data[agentid.SecretKeyClientID]) != wantID || string(s.Data[agentid.SecretKeyClientSecret]) != gocloak.PString(c.Secret) || len(s.Data) != 2 {
+		t.Errorf("Secret data: keys %v, client-id %q", slices.Sorted(maps.Keys(s.Data)), s.Data[agentid.SecretKeyClientID])
 	}
 	if s.Labels[LabelManagedBy] != ManagedBy {
 		t.Errorf("Secret labels %v", s.Labels)
@@ -235,7 +236,7 @@ func TestControllerRegistersAgent(t *testing.T) {
 		gocloak.PString(c.Name) != ns+"/weather" {
 		t.Errorf("client representation: %+v", c)
 	}
-	if _, ok := kcFake.ClientScope(testRealm, AudienceScopeName(ns, "weather")); !ok {
+	if _, ok := kcFake.ClientScope(testRealm, agentid.AudienceScopeName(ns, "weather")); !ok {
 		t.Error("no audience scope")
 	}
 
@@ -299,7 +300,7 @@ func TestControllerKeycloakDown(t *testing.T) {
 	eventually(t, "KeycloakUnavailable", hasCondition(ns, "planner", metav1.ConditionFalse, ReasonKeycloakUnavailable))
 	eventually(t, "KeycloakUnavailable for the new agent", hasCondition(ns, "late", metav1.ConditionFalse, ReasonKeycloakUnavailable))
 	now, err := credentials(ns, "planner")
-	if err != nil || now.ResourceVersion != before.ResourceVersion || string(now.Data[SecretKeyClientSecret]) != string(before.Data[SecretKeyClientSecret]) {
+	if err != nil || now.ResourceVersion != before.ResourceVersion || string(now.Data[agentid.SecretKeyClientSecret]) != string(before.Data[agentid.SecretKeyClientSecret]) {
 		t.Fatalf("the existing Secret changed while Keycloak was down: %v", err)
 	}
 	if _, err := credentials(ns, "late"); !apierrors.IsNotFound(err) {
@@ -311,7 +312,7 @@ func TestControllerKeycloakDown(t *testing.T) {
 	eventually(t, "recovered", hasCondition(ns, "planner", metav1.ConditionTrue, ReasonRegistered))
 	eventually(t, "new agent registered", hasCondition(ns, "late", metav1.ConditionTrue, ReasonRegistered))
 	waitForSecret(t, ns, "late")
-	if now, _ := credentials(ns, "planner"); string(now.Data[SecretKeyClientSecret]) != string(before.Data[SecretKeyClientSecret]) {
+	if now, _ := credentials(ns, "planner"); string(now.Data[agentid.SecretKeyClientSecret]) != string(before.Data[agentid.SecretKeyClientSecret]) {
 		t.Error("the client secret changed across the outage")
 	}
 }
@@ -347,7 +348,7 @@ func TestControllerDeletesClient(t *testing.T) {
 	if _, ok := kcFake.Client(testRealm, clientID); ok {
 		t.Error("client not deleted")
 	}
-	if _, ok := kcFake.ClientScope(testRealm, AudienceScopeName(ns, "gone")); ok {
+	if _, ok := kcFake.ClientScope(testRealm, agentid.AudienceScopeName(ns, "gone")); ok {
 		t.Error("audience scope not deleted")
 	}
 	if _, err := credentials(ns, "gone"); !apierrors.IsNotFound(err) {
@@ -370,8 +371,8 @@ func TestControllerServiceAccountChange(t *testing.T) {
 	}
 	eventually(t, "Secret names the new client", func() error {
 		s, err := credentials(ns, "coder")
-		if err != nil || string(s.Data[SecretKeyClientID]) != newID {
-			return fmt.Errorf("client-id %q, %v", s.Data[SecretKeyClientID], err)
+		if err != nil || string(s.Data[agentid.SecretKeyClientID]) != newID {
+			return fmt.Errorf("client-id %q, %v", s.Data[agentid.SecretKeyClientID], err)
 		}
 		return nil
 	})
@@ -384,7 +385,7 @@ func TestControllerServiceAccountChange(t *testing.T) {
 		}
 		return nil
 	})
-	if sc, ok := kcFake.ClientScope(testRealm, AudienceScopeName(ns, "coder")); !ok ||
+	if sc, ok := kcFake.ClientScope(testRealm, agentid.AudienceScopeName(ns, "coder")); !ok ||
 		gocloak.PString((*sc.ProtocolMappers)[0].ProtocolMappersConfig.IncludedClientAudience) != newID {
 		t.Error("the audience mapper does not name the new client")
 	}
@@ -403,13 +404,13 @@ func TestTokenExchangeEndToEnd(t *testing.T) {
 	a, b := waitForSecret(t, ns, "agent-a"), waitForSecret(t, ns, "agent-b")
 	ctx := context.Background()
 	issuer := kcFake.Issuer(testRealm)
-	idA, idB := string(a.Data[SecretKeyClientID]), string(b.Data[SecretKeyClientID])
+	idA, idB := string(a.Data[agentid.SecretKeyClientID]), string(b.Data[agentid.SecretKeyClientID])
 
-	tokenA, err := keycloaktest.ClientCredentials(ctx, issuer, idA, string(a.Data[SecretKeyClientSecret]))
+	tokenA, err := keycloaktest.ClientCredentials(ctx, issuer, idA, string(a.Data[agentid.SecretKeyClientSecret]))
 	if err != nil {
 		t.Fatalf("agent A's client_credentials: %v", err)
 	}
-	exchanged, err := keycloaktest.Exchange(ctx, issuer, idA, string(a.Data[SecretKeyClientSecret]), tokenA, idB)
+	exchanged, err := keycloaktest.Exchange(ctx, issuer, idA, string(a.Data[agentid.SecretKeyClientSecret]), tokenA, idB)
 	if err != nil {
 		t.Fatalf("token exchange: %v", err)
 	}

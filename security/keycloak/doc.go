@@ -1,9 +1,8 @@
 // Package keycloak owns the agents' OAuth2 clients in Keycloak.
 //
-// Names (names.go): how a client, its audience scope and its credentials Secret are
-// named, so the renderer and the webhook can refer to them before they exist.
-//
-// Run time: a Registrar (gocloak v13) registers one confidential client per agent — the
+// How a client, its audience scope and its credentials Secret are named is
+// security/agentid's, so the renderer and the webhook refer to them without linking this
+// package. A Registrar (gocloak v13) registers one confidential client per agent — the
 // representation of Kagenti's operator (standard flow, direct access grants, service
 // account, no full scope, client-secret or federated-jwt authentication, token exchange
 // as configured), an audience client scope agent-<ns>-<workload>-aud whose
@@ -13,7 +12,7 @@
 // it expires; the admin password never appears in an error or a log.
 //
 // The Reconciler drives it from AgentRuntimes (agents; tools only with injectTools): it
-// works out the client ID exactly as the renderer does (AgentClientID), keeps the
+// works out the client ID exactly as the renderer does (agentid.AgentClientID), keeps the
 // credentials Secret (client-id.txt, client-secret.txt) owned by the workload, reports
 // in the ClientRegistered condition (server-side applied with its own field owner), and
 // with its finalizer deletes client, scope and Secret when the AgentRuntime goes. When

@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/trustsync/trustsync/security/agentid"
 )
 
 // Registration is an agent's client as registered.
@@ -309,7 +311,7 @@ func (r *Registrar) ensureAudienceScope(ctx context.Context, token string, a Age
 // realm (for clients created later) and of each platform client that exists.
 func (r *Registrar) linkScope(ctx context.Context, token string, a Agent, clientUUID, scopeID string) ([]string, error) {
 	realm := r.opts.Realm
-	name := AudienceScopeName(a.Namespace, a.Workload)
+	name := agentid.AudienceScopeName(a.Namespace, a.Workload)
 	var corrections []string
 	has := func(scopes []*gocloak.ClientScope) bool {
 		return slices.ContainsFunc(scopes, func(s *gocloak.ClientScope) bool { return gocloak.PString(s.ID) == scopeID })
@@ -376,7 +378,7 @@ func (r *Registrar) Delete(ctx context.Context, a Agent) error {
 		if err := r.deleteClient(ctx, token, a.ClientID); err != nil {
 			return err
 		}
-		name := AudienceScopeName(a.Namespace, a.Workload)
+		name := agentid.AudienceScopeName(a.Namespace, a.Workload)
 		s, err := r.findScope(ctx, token, name)
 		if err != nil || s == nil {
 			return err

@@ -6,6 +6,8 @@ import (
 	"sort"
 
 	"github.com/Nerzal/gocloak/v13"
+
+	"github.com/trustsync/trustsync/security/agentid"
 )
 
 // Client attributes an agent client carries.
@@ -43,7 +45,7 @@ func DesiredClient(a Agent, o Options) gocloak.Client {
 	}
 	return gocloak.Client{
 		ClientID:                  gocloak.StringP(a.ClientID),
-		Name:                      gocloak.StringP(ClientName(a.Namespace, a.Workload)),
+		Name:                      gocloak.StringP(agentid.ClientName(a.Namespace, a.Workload)),
 		Enabled:                   gocloak.BoolP(true),
 		Protocol:                  gocloak.StringP(protocolOIDC),
 		PublicClient:              gocloak.BoolP(false),
@@ -61,7 +63,7 @@ func DesiredClient(a Agent, o Options) gocloak.Client {
 // the audience of access tokens.
 func DesiredAudienceScope(a Agent) gocloak.ClientScope {
 	return gocloak.ClientScope{
-		Name:        gocloak.StringP(AudienceScopeName(a.Namespace, a.Workload)),
+		Name:        gocloak.StringP(agentid.AudienceScopeName(a.Namespace, a.Workload)),
 		Description: gocloak.StringP("Adds " + a.ClientID + " to the audience of access tokens"),
 		Protocol:    gocloak.StringP(protocolOIDC),
 		ClientScopeAttributes: &gocloak.ClientScopeAttributes{

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,20 +14,18 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
-	"github.com/trustsync/trustsync/security/authbridge"
+	"github.com/trustsync/trustsync/security/agentid"
+	"github.com/trustsync/trustsync/security/spire"
 )
 
-// TargetIndex indexes AgentRuntimes by the workload they target.
-const TargetIndex = "spec.targetRef"
-
-// IndexTargets registers TargetIndex with a cache.
+// IndexTargets registers agentid.TargetIndex with a cache.
 func IndexTargets(ctx context.Context, idx client.FieldIndexer) error {
-	return idx.IndexField(ctx, &agentv1.AgentRuntime{}, TargetIndex, func(o client.Object) []string {
-		return []string{TargetOf(o.(*agentv1.AgentRuntime)).key()}
+	return idx.IndexField(ctx, &agentv1.AgentRuntime{}, agentid.TargetIndex, func(o client.Object) []string {
+		return []string{agentid.TargetOf(o.(*agentv1.AgentRuntime)).Key()}
 	})
 }
 
-// CacheCluster answers the webhooks from an informer cache with TargetIndex registered.
+// CacheCluster answers the webhooks from an informer cache with agentid.TargetIndex registered.
 type CacheCluster struct {
 	reader   client.Reader
 	platform *gitopsv1.Platform
@@ -48,15 +45,15 @@ func NewCluster(r client.Reader, p *gitopsv1.Platform) *CacheCluster {
 }
 
 // AgentRuntimes lists the AgentRuntimes of a namespace that target a workload.
-func (c *CacheCluster) AgentRuntimes(ctx context.Context, namespace string, w Workload) ([]agentv1.AgentRuntime, error) {
+func (c *CacheCluster) AgentRuntimes(ctx context.Context, namespace string, w agentid.Workload) ([]agentv1.AgentRuntime, error) {
 	var list agentv1.AgentRuntimeList
-	if err := c.reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{TargetIndex: w.key()}); err != nil {
+	if err := c.reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{agentid.TargetIndex: w.Key()}); err != nil {
 		return nil, fmt.Errorf("listing AgentRuntimes in %s: %w", namespace, err)
 	}
 	return list.Items, nil
 }
 
-func (c *CacheCluster) AgentRuntime(ctx context.Context, namespace string, w Workload) (*agentv1.AgentRuntime, error) {
+func (c *CacheCluster) AgentRuntime(ctx context.Context, namespace string, w agentid.Workload) (*agentv1.AgentRuntime, error) {
 	items, err := c.AgentRuntimes(ctx, namespace, w)
 	switch {
 	case err != nil:
@@ -152,13 +149,5 @@ func parseGates(cm *corev1.ConfigMap) (*gitopsv1.FeatureGates, error) {
 }
 
 func (c *CacheCluster) SPIREPresent(ctx context.Context) (bool, error) {
-	var d storagev1.CSIDriver
-	err := c.reader.Get(ctx, types.NamespacedName{Name: authbridge.SPIFFECSIDriver}, &d)
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("reading CSIDriver %s: %w", authbridge.SPIFFECSIDriver, err)
-	}
-	return true, nil
+	return spire.Present(ctx, c.reader)
 }

@@ -16,6 +16,7 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/security/agentid"
 	"github.com/trustsync/trustsync/security/authbridge"
 )
 
@@ -23,7 +24,7 @@ import (
 type Cluster interface {
 	// AgentRuntime returns the AgentRuntime whose targetRef names the workload, nil when
 	// there is none.
-	AgentRuntime(ctx context.Context, namespace string, w Workload) (*agentv1.AgentRuntime, error)
+	AgentRuntime(ctx context.Context, namespace string, w agentid.Workload) (*agentv1.AgentRuntime, error)
 	// NamespaceRuntime is the namespace's authbridge-runtime-config document, nil when
 	// the namespace has none.
 	NamespaceRuntime(ctx context.Context, namespace string) (map[string]any, error)
@@ -32,31 +33,6 @@ type Cluster interface {
 	Platform(ctx context.Context) (*gitopsv1.Platform, error)
 	// SPIREPresent reports whether the SPIFFE CSI driver is installed.
 	SPIREPresent(ctx context.Context) (bool, error)
-}
-
-// Workload is the controller of a pod, as AgentRuntime targetRefs name it.
-type Workload struct {
-	Group, Kind, Name string
-}
-
-func (w Workload) String() string { return w.Kind + " " + w.Name }
-
-// key is the workload's TargetIndex key.
-func (w Workload) key() string { return w.Group + "/" + w.Kind + "/" + w.Name }
-
-// workload names what an apiVersion, kind and name refer to.
-func workload(apiVersion, kind, name string) Workload {
-	group, _, found := strings.Cut(apiVersion, "/")
-	if !found {
-		group = "" // the core group: "v1"
-	}
-	return Workload{Group: group, Kind: kind, Name: name}
-}
-
-// TargetOf is the workload an AgentRuntime targets.
-func TargetOf(rt *agentv1.AgentRuntime) Workload {
-	ref := rt.Spec.TargetRef
-	return workload(ref.APIVersion, ref.Kind, ref.Name)
 }
 
 // Mutator injects AuthBridge into agent pods.
@@ -175,7 +151,7 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 		Ports:                authbridge.PlanPorts(&pod.Spec),
 		Workload:             w.Name,
 		Namespace:            pod.Namespace,
-		Registered:           authbridge.Registered(p, rt.Spec.Type),
+		Registered:           agentid.Registered(p, rt.Spec.Type),
 		SPIREPresent:         present,
 		OutboundPortsExclude: pod.Annotations[agentv1.AnnotationOutboundPortsExclude],
 		InboundPortsExclude:  pod.Annotations[agentv1.AnnotationInboundPortsExclude],
@@ -221,23 +197,23 @@ func checkNames(pod *corev1.Pod, inj *authbridge.Injection) error {
 // workloadOf finds the pod's workload from its controller: a ReplicaSet stands for its
 // Deployment, whose name is the ReplicaSet's minus the pod-template-hash suffix, so no
 // ReplicaSet needs to be read or cached.
-func workloadOf(pod *corev1.Pod) (Workload, bool) {
+func workloadOf(pod *corev1.Pod) (agentid.Workload, bool) {
 	for _, o := range pod.OwnerReferences {
 		if o.Controller == nil || !*o.Controller {
 			continue
 		}
-		w := workload(o.APIVersion, o.Kind, o.Name)
+		w := agentid.WorkloadOf(o.APIVersion, o.Kind, o.Name)
 		if w.Group == "apps" && w.Kind == "ReplicaSet" {
 			if hash := pod.Labels["pod-template-hash"]; hash != "" && strings.HasSuffix(w.Name, "-"+hash) {
-				return Workload{Group: "apps", Kind: "Deployment", Name: strings.TrimSuffix(w.Name, "-"+hash)}, true
+				return agentid.Workload{Group: "apps", Kind: "Deployment", Name: strings.TrimSuffix(w.Name, "-"+hash)}, true
 			}
 		}
 		return w, true
 	}
-	return Workload{}, false
+	return agentid.Workload{}, false
 }
 
-func describe(pod *corev1.Pod, w Workload, ok bool) string {
+func describe(pod *corev1.Pod, w agentid.Workload, ok bool) string {
 	name := pod.Name
 	if name == "" && ok {
 		return fmt.Sprintf("pod of %s %s/%s", w.Kind, pod.Namespace, w.Name)

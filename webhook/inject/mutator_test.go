@@ -14,6 +14,7 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/security/agentid"
 )
 
 // fakeCluster answers from fields; the envtest matrix in package webhook covers the
@@ -24,7 +25,7 @@ type fakeCluster struct {
 	spire   bool
 }
 
-func (f *fakeCluster) AgentRuntime(_ context.Context, ns string, w Workload) (*agentv1.AgentRuntime, error) {
+func (f *fakeCluster) AgentRuntime(_ context.Context, ns string, w agentid.Workload) (*agentv1.AgentRuntime, error) {
 	if f.runtime == nil || f.runtime.Namespace != ns || f.runtime.Spec.TargetRef.Name != w.Name || f.runtime.Spec.TargetRef.Kind != w.Kind {
 		return nil, nil
 	}
@@ -225,16 +226,16 @@ func TestWorkloadOf(t *testing.T) {
 		name   string
 		owners []metav1.OwnerReference
 		hash   string
-		want   Workload
+		want   agentid.Workload
 		ok     bool
 	}{
-		{"deployment", owner("apps/v1", "ReplicaSet", "web-7c9d", true), "7c9d", Workload{"apps", "Deployment", "web"}, true},
-		{"bare replicaset", owner("apps/v1", "ReplicaSet", "web", true), "", Workload{"apps", "ReplicaSet", "web"}, true},
-		{"statefulset", owner("apps/v1", "StatefulSet", "db", true), "", Workload{"apps", "StatefulSet", "db"}, true},
-		{"sandbox", owner("agents.x-k8s.io/v1alpha1", "Sandbox", "box", true), "", Workload{"agents.x-k8s.io", "Sandbox", "box"}, true},
-		{"core group", owner("v1", "ReplicationController", "rc", true), "", Workload{"", "ReplicationController", "rc"}, true},
-		{"not a controller", owner("apps/v1", "StatefulSet", "db", false), "", Workload{}, false},
-		{"no owner", nil, "", Workload{}, false},
+		{"deployment", owner("apps/v1", "ReplicaSet", "web-7c9d", true), "7c9d", agentid.Workload{Group: "apps", Kind: "Deployment", Name: "web"}, true},
+		{"bare replicaset", owner("apps/v1", "ReplicaSet", "web", true), "", agentid.Workload{Group: "apps", Kind: "ReplicaSet", Name: "web"}, true},
+		{"statefulset", owner("apps/v1", "StatefulSet", "db", true), "", agentid.Workload{Group: "apps", Kind: "StatefulSet", Name: "db"}, true},
+		{"sandbox", owner("agents.x-k8s.io/v1alpha1", "Sandbox", "box", true), "", agentid.Workload{Group: "agents.x-k8s.io", Kind: "Sandbox", Name: "box"}, true},
+		{"core group", owner("v1", "ReplicationController", "rc", true), "", agentid.Workload{Group: "", Kind: "ReplicationController", Name: "rc"}, true},
+		{"not a controller", owner("apps/v1", "StatefulSet", "db", false), "", agentid.Workload{}, false},
+		{"no owner", nil, "", agentid.Workload{}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{OwnerReferences: c.owners, Labels: map[string]string{"pod-template-hash": c.hash}}}

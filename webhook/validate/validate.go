@@ -13,15 +13,15 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/security/agentid"
 	"github.com/trustsync/trustsync/security/authbridge"
 	"github.com/trustsync/trustsync/security/policy"
-	"github.com/trustsync/trustsync/webhook/inject"
 )
 
 // Cluster is what the AgentRuntime validator reads; the mutator's cache answers it.
 type Cluster interface {
 	// AgentRuntimes lists the AgentRuntimes of a namespace that target a workload.
-	AgentRuntimes(ctx context.Context, namespace string, w inject.Workload) ([]agentv1.AgentRuntime, error)
+	AgentRuntimes(ctx context.Context, namespace string, w agentid.Workload) ([]agentv1.AgentRuntime, error)
 	NamespaceRuntime(ctx context.Context, namespace string) (map[string]any, error)
 	// Platform is the platform with the live feature gates applied.
 	Platform(ctx context.Context) (*gitopsv1.Platform, error)
@@ -60,7 +60,7 @@ func (v *AgentRuntimes) Handle(ctx context.Context, req admission.Request) admis
 		}
 		return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: %v", rt.Namespace, rt.Name, err))
 	}
-	w := inject.TargetOf(&rt)
+	w := agentid.TargetOf(&rt)
 	others, err := v.Cluster.AgentRuntimes(ctx, rt.Namespace, w)
 	if err != nil {
 		return errored(err)

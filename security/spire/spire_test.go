@@ -1,4 +1,4 @@
-package identity
+package spire
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/trustsync/trustsync/internal/testenv"
 	"github.com/trustsync/trustsync/internal/x509test"
+	"github.com/trustsync/trustsync/security/identity"
 )
 
 // caCert makes a self-signed SPIFFE CA certificate for a trust domain.
@@ -29,38 +30,6 @@ func bundleJSON(t *testing.T, td spiffeid.TrustDomain, certs ...*x509.Certificat
 	return data
 }
 
-func TestParseTrustBundle(t *testing.T) {
-	td := spiffeid.RequireTrustDomainFromString("example.org")
-	ca := caCert(t, "example.org")
-	for _, tc := range []struct {
-		name    string
-		td      spiffeid.TrustDomain
-		data    []byte
-		wantErr string
-	}{
-		{name: "a bundle with one authority", td: td, data: bundleJSON(t, td, ca)},
-		{name: "not JSON", td: td, data: []byte("-----BEGIN CERTIFICATE-----"), wantErr: "unable to parse JWKS"},
-		{name: "no X.509 authority", td: td, data: []byte(`{"keys":[]}`), wantErr: "no X.509 authorities"},
-		{name: "no trust domain", data: bundleJSON(t, td, ca), wantErr: "no trust domain"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			b, err := ParseTrustBundle(tc.td, tc.data)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !b.HasX509Authority(ca) || b.TrustDomain() != td {
-				t.Fatalf("bundle of %s lacks the CA", b.TrustDomain())
-			}
-		})
-	}
-}
-
 // TestSPIREOnAPIServer reads the CSI driver and the bundle ConfigMap from a real API
 // server: absent, then present, then broken.
 func TestSPIREOnAPIServer(t *testing.T) {
@@ -72,15 +41,15 @@ func TestSPIREOnAPIServer(t *testing.T) {
 	ctx := context.Background()
 	c := env.Client
 
-	if ok, err := SPIREPresent(ctx, c); err != nil || ok {
-		t.Fatalf("without a CSIDriver: present=%t err=%v", ok, err)
+	if ok, err := Present(ctx, c); err != nil || ok {
+		t.Fatalf("without a identity.CSIDriver: present=%t err=%v", ok, err)
 	}
-	driver := &storagev1.CSIDriver{ObjectMeta: metav1.ObjectMeta{Name: CSIDriver}}
+	driver := &storagev1.CSIDriver{ObjectMeta: metav1.ObjectMeta{Name: identity.CSIDriver}}
 	if err := c.Create(ctx, driver); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := SPIREPresent(ctx, c); err != nil || !ok {
-		t.Fatalf("with CSIDriver %s: present=%t err=%v", CSIDriver, ok, err)
+	if ok, err := Present(ctx, c); err != nil || !ok {
+		t.Fatalf("with identity.CSIDriver %s: present=%t err=%v", identity.CSIDriver, ok, err)
 	}
 
 	td := spiffeid.RequireTrustDomainFromString("cluster.test")
@@ -90,15 +59,15 @@ func TestSPIREOnAPIServer(t *testing.T) {
 	if b, err := TrustBundle(ctx, c, "spire", td); b != nil || err != nil {
 		t.Fatalf("without the ConfigMap: %v, %v", b, err)
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "spire", Name: TrustBundleConfigMap}, Data: map[string]string{"bundle.crt": "PEM only"}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "spire", Name: identity.TrustBundleConfigMap}, Data: map[string]string{"bundle.crt": "PEM only"}}
 	if err := c.Create(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := TrustBundle(ctx, c, "spire", td); b != nil || err != nil {
-		t.Fatalf("without key %s: %v, %v", TrustBundleKey, b, err)
+		t.Fatalf("without key %s: %v, %v", identity.TrustBundleKey, b, err)
 	}
 	ca := caCert(t, td.Name())
-	cm.Data[TrustBundleKey] = string(bundleJSON(t, td, ca))
+	cm.Data[identity.TrustBundleKey] = string(bundleJSON(t, td, ca))
 	if err := c.Update(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +75,7 @@ func TestSPIREOnAPIServer(t *testing.T) {
 	if err != nil || b == nil || !b.HasX509Authority(ca) {
 		t.Fatalf("with the bundle: %v, %v", b, err)
 	}
-	cm.Data[TrustBundleKey] = "{"
+	cm.Data[identity.TrustBundleKey] = "{"
 	if err := c.Update(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
