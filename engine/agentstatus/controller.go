@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -56,11 +57,6 @@ type StaticPlatform struct{ P *gitopsv1.Platform }
 
 func (s StaticPlatform) Platform(context.Context) (*gitopsv1.Platform, error) { return s.P, nil }
 
-// EventRecorder records Kubernetes events (events.k8s.io).
-type EventRecorder interface {
-	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...any)
-}
-
 // Options tune the controller.
 type Options struct {
 	// TargetRetry is how soon an AgentRuntime whose workload is missing is looked at
@@ -77,7 +73,7 @@ type Reconciler struct {
 	// Platform the agents are resolved with.
 	Platform Platform
 	// Events records condition changes; nil for none.
-	Events EventRecorder
+	Events events.EventRecorder
 	// APIReader reads workloads of kinds the cache does not watch (Sandbox); nil to
 	// report them unsupported.
 	APIReader client.Reader

@@ -3,7 +3,6 @@ package reconciler
 import (
 	"context"
 
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
@@ -45,9 +44,4 @@ type Report struct {
 // a report identical to the last one posted for the same Sync and commit.
 type Reporter interface {
 	Report(ctx context.Context, sync *gitopsv1.Sync, source *gitopsv1.GitSource, commit string, r Report) error
-}
-
-// EventRecorder records Kubernetes events (events.k8s.io).
-type EventRecorder interface {
-	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...any)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"net/http"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,7 +60,7 @@ type SyncReconciler struct {
 	// Reporter posts commit statuses; nil for none.
 	Reporter Reporter
 	// Events records events; nil for none.
-	Events EventRecorder
+	Events events.EventRecorder
 	// Metrics; nil for none.
 	Metrics *metrics.Recorder
 	// Requests counts the API requests of every Sync's client; nil for none.

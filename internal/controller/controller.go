@@ -11,6 +11,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -163,7 +164,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 
 // setupRuntimeControllers adds the controllers of what Git cannot know: policy and agent
 // status, the agents' Keycloak clients and the mesh's CA.
-func setupRuntimeControllers(ctx context.Context, mgr ctrl.Manager, o Options, events reconciler.EventRecorder) error {
+func setupRuntimeControllers(ctx context.Context, mgr ctrl.Manager, o Options, events events.EventRecorder) error {
 	p := o.Platform
 	policies := &policystatus.Reconciler{Client: mgr.GetClient(), PlatformNamespace: p.Namespace}
 	if err := policies.SetupWithManager(mgr); err != nil {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -41,11 +42,6 @@ type ClientRegistrar interface {
 	Ensure(ctx context.Context, a Agent) (*Registration, error)
 	Delete(ctx context.Context, a Agent) error
 	DeleteClient(ctx context.Context, clientID string) error
-}
-
-// EventRecorder records events (k8s.io/client-go/tools/events).
-type EventRecorder interface {
-	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...any)
 }
 
 // ControllerOptions tune the controller. Zero values take the defaults.
@@ -92,7 +88,7 @@ type Reconciler struct {
 	Registrar ClientRegistrar
 	Platform  *gitopsv1.Platform
 	// Events records events; nil for none.
-	Events  EventRecorder
+	Events  events.EventRecorder
 	Options ControllerOptions
 }
 

@@ -14,9 +14,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -28,11 +28,6 @@ const (
 	ReasonCACertsUpdated = "CACertsUpdated"
 )
 
-// EventRecorder records Kubernetes events (events.k8s.io), as the manager's recorder does.
-type EventRecorder interface {
-	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...any)
-}
-
 // CACertsReconciler keeps a cacerts Secret beside each intermediate CA Secret, equal to
 // that intermediate once it verifies against the mesh root. Every request reconciles
 // the whole mesh trust: there is one root, and its change concerns every intermediate.
@@ -43,7 +38,7 @@ type CACertsReconciler struct {
 	// Reader reads live, without a cache (the manager's API reader by default).
 	Reader client.Reader
 	// Events records events; nil for none.
-	Events  EventRecorder
+	Events  events.EventRecorder
 	Options Options
 
 	mu       sync.Mutex

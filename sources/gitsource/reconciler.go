@@ -9,8 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,11 +27,6 @@ import (
 	"github.com/trustsync/trustsync/sources/receiver"
 )
 
-// EventRecorder records Kubernetes events (events.k8s.io).
-type EventRecorder interface {
-	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...any)
-}
-
 // Reconciler fetches GitSources.
 type Reconciler struct {
 	// Client is the controller's client; its cache serves GitSources.
@@ -41,7 +36,7 @@ type Reconciler struct {
 	Fetcher *git.Fetcher
 	Store   *Store
 	// Events records events; nil for none.
-	Events EventRecorder
+	Events events.EventRecorder
 
 	triggers chan event.GenericEvent
 }

@@ -34,7 +34,7 @@ var (
 	store      = NewStore()
 	reconciler *Reconciler
 	published  = &notifications{}
-	events     = &recorder{}
+	recorded   = &recorder{}
 )
 
 // recorder keeps the notes of the events recorded.
@@ -90,7 +90,7 @@ func TestMain(m *testing.M) {
 			return err
 		}
 		store.Subscribe(published.add)
-		reconciler = &Reconciler{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Fetcher: &git.Fetcher{CacheDir: cache}, Store: store, Events: events}
+		reconciler = &Reconciler{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Fetcher: &git.Fetcher{CacheDir: cache}, Store: store, Events: recorded}
 		if err := reconciler.SetupWithManager(mgr); err != nil {
 			return err
 		}
@@ -269,7 +269,7 @@ func TestFetchErrorsHideCredentials(t *testing.T) {
 	if !strings.Contains(msg, "authentication required") || !strings.Contains(msg, host.URL) {
 		t.Errorf("condition message %q does not say what failed where", msg)
 	}
-	notes := events.all()
+	notes := recorded.all()
 	for _, secret := range []string{password, base64.StdEncoding.EncodeToString([]byte(user + ":" + password)), "s3cret%2Fpa55%2Bx"} {
 		if strings.Contains(msg, secret) {
 			t.Errorf("condition message holds %q: %s", secret, msg)
