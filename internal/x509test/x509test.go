@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -163,4 +164,15 @@ func (c *Cert) SVID(tb TB, id string, o Options) *x509svid.SVID {
 // Bundle is c as the X.509 trust bundle of a trust domain.
 func (c *Cert) Bundle(trustDomain string) *x509bundle.Bundle {
 	return x509bundle.FromX509Authorities(spiffeid.RequireTrustDomainFromString(trustDomain), []*x509.Certificate{c.Cert})
+}
+
+// SPIFFEBundleJSON is the SPIFFE-format (JWKS) trust bundle of a trust domain holding
+// certs as X.509 authorities, as SPIRE publishes it in ConfigMap spire-bundle.
+func SPIFFEBundleJSON(tb TB, trustDomain string, certs ...*x509.Certificate) []byte {
+	tb.Helper()
+	data, err := spiffebundle.FromX509Authorities(spiffeid.RequireTrustDomainFromString(trustDomain), certs).Marshal()
+	if err != nil {
+		tb.Fatal("marshalling the bundle of ", trustDomain, ": ", err)
+	}
+	return data
 }

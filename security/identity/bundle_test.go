@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/trustsync/trustsync/internal/x509test"
@@ -13,15 +12,6 @@ import (
 
 // caCert makes a self-signed SPIFFE CA certificate for a trust domain.
 func caCert(t *testing.T, td string) *x509.Certificate { return x509test.NewSPIFFECA(t, td).Cert }
-
-func bundleJSON(t *testing.T, td spiffeid.TrustDomain, certs ...*x509.Certificate) []byte {
-	t.Helper()
-	data, err := spiffebundle.FromX509Authorities(td, certs).Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 func TestParseTrustBundle(t *testing.T) {
 	td := spiffeid.RequireTrustDomainFromString("example.org")
@@ -32,10 +22,10 @@ func TestParseTrustBundle(t *testing.T) {
 		data    []byte
 		wantErr string
 	}{
-		{name: "a bundle with one authority", td: td, data: bundleJSON(t, td, ca)},
+		{name: "a bundle with one authority", td: td, data: x509test.SPIFFEBundleJSON(t, td.Name(), ca)},
 		{name: "not JSON", td: td, data: []byte("-----BEGIN CERTIFICATE-----"), wantErr: "unable to parse JWKS"},
 		{name: "no X.509 authority", td: td, data: []byte(`{"keys":[]}`), wantErr: "no X.509 authorities"},
-		{name: "no trust domain", data: bundleJSON(t, td, ca), wantErr: "no trust domain"},
+		{name: "no trust domain", data: x509test.SPIFFEBundleJSON(t, td.Name(), ca), wantErr: "no trust domain"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := ParseTrustBundle(tc.td, tc.data)

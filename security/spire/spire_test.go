@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -20,15 +19,6 @@ import (
 
 // caCert makes a self-signed SPIFFE CA certificate for a trust domain.
 func caCert(t *testing.T, td string) *x509.Certificate { return x509test.NewSPIFFECA(t, td).Cert }
-
-func bundleJSON(t *testing.T, td spiffeid.TrustDomain, certs ...*x509.Certificate) []byte {
-	t.Helper()
-	data, err := spiffebundle.FromX509Authorities(td, certs).Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 // TestSPIREOnAPIServer reads the CSI driver and the bundle ConfigMap from a real API
 // server: absent, then present, then broken.
@@ -67,7 +57,7 @@ func TestSPIREOnAPIServer(t *testing.T) {
 		t.Fatalf("without key %s: %v, %v", identity.TrustBundleKey, b, err)
 	}
 	ca := caCert(t, td.Name())
-	cm.Data[identity.TrustBundleKey] = string(bundleJSON(t, td, ca))
+	cm.Data[identity.TrustBundleKey] = string(x509test.SPIFFEBundleJSON(t, td.Name(), ca))
 	if err := c.Update(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
