@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-openapi/jsonpointer"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
@@ -55,7 +56,7 @@ func pointer(p fieldpath.Path, obj map[string]any) string {
 	for _, pe := range p {
 		switch {
 		case pe.FieldName != nil:
-			b.WriteString("/" + escape(*pe.FieldName))
+			b.WriteString("/" + jsonpointer.Escape(*pe.FieldName))
 			m, _ := cur.(map[string]any)
 			cur = m[*pe.FieldName]
 		case pe.Key != nil:
@@ -68,7 +69,7 @@ func pointer(p fieldpath.Path, obj map[string]any) string {
 				}
 			}
 			if idx < 0 {
-				b.WriteString("/" + escape(keyString(*pe.Key)))
+				b.WriteString("/" + jsonpointer.Escape(keyString(*pe.Key)))
 				cur = nil
 				continue
 			}
@@ -83,7 +84,7 @@ func pointer(p fieldpath.Path, obj map[string]any) string {
 				cur = nil
 			}
 		case pe.Value != nil:
-			b.WriteString("/" + escape(value.ToString(*pe.Value)))
+			b.WriteString("/" + jsonpointer.Escape(value.ToString(*pe.Value)))
 			cur = nil
 		}
 	}
@@ -111,15 +112,11 @@ func keyString(key value.FieldList) string {
 	return strings.Join(parts, ",")
 }
 
-func escape(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
-}
-
 // removePointer deletes the field a JSON pointer (RFC 6901) names, if present.
 func removePointer(obj map[string]any, ptr string) {
 	tokens := strings.Split(ptr, "/")[1:]
 	for i := range tokens {
-		tokens[i] = strings.ReplaceAll(strings.ReplaceAll(tokens[i], "~1", "/"), "~0", "~")
+		tokens[i] = jsonpointer.Unescape(tokens[i])
 	}
 	removeAt(obj, tokens)
 }

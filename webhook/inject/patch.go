@@ -4,8 +4,8 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 
+	"github.com/go-openapi/jsonpointer"
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -22,11 +22,6 @@ type recorder struct {
 
 func (r *recorder) record(op, path string, value any) {
 	r.ops = append(r.ops, jsonpatch.JsonPatchOperation{Operation: op, Path: path, Value: value})
-}
-
-// escape makes a map key a JSON pointer token (RFC 6901).
-func escape(key string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(key, "~", "~0"), "/", "~1")
 }
 
 // apply adds the injection to the pod and sets the annotations.
@@ -65,7 +60,7 @@ func apply(pod *corev1.Pod, inj *authbridge.Injection, annotations map[string]st
 			r.record("add", "/metadata/annotations", map[string]string{k: v})
 		case !ok || old != v:
 			pod.Annotations[k] = v
-			r.record("add", "/metadata/annotations/"+escape(k), v) // add replaces a member
+			r.record("add", "/metadata/annotations/"+jsonpointer.Escape(k), v) // add replaces a member
 		}
 	}
 	return r.ops
