@@ -35,6 +35,7 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/ctrlkit"
 	"github.com/trustsync/trustsync/security/agentid"
 	"github.com/trustsync/trustsync/security/authbridge"
 	"github.com/trustsync/trustsync/security/identity"
@@ -177,11 +178,7 @@ func (r *Reconciler) agents(ctx context.Context, opts ...client.ListOption) []re
 		log.FromContext(ctx).Error(err, "listing AgentRuntimes")
 		return nil
 	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return out
+	return ctrlkit.Requests(list.Items)
 }
 
 // agentsOfPod maps a pod to the AgentRuntime of its workload, found from its controller as

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -17,6 +16,7 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/engine/reconciler"
+	"github.com/trustsync/trustsync/internal/ctrlkit"
 	"github.com/trustsync/trustsync/internal/predicates"
 	"github.com/trustsync/trustsync/preview"
 	"github.com/trustsync/trustsync/preview/report"
@@ -130,11 +130,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	slices.SortFunc(next, func(a, b gitopsv1.PreviewStatus) int { return a.Number - b.Number })
 	src.Status.Previews = next
-	if equality.Semantic.DeepEqual(before.Status, src.Status) {
-		return ctrl.Result{RequeueAfter: interval}, nil
-	}
-	if err := r.Client.Status().Patch(ctx, src, client.MergeFrom(before)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("GitSource %s/%s: writing status.previews: %w", src.Namespace, src.Name, err)
+	// status.previews is this controller's; the rest of the status the GitSource's.
+	if _, err := ctrlkit.MergeStatus(ctx, r.Client, src, before); err != nil {
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: interval}, nil
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +29,7 @@ import (
 	"github.com/trustsync/trustsync/engine/apply"
 	"github.com/trustsync/trustsync/engine/health"
 	"github.com/trustsync/trustsync/engine/metrics"
+	"github.com/trustsync/trustsync/internal/ctrlkit"
 	"github.com/trustsync/trustsync/renderers/manifest"
 	"github.com/trustsync/trustsync/renderers/secureprofile"
 )
@@ -130,16 +130,12 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	s.Status.ObservedGeneration = s.Generation
 	s.Status.LastHandledReconcileAt = s.GetAnnotations()[gitopsv1.AnnotationReconcileRequestedAt]
 	r.Metrics.ReconcileDuration(gitopsv1.SyncKind, s.Namespace, s.Name, time.Since(start))
-	if equality.Semantic.DeepEqual(before.Status, s.Status) {
-		return ctrl.Result{RequeueAfter: requeue}, nil // nothing to write: a no-op reconcile writes nothing
-	}
-	// The lock turns a reconcile that read a Sync older than the last status write into
-	// a conflict and a retry, instead of a write that undoes newer status.
-	if err := r.Client.Status().Patch(ctx, s, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+	// A no-op reconcile writes nothing; a conflict is a Sync read before the last write.
+	if _, err := ctrlkit.PatchStatus(ctx, r.Client, s, before); err != nil {
 		if apierrors.IsConflict(err) {
 			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 		}
-		return ctrl.Result{}, fmt.Errorf("updating the status: %w", err)
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/ctrlkit"
 	"github.com/trustsync/trustsync/internal/predicates"
 )
 
@@ -63,9 +64,5 @@ func (r *SyncReconciler) syncsOf(ctx context.Context, o client.Object) []reconci
 	if err := r.Client.List(ctx, &list, client.MatchingFields{sourceIndex: o.GetNamespace() + "/" + o.GetName()}); err != nil {
 		return nil
 	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for _, s := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
-	}
-	return out
+	return ctrlkit.Requests(list.Items)
 }

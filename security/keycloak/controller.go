@@ -33,6 +33,7 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/ctrlkit"
 	"github.com/trustsync/trustsync/internal/predicates"
 	"github.com/trustsync/trustsync/security/agentid"
 )
@@ -134,11 +135,7 @@ func (r *Reconciler) agentsOf(kind string) handler.MapFunc {
 		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: agentid.Workload{Group: "apps", Kind: kind, Name: o.GetName()}.Key()}); err != nil {
 			return nil
 		}
-		out := make([]reconcile.Request, 0, len(list.Items))
-		for _, rt := range list.Items {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: rt.Namespace, Name: rt.Name}})
-		}
-		return out
+		return ctrlkit.Requests(list.Items)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/ctrlkit"
 	"github.com/trustsync/trustsync/internal/predicates"
 	"github.com/trustsync/trustsync/internal/redact"
 	"github.com/trustsync/trustsync/sources/git"
@@ -82,11 +83,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if src.Spec.Receiver != nil {
 		src.Status.ReceiverPath = receiver.Path(src.Namespace, src.Name)
 	}
-	if err := r.Client.Status().Patch(ctx, src, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+	// A fetch that found the same revision writes nothing.
+	if _, err := ctrlkit.PatchStatus(ctx, r.Client, src, before); err != nil {
 		if apierrors.IsConflict(err) {
 			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 		}
-		return ctrl.Result{}, fmt.Errorf("updating the status: %w", err)
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }

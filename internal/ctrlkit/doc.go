@@ -1,0 +1,6 @@
+// Package ctrlkit is the skeleton every trustsync reconciler shares: a status written
+// only when it changed, under an optimistic lock, and one reconcile request per object of
+// a list, for the watches that map one object to many.
+//
+// It knows no trustsync kind; it must not import anything of trustsync.
+package ctrlkit
