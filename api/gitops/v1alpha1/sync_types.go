@@ -73,6 +73,7 @@ type DriftSpec struct {
 }
 
 // SyncSpec says what of a source is applied, and how.
+// +kubebuilder:validation:XValidation:rule="!has(self.clusterSelector)",message="clusterSelector is not supported yet: fleet delivery to other clusters is not built, and a selector nothing reads would silently apply to this cluster only"
 type SyncSpec struct {
 	// SourceRef is the GitSource to apply.
 	SourceRef SourceReference `json:"sourceRef"`
@@ -129,8 +130,8 @@ type SyncSpec struct {
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 
-	// ClusterSelector targets the fleet clusters this Sync applies to; the local cluster
-	// when empty.
+	// ClusterSelector will target the fleet clusters this Sync applies to. Refused until
+	// fleet delivery is built: an API field nothing reads is a trap.
 	// +optional
 	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
 }
