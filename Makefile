@@ -33,7 +33,7 @@ LDFLAGS := -s -w -X github.com/trustsync/trustsync/internal/version.Version=$(VE
 # BENCH selects one benchmark by its RESULT id, e.g. make bench BENCH=P3.
 BENCH ?=
 
-.PHONY: all build test lint generate tools envtest controller-gen kustomize gitea spire demo bench clean
+.PHONY: all build test test-unit verify lint generate tools envtest controller-gen kustomize gitea spire demo bench clean
 
 all: build
 
@@ -43,9 +43,22 @@ build:
 test: envtest gitea spire
 	go test -count=1 ./...
 
+# The packages whose tests need no API server, Gitea or SPIRE: seconds, not minutes.
+UNIT_PKGS = $(shell go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}{{end}}' ./... \
+	| grep -v -E 'internal/(testenv|giteatest|spiretest|stack|keycloaktest)( |$$)' | cut -d' ' -f1)
+
+test-unit:
+	go test -count=1 $(UNIT_PKGS)
+
+# gofmt, vet and the import arrows (internal/archtest).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	go test -count=1 ./internal/archtest
+
+# What CI checks before the tests: lint, and generated files that match the API.
+verify: lint generate
+	@if ! git diff --exit-code -- api config; then echo "generated files differ from the committed ones: run make generate and commit" >&2; exit 1; fi
 
 generate: controller-gen
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
