@@ -3,7 +3,7 @@
 // stages, prunes what left Git, assesses health with kstatus, detects and corrects drift,
 // and writes conditions, events and metrics.
 //
-// It uses sources (artifacts, commit statuses), renderers and security. It must not know
-// a Git host's API beyond the small interfaces it declares, and must not import webhook
-// or fleet.
+// It uses renderers and security; Git hosts only through the small interfaces it
+// declares, implemented by the process's assembly with sources. It must not import
+// sources/status, sources/receiver, webhook or fleet.
 package engine

@@ -24,5 +24,5 @@
 // authbridge-runtime-config ConfigMaps, only the SPIFFE CSIDriver), and maps each change
 // to the AgentRuntimes concerned by field index, not by listing them all.
 //
-// It must not import webhook, sources, fleet or engine/reconciler.
+// It must not import webhook, sources, fleet or engine/syncs.
 package agentstatus

@@ -14,9 +14,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
-	"github.com/trustsync/trustsync/engine/previews"
-	"github.com/trustsync/trustsync/engine/reconciler"
+	"github.com/trustsync/trustsync/engine/syncs"
 	"github.com/trustsync/trustsync/preview"
+	"github.com/trustsync/trustsync/preview/pullrequests"
 	"github.com/trustsync/trustsync/sources/git"
 	"github.com/trustsync/trustsync/sources/gitsource"
 	"github.com/trustsync/trustsync/sources/receiver"
@@ -26,12 +26,12 @@ import (
 // artifacts serves the GitSource store to the engine.
 type artifacts struct{ store *gitsource.Store }
 
-func (a artifacts) Latest(src types.NamespacedName) (*reconciler.Artifact, bool) {
+func (a artifacts) Latest(src types.NamespacedName) (*syncs.Artifact, bool) {
 	art, ok := a.store.Latest(src)
 	if !ok {
 		return nil, false
 	}
-	return &reconciler.Artifact{Revision: art.Revision, Commit: art.Commit, Digest: art.Digest, Dir: art.Dir}, true
+	return &syncs.Artifact{Revision: art.Revision, Commit: art.Commit, Digest: art.Digest, Dir: art.Dir}, true
 }
 
 // commitStatuses posts the engine's reports through the GitSource's provider.
@@ -42,7 +42,7 @@ type commitStatuses struct {
 // StatusContext names a Sync's statuses on the Git host.
 func StatusContext(s *gitopsv1.Sync) string { return "trustsync/" + s.Namespace + "/" + s.Name }
 
-func (c commitStatuses) Report(ctx context.Context, s *gitopsv1.Sync, src *gitopsv1.GitSource, commit string, r reconciler.Report) error {
+func (c commitStatuses) Report(ctx context.Context, s *gitopsv1.Sync, src *gitopsv1.GitSource, commit string, r syncs.Report) error {
 	opts, err := statusOptions(ctx, c.secrets, src)
 	if err != nil {
 		return err
@@ -51,7 +51,7 @@ func (c commitStatuses) Report(ctx context.Context, s *gitopsv1.Sync, src *gitop
 	if err != nil {
 		return err
 	}
-	state := map[reconciler.State]status.State{reconciler.Pending: status.Pending, reconciler.Success: status.Success, reconciler.Failure: status.Failure}[r.State]
+	state := map[syncs.State]status.State{syncs.Pending: status.Pending, syncs.Success: status.Success, syncs.Failure: status.Failure}[r.State]
 	_, err = poster.Post(ctx, commit, status.Status{Context: StatusContext(s), State: state, Description: r.Description, TargetURL: targetURL(src, s)})
 	return err
 }
@@ -88,7 +88,7 @@ func targetURL(src *gitopsv1.GitSource, s *gitopsv1.Sync) string {
 // previewHosts opens a GitSource's pull requests through its commit-status provider.
 type previewHosts struct{ secrets client.Reader }
 
-func (h previewHosts) Host(ctx context.Context, src *gitopsv1.GitSource) (previews.Host, error) {
+func (h previewHosts) Host(ctx context.Context, src *gitopsv1.GitSource) (pullrequests.Host, error) {
 	opts, err := statusOptions(ctx, h.secrets, src)
 	if err != nil {
 		return nil, err
@@ -110,14 +110,14 @@ type previewHost struct {
 	changes status.ChangeRequests
 }
 
-func (h *previewHost) OpenPullRequests(ctx context.Context) ([]previews.PullRequest, error) {
+func (h *previewHost) OpenPullRequests(ctx context.Context) ([]pullrequests.PullRequest, error) {
 	prs, err := h.changes.OpenPullRequests(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]previews.PullRequest, len(prs))
+	out := make([]pullrequests.PullRequest, len(prs))
 	for i, pr := range prs {
-		out[i] = previews.PullRequest{Number: pr.Number, HeadSHA: pr.HeadSHA, BaseBranch: pr.BaseBranch}
+		out[i] = pullrequests.PullRequest{Number: pr.Number, HeadSHA: pr.HeadSHA, BaseBranch: pr.BaseBranch}
 	}
 	return out, nil
 }
@@ -127,7 +127,7 @@ func PreviewContext(s *gitopsv1.Sync) string {
 	return "trustsync/preview/" + s.Namespace + "/" + s.Name
 }
 
-func (h *previewHost) Publish(ctx context.Context, s *gitopsv1.Sync, pr previews.PullRequest, p previews.Publication) error {
+func (h *previewHost) Publish(ctx context.Context, s *gitopsv1.Sync, pr pullrequests.PullRequest, p pullrequests.Publication) error {
 	st := status.Status{Context: PreviewContext(s), State: status.Success, Description: p.Description, TargetURL: targetURL(h.src, s)}
 	if p.Failed {
 		st.State = status.Failure

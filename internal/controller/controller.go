@@ -25,9 +25,9 @@ import (
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/engine/objcache"
 	"github.com/trustsync/trustsync/engine/policystatus"
-	"github.com/trustsync/trustsync/engine/previews"
-	"github.com/trustsync/trustsync/engine/reconciler"
+	"github.com/trustsync/trustsync/engine/syncs"
 	"github.com/trustsync/trustsync/internal/httpserver"
+	"github.com/trustsync/trustsync/preview/pullrequests"
 	"github.com/trustsync/trustsync/security/agentcard"
 	"github.com/trustsync/trustsync/security/keycloak"
 	"github.com/trustsync/trustsync/security/mesh"
@@ -108,7 +108,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := sources.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	syncs := &reconciler.SyncReconciler{
+	syncs := &syncs.Reconciler{
 		Client:    mgr.GetClient(),
 		Objects:   objects,
 		Config:    cfg,
@@ -119,14 +119,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Metrics:   recorder,
 		Requests:  requests,
 		Platform:  o.Platform,
-		Options:   reconciler.Options{Concurrency: o.Concurrency, MaxConcurrentReconciles: o.MaxConcurrentReconciles},
+		Options:   syncs.Options{Concurrency: o.Concurrency, MaxConcurrentReconciles: o.MaxConcurrentReconciles},
 	}
 	if err := syncs.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
 	store.Subscribe(syncs.SourceUpdated)
 
-	prs := &previews.Reconciler{
+	prs := &pullrequests.Reconciler{
 		Client:    mgr.GetClient(),
 		Hosts:     previewHosts{secrets: mgr.GetAPIReader()},
 		Revisions: previewRevisions{fetcher: &git.Fetcher{CacheDir: filepath.Join(o.CacheDir, "previews")}, secrets: mgr.GetAPIReader()},

@@ -1,4 +1,4 @@
-package reconciler
+package syncs
 
 import (
 	"context"
@@ -44,8 +44,8 @@ type Options struct {
 	MaxConcurrentReconciles int
 }
 
-// SyncReconciler reconciles Syncs.
-type SyncReconciler struct {
+// Reconciler reconciles Syncs.
+type Reconciler struct {
 	// Client is the controller's own client (its cache serves Syncs and GitSources).
 	Client client.Client
 	// Objects is the informer cache of the objects Syncs applied (package objcache).
@@ -87,7 +87,7 @@ type owner struct {
 	mgr      *apply.Manager
 }
 
-func (r *SyncReconciler) defaults() {
+func (r *Reconciler) defaults() {
 	if r.Options.Concurrency <= 0 {
 		r.Options.Concurrency = 8
 	}
@@ -100,7 +100,7 @@ func (r *SyncReconciler) defaults() {
 }
 
 // Reconcile brings one Sync's objects to the revision of its source.
-func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	start := time.Now()
 	s := &gitopsv1.Sync{}
 	if err := r.Client.Get(ctx, req.NamespacedName, s); err != nil {
@@ -142,13 +142,10 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 
 // reconcile does the work and writes its outcome into the Sync's status; it returns
 // when to look again (0: only when something changes).
-func (r *SyncReconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.Duration {
+func (r *Reconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.Duration {
 	key := client.ObjectKeyFromObject(s)
 	started := metav1.Now()
-	retry := s.Spec.Interval.Duration
-	if s.Spec.RetryInterval != nil {
-		retry = s.Spec.RetryInterval.Duration
-	}
+	retry := s.Spec.RetryAfterFailure()
 
 	src, art, err := r.source(ctx, s)
 	if err != nil {
@@ -298,7 +295,7 @@ func (r *SyncReconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.D
 
 // changed notes that a Sync's objects were just written: a rollout starts, and the
 // health timeout counts from here.
-func (r *SyncReconciler) changed(key types.NamespacedName) {
+func (r *Reconciler) changed(key types.NamespacedName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.changedAt == nil {
@@ -309,7 +306,7 @@ func (r *SyncReconciler) changed(key types.NamespacedName) {
 
 // lastChange is when the Sync's objects were last written, or since when none was
 // recorded in this process.
-func (r *SyncReconciler) lastChange(key types.NamespacedName, since time.Time) time.Time {
+func (r *Reconciler) lastChange(key types.NamespacedName, since time.Time) time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if t, ok := r.changedAt[key]; ok && t.After(since) {
@@ -334,7 +331,7 @@ func splitPlatform(objs []*manifest.Object) (platform, own []*manifest.Object) {
 // applyPlatform applies the platform objects with an owner of their own, once for all
 // Syncs: were each Sync to apply them, Syncs would take them from one another forever,
 // and pruning one Sync would delete them for all. They are never pruned.
-func (r *SyncReconciler) applyPlatform(ctx context.Context, objs []*manifest.Object) error {
+func (r *Reconciler) applyPlatform(ctx context.Context, objs []*manifest.Object) error {
 	objs = withoutUnservedOperands(r.Mapper, objs)
 	if len(objs) == 0 {
 		return nil
@@ -388,7 +385,7 @@ func withoutUnservedOperands(mapper meta.RESTMapper, objs []*manifest.Object) []
 const PlatformOwner = "trustsync-platform"
 
 // source finds the Sync's GitSource and its latest artifact.
-func (r *SyncReconciler) source(ctx context.Context, s *gitopsv1.Sync) (*gitopsv1.GitSource, *Artifact, error) {
+func (r *Reconciler) source(ctx context.Context, s *gitopsv1.Sync) (*gitopsv1.GitSource, *Artifact, error) {
 	ns := s.Spec.SourceRef.Namespace
 	if ns == "" {
 		ns = s.Namespace
@@ -410,7 +407,7 @@ func (r *SyncReconciler) source(ctx context.Context, s *gitopsv1.Sync) (*gitopsv
 
 // owner returns the Sync's apply Manager, reconfigured when settings that shape it
 // changed; what it remembers of the cluster survives the change.
-func (r *SyncReconciler) owner(s *gitopsv1.Sync) (*owner, error) {
+func (r *Reconciler) owner(s *gitopsv1.Sync) (*owner, error) {
 	key := client.ObjectKeyFromObject(s)
 	drift := gitopsv1.DriftSpec{Mode: gitopsv1.DriftCorrect}
 	if s.Spec.Drift != nil {
@@ -455,7 +452,7 @@ func (r *SyncReconciler) owner(s *gitopsv1.Sync) (*owner, error) {
 
 // clientFor makes the client a Sync applies with: impersonating its ServiceAccount when
 // it names one, so a tenant can apply no more than its account may.
-func (r *SyncReconciler) clientFor(s *gitopsv1.Sync) (client.Client, error) {
+func (r *Reconciler) clientFor(s *gitopsv1.Sync) (client.Client, error) {
 	user := ""
 	if s.Spec.ServiceAccountName != "" {
 		user = "system:serviceaccount:" + s.Namespace + ":" + s.Spec.ServiceAccountName
@@ -464,7 +461,7 @@ func (r *SyncReconciler) clientFor(s *gitopsv1.Sync) (client.Client, error) {
 }
 
 // newClient makes a client whose requests are counted, impersonating user when set.
-func (r *SyncReconciler) newClient(user string) (client.Client, error) {
+func (r *Reconciler) newClient(user string) (client.Client, error) {
 	cfg := rest.CopyConfig(r.Config)
 	if user != "" {
 		cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
@@ -495,7 +492,7 @@ func isForbidden(err error) bool {
 }
 
 // finalize prunes what the Sync applied, when it prunes, and lets it go.
-func (r *SyncReconciler) finalize(ctx context.Context, s *gitopsv1.Sync) (ctrl.Result, error) {
+func (r *Reconciler) finalize(ctx context.Context, s *gitopsv1.Sync) (ctrl.Result, error) {
 	if s.Spec.Prune && !s.Spec.Suspend && s.Status.Inventory != nil {
 		o, err := r.owner(s)
 		if err != nil {
@@ -515,7 +512,7 @@ func (r *SyncReconciler) finalize(ctx context.Context, s *gitopsv1.Sync) (ctrl.R
 	return ctrl.Result{}, nil
 }
 
-func (r *SyncReconciler) forget(key types.NamespacedName) {
+func (r *Reconciler) forget(key types.NamespacedName) {
 	r.mu.Lock()
 	delete(r.owners, key)
 	delete(r.reported, key)
@@ -529,7 +526,7 @@ func (r *SyncReconciler) forget(key types.NamespacedName) {
 // time, or a success after a success on the same commit (later reconciles of a good
 // revision do not post again). A Git host that cannot be reached never fails the
 // reconcile; it is logged and shown as an event.
-func (r *SyncReconciler) report(ctx context.Context, s *gitopsv1.Sync, src *gitopsv1.GitSource, commit string, rep Report) {
+func (r *Reconciler) report(ctx context.Context, s *gitopsv1.Sync, src *gitopsv1.GitSource, commit string, rep Report) {
 	if r.Reporter == nil || src.Spec.CommitStatus == nil {
 		return
 	}
@@ -557,14 +554,14 @@ func (r *SyncReconciler) report(ctx context.Context, s *gitopsv1.Sync, src *gito
 // newCommit reports whether the commit differs from the one the Sync last reported on:
 // pending is posted once per commit, so retries of a failing revision do not flap
 // between pending and failure on the Git host.
-func (r *SyncReconciler) newCommit(key types.NamespacedName, commit string) bool {
+func (r *Reconciler) newCommit(key types.NamespacedName, commit string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	last, ok := r.reported[key]
 	return !ok || !strings.HasPrefix(last, commit+"\x00")
 }
 
-func (r *SyncReconciler) event(s *gitopsv1.Sync, eventtype, reason, action, format string, args ...any) {
+func (r *Reconciler) event(s *gitopsv1.Sync, eventtype, reason, action, format string, args ...any) {
 	if r.Events != nil {
 		r.Events.Eventf(s, nil, eventtype, reason, action, format, args...)
 	}

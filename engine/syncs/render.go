@@ -1,11 +1,9 @@
-package reconciler
+package syncs
 
 import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
-	"strings"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -32,7 +30,7 @@ type renderEntry struct {
 }
 
 func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitopsv1.SyncSpec, p *gitopsv1.Platform) (*renderers.Result, error) {
-	dir := SyncPath(spec.Path)
+	dir := spec.SourcePath()
 	key := a.Digest + "\x00" + dir + "\x00" + spec.TargetNamespace
 	c.mu.Lock()
 	if e, ok := c.entries[sync]; ok && e.key == key {
@@ -62,13 +60,4 @@ func (c *renderCache) forget(sync types.NamespacedName) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.entries, sync)
-}
-
-// SyncPath turns spec.path ("./", "./apps/prod", "apps") into a tree-relative path.
-func SyncPath(p string) string {
-	p = path.Clean("/" + strings.TrimSpace(p))
-	if p == "/" {
-		return "."
-	}
-	return strings.TrimPrefix(p, "/")
 }

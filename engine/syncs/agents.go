@@ -1,4 +1,4 @@
-package reconciler
+package syncs
 
 import (
 	"context"
@@ -32,7 +32,7 @@ type agentReport struct {
 
 // agentStatus fills the Ready and Message of each agent summary from its AgentRuntime,
 // read from the object cache (never a request per agent), and summarises them.
-func (r *SyncReconciler) agentStatus(ctx context.Context, agents []gitopsv1.AgentSummary) agentReport {
+func (r *Reconciler) agentStatus(ctx context.Context, agents []gitopsv1.AgentSummary) agentReport {
 	rep := agentReport{total: len(agents)}
 	var informational []string
 	for i := range agents {

@@ -1,4 +1,4 @@
-package reconciler
+package syncs
 
 import (
 	"context"
@@ -62,7 +62,7 @@ func startController(ctx context.Context, e *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	r := &SyncReconciler{
+	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		Objects:   objects,
 		Config:    e.Config,

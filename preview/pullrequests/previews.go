@@ -1,4 +1,4 @@
-package previews
+package pullrequests
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
-	"github.com/trustsync/trustsync/engine/reconciler"
+
 	"github.com/trustsync/trustsync/internal/ctrlkit"
 	"github.com/trustsync/trustsync/internal/predicates"
 	"github.com/trustsync/trustsync/preview"
@@ -147,7 +147,7 @@ func (r *Reconciler) previewPullRequest(ctx context.Context, host Host, trees pr
 	var summaries []string
 	for _, s := range syncs {
 		rep, err := preview.Run(ctx, trees, preview.Options{
-			Path: reconciler.SyncPath(s.Spec.Path), Base: pr.BaseBranch, Head: pr.HeadSHA,
+			Path: s.Spec.SourcePath(), Base: pr.BaseBranch, Head: pr.HeadSHA,
 			Platform: r.Platform, Namespace: s.Spec.TargetNamespace, Gate: gate,
 		})
 		var p Publication

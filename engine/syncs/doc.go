@@ -1,4 +1,4 @@
-// Package reconciler holds the Sync reconciler: for each Sync it takes the latest
+// Package syncs holds the Sync reconciler: for each Sync it takes the latest
 // artifact of its source, renders it, applies it all or nothing, prunes what left Git,
 // waits for health, and reports — conditions, history, events, metrics and a commit
 // status on the revision. It watches the objects it applied, so drift is found as it
@@ -7,4 +7,4 @@
 //
 // It reaches Git hosts only through the small interfaces it declares (Artifacts,
 // Reporter). It must not import webhook or fleet.
-package reconciler
+package syncs

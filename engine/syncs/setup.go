@@ -1,4 +1,4 @@
-package reconciler
+package syncs
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 const sourceIndex = ".spec.sourceRef"
 
 // SetupWithManager registers the Sync controller.
-func (r *SyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	r.defaults()
 	r.watch = newDriftWatch(r.Objects)
 	r.sources = make(chan event.GenericEvent, 256)
@@ -48,7 +48,7 @@ func (r *SyncReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager)
 
 // SourceUpdated reconciles the Syncs of a source, e.g. when its artifact is published
 // without a change the GitSource's status would show (the first fetch after a restart).
-func (r *SyncReconciler) SourceUpdated(src types.NamespacedName) {
+func (r *Reconciler) SourceUpdated(src types.NamespacedName) {
 	gs := &gitopsv1.GitSource{}
 	gs.SetNamespace(src.Namespace)
 	gs.SetName(src.Name)
@@ -59,7 +59,7 @@ func (r *SyncReconciler) SourceUpdated(src types.NamespacedName) {
 }
 
 // syncsOf lists the Syncs that apply a GitSource.
-func (r *SyncReconciler) syncsOf(ctx context.Context, o client.Object) []reconcile.Request {
+func (r *Reconciler) syncsOf(ctx context.Context, o client.Object) []reconcile.Request {
 	var list gitopsv1.SyncList
 	if err := r.Client.List(ctx, &list, client.MatchingFields{sourceIndex: o.GetNamespace() + "/" + o.GetName()}); err != nil {
 		return nil

@@ -1,4 +1,4 @@
-package reconciler
+package syncs
 
 import (
 	"fmt"
@@ -18,7 +18,7 @@ const historyLimit = 10
 
 // history records the outcome of a revision, newest first. Repeated outcomes of the same
 // revision update the newest entry rather than push older revisions out.
-func (r *SyncReconciler) history(s *gitopsv1.Sync, revision, result, message string, started metav1.Time) {
+func (r *Reconciler) history(s *gitopsv1.Sync, revision, result, message string, started metav1.Time) {
 	entry := gitopsv1.HistoryEntry{
 		Revision:  revision,
 		Result:    result,
@@ -44,7 +44,7 @@ func (r *SyncReconciler) history(s *gitopsv1.Sync, revision, result, message str
 }
 
 // appliedAt is when the revision was first applied, for the health timeout.
-func (r *SyncReconciler) appliedAt(s *gitopsv1.Sync, revision string, now metav1.Time) time.Time {
+func (r *Reconciler) appliedAt(s *gitopsv1.Sync, revision string, now metav1.Time) time.Time {
 	if h := s.Status.History; len(h) > 0 && h[0].Revision == revision {
 		return h[0].StartedAt.Time
 	}
@@ -53,7 +53,7 @@ func (r *SyncReconciler) appliedAt(s *gitopsv1.Sync, revision string, now metav1
 
 // recordChanges counts what a run did, in metrics and, when it changed something, in an
 // event.
-func (r *SyncReconciler) recordChanges(s *gitopsv1.Sync, applied, pruned *apply.ChangeSet) {
+func (r *Reconciler) recordChanges(s *gitopsv1.Sync, applied, pruned *apply.ChangeSet) {
 	for _, a := range []apply.Action{apply.Created, apply.Configured, apply.Unchanged, apply.Drifted} {
 		r.Metrics.Objects(s.Namespace, s.Name, string(a), applied.Count(a))
 	}
@@ -70,7 +70,7 @@ func (r *SyncReconciler) recordChanges(s *gitopsv1.Sync, applied, pruned *apply.
 
 // driftReport writes the Drifted condition and report; it returns how many objects
 // differ from Git now (warn mode) or differed before being corrected (correct mode).
-func (r *SyncReconciler) driftReport(s *gitopsv1.Sync, cs *apply.ChangeSet) int {
+func (r *Reconciler) driftReport(s *gitopsv1.Sync, cs *apply.ChangeSet) int {
 	drifted := cs.Drifted()
 	r.Metrics.Drifted(s.Namespace, s.Name, cs.Count(apply.Drifted))
 	if len(drifted) == 0 {
