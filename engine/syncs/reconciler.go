@@ -44,6 +44,9 @@ type Options struct {
 	MaxConcurrentReconciles int
 }
 
+// ControllerName names the controller in logs and metrics.
+const ControllerName = "sync"
+
 // Reconciler reconciles Syncs.
 type Reconciler struct {
 	// Client is the controller's own client (its cache serves Syncs and GitSources).
@@ -87,15 +90,21 @@ type owner struct {
 	mgr      *apply.Manager
 }
 
-func (r *Reconciler) defaults() {
-	if r.Options.Concurrency <= 0 {
-		r.Options.Concurrency = 8
+// DefaultOptions are the controller's defaults.
+func DefaultOptions() Options {
+	return Options{Concurrency: 8, HealthInterval: 2 * time.Second, MaxConcurrentReconciles: 4}
+}
+
+func (o *Options) defaults() {
+	d := DefaultOptions()
+	if o.Concurrency <= 0 {
+		o.Concurrency = d.Concurrency
 	}
-	if r.Options.HealthInterval <= 0 {
-		r.Options.HealthInterval = 2 * time.Second
+	if o.HealthInterval <= 0 {
+		o.HealthInterval = d.HealthInterval
 	}
-	if r.Options.MaxConcurrentReconciles <= 0 {
-		r.Options.MaxConcurrentReconciles = 4
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = d.MaxConcurrentReconciles
 	}
 }
 

@@ -24,7 +24,7 @@ const sourceIndex = ".spec.sourceRef"
 
 // SetupWithManager registers the Sync controller.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	r.defaults()
+	r.Options.defaults()
 	r.watch = newDriftWatch(r.Objects)
 	r.sources = make(chan event.GenericEvent, 256)
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &gitopsv1.Sync{}, sourceIndex, func(o client.Object) []string {
@@ -38,6 +38,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
+		Named(ControllerName).
 		For(&gitopsv1.Sync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}))).
 		Watches(&gitopsv1.GitSource{}, handler.EnqueueRequestsFromMapFunc(r.syncsOf)).
 		WatchesRawSource(source.Channel(r.watch.events, &handler.EnqueueRequestForObject{})).

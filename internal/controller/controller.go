@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Store:   store,
 		Events:  events,
 	}
-	if err := sources.SetupWithManager(mgr); err != nil {
+	if err := sources.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
 	syncs := &syncs.Reconciler{
@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Revisions: previewRevisions{fetcher: &git.Fetcher{CacheDir: filepath.Join(o.CacheDir, "previews")}, secrets: mgr.GetAPIReader()},
 		Platform:  o.Platform,
 	}
-	if err := prs.SetupWithManager(mgr); err != nil {
+	if err := prs.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("previews: %w", err)
 	}
 
@@ -200,14 +200,14 @@ func setupRuntimeControllers(ctx context.Context, mgr ctrl.Manager, o Options, e
 		Client:  mgr.GetClient(),
 		Fetcher: fetcher,
 		Bundles: &agentcard.ConfigMapTrustBundle{Reader: mgr.GetAPIReader(), Namespace: p.Spire.TrustBundleNamespace, TrustDomain: p.TrustDomain},
-		Options: agentcard.ReconcilerOptions{TrustDomain: p.TrustDomain, PortNames: portNames},
+		Options: agentcard.Options{TrustDomain: p.TrustDomain, PortNames: portNames},
 	}
-	if err := cards.SetupWithManager(mgr); err != nil {
+	if err := cards.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("agent cards: %w", err)
 	}
 	if p.Mesh.SharedTrust {
-		meshTrust := &mesh.CACertsReconciler{Events: events, Options: mesh.DefaultOptions()}
-		if err := meshTrust.SetupWithManager(mgr); err != nil {
+		meshTrust := &mesh.Reconciler{Events: events, Options: mesh.DefaultOptions()}
+		if err := meshTrust.SetupWithManager(ctx, mgr); err != nil {
 			return fmt.Errorf("mesh trust: %w", err)
 		}
 	}

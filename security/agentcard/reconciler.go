@@ -74,11 +74,14 @@ const (
 	PortHTTP     = "http"
 )
 
+// ControllerName names the controller in logs and metrics.
+const ControllerName = "agentcard"
+
 // DefaultSyncPeriod is used when spec.syncPeriod is empty or unreadable.
 const DefaultSyncPeriod = 30 * time.Second
 
-// ReconcilerOptions configure the AgentCard controller. The zero value is usable.
-type ReconcilerOptions struct {
+// Options configure the AgentCard controller. The zero value is usable.
+type Options struct {
 	// TrustDomain is the platform's, for the identity binding of cards whose
 	// spec.identityBinding names none.
 	TrustDomain string
@@ -100,7 +103,7 @@ type Reconciler struct {
 	Fetcher CardFetcher
 	// Bundles gives the trust bundles; required.
 	Bundles TrustBundleSource
-	Options ReconcilerOptions
+	Options Options
 
 	once sync.Once
 }
@@ -128,13 +131,13 @@ func (r *Reconciler) setDefaults() {
 // SetupWithManager registers the controller. Only spec changes trigger a reconcile: the
 // status it writes itself (lastSyncTime changes every time) must not, and the card is
 // re-fetched every sync period anyway.
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Bundles == nil {
 		return errors.New("agentcard: no trust bundle source")
 	}
 	r.defaults()
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("agentcard").
+		Named(ControllerName).
 		For(&agentv1.AgentCard{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(r)
 }

@@ -132,9 +132,9 @@ func startController(ctx context.Context, e *testenv.Env) error {
 			return fmt.Sprintf("%s/%s/%s/%s%s", srv.URL, ep.Namespace, ep.Service, ep.PortName, WellKnownPath)
 		}},
 		Bundles: &ConfigMapTrustBundle{Reader: mgr.GetAPIReader(), Namespace: bundleNamespace},
-		Options: ReconcilerOptions{TrustDomain: "example.org"},
+		Options: Options{TrustDomain: "example.org"},
 	}
-	if err := r.SetupWithManager(mgr); err != nil {
+	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
 		return err
 	}
 	go func() {

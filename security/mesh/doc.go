@@ -5,7 +5,7 @@
 // openshift-ingress). Git cannot know these certificates, so they are reconciled here
 // and not rendered.
 //
-// The CACertsReconciler verifies that each intermediate belongs to the current root
+// The Reconciler verifies that each intermediate belongs to the current root
 // (fingerprint of ca.crt, chain, key) before it writes anything; a mismatched
 // intermediate is reported with a Warning event and deleted so that cert-manager issues
 // it again. When cacerts changes, it rolls istiod and ztunnel onto it and deletes the

@@ -70,7 +70,7 @@ type Intermediate struct {
 	RootConfigMapNamespaces []string
 }
 
-// Options configure the CACertsReconciler.
+// Options configure the Reconciler.
 type Options struct {
 	// Root is the mesh root CA Secret (tls.crt is the trust anchor).
 	Root types.NamespacedName

@@ -29,7 +29,7 @@ var trustRequest = reconcile.Request{NamespacedName: types.NamespacedName{Name: 
 // only, and one informer per Secret name is what keeps every other Secret of the
 // cluster, and every key, out of this process. The informers hold metadata only; the
 // reconciler reads the Secrets live when it needs their data.
-func (r *CACertsReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	r.Options.defaults()
 	if err := r.Options.validate(); err != nil {
 		return err
@@ -69,7 +69,7 @@ func (r *CACertsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // watched lists the Secrets the controller watches, each once.
-func (r *CACertsReconciler) watched() []types.NamespacedName {
+func (r *Reconciler) watched() []types.NamespacedName {
 	seen := map[types.NamespacedName]bool{}
 	var out []types.NamespacedName
 	add := func(k types.NamespacedName) {

@@ -28,6 +28,9 @@ import (
 	"github.com/trustsync/trustsync/sources/receiver"
 )
 
+// ControllerName names the controller in logs and metrics.
+const ControllerName = "gitsource"
+
 // Reconciler fetches GitSources.
 type Reconciler struct {
 	// Client is the controller's client; its cache serves GitSources.
@@ -52,9 +55,10 @@ func (r *Reconciler) Trigger(_ context.Context, namespace, name string) {
 }
 
 // SetupWithManager registers the GitSource controller.
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	r.triggers = make(chan event.GenericEvent, 256)
 	return ctrl.NewControllerManagedBy(mgr).
+		Named(ControllerName).
 		For(&gitopsv1.GitSource{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}))).
 		WatchesRawSource(source.Channel(r.triggers, &handler.EnqueueRequestForObject{})).
 		// Fetches wait on the network, not the CPU: several at once.

@@ -91,7 +91,7 @@ func TestMain(m *testing.M) {
 		}
 		store.Subscribe(published.add)
 		reconciler = &Reconciler{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Fetcher: &git.Fetcher{CacheDir: cache}, Store: store, Events: recorded}
-		if err := reconciler.SetupWithManager(mgr); err != nil {
+		if err := reconciler.SetupWithManager(context.Background(), mgr); err != nil {
 			return err
 		}
 		go func() {

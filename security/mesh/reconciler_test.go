@@ -26,8 +26,8 @@ import (
 
 var (
 	env *testenv.Env
-	// managed is the CACertsReconciler the manager runs with the default options.
-	managed *CACertsReconciler
+	// managed is the Reconciler the manager runs with the default options.
+	managed *Reconciler
 )
 
 func TestMain(m *testing.M) {
@@ -44,8 +44,8 @@ func startController(ctx context.Context, e *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	managed = &CACertsReconciler{Events: mgr.GetEventRecorder("trustsync")}
-	if err := managed.SetupWithManager(mgr); err != nil {
+	managed = &Reconciler{Events: mgr.GetEventRecorder("trustsync")}
+	if err := managed.SetupWithManager(context.Background(), mgr); err != nil {
 		return err
 	}
 	go func() {
@@ -214,18 +214,18 @@ func TestCACertsWaitsQuietly(t *testing.T) {
 	ctx := context.Background()
 	createNamespace(t, "wait-root")
 	createNamespace(t, "wait-inter")
-	newReconciler := func(rootNS string, inters ...Intermediate) *CACertsReconciler {
+	newReconciler := func(rootNS string, inters ...Intermediate) *Reconciler {
 		o := DefaultOptions()
 		o.Root = types.NamespacedName{Namespace: rootNS, Name: RootSecretName}
 		o.Intermediates = inters
-		return &CACertsReconciler{Client: env.Client, Reader: env.Client, Options: o}
+		return &Reconciler{Client: env.Client, Reader: env.Client, Options: o}
 	}
 	inWaitInter := Intermediate{Secret: types.NamespacedName{Namespace: "wait-inter", Name: DefaultIntermediateSecretName}}
 	inMissingNS := Intermediate{Secret: types.NamespacedName{Namespace: "no-such-namespace", Name: DefaultIntermediateSecretName}}
 
 	tests := []struct {
 		name    string
-		r       *CACertsReconciler
+		r       *Reconciler
 		requeue bool
 	}{
 		{"no root", newReconciler("wait-root", inWaitInter), true},

@@ -77,7 +77,7 @@ func startController(ctx context.Context, e *testenv.Env) error {
 		Platform:  p,
 		Events:    mgr.GetEventRecorder("trustsync-keycloak"),
 		// Short backoff so recovery after Keycloak comes back shows within the test.
-		Options: ControllerOptions{RetryBase: 50 * time.Millisecond, RetryMax: time.Second, Resync: time.Hour},
+		Options: ReconcilerOptions{RetryBase: 50 * time.Millisecond, RetryMax: time.Second, Resync: time.Hour},
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err

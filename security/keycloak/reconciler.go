@@ -45,8 +45,11 @@ type ClientRegistrar interface {
 	DeleteClient(ctx context.Context, clientID string) error
 }
 
-// ControllerOptions tune the controller. Zero values take the defaults.
-type ControllerOptions struct {
+// ControllerName names the controller in logs and metrics.
+const ControllerName = "keycloak-client"
+
+// ReconcilerOptions tune the controller. Zero values take the defaults.
+type ReconcilerOptions struct {
 	// MaxConcurrentReconciles; 2.
 	MaxConcurrentReconciles int
 	// RetryBase and RetryMax bound the exponential backoff after a failure (Keycloak
@@ -60,21 +63,27 @@ type ControllerOptions struct {
 	TargetRetry time.Duration
 }
 
-func (o *ControllerOptions) defaults() {
+// DefaultReconcilerOptions are the controller's defaults.
+func DefaultReconcilerOptions() ReconcilerOptions {
+	return ReconcilerOptions{MaxConcurrentReconciles: 2, RetryBase: 500 * time.Millisecond, RetryMax: 5 * time.Minute, Resync: 10 * time.Minute, TargetRetry: 30 * time.Second}
+}
+
+func (o *ReconcilerOptions) defaults() {
+	d := DefaultReconcilerOptions()
 	if o.MaxConcurrentReconciles == 0 {
-		o.MaxConcurrentReconciles = 2
+		o.MaxConcurrentReconciles = d.MaxConcurrentReconciles
 	}
 	if o.RetryBase == 0 {
-		o.RetryBase = 500 * time.Millisecond
+		o.RetryBase = d.RetryBase
 	}
 	if o.RetryMax == 0 {
-		o.RetryMax = 5 * time.Minute
+		o.RetryMax = d.RetryMax
 	}
 	if o.Resync == 0 {
-		o.Resync = 10 * time.Minute
+		o.Resync = d.Resync
 	}
 	if o.TargetRetry == 0 {
-		o.TargetRetry = 30 * time.Second
+		o.TargetRetry = d.TargetRetry
 	}
 }
 
@@ -90,7 +99,7 @@ type Reconciler struct {
 	Platform  *gitopsv1.Platform
 	// Events records events; nil for none.
 	Events  events.EventRecorder
-	Options ControllerOptions
+	Options ReconcilerOptions
 }
 
 const targetIndex = "keycloak.spec.targetRef"
@@ -113,7 +122,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
 	}}
 	b := ctrl.NewControllerManagedBy(mgr).
-		Named("keycloak-client").
+		Named(ControllerName).
 		For(&agentv1.AgentRuntime{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}, deletionStarted)))
 	// With registration off the controller only releases what it registered before, which
 	// needs no workloads: no workload informer, no cache of every Deployment.

@@ -28,10 +28,10 @@ const (
 	ReasonCACertsUpdated = "CACertsUpdated"
 )
 
-// CACertsReconciler keeps a cacerts Secret beside each intermediate CA Secret, equal to
+// Reconciler keeps a cacerts Secret beside each intermediate CA Secret, equal to
 // that intermediate once it verifies against the mesh root. Every request reconciles
 // the whole mesh trust: there is one root, and its change concerns every intermediate.
-type CACertsReconciler struct {
+type Reconciler struct {
 	// Client writes cacerts (server-side apply), restarts workloads and deletes.
 	// SetupWithManager defaults it to the manager's client.
 	Client client.Client
@@ -48,7 +48,7 @@ type CACertsReconciler struct {
 // Reconcile verifies each intermediate against the root and brings its cacerts up to
 // date. Missing Secrets are waited for quietly; a Secret that does not verify is
 // reported once (per version and reason) and looked at again later.
-func (r *CACertsReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
 	// The intermediates are read before the root: cert-manager issues a new intermediate
 	// only after the root changed, so this order never pairs a new intermediate with an
@@ -103,7 +103,7 @@ func (r *CACertsReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	return reconcile.Result{}, nil
 }
 
-func (r *CACertsReconciler) reconcileIntermediate(ctx context.Context, root, inter *corev1.Secret, in Intermediate) (retry bool, err error) {
+func (r *Reconciler) reconcileIntermediate(ctx context.Context, root, inter *corev1.Secret, in Intermediate) (retry bool, err error) {
 	b, err := Verify(root, inter, r.Options.Now())
 	if err != nil {
 		var ve *Error
@@ -121,7 +121,7 @@ func (r *CACertsReconciler) reconcileIntermediate(ctx context.Context, root, int
 // (unless Options.KeepMismatched), as Kagenti's shared-trust controller does: cert-manager does not re-issue a Certificate because
 // its issuer's CA changed, and deleting the Secret is what makes it issue one from the
 // current root — this is how a root rotation reaches the intermediates.
-func (r *CACertsReconciler) rejected(ctx context.Context, root, inter *corev1.Secret, ve *Error) error {
+func (r *Reconciler) rejected(ctx context.Context, root, inter *corev1.Secret, ve *Error) error {
 	regarding := inter
 	if ve.Secret == client.ObjectKeyFromObject(root) {
 		regarding = root
@@ -157,7 +157,7 @@ func (r *CACertsReconciler) rejected(ctx context.Context, root, inter *corev1.Se
 // content changed, rolls the mesh. The rollout-pending annotation is written with the
 // new content and removed once the workloads were restarted, so a crash or a failed
 // restart in between is finished by a later reconcile.
-func (r *CACertsReconciler) write(ctx context.Context, in Intermediate, b *Bundle) error {
+func (r *Reconciler) write(ctx context.Context, in Intermediate, b *Bundle) error {
 	key := types.NamespacedName{Namespace: in.Secret.Namespace, Name: r.Options.CACertsName}
 	desired := b.Data()
 	live := &corev1.Secret{}
@@ -208,7 +208,7 @@ func (r *CACertsReconciler) write(ctx context.Context, in Intermediate, b *Bundl
 // apply writes cacerts by server-side apply: the four keys, the managed-by label and
 // the rollout-pending annotation, in one write. Fields of other owners (extra keys,
 // labels) stay.
-func (r *CACertsReconciler) apply(ctx context.Context, key types.NamespacedName, data map[string][]byte) error {
+func (r *Reconciler) apply(ctx context.Context, key types.NamespacedName, data map[string][]byte) error {
 	ac := corev1ac.Secret(key.Name, key.Namespace).
 		WithLabels(map[string]string{LabelManagedBy: ManagedBy}).
 		WithAnnotations(map[string]string{AnnotationRolloutPending: "true"}).
@@ -222,7 +222,7 @@ func (r *CACertsReconciler) apply(ctx context.Context, key types.NamespacedName,
 // rolledOut removes the rollout-pending annotation, whoever set it: one left behind
 // would roll the mesh on every reconcile. It patches metadata only, so no key material
 // is read back.
-func (r *CACertsReconciler) rolledOut(ctx context.Context, key types.NamespacedName) (*corev1.Secret, error) {
+func (r *Reconciler) rolledOut(ctx context.Context, key types.NamespacedName) (*corev1.Secret, error) {
 	m := secretMetadata()
 	m.Namespace, m.Name = key.Namespace, key.Name
 	patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"`+AnnotationRolloutPending+`":null}}}`))
@@ -234,7 +234,7 @@ func (r *CACertsReconciler) rolledOut(ctx context.Context, key types.NamespacedN
 
 // rollout restarts the workloads that read the intermediate's cacerts, as `kubectl
 // rollout restart` does. A workload that does not exist is skipped.
-func (r *CACertsReconciler) rollout(ctx context.Context, in Intermediate) ([]string, error) {
+func (r *Reconciler) rollout(ctx context.Context, in Intermediate) ([]string, error) {
 	// Nanoseconds: two changes within one second must still produce two rollouts.
 	at := r.Options.Now().UTC().Format(time.RFC3339Nano)
 	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{"annotations": map[string]string{AnnotationRestarted: at}}}}})
@@ -266,7 +266,7 @@ func (r *CACertsReconciler) rollout(ctx context.Context, in Intermediate) ([]str
 
 // locate finds the workloads a Workload names: the one in its namespace, or each of
 // that name in any namespace when it names none.
-func (r *CACertsReconciler) locate(ctx context.Context, w Workload) ([]client.Object, error) {
+func (r *Reconciler) locate(ctx context.Context, w Workload) ([]client.Object, error) {
 	if w.Namespace != "" {
 		var o client.Object = &appsv1.Deployment{}
 		if w.Kind == KindDaemonSet {
@@ -300,7 +300,7 @@ func (r *CACertsReconciler) locate(ctx context.Context, w Workload) ([]client.Ob
 
 // deleteStaleRootConfigMaps deletes the istio-ca-root-cert ConfigMaps whose root is not
 // the new one, so that istiod publishes the new root there.
-func (r *CACertsReconciler) deleteStaleRootConfigMaps(ctx context.Context, in Intermediate, rootPEM []byte) ([]string, error) {
+func (r *Reconciler) deleteStaleRootConfigMaps(ctx context.Context, in Intermediate, rootPEM []byte) ([]string, error) {
 	var deleted []string
 	for _, ns := range in.RootConfigMapNamespaces {
 		cm := &corev1.ConfigMap{}
@@ -328,7 +328,7 @@ func (r *CACertsReconciler) deleteStaleRootConfigMaps(ctx context.Context, in In
 	return deleted, nil
 }
 
-func (r *CACertsReconciler) namespaceExists(ctx context.Context, name string) (bool, error) {
+func (r *Reconciler) namespaceExists(ctx context.Context, name string) (bool, error) {
 	err := r.Reader.Get(ctx, types.NamespacedName{Name: name}, &corev1.Namespace{})
 	switch {
 	case err == nil:
@@ -342,7 +342,7 @@ func (r *CACertsReconciler) namespaceExists(ctx context.Context, name string) (b
 
 // report reports whether a problem with a Secret is new (not the last one reported),
 // so a Secret that stays bad is not reported on every retry.
-func (r *CACertsReconciler) report(key types.NamespacedName, problem string) bool {
+func (r *Reconciler) report(key types.NamespacedName, problem string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.reported == nil {
@@ -355,7 +355,7 @@ func (r *CACertsReconciler) report(key types.NamespacedName, problem string) boo
 	return true
 }
 
-func (r *CACertsReconciler) forget(keys ...types.NamespacedName) {
+func (r *Reconciler) forget(keys ...types.NamespacedName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, k := range keys {

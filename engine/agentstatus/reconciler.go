@@ -58,7 +58,10 @@ type StaticPlatform struct{ P *gitopsv1.Platform }
 
 func (s StaticPlatform) Platform(context.Context) (*gitopsv1.Platform, error) { return s.P, nil }
 
-// Options tune the controller.
+// ControllerName names the controller in logs and metrics.
+const ControllerName = "agentstatus"
+
+// Options tune the controller; zero fields take DefaultOptions'.
 type Options struct {
 	// TargetRetry is how soon an AgentRuntime whose workload is missing is looked at
 	// again, besides the watch on workloads. Default 30s, as Kagenti.
@@ -84,12 +87,18 @@ type Reconciler struct {
 	cache cache.Cache
 }
 
-func (r *Reconciler) defaults() {
-	if r.Options.TargetRetry <= 0 {
-		r.Options.TargetRetry = 30 * time.Second
+// DefaultOptions are the controller's defaults.
+func DefaultOptions() Options {
+	return Options{TargetRetry: 30 * time.Second, MaxConcurrentReconciles: 2}
+}
+
+func (o *Options) defaults() {
+	d := DefaultOptions()
+	if o.TargetRetry <= 0 {
+		o.TargetRetry = d.TargetRetry
 	}
-	if r.Options.MaxConcurrentReconciles <= 0 {
-		r.Options.MaxConcurrentReconciles = 2
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = d.MaxConcurrentReconciles
 	}
 }
 
@@ -122,7 +131,7 @@ func NewCache(mgr ctrl.Manager) (cache.Cache, error) {
 // SetupWithManager builds the controller's cache, adds it to the manager and registers
 // the controller.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	r.defaults()
+	r.Options.defaults()
 	if r.Platform == nil {
 		return fmt.Errorf("agentstatus: a Platform is required")
 	}
@@ -159,7 +168,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		return source.Kind(c, obj, handler.EnqueueRequestsFromMapFunc(fn), preds...)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("agentstatus").
+		Named(ControllerName).
 		WatchesRawSource(source.Kind(c, client.Object(&agentv1.AgentRuntime{}), &handler.EnqueueRequestForObject{}, predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(watch(&appsv1.Deployment{}, workload("Deployment"), predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(watch(&appsv1.StatefulSet{}, workload("StatefulSet"), predicate.GenerationChangedPredicate{})).

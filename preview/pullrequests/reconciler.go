@@ -55,6 +55,9 @@ type Revisions interface {
 	Trees(ctx context.Context, src *gitopsv1.GitSource) (preview.Trees, error)
 }
 
+// ControllerName names the controller in logs and metrics.
+const ControllerName = "pullrequests"
+
 // Reconciler previews the open pull requests of every GitSource with spec.preview: each
 // new head commit, for every Sync of the source, with preview.Run — the code
 // `trustsync preview` runs — posting one comment per Sync and a commit status on the
@@ -71,9 +74,9 @@ type Reconciler struct {
 }
 
 // SetupWithManager registers the reconciler; it runs every spec.interval.
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("previews").
+		Named(ControllerName).
 		For(&gitopsv1.GitSource{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}))).
 		Complete(r)
 }
