@@ -27,6 +27,7 @@ import (
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/engine/objcache"
 	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/internal/waitfor"
 )
 
 var (
@@ -218,20 +219,7 @@ func setup(t *testing.T, name string, mod func(*gitopsv1.Sync)) (*gitopsv1.GitSo
 // waitFor polls the Sync until cond holds.
 func waitFor(t *testing.T, s *gitopsv1.Sync, what string, cond func(*gitopsv1.Sync) bool) *gitopsv1.Sync {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		latest := &gitopsv1.Sync{}
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(s), latest); err != nil {
-			t.Fatal(err)
-		}
-		if cond(latest) {
-			return latest
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; status: %+v", what, latest.Status)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return waitfor.Object(t, env.Client, client.ObjectKeyFromObject(s), what, cond)
 }
 
 func readyAt(commit string) func(*gitopsv1.Sync) bool {

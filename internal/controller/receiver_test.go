@@ -24,6 +24,7 @@ import (
 	"github.com/trustsync/trustsync/internal/controller"
 	"github.com/trustsync/trustsync/internal/gittest"
 	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
+	"github.com/trustsync/trustsync/internal/waitfor"
 	"github.com/trustsync/trustsync/sources/receiver"
 )
 
@@ -252,7 +253,7 @@ func TestReceiverReplaysFetchOnce(t *testing.T) {
 		}
 		return s.Status.Artifact.Revision
 	}
-	waitUntil(t, "the first fetch", func() bool { return artifact() != "" })
+	waitfor.TrueWithin(t, time.Minute, "the first fetch", func() bool { return artifact() != "" })
 	time.Sleep(500 * time.Millisecond) // its reconcile is counted once it has returned
 
 	ws.Write(t, map[string]string{"apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: default}\n"})
@@ -283,7 +284,7 @@ func TestReceiverReplaysFetchOnce(t *testing.T) {
 	for range 10 {
 		postHook(t, receiver.Path(ns, "replays"), payload, headers)
 	}
-	waitUntil(t, "the pushed commit to be fetched", func() bool { return strings.HasSuffix(artifact(), second) })
+	waitfor.TrueWithin(t, time.Minute, "the pushed commit to be fetched", func() bool { return strings.HasSuffix(artifact(), second) })
 	time.Sleep(2 * time.Second) // a second fetch, were there one, would have run by now
 	if got := metric(t, accepted) - beforeAccepted; got != 1 {
 		t.Errorf("%v deliveries accepted, want 1", got)
@@ -293,17 +294,6 @@ func TestReceiverReplaysFetchOnce(t *testing.T) {
 	}
 	if got := fetches() - beforeFetches; got != 1 {
 		t.Errorf("%v GitSource fetches after 20 copies of one delivery, want 1", got)
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

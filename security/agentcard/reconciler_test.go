@@ -28,11 +28,11 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/internal/waitfor"
 )
 
 const (
 	bundleNamespace = "spire-test"
-	settle          = 30 * time.Second // bound on any status to appear
 )
 
 var (
@@ -206,23 +206,18 @@ func createCard(t *testing.T, ctx context.Context, ns, workload string, mutate f
 	return client.ObjectKeyFromObject(c)
 }
 
-// waitFor polls the AgentCard until check passes, for at most settle.
+// waitFor polls the AgentCard until check passes.
 func waitFor(t *testing.T, ctx context.Context, key types.NamespacedName, what string, check func(*agentv1.AgentCard) error) *agentv1.AgentCard {
 	t.Helper()
-	deadline := time.Now().Add(settle)
-	var last error
-	for {
-		c := &agentv1.AgentCard{}
+	var c *agentv1.AgentCard
+	waitfor.NoError(t, fmt.Sprintf("AgentCard %s: %s", key, what), func() error {
+		c = &agentv1.AgentCard{}
 		if err := env.Client.Get(ctx, key, c); err != nil {
-			last = err
-		} else if last = check(c); last == nil {
-			return c
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("AgentCard %s: %s not within %s: %v", key, what, settle, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return check(c)
+	})
+	return c
 }
 
 func condition(typ, status, reason string) func(*agentv1.AgentCard) error {

@@ -28,6 +28,7 @@ import (
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/keycloaktest"
 	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/internal/waitfor"
 	"github.com/trustsync/trustsync/security/agentid"
 )
 
@@ -94,21 +95,6 @@ func needEnv(t *testing.T) {
 }
 
 // eventually polls cond until it holds or 30s pass.
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 var runs atomic.Int32
 
 // namespace creates a namespace for one test; its name is unique per run of the test, as
@@ -192,7 +178,7 @@ func credentials(ns, workload string) (*corev1.Secret, error) {
 func waitForSecret(t *testing.T, ns, workload string) *corev1.Secret {
 	t.Helper()
 	var s *corev1.Secret
-	eventually(t, "credentials Secret", func() (err error) {
+	waitfor.NoError(t, "credentials Secret", func() (err error) {
 		s, err = credentials(ns, workload)
 		return err
 	})
@@ -240,7 +226,7 @@ func TestControllerRegistersAgent(t *testing.T) {
 		t.Error("no audience scope")
 	}
 
-	eventually(t, "ClientRegistered=True", hasCondition(ns, "weather", metav1.ConditionTrue, ReasonRegistered))
+	waitfor.NoError(t, "ClientRegistered=True", hasCondition(ns, "weather", metav1.ConditionTrue, ReasonRegistered))
 	rt := getRuntime(t, ns, "weather")
 	if !slices.Contains(rt.Finalizers, Finalizer) || rt.Annotations[AnnotationClientIDs] != wantID {
 		t.Errorf("finalizer %v, recorded client IDs %q", rt.Finalizers, rt.Annotations[AnnotationClientIDs])
@@ -259,13 +245,13 @@ func TestControllerRegistersAgent(t *testing.T) {
 	}
 	_ = kcFake.EditClient(testRealm, wantID, func(c *gocloak.Client) { c.FullScopeAllowed = gocloak.BoolP(true) })
 	requestReconcile(t, ns, "weather")
-	eventually(t, "drift corrected", func() error {
+	waitfor.NoError(t, "drift corrected", func() error {
 		if c, _ := kcFake.Client(testRealm, wantID); gocloak.PBool(c.FullScopeAllowed) {
 			return fmt.Errorf("fullScopeAllowed still true")
 		}
 		return nil
 	})
-	eventually(t, "both conditions", func() error {
+	waitfor.NoError(t, "both conditions", func() error {
 		rt := getRuntime(t, ns, "weather")
 		if meta.FindStatusCondition(rt.Status.Conditions, "MTLSReady") == nil || meta.FindStatusCondition(rt.Status.Conditions, ConditionClientRegistered) == nil {
 			return fmt.Errorf("conditions %v", rt.Status.Conditions)
@@ -289,7 +275,7 @@ func TestControllerKeycloakDown(t *testing.T) {
 	deployment(t, ns, "planner", "planner")
 	agentRuntime(t, ns, "planner", "planner", agentv1.AgentTypeAgent)
 	before := waitForSecret(t, ns, "planner")
-	eventually(t, "registered", hasCondition(ns, "planner", metav1.ConditionTrue, ReasonRegistered))
+	waitfor.NoError(t, "registered", hasCondition(ns, "planner", metav1.ConditionTrue, ReasonRegistered))
 
 	kcFake.Down(true)
 	defer kcFake.Down(false)
@@ -297,8 +283,8 @@ func TestControllerKeycloakDown(t *testing.T) {
 	// A new agent arrives while Keycloak is down.
 	deployment(t, ns, "late", "late")
 	agentRuntime(t, ns, "late", "late", agentv1.AgentTypeAgent)
-	eventually(t, "KeycloakUnavailable", hasCondition(ns, "planner", metav1.ConditionFalse, ReasonKeycloakUnavailable))
-	eventually(t, "KeycloakUnavailable for the new agent", hasCondition(ns, "late", metav1.ConditionFalse, ReasonKeycloakUnavailable))
+	waitfor.NoError(t, "KeycloakUnavailable", hasCondition(ns, "planner", metav1.ConditionFalse, ReasonKeycloakUnavailable))
+	waitfor.NoError(t, "KeycloakUnavailable for the new agent", hasCondition(ns, "late", metav1.ConditionFalse, ReasonKeycloakUnavailable))
 	now, err := credentials(ns, "planner")
 	if err != nil || now.ResourceVersion != before.ResourceVersion || string(now.Data[agentid.SecretKeyClientSecret]) != string(before.Data[agentid.SecretKeyClientSecret]) {
 		t.Fatalf("the existing Secret changed while Keycloak was down: %v", err)
@@ -309,8 +295,8 @@ func TestControllerKeycloakDown(t *testing.T) {
 
 	// Recovery by the controller's own retries: nothing pokes it.
 	kcFake.Down(false)
-	eventually(t, "recovered", hasCondition(ns, "planner", metav1.ConditionTrue, ReasonRegistered))
-	eventually(t, "new agent registered", hasCondition(ns, "late", metav1.ConditionTrue, ReasonRegistered))
+	waitfor.NoError(t, "recovered", hasCondition(ns, "planner", metav1.ConditionTrue, ReasonRegistered))
+	waitfor.NoError(t, "new agent registered", hasCondition(ns, "late", metav1.ConditionTrue, ReasonRegistered))
 	waitForSecret(t, ns, "late")
 	if now, _ := credentials(ns, "planner"); string(now.Data[agentid.SecretKeyClientSecret]) != string(before.Data[agentid.SecretKeyClientSecret]) {
 		t.Error("the client secret changed across the outage")
@@ -324,7 +310,7 @@ func TestControllerDeletesClient(t *testing.T) {
 	rt := agentRuntime(t, ns, "gone", "gone", agentv1.AgentTypeAgent)
 	waitForSecret(t, ns, "gone")
 	clientID := "spiffe://example.org/ns/" + ns + "/sa/gone"
-	eventually(t, "registered", hasCondition(ns, "gone", metav1.ConditionTrue, ReasonRegistered))
+	waitfor.NoError(t, "registered", hasCondition(ns, "gone", metav1.ConditionTrue, ReasonRegistered))
 
 	// Deleted while Keycloak is down: the AgentRuntime waits, nothing is lost.
 	kcFake.Down(true)
@@ -332,13 +318,13 @@ func TestControllerDeletesClient(t *testing.T) {
 	if err := env.Client.Delete(context.Background(), rt); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "cleanup waits for Keycloak", hasCondition(ns, "gone", metav1.ConditionFalse, ReasonKeycloakUnavailable))
+	waitfor.NoError(t, "cleanup waits for Keycloak", hasCondition(ns, "gone", metav1.ConditionFalse, ReasonKeycloakUnavailable))
 	if _, ok := kcFake.Client(testRealm, clientID); !ok {
 		t.Fatal("client vanished while Keycloak was down")
 	}
 	kcFake.Down(false)
 
-	eventually(t, "AgentRuntime gone", func() error {
+	waitfor.NoError(t, "AgentRuntime gone", func() error {
 		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(rt), &agentv1.AgentRuntime{})
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -362,21 +348,21 @@ func TestControllerServiceAccountChange(t *testing.T) {
 	d := deployment(t, ns, "coder", "coder-v1")
 	agentRuntime(t, ns, "coder", "coder", agentv1.AgentTypeAgent)
 	oldID, newID := "spiffe://example.org/ns/"+ns+"/sa/coder-v1", "spiffe://example.org/ns/"+ns+"/sa/coder-v2"
-	eventually(t, "registered", hasCondition(ns, "coder", metav1.ConditionTrue, ReasonRegistered))
+	waitfor.NoError(t, "registered", hasCondition(ns, "coder", metav1.ConditionTrue, ReasonRegistered))
 
 	patch := client.MergeFrom(d.DeepCopy())
 	d.Spec.Template.Spec.ServiceAccountName = "coder-v2"
 	if err := env.Client.Patch(context.Background(), d, patch); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "Secret names the new client", func() error {
+	waitfor.NoError(t, "Secret names the new client", func() error {
 		s, err := credentials(ns, "coder")
 		if err != nil || string(s.Data[agentid.SecretKeyClientID]) != newID {
 			return fmt.Errorf("client-id %q, %v", s.Data[agentid.SecretKeyClientID], err)
 		}
 		return nil
 	})
-	eventually(t, "old client deleted", func() error {
+	waitfor.NoError(t, "old client deleted", func() error {
 		if _, ok := kcFake.Client(testRealm, oldID); ok {
 			return fmt.Errorf("%s still registered", oldID)
 		}

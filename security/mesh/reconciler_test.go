@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/internal/waitfor"
 )
 
 var (
@@ -132,7 +133,7 @@ func TestCACertsLifecycle(t *testing.T) {
 		if err := env.Client.Update(ctx, s); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the mismatched intermediate is deleted", func() bool { return !exists(t, &corev1.Secret{}, interKey) })
+		waitfor.True(t, "the mismatched intermediate is deleted", func() bool { return !exists(t, &corev1.Secret{}, interKey) })
 		ev := waitForEvent(t, IstioNamespace, DefaultIntermediateSecretName, corev1.EventTypeWarning, ReasonFingerprintMismatch)
 		if !strings.Contains(ev.Note, "sha256:") || strings.Contains(ev.Note, "PRIVATE KEY") {
 			t.Errorf("event note %q: want the fingerprints and nothing secret", ev.Note)
@@ -166,7 +167,7 @@ func TestCACertsLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := restartedAt(t)
-		eventually(t, "the mesh is rolled and the annotation removed", func() bool {
+		waitfor.True(t, "the mesh is rolled and the annotation removed", func() bool {
 			get(t, cacertsKey, s)
 			_, pending := s.Annotations[AnnotationRolloutPending]
 			return !pending && !equalMaps(before, restartedAt(t))
@@ -185,10 +186,10 @@ func TestCACertsLifecycle(t *testing.T) {
 		}
 		// The intermediate still comes from the old root: deleted, so cert-manager
 		// issues it from the new one, which the test then does.
-		eventually(t, "the intermediate of the old root is deleted", func() bool { return !exists(t, &corev1.Secret{}, interKey) })
+		waitfor.True(t, "the intermediate of the old root is deleted", func() bool { return !exists(t, &corev1.Secret{}, interKey) })
 		create(t, intermediateSecret(interKey.Namespace, interKey.Name, inter2))
 		waitForCACerts(t, inter2, root2)
-		eventually(t, "istiod and ztunnel are rolled again", func() bool {
+		waitfor.True(t, "istiod and ztunnel are rolled again", func() bool {
 			now := restartedAt(t)
 			return now["istiod"] != first["istiod"] && now["ztunnel"] != first["ztunnel"]
 		})
@@ -203,7 +204,7 @@ func TestCACertsLifecycle(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitForCACerts(t, inter2, root2)
-			eventually(t, "the mesh is rolled onto the new cacerts", func() bool { return !equalMaps(first, restartedAt(t)) })
+			waitfor.True(t, "the mesh is rolled onto the new cacerts", func() bool { return !equalMaps(first, restartedAt(t)) })
 		})
 	})
 }
@@ -353,7 +354,7 @@ func waitForCACerts(t *testing.T, inter, root *testCA) *corev1.Secret {
 		KeyRootCertPEM:  root.certPEM,
 		KeyCertChainPEM: append(bytes.Clone(inter.certPEM), root.certPEM...),
 	}
-	eventually(t, "cacerts holds the intermediate", func() bool {
+	waitfor.True(t, "cacerts holds the intermediate", func() bool {
 		if !exists(t, s, cacertsKey) || len(s.Data) != 4 || s.Annotations[AnnotationRolloutPending] != "" {
 			return false
 		}
@@ -371,7 +372,7 @@ func waitForCACerts(t *testing.T, inter, root *testCA) *corev1.Secret {
 // verifies and cacerts has no rollout pending.
 func waitSettled(t *testing.T) {
 	t.Helper()
-	eventually(t, "the controller settles", func() bool {
+	waitfor.True(t, "the controller settles", func() bool {
 		s := &corev1.Secret{}
 		return exists(t, s, cacertsKey) && s.Annotations[AnnotationRolloutPending] == "" && exists(t, &corev1.Secret{}, interKey)
 	})
@@ -409,7 +410,7 @@ func versions(t *testing.T) map[string]string {
 func waitForEvent(t *testing.T, ns, regarding, eventType, reason string) *eventsv1.Event {
 	t.Helper()
 	var found *eventsv1.Event
-	eventually(t, fmt.Sprintf("a %s event %s about %s/%s", eventType, reason, ns, regarding), func() bool {
+	waitfor.True(t, fmt.Sprintf("a %s event %s about %s/%s", eventType, reason, ns, regarding), func() bool {
 		var list eventsv1.EventList
 		if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
@@ -423,17 +424,6 @@ func waitForEvent(t *testing.T, ns, regarding, eventType, reason string) *events
 		return false
 	})
 	return found
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func equalMaps(a, b map[string]string) bool {

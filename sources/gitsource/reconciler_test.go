@@ -26,6 +26,7 @@ import (
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/gittest"
 	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/internal/waitfor"
 	"github.com/trustsync/trustsync/sources/git"
 )
 
@@ -115,20 +116,7 @@ func create(t *testing.T, objs ...client.Object) {
 
 func waitFor(t *testing.T, key types.NamespacedName, what string, cond func(*gitopsv1.GitSource) bool) *gitopsv1.GitSource {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		src := &gitopsv1.GitSource{}
-		if err := env.Client.Get(context.Background(), key, src); err != nil {
-			t.Fatal(err)
-		}
-		if cond(src) {
-			return src
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %+v", what, src.Status)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitfor.Object(t, env.Client, key, what, cond)
 }
 
 func TestFetchWithCredentials(t *testing.T) {

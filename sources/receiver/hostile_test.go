@@ -22,6 +22,7 @@ import (
 
 	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
+	"github.com/trustsync/trustsync/internal/waitfor"
 )
 
 // serve runs h on a loopback listener with the receiver's server limits, shortened by o.
@@ -298,7 +299,7 @@ func TestSlowBodiesDisplaced(t *testing.T) {
 				defer c.Close()
 				fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=%064d\r\nContent-Length: 1000\r\n\r\n{", Path("team", "github"), i)
 			}
-			waitFor(t, "every slot taken", func() bool { return testutil.ToFloat64(h.metrics.inFlight) == slots })
+			waitfor.True(t, "every slot taken", func() bool { return testutil.ToFloat64(h.metrics.inFlight) == slots })
 			if tc.want == http.StatusAccepted {
 				time.Sleep(2 * tc.evictAfter) // the trickled bodies are older than EvictAfter
 			}
@@ -316,17 +317,6 @@ func TestSlowBodiesDisplaced(t *testing.T) {
 				t.Errorf("refusal: Retry-After %q, busy %d, fetches %d", hdr.Get("Retry-After"), counted(h, resultBusy), tr.count())
 			}
 		})
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -437,7 +427,7 @@ func TestFloodMemoryAndValidPush(t *testing.T) {
 
 	// During the flood: the slots are full of stalled bodies and fast ones are being
 	// refused; a Git host's push still gets in.
-	waitFor(t, "the flood to fill the slots", func() bool { return testutil.ToFloat64(h.metrics.inFlight) >= float64(DefaultOptions().MaxInFlight) })
+	waitfor.True(t, "the flood to fill the slots", func() bool { return testutil.ToFloat64(h.metrics.inFlight) >= float64(DefaultOptions().MaxInFlight) })
 	// A push can meet a pool whose every slot is past its body (nothing to displace) and
 	// be told 503 with Retry-After, as any server at capacity would; the host's
 	// redelivery must then get in. A few attempts, never an unbounded wait.
@@ -467,7 +457,7 @@ func TestFloodMemoryAndValidPush(t *testing.T) {
 		c.Close()
 	}
 	connsMu.Unlock()
-	waitFor(t, "the flood to drain", func() bool { return testutil.ToFloat64(h.metrics.inFlight) == 0 })
+	waitfor.True(t, "the flood to drain", func() bool { return testutil.ToFloat64(h.metrics.inFlight) == 0 })
 	close(stopSampling)
 	<-sampled
 
