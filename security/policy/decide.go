@@ -35,7 +35,7 @@ func NewDecider(ctx context.Context, b *Bundle) (*Decider, error) {
 	for _, pt := range Points {
 		d.tiered[pt] = len(b.compiler.GetRulesExact(ast.MustParseRef(Query(pt)+".ns_ok"))) > 0 &&
 			len(b.compiler.GetRulesExact(ast.MustParseRef(Query(pt)+".client_ok"))) > 0
-		q, err := rego.New(rego.Query(Query(pt)), rego.Compiler(b.compiler)).PrepareForEval(ctx)
+		q, err := rego.New(rego.Query(Query(pt)), rego.Compiler(b.compiler), rego.Capabilities(Capabilities())).PrepareForEval(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("preparing the %s decision of bundle %s: %w", pt, b.Revision[:12], err)
 		}

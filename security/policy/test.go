@@ -113,7 +113,7 @@ func runTests(ctx context.Context, t Tiers, tests []File) ([]*tester.Result, err
 	if err != nil {
 		return nil, err
 	}
-	ch, err := tester.NewRunner().SetModules(a.modules).SetTimeout(TestTimeout).RunTests(ctx, nil)
+	ch, err := tester.NewRunner().SetCompiler(newCompiler()).SetModules(a.modules).SetTimeout(TestTimeout).RunTests(ctx, nil)
 	if err != nil {
 		var list ast.Errors
 		if errors.As(err, &list) && len(list) > 0 {
