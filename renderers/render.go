@@ -77,7 +77,7 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 	if expandErr == nil {
 		checked = expanded.Objects
 	}
-	checkedPolicies, policyErr := checkPolicies(checked, p.Namespace, !opts.SkipPolicyTests)
+	checkedPolicies, policyErr := checkPolicies(checked, p, !opts.SkipPolicyTests)
 	if err := errors.Join(builtinErr, expandErr, policyErr); err != nil {
 		return nil, sorted(err)
 	}
@@ -103,7 +103,8 @@ func checkBuiltins(objs []*manifest.Object) error {
 // checkPolicies compiles every AuthorizationPolicy of the revision and, when they
 // compile and runTests is set, runs their Rego tests: a failing test fails the revision
 // like a compile error, naming the test file and line.
-func checkPolicies(objs []*manifest.Object, platformNamespace string, runTests bool) (*checkedPolicies, error) {
+func checkPolicies(objs []*manifest.Object, p *gitopsv1.Platform, runTests bool) (*checkedPolicies, error) {
+	platformNamespace := p.Namespace
 	var (
 		typed   []*agentv1.AuthorizationPolicy
 		sources = map[string]*manifest.Object{}
@@ -145,7 +146,7 @@ func checkPolicies(objs []*manifest.Object, platformNamespace string, runTests b
 	var results []policy.TestResult
 	if runTests {
 		var terrs []*policy.Error
-		results, terrs = policy.Test(context.Background(), policy.NewSet(platformNamespace, typed), typed)
+		results, terrs = policy.Test(context.Background(), policy.NewSet(platformNamespace, typed), typed, p.Limits)
 		for _, r := range results {
 			if e := r.Err(); e != nil {
 				terrs = append(terrs, e)

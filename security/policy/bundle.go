@@ -126,6 +126,7 @@ type Bundle struct {
 	Tiers Tiers
 
 	compiler *ast.Compiler
+	byName   map[string]File // by module name
 }
 
 // ETag is the bundle's entity tag, sha256:<revision>.
@@ -169,7 +170,7 @@ func Build(t Tiers) (*Bundle, error) {
 	if c.Compile(a.modules); c.Failed() {
 		return nil, a.compileError(c.Errors)
 	}
-	b := &Bundle{Tiers: t, Files: a.files, FailClosed: a.failClosed, Revision: revision(a.files), compiler: c}
+	b := &Bundle{Tiers: t, Files: a.files, FailClosed: a.failClosed, Revision: revision(a.files), compiler: c, byName: a.byName}
 	return b, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
 
 func TestCapabilities(t *testing.T) {
@@ -102,7 +103,7 @@ func TestRefusedBuiltinsPastCheck(t *testing.T) {
 	withTest := clientPlanner.DeepCopy()
 	withTest.Spec.Policies = append(withTest.Spec.Policies, agentv1.RegoPolicy{Path: "inbound/request_test.rego",
 		Content: "package t\n\ntest_x if time.now_ns() > 0\n"})
-	_, errs := Test(context.Background(), testSet(withTest), []*agentv1.AuthorizationPolicy{withTest})
+	_, errs := Test(context.Background(), testSet(withTest), []*agentv1.AuthorizationPolicy{withTest}, gitopsv1.Limits{})
 	if len(errs) != 1 || errs[0].Path != "inbound/request_test.rego" || errs[0].Line != 3 || !strings.Contains(errs[0].Error(), "time.now_ns is not allowed") {
 		t.Errorf("Test: %v", errs)
 	}
@@ -135,7 +136,7 @@ func TestSprintfPadding(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := NewDecider(ctx, b)
+			d, err := NewDecider(ctx, b, gitopsv1.Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}
