@@ -136,7 +136,7 @@ func checkPolicies(objs []*manifest.Object, p *gitopsv1.Platform, runTests bool)
 		out = append(out, pol)
 	}
 	// Policies that decoded are still checked, so one bad object hides no other problem.
-	for _, e := range policy.Check(typed, policy.CheckOptions{PlatformNamespace: platformNamespace, PartialGlobalTier: partialGlobal}) {
+	for _, e := range policy.Check(typed, policy.CheckOptions{PlatformNamespace: platformNamespace, PartialGlobalTier: partialGlobal, Limits: p.Limits, TrustDomain: p.TrustDomain}) {
 		o := sources[e.Namespace+"/"+e.Name]
 		errs = append(errs, &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e})
 	}

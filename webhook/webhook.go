@@ -65,7 +65,7 @@ func Register(ctx context.Context, mgr manager.Manager, p *gitopsv1.Platform) er
 	srv := mgr.GetWebhookServer()
 	srv.Register(PathInject, &admission.Webhook{Handler: inject.NewMutator(cluster), RecoverPanic: ptr.To(true)})
 	srv.Register(PathValidateAgentRuntime, &admission.Webhook{Handler: &validate.AgentRuntimes{Cluster: cluster}, RecoverPanic: ptr.To(true)})
-	srv.Register(PathValidateAuthorizationPolicy, &admission.Webhook{Handler: &validate.AuthorizationPolicies{PlatformNamespace: p.Namespace}, RecoverPanic: ptr.To(true)})
+	srv.Register(PathValidateAuthorizationPolicy, &admission.Webhook{Handler: &validate.AuthorizationPolicies{PlatformNamespace: p.Namespace, Limits: p.Limits, TrustDomain: p.TrustDomain}, RecoverPanic: ptr.To(true)})
 	return nil
 }
 
