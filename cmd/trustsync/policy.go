@@ -68,11 +68,25 @@ func (f *policyFlags) render(path string, o renderers.Options) (*revision, error
 
 // party resolves a SPIFFE ID given on the command line (spiffe:// optional).
 func (r *revision) party(flag, raw string) (policy.Party, identity.Workload, error) {
-	w, err := identity.Parse(raw)
+	w, err := r.workload(flag, raw)
 	if err != nil {
-		return policy.Party{}, w, fmt.Errorf("--%s: %w", flag, err)
+		return policy.Party{}, w, err
 	}
 	return policy.Party{ID: w.String(), Host: r.identities[w.String()].Host}, w, nil
+}
+
+// workload reads a SPIFFE ID given on the command line, of the platform's trust domain
+// only: the bundle server refuses any other (403), and no policy of the revision
+// decides for it.
+func (r *revision) workload(flag, raw string) (identity.Workload, error) {
+	w, err := identity.Parse(raw)
+	if err != nil {
+		return w, fmt.Errorf("--%s: %w", flag, err)
+	}
+	if w.TrustDomain != r.trustDomain {
+		return w, fmt.Errorf("--%s %s: trust domain %q is not the platform's (%s); the bundle server refuses it (403)", flag, raw, w.TrustDomain, r.trustDomain)
+	}
+	return w, nil
 }
 
 // stopped is the error of a decision stopped at a bound, located at e: the policy's
@@ -106,7 +120,8 @@ input.identity.client_id is the caller's SPIFFE ID and input.agent.client_id the
 callee's; outbound it mirrors (agent is the caller, identity the callee). input.host is
 the callee's Service, when the revision has one. It prints allow or deny with the reason
 and exits 0 whenever it could evaluate; a decision stopped at a bound of the Platform's
-limits (regoTimeout, regoMemory) is an error naming the policy file.`,
+limits (regoTimeout, regoMemory) is an error naming the policy file, as is an ID of
+another trust domain.`,
 		Example: `  trustsync policy eval examples/multi-tenant \
     --caller spiffe://example.org/ns/team-a/sa/research-agent \
     --callee spiffe://example.org/ns/team-b/sa/planner-agent`,
@@ -265,11 +280,14 @@ identity: the same files, the same revision, byte for byte. opa run and opa eval
 			if id == "" || out == "" {
 				return errors.New("--identity and --output are required")
 			}
-			w, err := identity.Parse(id)
-			if err != nil {
+			if _, err := identity.Parse(id); err != nil {
 				return fmt.Errorf("--identity: %w", err)
 			}
 			rev, err := f.render(args[0], renderers.Options{})
+			if err != nil {
+				return err
+			}
+			w, err := rev.workload("identity", id)
 			if err != nil {
 				return err
 			}
