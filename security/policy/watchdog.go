@@ -17,9 +17,9 @@ import (
 // Rego evaluations are bounded in time and memory by one watchdog goroutine, not one per
 // evaluation: a decision only registers a watch (a map insert under a mutex) and hands
 // it to OPA as its topdown.Cancel, which OPA checks before every expression and inside
-// its long-running built-ins. While any watch is registered the watchdog wakes every
-// tick and cancels the watches that are past their deadline, whose context is done, or
-// during which the heap grew past their memory bound.
+// its long-running built-ins. While watches are registered the watchdog wakes every tick
+// and cancels those past their deadline, whose context is done, or during which the heap
+// grew past their memory bound; idleTicks after the last, it sleeps until the next.
 //
 // OPA has no allocation limit and Go no per-goroutine accounting, so memory is the
 // process's: the live heap (as of the last GC) against the heap when the watchdog first
@@ -33,6 +33,10 @@ import (
 
 // tick is how often the watchdog looks; a bomb allocates a few MB in that time.
 const tick = 2 * time.Millisecond
+
+// idleTicks is how many ticks without a watch the watchdog waits before it sleeps: while
+// decisions keep coming it stays awake, so a decision does not pay for waking it.
+const idleTicks = 50
 
 // Why a watch was cancelled.
 const (
@@ -135,15 +139,22 @@ func watchdog() {
 	var (
 		active []*watch
 		floor  int64 // the heap after the last forced GC
+		empty  int   // ticks without a watch
 	)
 	for {
 		dog.mu.Lock()
 		if len(dog.watches) == 0 {
-			dog.idle = true
+			if empty++; empty > idleTicks {
+				empty, dog.idle = 0, true
+				dog.mu.Unlock()
+				<-dog.wake
+				continue
+			}
 			dog.mu.Unlock()
-			<-dog.wake
+			time.Sleep(tick)
 			continue
 		}
+		empty = 0
 		active = active[:0]
 		for w := range dog.watches {
 			active = append(active, w)
