@@ -104,11 +104,11 @@ func (d *Decider) eval(ctx context.Context, q rego.PreparedEvalQuery, input any)
 
 // Locate says where the evaluation of a decision that Decide stopped at the bound
 // exceeded was: the policy, field, file and line, with exceeded as the error (no policy
-// when the place is in none of them). It evaluates the decision again
-// with a tracer that keeps the last location, for a quarter of the time bound (by then
-// it is in the loop that would have run past it) and after a GC (so the first run's
-// garbage is not the second's baseline). It is for the CLI and the previews; the data
-// plane denies without it.
+// when the place is in none). It evaluates the decision again with a tracer that keeps
+// the last location, for a quarter of the time bound (by then it is in the loop that
+// would have run past it) and after a GC (so the first run's garbage is not the
+// second's baseline). It is for the CLI and the previews; the data plane denies
+// without it.
 func (d *Decider) Locate(ctx context.Context, pt Point, input any, exceeded *gitopsv1.LimitError) *Error {
 	q, ok := d.queries[pt]
 	if !ok {
@@ -123,7 +123,7 @@ func (d *Decider) Locate(ctx context.Context, pt Point, input any, exceeded *git
 }
 
 // errorAt is err located at a line of a module of the bundle, as an *Error naming the
-// AuthorizationPolicy, field and file; the bundle's tiers when the module is unknown.
+// AuthorizationPolicy, field and file; without a policy when the module is in none.
 func (b *Bundle) errorAt(module string, line int, err error) *Error {
 	f, ok := b.byName[module]
 	if !ok || f.Policy == "" {

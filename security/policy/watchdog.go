@@ -146,6 +146,7 @@ func watchdog() {
 		if len(dog.watches) == 0 {
 			if empty++; empty > idleTicks {
 				empty, dog.idle = 0, true
+				active = nil // hold no finished evaluation's context while asleep
 				dog.mu.Unlock()
 				<-dog.wake
 				continue
