@@ -84,7 +84,7 @@ func TestDecisionTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := policy.NewDecider(ctx, b)
+			d, err := policy.NewDecider(ctx, b, p.Limits)
 			if err != nil {
 				t.Fatal(err)
 			}

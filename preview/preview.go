@@ -69,12 +69,12 @@ func Run(ctx context.Context, trees Trees, o Options) (*report.Report, error) {
 	}
 	policies := headRes.AuthorizationPolicies()
 	set := policy.NewSet(o.Platform.Namespace, policies)
-	tests, testErrs := policy.Test(ctx, set, policies)
+	tests, testErrs := policy.Test(ctx, set, policies, o.Platform.Limits)
 	r.Tests = tests
 	for _, e := range testErrs {
 		r.TestErrors = append(r.TestErrors, fmt.Sprintf("AuthorizationPolicy %s/%s: %s: %v", e.Namespace, e.Name, e.Field, e))
 	}
-	if r.Access, err = access.Compare(ctx, access.FromRender(baseRes, o.Platform.TrustDomain, o.Platform.Namespace), access.FromRender(headRes, o.Platform.TrustDomain, o.Platform.Namespace)); err != nil {
+	if r.Access, err = access.Compare(ctx, access.FromRender(baseRes, o.Platform), access.FromRender(headRes, o.Platform)); err != nil {
 		return nil, err
 	}
 	r.Objects = diff.Objects(baseRes.Objects, headRes.Objects)

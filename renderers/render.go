@@ -86,7 +86,7 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 	// through all tiers, and a failed expansion lacks the default global one, so their
 	// failures would be caused by the other errors, not by the policies.
 	runTests := !opts.SkipPolicyTests && schemaErr == nil && expandErr == nil && generatedErr == nil
-	checkedPolicies, policyErr := checkPolicies(checked, p.Namespace, runTests)
+	checkedPolicies, policyErr := checkPolicies(checked, p, runTests)
 	schemaErr = withoutCovered(schemaErr, expandErr, policyErr)
 	if err := errors.Join(schemaErr, expandErr, generatedErr, policyErr); err != nil {
 		return nil, sorted(err)
@@ -112,7 +112,8 @@ func buildLimits(l *gitopsv1.Limits, started time.Time) kustomize.Limits {
 // checkPolicies compiles every AuthorizationPolicy of the revision and, when they
 // compile and runTests is set, runs their Rego tests: a failing test fails the revision
 // like a compile error, naming the test file and line.
-func checkPolicies(objs []*manifest.Object, platformNamespace string, runTests bool) (*checkedPolicies, error) {
+func checkPolicies(objs []*manifest.Object, p *gitopsv1.Platform, runTests bool) (*checkedPolicies, error) {
+	platformNamespace := p.Namespace
 	var (
 		typed   []*agentv1.AuthorizationPolicy
 		sources = map[string]*manifest.Object{}
@@ -144,7 +145,7 @@ func checkPolicies(objs []*manifest.Object, platformNamespace string, runTests b
 		out = append(out, pol)
 	}
 	// Policies that decoded are still checked, so one bad object hides no other problem.
-	for _, e := range policy.Check(typed, policy.CheckOptions{PlatformNamespace: platformNamespace, PartialGlobalTier: partialGlobal}) {
+	for _, e := range policy.Check(typed, policy.CheckOptions{PlatformNamespace: platformNamespace, PartialGlobalTier: partialGlobal, Limits: p.Limits, TrustDomain: p.TrustDomain}) {
 		o := sources[e.Namespace+"/"+e.Name]
 		errs = append(errs, &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e})
 	}
@@ -154,7 +155,7 @@ func checkPolicies(objs []*manifest.Object, platformNamespace string, runTests b
 	var results []policy.TestResult
 	if runTests {
 		var terrs []*policy.Error
-		results, terrs = policy.Test(context.Background(), policy.NewSet(platformNamespace, typed), typed)
+		results, terrs = policy.Test(context.Background(), policy.NewSet(platformNamespace, typed), typed, p.Limits)
 		for _, r := range results {
 			if e := r.Err(); e != nil {
 				terrs = append(terrs, e)

@@ -64,8 +64,9 @@ func TestValidateAgentRuntime(t *testing.T) {
 	}
 }
 
-// TestValidateAuthorizationPolicy: every Rego file compiles, and the error names the file
-// and the line; global policies only in the platform namespace.
+// TestValidateAuthorizationPolicy: every Rego file compiles, within the Platform's
+// bounds and capabilities, and the error names the file and the line; global policies
+// only in the platform namespace.
 func TestValidateAuthorizationPolicy(t *testing.T) {
 	ctx := context.Background()
 	createNamespace(t, "validate-ap")
@@ -82,6 +83,16 @@ func TestValidateAuthorizationPolicy(t *testing.T) {
 		{name: "broken", namespace: "validate-ap", spec: agentv1.AuthorizationPolicySpec{Policies: []agentv1.RegoPolicy{
 			file("inbound/request.rego", "package authbridge.client.inbound.request\n\nimport rego.v1\n\nallow if {\n  input.identity.client_id ==\n}\n"),
 		}}, denied: []string{"AuthorizationPolicy validate-ap/broken", "spec.policies[0].content", "inbound/request.rego:7"}},
+		// The same bounds and capabilities as render: size before parsing, then rules.
+		{name: "oversized", namespace: "validate-ap", spec: agentv1.AuthorizationPolicySpec{Policies: []agentv1.RegoPolicy{
+			file("inbound/request.rego", good+"# "+strings.Repeat("x", 300<<10)+"\n"),
+		}}, denied: []string{"AuthorizationPolicy validate-ap/oversized", "spec.policies", "over the bound 256Ki (Platform limits.policySize)"}},
+		{name: "too-many-rules", namespace: "validate-ap", spec: agentv1.AuthorizationPolicySpec{Policies: []agentv1.RegoPolicy{
+			file("inbound/request.rego", good+strings.Repeat("allow if input.a == 1\n", 2000)),
+		}}, denied: []string{"spec.policies[0].content", "the policy has 2001 rules", "over the bound 2000 (Platform limits.policyRules)"}},
+		{name: "http-send", namespace: "validate-ap", spec: agentv1.AuthorizationPolicySpec{Policies: []agentv1.RegoPolicy{
+			file("inbound/request.rego", good+"allow if http.send({\"method\": \"GET\", \"url\": \"http://127.0.0.1:1\"}).status_code == 200\n"),
+		}}, denied: []string{"spec.policies[0].content", "inbound/request.rego:6", "http.send is not allowed"}},
 		{name: "global-elsewhere", namespace: "validate-ap", spec: agentv1.AuthorizationPolicySpec{Scope: agentv1.ScopeGlobal, Policies: []agentv1.RegoPolicy{
 			file("inbound/request.rego", "package authbridge.inbound.request\n\nimport rego.v1\n\ndefault allow := false\n"),
 		}}, denied: []string{"global"}},

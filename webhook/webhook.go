@@ -77,7 +77,7 @@ func RegisterWith(ctx context.Context, mgr manager.Manager, p *gitopsv1.Platform
 	}
 	serve(PathInject, podInjection, inject.NewMutator(cluster), l.Pods)
 	serve(PathValidateAgentRuntime, agentRuntimeValidation, &validate.AgentRuntimes{Cluster: cluster}, l.AgentRuntimes)
-	serve(PathValidateAuthorizationPolicy, policyValidation, &validate.AuthorizationPolicies{PlatformNamespace: p.Namespace}, l.AuthorizationPolicies)
+	serve(PathValidateAuthorizationPolicy, policyValidation, &validate.AuthorizationPolicies{PlatformNamespace: p.Namespace, Limits: p.Limits, TrustDomain: p.TrustDomain}, l.AuthorizationPolicies)
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/bench/internal/benchutil"
 	"github.com/trustsync/trustsync/security/identity"
 	"github.com/trustsync/trustsync/security/policy"
@@ -105,7 +106,7 @@ func prepared(ctx context.Context, n int) (time.Duration, time.Duration, error) 
 	if err != nil {
 		return 0, 0, err
 	}
-	d, err := policy.NewDecider(ctx, b)
+	d, err := policy.NewDecider(ctx, b, gitopsv1.Limits{})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -127,7 +127,7 @@ func run(agents, namespaces int) error {
 		return err
 	}
 	start = time.Now()
-	res, err := access.Compare(ctx, access.FromRender(base, p.TrustDomain, p.Namespace), access.FromRender(head, p.TrustDomain, p.Namespace))
+	res, err := access.Compare(ctx, access.FromRender(base, p), access.FromRender(head, p))
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func decisionCost(ctx context.Context, head *renderers.Result, p *gitopsv1.Platf
 	if err != nil {
 		return 0, err
 	}
-	d, err := policy.NewDecider(ctx, b)
+	d, err := policy.NewDecider(ctx, b, p.Limits)
 	if err != nil {
 		return 0, err
 	}

@@ -11,7 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/renderers"
+	"github.com/trustsync/trustsync/renderers/manifest"
 	"github.com/trustsync/trustsync/security/identity"
 	"github.com/trustsync/trustsync/security/policy"
 )
@@ -47,6 +50,7 @@ type revision struct {
 	// identities by SPIFFE ID.
 	identities  map[string]renderers.Identity
 	trustDomain string
+	limits      gitopsv1.Limits
 }
 
 func (f *policyFlags) render(path string, o renderers.Options) (*revision, error) {
@@ -55,7 +59,7 @@ func (f *policyFlags) render(path string, o renderers.Options) (*revision, error
 	if err != nil {
 		return nil, err
 	}
-	rev := &revision{res: res, set: policy.NewSet(p.Namespace, res.AuthorizationPolicies()), identities: map[string]renderers.Identity{}, trustDomain: p.TrustDomain}
+	rev := &revision{res: res, set: policy.NewSet(p.Namespace, res.AuthorizationPolicies()), identities: map[string]renderers.Identity{}, trustDomain: p.TrustDomain, limits: p.Limits}
 	for _, id := range res.Identities(p.TrustDomain) {
 		rev.identities[id.ID] = id
 	}
@@ -64,11 +68,39 @@ func (f *policyFlags) render(path string, o renderers.Options) (*revision, error
 
 // party resolves a SPIFFE ID given on the command line (spiffe:// optional).
 func (r *revision) party(flag, raw string) (policy.Party, identity.Workload, error) {
-	w, err := identity.Parse(raw)
+	w, err := r.workload(flag, raw)
 	if err != nil {
-		return policy.Party{}, w, fmt.Errorf("--%s: %w", flag, err)
+		return policy.Party{}, w, err
 	}
 	return policy.Party{ID: w.String(), Host: r.identities[w.String()].Host}, w, nil
+}
+
+// workload reads a SPIFFE ID given on the command line, of the platform's trust domain
+// only: the bundle server refuses any other (403), and no policy of the revision
+// decides for it.
+func (r *revision) workload(flag, raw string) (identity.Workload, error) {
+	w, err := identity.Parse(raw)
+	if err != nil {
+		return w, fmt.Errorf("--%s: %w", flag, err)
+	}
+	if w.TrustDomain != r.trustDomain {
+		return w, fmt.Errorf("--%s %s: trust domain %q is not the platform's (%s); the bundle server refuses it (403)", flag, raw, w.TrustDomain, r.trustDomain)
+	}
+	return w, nil
+}
+
+// stopped is the error of a decision stopped at a bound, located at e: the policy's
+// file, object and field.
+func (r *revision) stopped(e *policy.Error, pt policy.Point) error {
+	if e.Name == "" {
+		return fmt.Errorf("deciding %s: %w", pt, e)
+	}
+	for _, o := range r.res.Objects {
+		if o.GetKind() == agentv1.AuthorizationPolicyKind && o.GetNamespace() == e.Namespace && o.GetName() == e.Name {
+			return &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e}
+		}
+	}
+	return fmt.Errorf("AuthorizationPolicy %s/%s: %s: %w", e.Namespace, e.Name, e.Field, e)
 }
 
 func newPolicyEvalCommand() *cobra.Command {
@@ -87,7 +119,9 @@ callee inbound, the caller outbound) and evaluates a representative request: inb
 input.identity.client_id is the caller's SPIFFE ID and input.agent.client_id the
 callee's; outbound it mirrors (agent is the caller, identity the callee). input.host is
 the callee's Service, when the revision has one. It prints allow or deny with the reason
-and exits 0 whenever it could evaluate.`,
+and exits 0 whenever it could evaluate; a decision stopped at a bound of the Platform's
+limits (regoTimeout, regoMemory) is an error naming the policy file, as is an ID of
+another trust domain.`,
 		Example: `  trustsync policy eval examples/multi-tenant \
     --caller spiffe://example.org/ns/team-a/sa/research-agent \
     --callee spiffe://example.org/ns/team-b/sa/planner-agent`,
@@ -129,11 +163,16 @@ and exits 0 whenever it could evaluate.`,
 			if err != nil {
 				return err
 			}
-			d, err := policy.NewDecider(ctx, b)
+			d, err := policy.NewDecider(ctx, b, rev.limits)
 			if err != nil {
 				return err
 			}
 			dec := d.Decide(ctx, pt, input)
+			if dec.Exceeded != nil {
+				// Not a verdict on the call: the revision's policies cannot decide it within
+				// the bounds (the data plane denies it).
+				return rev.stopped(d.Locate(ctx, pt, input, dec.Exceeded), pt)
+			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
 				return writeJSON(out, map[string]any{"point": pt.String(), "caller": call.Caller.ID, "callee": call.Callee.ID, "bundle": b.Revision, "allow": dec.Allow, "reason": dec.Reason})
@@ -188,7 +227,7 @@ It exits 1 when a test fails.`,
 				return err
 			}
 			policies := rev.res.AuthorizationPolicies()
-			results, errs := policy.Test(cmd.Context(), rev.set, policies)
+			results, errs := policy.Test(cmd.Context(), rev.set, policies, rev.limits)
 			return reportTests(cmd.OutOrStdout(), results, errs, verbose)
 		},
 	}
@@ -241,11 +280,14 @@ identity: the same files, the same revision, byte for byte. opa run and opa eval
 			if id == "" || out == "" {
 				return errors.New("--identity and --output are required")
 			}
-			w, err := identity.Parse(id)
-			if err != nil {
+			if _, err := identity.Parse(id); err != nil {
 				return fmt.Errorf("--identity: %w", err)
 			}
 			rev, err := f.render(args[0], renderers.Options{})
+			if err != nil {
+				return err
+			}
+			w, err := rev.workload("identity", id)
 			if err != nil {
 				return err
 			}

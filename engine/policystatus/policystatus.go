@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/security/policy"
 )
 
@@ -41,6 +42,8 @@ type Reconciler struct {
 	Client client.Client
 	// PlatformNamespace is the only namespace global policies count in.
 	PlatformNamespace string
+	// Limits bound the policies' size, rules and tests; the Platform defaults where unset.
+	Limits gitopsv1.Limits
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -128,7 +131,7 @@ func (r *Reconciler) check(ctx context.Context, p *agentv1.AuthorizationPolicy, 
 		return ready(metav1.ConditionFalse, ReasonNotHonoured, fmt.Sprintf("global policies are honoured only in the platform namespace %s; this one is in no bundle", r.PlatformNamespace))
 	}
 	mates := tier(p, all, r.PlatformNamespace)
-	if errs := policy.Check(mates, policy.CheckOptions{PlatformNamespace: r.PlatformNamespace, PartialGlobalTier: true}); len(errs) > 0 {
+	if errs := policy.Check(mates, policy.CheckOptions{PlatformNamespace: r.PlatformNamespace, PartialGlobalTier: true, Limits: r.Limits}); len(errs) > 0 {
 		var own []string
 		for _, e := range errs {
 			if e.Namespace == p.Namespace && e.Name == p.Name {
@@ -145,7 +148,7 @@ func (r *Reconciler) check(ctx context.Context, p *agentv1.AuthorizationPolicy, 
 	if _, err := policy.Build(set.TiersOf(p)); err != nil {
 		return ready(metav1.ConditionFalse, ReasonCompileFailed, "its bundle does not compile: "+err.Error())
 	}
-	results, errs := policy.Test(ctx, set, []*agentv1.AuthorizationPolicy{p})
+	results, errs := policy.Test(ctx, set, []*agentv1.AuthorizationPolicy{p}, r.Limits)
 	if len(errs) > 0 {
 		return ready(metav1.ConditionFalse, ReasonCompileFailed, errs[0].Field+": "+errs[0].Error())
 	}

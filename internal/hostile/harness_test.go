@@ -38,6 +38,9 @@ type Case struct {
 	// Stderr holds substrings the message must contain (the culprit: file, object, field,
 	// the limit).
 	Stderr []string
+	// Stdout, for a refusal that reports on stdout (a preview's report, exit 1), holds
+	// substrings the report must contain; stdout must be empty on any other refusal.
+	Stdout []string
 	// NotInOutput holds strings that must appear in neither stdout nor stderr (secrets).
 	NotInOutput []string
 	// Succeeds marks an input that must be accepted (exit 0); stdout is then allowed.
@@ -242,8 +245,13 @@ func runCase(t *testing.T, c Case) {
 	case !c.Succeeds && c.Exit != 0 && code != c.Exit:
 		t.Errorf("want exit %d\n%s", c.Exit, report)
 	}
-	if !c.Succeeds && stdout.Len() > 0 {
+	if !c.Succeeds && stdout.Len() > 0 && len(c.Stdout) == 0 {
 		t.Errorf("a refusal printed on stdout\n%s", report)
+	}
+	for _, want := range c.Stdout {
+		if !strings.Contains(stdout.String(), replace.Replace(want)) {
+			t.Errorf("report lacks %q\n%s", replace.Replace(want), report)
+		}
 	}
 	for _, want := range c.Stderr {
 		if !strings.Contains(stderr.String(), replace.Replace(want)) {

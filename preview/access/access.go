@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/renderers"
 	"github.com/trustsync/trustsync/security/policy"
 )
@@ -17,11 +18,13 @@ type Revision struct {
 	Policies   *policy.Set
 	// Sources maps namespace/name of each AuthorizationPolicy to its file, for causes.
 	Sources map[string]string
+	// Limits bound each decision (the Platform defaults where unset).
+	Limits gitopsv1.Limits
 }
 
 // FromRender gathers a rendered revision's identities and policies.
-func FromRender(res *renderers.Result, trustDomain, platformNamespace string) Revision {
-	r := Revision{Identities: res.Identities(trustDomain), Policies: policy.NewSet(platformNamespace, res.AuthorizationPolicies()), Sources: map[string]string{}}
+func FromRender(res *renderers.Result, p *gitopsv1.Platform) Revision {
+	r := Revision{Identities: res.Identities(p.TrustDomain), Policies: policy.NewSet(p.Namespace, res.AuthorizationPolicies()), Sources: map[string]string{}, Limits: p.Limits}
 	for _, o := range res.Objects {
 		if o.GetKind() == agentv1.AuthorizationPolicyKind && o.Source != "" {
 			r.Sources[o.GetNamespace()+"/"+o.GetName()] = o.Source
@@ -111,10 +114,13 @@ const MatrixLimit = 12
 // whose verdict changed. A pair is evaluated only when something it depends on changed:
 // the callee's bundle for inbound, the caller's bundle for outbound, either one's SPIFFE
 // ID or address; so one changed client policy costs a row and a column, not the matrix.
+// A decision stopped at a bound of the revision's limits is an error naming the policy
+// and file: the first one ends the comparison.
 func Compare(ctx context.Context, base, head Revision) (*Result, error) {
 	// Tiers with the same content decide the same in both revisions: one decider each.
 	shared, hashes := map[string]*policy.Decider{}, fingerprints{}
 	b, h := newSide(base, shared, hashes), newSide(head, shared, hashes)
+	b.name, h.name = "base", "head"
 	res := &Result{Identities: head.Identities}
 	for _, id := range base.Identities {
 		if _, ok := h.byKey[id.Key()]; !ok {
@@ -131,6 +137,9 @@ func Compare(ctx context.Context, base, head Revision) (*Result, error) {
 				res.Pairs++
 			}
 			before, after, n, changed := compare(ctx, b, h, caller, callee)
+			if err := stoppedError(ctx, b, h); err != nil {
+				return nil, err
+			}
 			res.Evaluated += n
 			if n > 0 {
 				res.Considered++
@@ -154,6 +163,9 @@ func Compare(ctx context.Context, base, head Revision) (*Result, error) {
 				}
 				res.Matrix[i][j], _ = h.verdict(ctx, caller.Key(), callee.Key())
 				res.BaseMatrix[i][j], _ = b.verdict(ctx, caller.Key(), callee.Key())
+				if err := stoppedError(ctx, b, h); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -170,6 +182,19 @@ type side struct {
 	// deciders by fingerprint, shared by both sides.
 	deciders map[string]*policy.Decider
 	verdicts map[[2]string]Verdict
+	// stopped is the first decision of the revision stopped at a bound; Compare then
+	// fails, so a hostile policy costs a preview one bounded evaluation, not one per pair.
+	stopped *stopped
+	name    string // "base" or "head"
+}
+
+// stopped is a decision stopped at a bound, to be located.
+type stopped struct {
+	decider        *policy.Decider
+	pt             policy.Point
+	input          any
+	caller, callee string
+	exceeded       *gitopsv1.LimitError
 }
 
 func newSide(r Revision, deciders map[string]*policy.Decider, hashes fingerprints) *side {
@@ -208,7 +233,7 @@ func (s *side) decider(ctx context.Context, key string) (*policy.Decider, error)
 	if err != nil {
 		return nil, err
 	}
-	d, err := policy.NewDecider(ctx, b)
+	d, err := policy.NewDecider(ctx, b, s.rev.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -240,11 +265,42 @@ func (s *side) call(caller, callee string) policy.Call {
 }
 
 func (s *side) decide(ctx context.Context, owner string, pt policy.Point, call policy.Call) policy.Decision {
+	if s.stopped != nil {
+		return policy.Decision{Reason: "not evaluated: an earlier decision of the revision was stopped at a bound"}
+	}
 	d, err := s.decider(ctx, owner)
 	if err != nil {
 		return policy.Decision{Reason: "the bundle does not compile: " + err.Error()}
 	}
-	return d.Decide(ctx, pt, call.Input(pt))
+	input := call.Input(pt)
+	dec := d.Decide(ctx, pt, input)
+	if dec.Exceeded != nil {
+		s.stopped = &stopped{decider: d, pt: pt, input: input, caller: call.Caller.ID, callee: call.Callee.ID, exceeded: dec.Exceeded}
+	}
+	return dec
+}
+
+// stoppedError is the error of Compare when a decision of either side was stopped at a
+// bound: who may call whom cannot be told (the data plane denies the call), and the
+// message names the policy, its file and the limit.
+func stoppedError(ctx context.Context, sides ...*side) error {
+	for _, s := range sides {
+		st := s.stopped
+		if st == nil {
+			continue
+		}
+		e := st.decider.Locate(ctx, st.pt, st.input, st.exceeded)
+		where := ""
+		if e.Name != "" {
+			key := e.Namespace + "/" + e.Name
+			if src := s.rev.Sources[key]; src != "" {
+				where = src + ": "
+			}
+			where += fmt.Sprintf("AuthorizationPolicy %s: %s: ", key, e.Field)
+		}
+		return fmt.Errorf("the %s revision: deciding %s for %s calling %s: %s%w", s.name, st.pt, st.caller, st.callee, where, e)
+	}
+	return nil
 }
 
 // compare decides caller → callee in both revisions as cheaply as it can: a decision

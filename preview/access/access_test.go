@@ -4,10 +4,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/renderers"
 	"github.com/trustsync/trustsync/security/policy"
 )
@@ -146,4 +148,24 @@ func TestCompare(t *testing.T) {
 			t.Errorf("causes %v", res.Changes[0].Causes)
 		}
 	})
+}
+
+// TestCompareStopsAtABound: a decision stopped at a bound of the revision's limits ends
+// the comparison with an error naming the revision, the call, the policy's file, object
+// and field, and the limit; the rest of the pairs are not evaluated.
+func TestCompareStopsAtABound(t *testing.T) {
+	ctx := context.Background()
+	research, planner := id("team-a", "research-agent"), id("team-b", "planner-agent")
+	ids := []renderers.Identity{research, planner}
+	base := revision(ids, nsPolicy("team-b"))
+	bomb := nsPolicy("team-b")
+	bomb.Spec.Policies[0].Content = "package authbridge.ns.inbound.request\n\nimport rego.v1\n\nallow if {\n\tcount({x | some a in numbers.range(1, 1000); some b in numbers.range(1, 1000); some c in numbers.range(1, 1000); x := a + b + c}) > 0\n}\n"
+	head := revision(ids, bomb)
+	head.Limits = gitopsv1.Limits{RegoTimeout: &metav1.Duration{Duration: 50 * time.Millisecond}}
+	_, err := Compare(ctx, base, head)
+	want := "the head revision: deciding inbound/request for " + research.ID + " calling " + planner.ID +
+		": team-b/policies.yaml: AuthorizationPolicy team-b/team-b: spec.policies[0].content: inbound/request.rego:6: the Rego evaluation did not finish in time, over the bound 50ms (Platform limits.regoTimeout)"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v\nwant %s", err, want)
+	}
 }

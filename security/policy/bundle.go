@@ -126,6 +126,7 @@ type Bundle struct {
 	Tiers Tiers
 
 	compiler *ast.Compiler
+	byName   map[string]File // by module name
 }
 
 // ETag is the bundle's entity tag, sha256:<revision>.
@@ -158,18 +159,18 @@ func (e *BuildError) Error() string {
 
 func (e *BuildError) Unwrap() error { return e.Err }
 
-// Build assembles and compiles the bundle of t. A bundle that does not compile is an
-// error: the caller keeps serving the last good one.
+// Build assembles and compiles the bundle of t with Capabilities. A bundle that does not
+// compile is an error: the caller keeps serving the last good one.
 func Build(t Tiers) (*Bundle, error) {
 	a, err := assemble(t, nil)
 	if err != nil {
 		return nil, err
 	}
-	c := ast.NewCompiler()
+	c := newCompiler()
 	if c.Compile(a.modules); c.Failed() {
 		return nil, a.compileError(c.Errors)
 	}
-	b := &Bundle{Tiers: t, Files: a.files, FailClosed: a.failClosed, Revision: revision(a.files), compiler: c}
+	b := &Bundle{Tiers: t, Files: a.files, FailClosed: a.failClosed, Revision: revision(a.files), compiler: c, byName: a.byName}
 	return b, nil
 }
 
@@ -225,6 +226,13 @@ func assemble(t Tiers, extra []File) (*assembly, error) {
 		m, err := parseCached(f)
 		if err != nil {
 			return buildError(f, err)
+		}
+		// Check holds policies to these before they reach the cluster; this holds what
+		// reached it another way, before the compiler spends quadratic time on it.
+		if line, err := checkShape(m); err != nil {
+			e := buildError(f, err)
+			e.Line = line
+			return e
 		}
 		a.modules[f.Path] = m
 		a.byName[f.Path] = f
@@ -310,7 +318,7 @@ func buildError(f File, err error) *BuildError {
 		if list[0].Location != nil {
 			out.Line = list[0].Location.Row
 		}
-		out.Err = fmt.Errorf("%s: %s", list[0].Code, list[0].Message)
+		out.Err = fmt.Errorf("%s: %s", list[0].Code, undefinedRefused(list[0]))
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
 
 const platformNS = "trustsync-system"
@@ -117,7 +118,7 @@ func TestBundleFailsClosedWithoutGlobalPolicy(t *testing.T) {
 	if len(b.FailClosed) != len(Points) {
 		t.Fatalf("fail-closed points %v, want all four", b.FailClosed)
 	}
-	d, err := NewDecider(context.Background(), b)
+	d, err := NewDecider(context.Background(), b, gitopsv1.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,13 +3,17 @@ package policy
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
 
 // Decision is the outcome at one decision point.
@@ -17,6 +21,10 @@ type Decision struct {
 	Allow bool `json:"allow"`
 	// Reason says why, in words: which tier refused, or the policy's own reason.
 	Reason string `json:"reason"`
+	// Exceeded is the bound the evaluation was stopped at (limits.regoTimeout,
+	// limits.regoMemory), nil when it was not; the decision is then a deny, and
+	// Decider.Locate says where the evaluation was.
+	Exceeded *gitopsv1.LimitError `json:"-"`
 }
 
 // Decider evaluates one bundle's decisions. Its queries are prepared once, when it is
@@ -27,15 +35,17 @@ type Decider struct {
 	// tiered marks the points whose global package combines the tiers through ns_ok and
 	// client_ok, as trustsync's default does; only there can a deny name a tier.
 	tiered map[Point]bool
+	limits gitopsv1.Limits
 }
 
-// NewDecider prepares the four decision queries of b.
-func NewDecider(ctx context.Context, b *Bundle) (*Decider, error) {
-	d := &Decider{bundle: b, queries: make(map[Point]rego.PreparedEvalQuery, len(Points)), tiered: map[Point]bool{}}
+// NewDecider prepares the four decision queries of b. Each decision is bounded by
+// l.RegoDeadline() and l.RegoBytes() (the Platform defaults where l leaves them unset).
+func NewDecider(ctx context.Context, b *Bundle, l gitopsv1.Limits) (*Decider, error) {
+	d := &Decider{bundle: b, queries: make(map[Point]rego.PreparedEvalQuery, len(Points)), tiered: map[Point]bool{}, limits: l}
 	for _, pt := range Points {
 		d.tiered[pt] = len(b.compiler.GetRulesExact(ast.MustParseRef(Query(pt)+".ns_ok"))) > 0 &&
 			len(b.compiler.GetRulesExact(ast.MustParseRef(Query(pt)+".client_ok"))) > 0
-		q, err := rego.New(rego.Query(Query(pt)), rego.Compiler(b.compiler)).PrepareForEval(ctx)
+		q, err := rego.New(rego.Query(Query(pt)), rego.Compiler(b.compiler), rego.Capabilities(Capabilities())).PrepareForEval(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("preparing the %s decision of bundle %s: %w", pt, b.Revision[:12], err)
 		}
@@ -48,16 +58,23 @@ func NewDecider(ctx context.Context, b *Bundle) (*Decider, error) {
 func Query(pt Point) string { return "data." + Package(agentv1.ScopeGlobal, pt) }
 
 // Decide evaluates the decision at pt for input (the AuthBridge input document). It
-// fails closed: an undefined decision, a result of the wrong shape and an evaluation
-// error are all a deny, with the reason. The shapes accepted are the reference plugin's:
-// a bare boolean, or an object with a boolean allow and an optional string reason.
+// fails closed: an undefined decision, a result of the wrong shape, an evaluation error
+// and an evaluation stopped at a bound are all a deny, with the reason. The shapes
+// accepted are the reference plugin's: a bare boolean, or an object with a boolean allow
+// and an optional string reason.
 func (d *Decider) Decide(ctx context.Context, pt Point, input any) Decision {
 	q, ok := d.queries[pt]
 	if !ok {
 		return Decision{Reason: fmt.Sprintf("%q is not a decision point", pt)}
 	}
-	rs, err := q.Eval(ctx, rego.EvalInput(input))
+	rs, w, err := d.eval(ctx, q, input)
 	if err != nil {
+		if le := w.limitError(&d.limits); le != nil {
+			return Decision{Reason: "the evaluation was stopped: " + le.Error(), Exceeded: le}
+		}
+		if ctx.Err() != nil {
+			return Decision{Reason: "the evaluation was abandoned: " + ctx.Err().Error()}
+		}
 		return Decision{Reason: "the policy failed to evaluate: " + err.Error()}
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
@@ -73,6 +90,77 @@ func (d *Decider) Decide(ctx context.Context, pt Point, input any) Decision {
 		return d.explain(pt, v)
 	default:
 		return Decision{Reason: fmt.Sprintf("the decision at %s is a %T, not a boolean or {allow, reason}", pt, v)}
+	}
+}
+
+// eval runs q under a watch of the Decider's bounds. The watch is OPA's cancellation,
+// so OPA starts no goroutine of its own to follow ctx.
+func (d *Decider) eval(ctx context.Context, q rego.PreparedEvalQuery, input any) (rego.ResultSet, *watch, error) {
+	w := startWatch(ctx, time.Now().Add(d.limits.RegoDeadline()), d.limits.RegoBytes(), nil)
+	defer w.done()
+	rs, err := q.Eval(ctx, rego.EvalInput(input), rego.EvalExternalCancel(w))
+	return rs, w, err
+}
+
+// Locate says where the evaluation of a decision that Decide stopped at the bound
+// exceeded was: the policy, field, file and line, with exceeded as the error (no policy
+// when the place is in none). It evaluates the decision again with a tracer that keeps
+// the last location, for a quarter of the time bound (by then it is in the loop that
+// would have run past it) and after a GC (so the first run's garbage is not the
+// second's baseline). It is for the CLI and the previews; the data plane denies
+// without it.
+func (d *Decider) Locate(ctx context.Context, pt Point, input any, exceeded *gitopsv1.LimitError) *Error {
+	q, ok := d.queries[pt]
+	if !ok {
+		return &Error{Err: exceeded}
+	}
+	runtime.GC()
+	w := startWatch(ctx, time.Now().Add(d.limits.RegoDeadline()/4), d.limits.RegoBytes(), nil)
+	defer w.done()
+	last := &lastLocation{stopped: w}
+	_, _ = q.Eval(ctx, rego.EvalInput(input), rego.EvalExternalCancel(w), rego.EvalQueryTracer(last))
+	return d.bundle.errorAt(last.file, last.row, exceeded)
+}
+
+// errorAt is err located at a line of a module of the bundle, as an *Error naming the
+// AuthorizationPolicy, field and file; without a policy when the module is in none.
+func (b *Bundle) errorAt(module string, line int, err error) *Error {
+	f, ok := b.byName[module]
+	if !ok || f.Policy == "" {
+		return &Error{Err: err}
+	}
+	e := &Error{Path: f.Source, Line: line, Field: "spec.policies", Err: err}
+	e.Namespace, e.Name, _ = strings.Cut(f.Policy, "/")
+	for _, p := range append(append(slices.Clone(b.Tiers.Global), b.Tiers.Namespace...), clientOf(b.Tiers)...) {
+		if p.Namespace == e.Namespace && p.Name == e.Name {
+			if i := slices.IndexFunc(p.Spec.Policies, func(rp agentv1.RegoPolicy) bool { return rp.Path == f.Source }); i >= 0 {
+				e.Field = fmt.Sprintf("spec.policies[%d].content", i)
+			}
+		}
+	}
+	return e
+}
+
+func clientOf(t Tiers) []*agentv1.AuthorizationPolicy {
+	if t.Client == nil {
+		return nil
+	}
+	return []*agentv1.AuthorizationPolicy{t.Client}
+}
+
+// lastLocation is a tracer that keeps the location of the last event before the
+// evaluation was stopped (unwinding then visits the enclosing rules).
+type lastLocation struct {
+	stopped *watch
+	file    string
+	row     int
+}
+
+func (l *lastLocation) Enabled() bool               { return true }
+func (l *lastLocation) Config() topdown.TraceConfig { return topdown.TraceConfig{} }
+func (l *lastLocation) TraceEvent(e topdown.Event) {
+	if e.Location != nil && e.Location.File != "" && !l.stopped.Cancelled() {
+		l.file, l.row = e.Location.File, e.Location.Row
 	}
 }
 

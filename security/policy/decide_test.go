@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
 
 const (
@@ -98,7 +99,7 @@ func TestDecisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := NewDecider(ctx, b)
+			d, err := NewDecider(ctx, b, gitopsv1.Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +136,7 @@ func TestDecisionShapes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := NewDecider(ctx, b)
+			d, err := NewDecider(ctx, b, gitopsv1.Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -166,7 +167,7 @@ test_team_x_may_call if {
 }
 `})
 	set := testSet(nsTeamB, withTests)
-	results, errs := Test(ctx, set, []*agentv1.AuthorizationPolicy{nsTeamB, withTests})
+	results, errs := Test(ctx, set, []*agentv1.AuthorizationPolicy{nsTeamB, withTests}, gitopsv1.Limits{})
 	if len(errs) != 0 {
 		t.Fatalf("errors: %v", errs)
 	}
@@ -194,7 +195,7 @@ test_team_x_may_call if {
 	// A test that does not compile is an error naming its file and line.
 	broken := clientPlanner.DeepCopy()
 	broken.Spec.Policies = append(broken.Spec.Policies, agentv1.RegoPolicy{Path: "inbound/x_test.rego", Content: "package t\n\ntest_a if undefined_function(1)\n"})
-	_, errs = Test(ctx, testSet(broken), []*agentv1.AuthorizationPolicy{broken})
+	_, errs = Test(ctx, testSet(broken), []*agentv1.AuthorizationPolicy{broken}, gitopsv1.Limits{})
 	if len(errs) != 1 || errs[0].Path != "inbound/x_test.rego" || errs[0].Line != 3 || errs[0].Field != "spec.policies[2].content" {
 		t.Fatalf("errors %v, want one at inbound/x_test.rego:3", errs)
 	}

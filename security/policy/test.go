@@ -10,8 +10,10 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/tester"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
 
 // TestResult is the outcome of one Rego test rule.
@@ -45,9 +47,6 @@ func (r TestResult) Err() *Error {
 	return &Error{Namespace: r.Namespace, Name: r.Name, Field: r.Field, Path: r.Path, Line: r.Line, Err: errors.New(msg)}
 }
 
-// TestTimeout bounds one test rule.
-const TestTimeout = 10 * time.Second
-
 // Test runs the Rego tests (*_test.rego files) of every policy in policies, each with
 // the bundle of the identity its tier decides for: a client policy's tests with the
 // global, namespace and client tiers of its identity; a namespace policy's with the
@@ -55,11 +54,18 @@ const TestTimeout = 10 * time.Second
 // with the global tier. Tests thus exercise the real combined decision, e.g.
 // data.authbridge.inbound.request.allow. A test file that does not compile is reported
 // as an *Error; policies without tests give no results.
-func Test(ctx context.Context, s *Set, policies []*agentv1.AuthorizationPolicy) ([]TestResult, []*Error) {
+//
+// Each test is bounded by l.RegoDeadline() and l.RegoBytes(), all of them together by
+// l.RegoTestsDeadline() (the Platform defaults where l leaves them unset): a test
+// stopped at a bound fails with the limit in its error; tests left when the total runs
+// out are reported as one *Error naming the policy whose tests it stopped.
+func Test(ctx context.Context, s *Set, policies []*agentv1.AuthorizationPolicy, l gitopsv1.Limits) ([]TestResult, []*Error) {
 	var (
 		results []TestResult
 		errs    []*Error
 	)
+	ctx, cancel := context.WithTimeoutCause(ctx, l.RegoTestsDeadline(), errTestsDeadline)
+	defer cancel()
 	for _, p := range policies {
 		var tests []File
 		field := map[string]int{}
@@ -73,7 +79,15 @@ func Test(ctx context.Context, s *Set, policies []*agentv1.AuthorizationPolicy) 
 		if len(tests) == 0 {
 			continue
 		}
-		res, err := runTests(ctx, s.TiersOf(p), tests)
+		if ctx.Err() != nil {
+			why := context.Cause(ctx)
+			if why == errTestsDeadline {
+				why = testsTimeoutError(&l)
+			}
+			errs = append(errs, &Error{Namespace: p.Namespace, Name: p.Name, Field: "spec.policies", Err: fmt.Errorf("its tests (and any after them) did not run: %w", why)})
+			break
+		}
+		res, err := runTests(ctx, s.TiersOf(p), tests, &l)
 		if err != nil {
 			e := &Error{Namespace: p.Namespace, Name: p.Name, Field: "spec.policies", Err: err}
 			var be *BuildError
@@ -108,12 +122,25 @@ func Test(ctx context.Context, s *Set, policies []*agentv1.AuthorizationPolicy) 
 	return results, errs
 }
 
-func runTests(ctx context.Context, t Tiers, tests []File) ([]*tester.Result, error) {
+// errTestsDeadline is the cause of the context of Test at limits.regoTestsTimeout, told
+// apart from the caller's own deadline.
+var errTestsDeadline = errors.New("the Rego tests' deadline")
+
+func testsTimeoutError(l *gitopsv1.Limits) *gitopsv1.LimitError {
+	return &gitopsv1.LimitError{Limit: "limits.regoTestsTimeout", Max: l.RegoTestsDeadline().String(), What: "the Rego tests of the revision did not finish in time"}
+}
+
+// runTests runs the tests of one bundle one at a time, so the one a bound stops is the
+// one that ran past it; a stopped test's error names the bound.
+func runTests(ctx context.Context, t Tiers, tests []File, l *gitopsv1.Limits) ([]*tester.Result, error) {
 	a, err := assemble(t, tests)
 	if err != nil {
 		return nil, err
 	}
-	ch, err := tester.NewRunner().SetModules(a.modules).SetTimeout(TestTimeout).RunTests(ctx, nil)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	ch, err := tester.NewRunner().SetCompiler(newCompiler()).SetModules(a.modules).
+		SetTimeout(l.RegoDeadline()).SetParallel(1).RunTests(runCtx, nil)
 	if err != nil {
 		var list ast.Errors
 		if errors.As(err, &list) && len(list) > 0 {
@@ -121,8 +148,28 @@ func runTests(ctx context.Context, t Tiers, tests []File) ([]*tester.Result, err
 		}
 		return nil, err
 	}
+	// The runner follows runCtx and its own per-test deadline; the watch adds the
+	// memory bound, stopping the run through runCtx.
+	w := startWatch(nil, time.Time{}, l.RegoBytes(), stop)
+	defer w.done()
+	stoppedAll := false
 	var out []*tester.Result
 	for r := range ch {
+		if r.Error != nil && topdown.IsCancel(r.Error) {
+			switch {
+			case w.limitError(l) != nil:
+				r.Error = w.limitError(l)
+			case context.Cause(ctx) == errTestsDeadline:
+				// The runner goes on to the rest, each cancelled at once: the first
+				// says why, Test reports the policies left.
+				if stoppedAll {
+					continue
+				}
+				stoppedAll, r.Error = true, testsTimeoutError(l)
+			case ctx.Err() == nil:
+				r.Error = timeoutError(l)
+			}
+		}
 		out = append(out, r)
 	}
 	return out, nil

@@ -77,6 +77,10 @@ func (v *AgentRuntimes) Handle(ctx context.Context, req admission.Request) admis
 type AuthorizationPolicies struct {
 	// PlatformNamespace is the only namespace global policies are honoured in.
 	PlatformNamespace string
+	// Limits bound a policy's size and rules, as at render: the Platform's limits.
+	Limits gitopsv1.Limits
+	// TrustDomain of the platform, which a clientID in SPIFFE form must name.
+	TrustDomain string
 }
 
 func (v *AuthorizationPolicies) Handle(_ context.Context, req admission.Request) admission.Response {
@@ -93,8 +97,9 @@ func (v *AuthorizationPolicies) Handle(_ context.Context, req admission.Request)
 	// Alone, not with the rest of its tier: a revision replaces its policies one request
 	// at a time, and checking against the old neighbours would refuse a move of a rule
 	// from one policy to another. The renderer checks whole tiers before anything is
-	// applied.
-	errs := policy.Check([]*agentv1.AuthorizationPolicy{&ap}, policy.CheckOptions{PlatformNamespace: v.PlatformNamespace, PartialGlobalTier: true})
+	// applied. The size bound is checked before the Rego is parsed, and with the rule
+	// bound it bounds the compilation's time and memory.
+	errs := policy.Check([]*agentv1.AuthorizationPolicy{&ap}, policy.CheckOptions{PlatformNamespace: v.PlatformNamespace, PartialGlobalTier: true, Limits: v.Limits, TrustDomain: v.TrustDomain})
 	if len(errs) == 0 {
 		return admission.Allowed("")
 	}
