@@ -167,7 +167,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 func setupRuntimeControllers(ctx context.Context, mgr ctrl.Manager, o Options, events events.EventRecorder) error {
 	p := o.Platform
 	policies := &policystatus.Reconciler{Client: mgr.GetClient(), PlatformNamespace: p.Namespace, Limits: p.Limits}
-	if err := policies.SetupWithManager(mgr); err != nil {
+	if err := policies.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("policy status: %w", err)
 	}
 	agents := &agentstatus.Reconciler{

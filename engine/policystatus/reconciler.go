@@ -6,11 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,6 +18,7 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/ctrlkit"
 	"github.com/trustsync/trustsync/security/policy"
 )
 
@@ -30,6 +29,9 @@ const (
 	ReasonTestFailed    = "TestFailed"
 	ReasonNotHonoured   = "NotHonoured"
 )
+
+// ControllerName names the controller in logs and metrics.
+const ControllerName = "policystatus"
 
 // Reconciler writes the status of every AuthorizationPolicy: the hash of its files, when
 // that content was first built, and Ready, which says whether it compiles together with
@@ -51,9 +53,9 @@ type Reconciler struct {
 // SetupWithManager registers the reconciler. A policy is checked again when it or a
 // policy of its tier changes (any policy for a global change); status writes do not
 // trigger it, since only spec changes bump the generation.
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("policystatus").
+		Named(ControllerName).
 		For(&agentv1.AuthorizationPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&agentv1.AuthorizationPolicy{}, handler.EnqueueRequestsFromMapFunc(r.tierMates), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(r)
@@ -74,11 +76,7 @@ func (r *Reconciler) tierMates(ctx context.Context, obj client.Object) []reconci
 	if err := r.Client.List(ctx, &list, opts...); err != nil {
 		return nil
 	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for _, q := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: q.Namespace, Name: q.Name}})
-	}
-	return out
+	return ctrlkit.Requests(list.Items)
 }
 
 // Reconcile checks one policy and writes its status when it changed.
@@ -109,14 +107,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	p.Status.ObservedGeneration = p.Generation
 	cond.ObservedGeneration = p.Generation
 	meta.SetStatusCondition(&p.Status.Conditions, cond)
-	if equality.Semantic.DeepEqual(before.Status, p.Status) {
-		return ctrl.Result{}, nil
-	}
-	if err := r.Client.Status().Patch(ctx, p, client.MergeFrom(before)); err != nil {
-		if apierrors.IsNotFound(err) {
+	if _, err := ctrlkit.PatchStatus(ctx, r.Client, p, before); err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
 			return ctrl.Result{}, nil
+		case apierrors.IsConflict(err):
+			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 		}
-		return ctrl.Result{}, fmt.Errorf("AuthorizationPolicy %s/%s: writing status: %w", p.Namespace, p.Name, err)
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, nil
 }

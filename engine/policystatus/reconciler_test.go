@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,6 +21,7 @@ import (
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/engine/policystatus"
 	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/internal/waitfor"
 	"github.com/trustsync/trustsync/security/policy"
 )
 
@@ -57,7 +59,7 @@ func TestPolicyStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &policystatus.Reconciler{Client: mgr.GetClient(), PlatformNamespace: gitopsv1.DefaultPlatformNamespace}
-	if err := r.SetupWithManager(mgr); err != nil {
+	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
 		t.Fatal(err)
 	}
 	mgrCtx, stop := context.WithCancel(ctx)
@@ -138,17 +140,7 @@ func get(t *testing.T, ctx context.Context, ns, name string) *agentv1.Authorizat
 	return p
 }
 
-func waitFor(t *testing.T, ctx context.Context, ns, name string, ok func(*agentv1.AuthorizationPolicy) bool) *agentv1.AuthorizationPolicy {
+func waitFor(t *testing.T, _ context.Context, ns, name string, ok func(*agentv1.AuthorizationPolicy) bool) *agentv1.AuthorizationPolicy {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var p *agentv1.AuthorizationPolicy
-	for time.Now().Before(deadline) {
-		p = get(t, ctx, ns, name)
-		if ok(p) {
-			return p
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s/%s: status never became as expected: %+v", ns, name, p.Status)
-	return nil
+	return waitfor.Object(t, env.Client, types.NamespacedName{Namespace: ns, Name: name}, "the status of AuthorizationPolicy "+ns+"/"+name, ok)
 }
