@@ -10,8 +10,8 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers"
-	"github.com/trustsync/trustsync/renderers/manifest"
 )
 
 var env *testenv.Env

@@ -6,11 +6,11 @@ import (
 	"io/fs"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/preview/access"
 	"github.com/trustsync/trustsync/preview/diff"
 	"github.com/trustsync/trustsync/preview/report"
 	"github.com/trustsync/trustsync/renderers"
-	"github.com/trustsync/trustsync/renderers/manifest"
 	"github.com/trustsync/trustsync/security/policy"
 )
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers/schema"
 	"github.com/trustsync/trustsync/renderers/secureprofile"
 )

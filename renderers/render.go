@@ -14,8 +14,8 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers/kustomize"
-	"github.com/trustsync/trustsync/renderers/manifest"
 	"github.com/trustsync/trustsync/renderers/schema"
 	"github.com/trustsync/trustsync/renderers/secureprofile"
 	"github.com/trustsync/trustsync/security/policy"

@@ -12,7 +12,7 @@ import (
 	"testing/fstest"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
-	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/manifest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

@@ -18,7 +18,7 @@ import (
 	"github.com/trustsync/trustsync/bench/internal/engineload"
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/internal/testenv"
-	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/manifest"
 )
 
 func main() {

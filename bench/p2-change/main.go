@@ -16,7 +16,7 @@ import (
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/internal/stack"
 	"github.com/trustsync/trustsync/internal/testenv"
-	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/manifest"
 )
 
 func main() {

@@ -20,10 +20,10 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	apischeme "github.com/trustsync/trustsync/api/scheme"
+	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/preview"
 	"github.com/trustsync/trustsync/preview/diff"
 	"github.com/trustsync/trustsync/renderers"
-	"github.com/trustsync/trustsync/renderers/manifest"
 	"github.com/trustsync/trustsync/sources/git"
 )
 

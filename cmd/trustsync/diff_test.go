@@ -19,8 +19,8 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/gittest"
+	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers"
-	"github.com/trustsync/trustsync/renderers/manifest"
 	"github.com/trustsync/trustsync/sources/git"
 )
 

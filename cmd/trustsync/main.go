@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trustsync/trustsync/internal/redact"
-	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/manifest"
 )
 
 func main() {

@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers"
-	"github.com/trustsync/trustsync/renderers/manifest"
 )
 
 type renderOptions struct {

@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
-	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/manifest"
 )
 
 // Stage is where a run failed.

@@ -10,5 +10,5 @@
 // change by someone else moves the ownership of the fields they changed to them, so the
 // fields the manager lost are exactly the drift, computed from the cache alone.
 //
-// It must not import sources, webhook, fleet or renderers other than renderers/manifest.
+// It must not import sources, webhook, fleet or renderers.
 package apply

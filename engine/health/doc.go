@@ -2,5 +2,5 @@
 // InProgress, Failed, and waits, with a timeout, until every object is Current or one
 // has Failed. It reads the informer cache only.
 //
-// It must not import sources, renderers (other than renderers/manifest), webhook or fleet.
+// It must not import sources, renderers, webhook or fleet.
 package health

@@ -14,7 +14,7 @@ import (
 
 	"github.com/trustsync/trustsync/engine/objcache"
 	"github.com/trustsync/trustsync/internal/testenv"
-	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/manifest"
 )
 
 var env *testenv.Env

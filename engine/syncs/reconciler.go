@@ -30,7 +30,7 @@ import (
 	"github.com/trustsync/trustsync/engine/health"
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/internal/ctrlkit"
-	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers/secureprofile"
 )
 

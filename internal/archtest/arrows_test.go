@@ -15,7 +15,7 @@ import (
 const module = "github.com/trustsync/trustsync"
 
 // rule forbids packages matching pkgs to depend, directly or not, on any of forbid.
-// Patterns are module-relative ("engine/...", "renderers/manifest") unless their first
+// Patterns are module-relative ("engine/...", "manifest") unless their first
 // element has a dot (a third-party path); "x/..." matches x and everything below it.
 type rule struct {
 	pkgs   string
@@ -50,7 +50,8 @@ var rules = []rule{
 	// The tiers, never upwards.
 	{pkgs: "api/...", forbid: []string{"..."}, allow: []string{"api/...", "internal/redact"}, why: "api holds types only (and refuses credentials in URLs with the stdlib-only redact)"},
 	{pkgs: "api/...", forbid: []string{"sigs.k8s.io/controller-runtime/pkg/client/...", "sigs.k8s.io/kustomize/...", "github.com/open-policy-agent/..."}, why: "api links no client, kustomize or OPA"},
-	{pkgs: "renderers/manifest", forbid: []string{"..."}, allow: []string{"api/..."}, why: "the object model is the rules layer"},
+	{pkgs: "manifest/...", forbid: []string{"..."}, why: "the object model is the rules layer"},
+	{pkgs: "manifest/...", forbid: controllerMachinery, why: "the object model links no client"},
 	{pkgs: "security/identity", forbid: []string{"..."}, allow: []string{"api/..."}, why: "identity rules are the rules layer"},
 	{pkgs: "security/agentid", forbid: []string{"..."}, allow: []string{"api/...", "security/identity", "internal/redact"}, why: "agent rules are the rules layer"},
 	{pkgs: "security/identity", forbid: controllerMachinery, why: "identity rules link no client"},
@@ -65,13 +66,13 @@ var rules = []rule{
 	// Sideways, within the middle tier.
 	{pkgs: "sources/...", forbid: []string{"renderers/...", "security/..."}, why: "sources own nothing about what the files mean"},
 	{pkgs: "renderers/...", forbid: []string{"sources/..."}, why: "a render reads the tree it is given"},
-	{pkgs: "renderers/kustomize", forbid: []string{"..."}, allow: []string{"renderers/manifest"}, why: "the kustomize build is self-contained"},
-	{pkgs: "security/...", forbid: []string{"renderers/...", "sources/..."}, allow: []string{"renderers/manifest"}, why: "security rules do not render or fetch"},
+	{pkgs: "renderers/kustomize", forbid: []string{"..."}, allow: []string{"manifest"}, why: "the kustomize build is self-contained"},
+	{pkgs: "security/...", forbid: []string{"renderers/...", "sources/..."}, why: "security rules do not render or fetch"},
 
 	// Sideways, within the processes' tier.
 	{pkgs: "engine/...", forbid: []string{"webhook/...", "fleet/...", "dashboard/...", "dataplane/...", "sources/status/...", "sources/receiver/..."}, why: "the engine knows no Git host's API"},
-	{pkgs: "engine/apply/...", forbid: []string{"renderers/..."}, allow: []string{"renderers/manifest"}, why: "apply works on objects, not renders"},
-	{pkgs: "engine/health/...", forbid: []string{"renderers/..."}, allow: []string{"renderers/manifest"}, why: "health works on objects, not renders"},
+	{pkgs: "engine/apply/...", forbid: []string{"renderers/..."}, why: "apply works on objects, not renders"},
+	{pkgs: "engine/health/...", forbid: []string{"renderers/..."}, why: "health works on objects, not renders"},
 	{pkgs: "webhook/...", forbid: []string{"engine/...", "fleet/...", "sources/...", "preview/...", "dashboard/..."}, why: "the webhook runs alone"},
 	{pkgs: "preview/...", forbid: []string{"engine/...", "webhook/..."}, why: "previews post nothing and apply nothing"},
 	{pkgs: "fleet/...", forbid: []string{"webhook/..."}, why: "fleet builds on the engine"},
@@ -193,8 +194,8 @@ func TestArrowsCatchWhatTheyForbid(t *testing.T) {
 		m("security/policy"):         {m("engine/apply")},
 		m("engine/syncs"):            {m("sources/status")},
 		m("api/gitops/v1alpha1"):     {m("security/identity"), "k8s.io/apimachinery/pkg/util/validation"},
-		m("engine/apply"):            {m("renderers/manifest"), m("internal/testenv")},
-		m("renderers/kustomize"):     {m("renderers/manifest"), "sigs.k8s.io/kustomize/api/krusty"},
+		m("engine/apply"):            {m("manifest"), m("internal/testenv")},
+		m("renderers/kustomize"):     {m("manifest"), "sigs.k8s.io/kustomize/api/krusty"},
 	}
 	got := strings.Join(violations(g, rules), "\n")
 	for _, want := range []string{

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
-	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/manifest"
 )
 
 // Cluster is what Live needs of a cluster; a controller-runtime client.Client has it.

@@ -12,5 +12,5 @@
 // Flux does. Every object keeps the file it came from, for error messages.
 //
 // It must not talk to a cluster or the network, and must not import other trustsync
-// packages than renderers/manifest.
+// packages than manifest.
 package kustomize

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/manifest"
 )
 
 func buildBothWays(t *testing.T, tree fstest.MapFS, dir string) (split, whole []*manifest.Object) {

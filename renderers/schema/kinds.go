@@ -6,7 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/manifest"
 )
 
 // platformKind is trustsync's configuration file, which has an apiVersion and kind of

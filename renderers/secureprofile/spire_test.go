@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
-	"github.com/trustsync/trustsync/renderers/manifest"
+	"github.com/trustsync/trustsync/manifest"
 )
 
 // userID builds a repository's ClusterSPIFFEID with the given spec lines.

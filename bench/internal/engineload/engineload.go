@@ -20,8 +20,8 @@ import (
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/engine/objcache"
 	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers"
-	"github.com/trustsync/trustsync/renderers/manifest"
 )
 
 func init() {

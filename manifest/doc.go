@@ -3,6 +3,7 @@
 // objects a stable total order, inventory IDs, YAML/JSON encodings and the error type that
 // names file, object and field.
 //
-// It is shared by the renderers and the engine. It must not import a Kubernetes client or
+// It is the vocabulary of the whole repository — renderers, engine, webhook, previews and
+// the CLI — and part of the rules layer: it must not import a Kubernetes client or
 // anything else of trustsync.
 package manifest
