@@ -72,7 +72,7 @@ func Run(ctx context.Context, trees Trees, o Options) (*report.Report, error) {
 	tests, testErrs := policy.Test(ctx, set, policies, o.Platform.Limits)
 	r.Tests = tests
 	for _, e := range testErrs {
-		r.TestErrors = append(r.TestErrors, fmt.Sprintf("AuthorizationPolicy %s/%s: %s: %v", e.Namespace, e.Name, e.Field, e))
+		r.TestErrors = append(r.TestErrors, e.Error())
 	}
 	if r.Access, err = access.Compare(ctx, access.FromRender(baseRes, o.Platform), access.FromRender(headRes, o.Platform)); err != nil {
 		return nil, err

@@ -147,7 +147,7 @@ func checkPolicies(objs []*manifest.Object, p *gitopsv1.Platform, runTests bool)
 	// Policies that decoded are still checked, so one bad object hides no other problem.
 	for _, e := range policy.Check(typed, policy.CheckOptions{PlatformNamespace: platformNamespace, PartialGlobalTier: partialGlobal, Limits: p.Limits, TrustDomain: p.TrustDomain}) {
 		o := sources[e.Namespace+"/"+e.Name]
-		errs = append(errs, &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e})
+		errs = append(errs, &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e.Unlocated()})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -163,7 +163,7 @@ func checkPolicies(objs []*manifest.Object, p *gitopsv1.Platform, runTests bool)
 		}
 		for _, e := range terrs {
 			o := sources[e.Namespace+"/"+e.Name]
-			errs = append(errs, &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e})
+			errs = append(errs, &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e.Unlocated()})
 		}
 		if len(errs) > 0 {
 			return nil, errors.Join(errs...)

@@ -13,7 +13,6 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
-	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers"
 	"github.com/trustsync/trustsync/security/identity"
 	"github.com/trustsync/trustsync/security/policy"
@@ -97,10 +96,10 @@ func (r *revision) stopped(e *policy.Error, pt policy.Point) error {
 	}
 	for _, o := range r.res.Objects {
 		if o.GetKind() == agentv1.AuthorizationPolicyKind && o.GetNamespace() == e.Namespace && o.GetName() == e.Name {
-			return &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e}
+			e.File = o.Source
 		}
 	}
-	return fmt.Errorf("AuthorizationPolicy %s/%s: %s: %w", e.Namespace, e.Name, e.Field, e)
+	return e
 }
 
 func newPolicyEvalCommand() *cobra.Command {
@@ -259,7 +258,7 @@ func reportTests(out io.Writer, results []policy.TestResult, errs []*policy.Erro
 	fmt.Fprintf(out, "%d passed, %d failed\n", len(results)-failed, failed)
 	var all []error
 	for _, e := range errs {
-		all = append(all, fmt.Errorf("AuthorizationPolicy %s/%s: %s: %w", e.Namespace, e.Name, e.Field, e))
+		all = append(all, e)
 	}
 	if failed > 0 {
 		all = append(all, fmt.Errorf("%d Rego tests failed", failed))

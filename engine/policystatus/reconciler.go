@@ -133,13 +133,13 @@ func (r *Reconciler) check(ctx context.Context, p *agentv1.AuthorizationPolicy, 
 		var own []string
 		for _, e := range errs {
 			if e.Namespace == p.Namespace && e.Name == p.Name {
-				own = append(own, e.Field+": "+e.Error())
+				own = append(own, e.Detail())
 			}
 		}
 		if len(own) > 0 {
 			return ready(metav1.ConditionFalse, ReasonCompileFailed, strings.Join(own, "; "))
 		}
-		return ready(metav1.ConditionFalse, ReasonCompileFailed, "does not compile with the rest of its tier: "+errs[0].Field+": "+errs[0].Error())
+		return ready(metav1.ConditionFalse, ReasonCompileFailed, "does not compile with the rest of its tier: "+errs[0].Error())
 	}
 	// The bundle the server builds for the identity this policy decides for.
 	set := policy.NewSet(r.PlatformNamespace, all)
@@ -148,12 +148,12 @@ func (r *Reconciler) check(ctx context.Context, p *agentv1.AuthorizationPolicy, 
 	}
 	results, errs := policy.Test(ctx, set, []*agentv1.AuthorizationPolicy{p}, r.Limits)
 	if len(errs) > 0 {
-		return ready(metav1.ConditionFalse, ReasonCompileFailed, errs[0].Field+": "+errs[0].Error())
+		return ready(metav1.ConditionFalse, ReasonCompileFailed, errs[0].Detail())
 	}
 	var failed []string
 	for _, t := range results {
 		if e := t.Err(); e != nil {
-			failed = append(failed, e.Error())
+			failed = append(failed, e.Detail())
 		}
 	}
 	if len(failed) > 0 {

@@ -290,15 +290,10 @@ func stoppedError(ctx context.Context, sides ...*side) error {
 			continue
 		}
 		e := st.decider.Locate(ctx, st.pt, st.input, st.exceeded)
-		where := ""
 		if e.Name != "" {
-			key := e.Namespace + "/" + e.Name
-			if src := s.rev.Sources[key]; src != "" {
-				where = src + ": "
-			}
-			where += fmt.Sprintf("AuthorizationPolicy %s: %s: ", key, e.Field)
+			e.File = s.rev.Sources[e.Namespace+"/"+e.Name]
 		}
-		return fmt.Errorf("the %s revision: deciding %s for %s calling %s: %s%w", s.name, st.pt, st.caller, st.callee, where, e)
+		return fmt.Errorf("the %s revision: deciding %s for %s calling %s: %w", s.name, st.pt, st.caller, st.callee, e)
 	}
 	return nil
 }

@@ -15,8 +15,13 @@ import (
 	"github.com/trustsync/trustsync/security/identity"
 )
 
-// Error is a problem with one AuthorizationPolicy.
+// Error is a problem with one AuthorizationPolicy. It prints as the rest of the
+// repository's errors do — "[file: ]AuthorizationPolicy ns/name: field: path:line: what" —
+// so callers pass it on as it is; Detail leaves the object out, for messages already
+// about that policy (its own condition, its own admission).
 type Error struct {
+	// File the policy came from, when the caller knows it (the renderer does).
+	File            string
 	Namespace, Name string
 	// Field is the field path, e.g. spec.policies[1].content.
 	Field string
@@ -29,6 +34,32 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File + ": ")
+	}
+	if e.Name != "" {
+		fmt.Fprintf(&b, "%s %s/%s: ", agentv1.AuthorizationPolicyKind, e.Namespace, e.Name)
+	}
+	b.WriteString(e.Detail())
+	return b.String()
+}
+
+// Unlocated is the error without file, object and field — "path:line: what" — for a
+// caller that names those itself (the renderer's manifest.Error, whose object is the
+// policy as written in Git).
+func (e *Error) Unlocated() error { return unlocated{e} }
+
+type unlocated struct{ e *Error }
+
+func (u unlocated) Error() string { return (&Error{Path: u.e.Path, Line: u.e.Line, Err: u.e.Err}).Detail() }
+func (u unlocated) Unwrap() error { return u.e }
+
+// Detail is the error without the file and object: "field: path:line: what".
+func (e *Error) Detail() string {
+	var b strings.Builder
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
 	if e.Path != "" {
 		fmt.Fprintf(&b, "%s", e.Path)
 		if e.Line > 0 {

@@ -186,7 +186,7 @@ test_team_x_may_call if {
 	}
 	for _, r := range results {
 		if r.Test == "test_team_x_may_call" {
-			if got := r.Err().Error(); got != "inbound/request_test.rego:12: test test_team_x_may_call failed" {
+			if got := r.Err().Error(); got != "AuthorizationPolicy team-b/planner-agent: spec.policies[2].content: inbound/request_test.rego:12: test test_team_x_may_call failed" {
 				t.Errorf("failure message %q", got)
 			}
 		}

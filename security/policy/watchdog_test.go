@@ -160,7 +160,7 @@ func TestDecisionBounds(t *testing.T) {
 			if e.Namespace != "team-b" || e.Name != "planner-agent" || e.Field != "spec.policies[0].content" || e.Path != "inbound/request.rego" || e.Line != 6 {
 				t.Errorf("stopped at %s/%s %s %s:%d, want team-b/planner-agent spec.policies[0].content inbound/request.rego:6", e.Namespace, e.Name, e.Field, e.Path, e.Line)
 			}
-			if !strings.HasPrefix(e.Error(), "inbound/request.rego:6: the Rego evaluation ") || !strings.Contains(e.Error(), tt.want) {
+			if !strings.HasPrefix(e.Error(), "AuthorizationPolicy team-b/planner-agent: spec.policies[0].content: inbound/request.rego:6: the Rego evaluation ") || !strings.Contains(e.Error(), tt.want) {
 				t.Errorf("located %q, want it to contain %q", e, tt.want)
 			}
 		})

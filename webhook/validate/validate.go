@@ -105,10 +105,7 @@ func (v *AuthorizationPolicies) Handle(_ context.Context, req admission.Request)
 	}
 	msgs := make([]string, len(errs))
 	for i, e := range errs {
-		msgs[i] = e.Error()
-		if e.Field != "" {
-			msgs[i] = e.Field + ": " + msgs[i]
-		}
+		msgs[i] = e.Detail()
 	}
 	return admission.Denied(fmt.Sprintf("AuthorizationPolicy %s/%s: %s", ap.Namespace, ap.Name, strings.Join(msgs, "; ")))
 }
