@@ -51,7 +51,9 @@ func (e *Error) Unlocated() error { return unlocated{e} }
 
 type unlocated struct{ e *Error }
 
-func (u unlocated) Error() string { return (&Error{Path: u.e.Path, Line: u.e.Line, Err: u.e.Err}).Detail() }
+func (u unlocated) Error() string {
+	return (&Error{Path: u.e.Path, Line: u.e.Line, Err: u.e.Err}).Detail()
+}
 func (u unlocated) Unwrap() error { return u.e }
 
 // Detail is the error without the file and object: "field: path:line: what".
