@@ -27,8 +27,12 @@ type Case struct {
 	// Commits, when set, make {tree} a git repository: each map is one commit's
 	// changes (an empty value deletes the file), applied after Files and Links.
 	Commits []map[string]string
-	// Args of the trustsync command; {tree}, {canary} and {canaryURL} are replaced.
+	// Args of the trustsync command; {tree}, {platform}, {canary} and {canaryURL} are
+	// replaced.
 	Args []string
+	// Platform, when set, is the body of a Platform file (after its apiVersion and kind)
+	// written outside the tree, at {platform}, and passed with --platform.
+	Platform string
 	// Stdin, when set, is the command's standard input.
 	Stdin string
 	// Env adds variables to the command's environment.
@@ -193,12 +197,22 @@ func runCase(t *testing.T, c Case) {
 	can := newCanary(t)
 	bin, record := fakePath(t)
 	tree := t.TempDir()
+	platform := filepath.Join(t.TempDir(), "platform.yaml")
+	if c.Platform != "" {
+		doc := "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\n" + c.Platform
+		if err := os.WriteFile(platform, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	canaryAddr := can.ln.Addr().String()
-	replace := strings.NewReplacer("{tree}", tree, "{canaryURL}", "http://"+canaryAddr, "{canary}", canaryAddr)
+	replace := strings.NewReplacer("{tree}", tree, "{platform}", platform, "{canaryURL}", "http://"+canaryAddr, "{canary}", canaryAddr)
 	writeTree(t, tree, c, replace)
 	args := make([]string, len(c.Args))
 	for i, a := range c.Args {
 		args[i] = replace.Replace(a)
+	}
+	if c.Platform != "" {
+		args = append(args, "--platform", platform)
 	}
 	wall := c.MaxWall
 	if wall == 0 {
