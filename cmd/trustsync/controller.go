@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/trustsync/trustsync/internal/controller"
+	"github.com/trustsync/trustsync/internal/app/controller"
 )
 
 func newControllerCommand(k *kubeFlags) *cobra.Command {

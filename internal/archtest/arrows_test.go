@@ -57,10 +57,11 @@ var rules = []rule{
 	{pkgs: "security/identity", forbid: controllerMachinery, why: "identity rules link no client"},
 	{pkgs: "security/agentid", forbid: append([]string{"sigs.k8s.io/controller-runtime/pkg/client/..."}, controllerMachinery...), why: "agent rules link no client"},
 	{pkgs: "api/...", forbid: controllerProcess, why: "api links no controller machinery"},
-	{pkgs: "sources/...", forbid: []string{"engine/...", "webhook/...", "fleet/...", "preview/...", "dashboard/...", "dataplane/...", "cmd/...", "internal/controller/..."}, why: "sources sit below the processes"},
-	{pkgs: "renderers/...", forbid: []string{"engine/...", "webhook/...", "fleet/...", "preview/...", "dashboard/...", "dataplane/...", "cmd/...", "internal/controller/..."}, why: "renderers sit below the processes"},
-	{pkgs: "security/...", forbid: []string{"engine/...", "webhook/...", "fleet/...", "preview/...", "dashboard/...", "dataplane/...", "cmd/...", "internal/controller/..."}, why: "security sits below the processes"},
+	{pkgs: "sources/...", forbid: []string{"engine/...", "webhook/...", "fleet/...", "preview/...", "dashboard/...", "dataplane/...", "cmd/...", "internal/app/..."}, why: "sources sit below the processes"},
+	{pkgs: "renderers/...", forbid: []string{"engine/...", "webhook/...", "fleet/...", "preview/...", "dashboard/...", "dataplane/...", "cmd/...", "internal/app/..."}, why: "renderers sit below the processes"},
+	{pkgs: "security/...", forbid: []string{"engine/...", "webhook/...", "fleet/...", "preview/...", "dashboard/...", "dataplane/...", "cmd/...", "internal/app/..."}, why: "security sits below the processes"},
 	{pkgs: "...", except: []string{"cmd/..."}, forbid: []string{"cmd/..."}, why: "nothing imports the binary"},
+	{pkgs: "...", except: []string{"cmd/...", "internal/app/..."}, forbid: []string{"internal/app/..."}, why: "only the binary assembles processes"},
 	{pkgs: "...", except: append([]string{"bench/...", "hack/..."}, testSupport...), forbid: testSupport, why: "test support is for tests and harnesses only"},
 
 	// Sideways, within the middle tier.

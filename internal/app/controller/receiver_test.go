@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
-	"github.com/trustsync/trustsync/internal/controller"
+	"github.com/trustsync/trustsync/internal/app/controller"
 	"github.com/trustsync/trustsync/internal/gittest"
 	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 	"github.com/trustsync/trustsync/internal/waitfor"

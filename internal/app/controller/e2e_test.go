@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
-	"github.com/trustsync/trustsync/internal/controller"
+	"github.com/trustsync/trustsync/internal/app/controller"
 	"github.com/trustsync/trustsync/internal/giteatest"
 	"github.com/trustsync/trustsync/internal/gittest"
 	"github.com/trustsync/trustsync/internal/httpserver"
