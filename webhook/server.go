@@ -33,20 +33,20 @@ func ServerOptions() httpserver.Options {
 	}
 }
 
-// server serves the admission webhooks on httpserver's limits: controller-runtime's
+// Server serves the admission webhooks on httpserver's limits: controller-runtime's
 // DefaultServer sets no read or write timeout and offers no option to. It keeps
 // DefaultServer's registration (and so its per-webhook metrics) and replaces Start.
-type server struct {
+type Server struct {
 	*ctrlwebhook.DefaultServer
 	limits httpserver.Options
 	http   atomic.Pointer[httpserver.Server]
 }
 
-var _ ctrlwebhook.Server = (*server)(nil)
+var _ ctrlwebhook.Server = (*Server)(nil)
 
-// newServer returns a webhook server for o, which it reads as DefaultServer does: Host,
+// NewServer returns a webhook server for o, which it reads as DefaultServer does: Host,
 // Port, CertDir with CertName and KeyName (watched for renewal), TLSOpts.
-func newServer(o ctrlwebhook.Options, limits httpserver.Options) *server {
+func NewServer(o ctrlwebhook.Options, limits httpserver.Options) *Server {
 	if o.WebhookMux == nil {
 		o.WebhookMux = http.NewServeMux()
 	}
@@ -59,13 +59,13 @@ func newServer(o ctrlwebhook.Options, limits httpserver.Options) *server {
 	if o.KeyName == "" {
 		o.KeyName = "tls.key"
 	}
-	return &server{DefaultServer: ctrlwebhook.NewServer(o).(*ctrlwebhook.DefaultServer), limits: limits.Or(ServerOptions())}
+	return &Server{DefaultServer: ctrlwebhook.NewServer(o).(*ctrlwebhook.DefaultServer), limits: limits.Or(ServerOptions())}
 }
 
 // NeedLeaderElection: every replica answers admission requests.
-func (s *server) NeedLeaderElection() bool { return false }
+func (s *Server) NeedLeaderElection() bool { return false }
 
-func (s *server) Start(ctx context.Context) error {
+func (s *Server) Start(ctx context.Context) error {
 	o := s.Options
 	cfg := &tls.Config{NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
 	for _, op := range o.TLSOpts {
@@ -90,7 +90,7 @@ func (s *server) Start(ctx context.Context) error {
 }
 
 // StartedChecker is healthy once the server accepts TLS connections.
-func (s *server) StartedChecker() healthz.Checker {
+func (s *Server) StartedChecker() healthz.Checker {
 	return func(*http.Request) error {
 		srv := s.http.Load()
 		if srv == nil || !srv.Serving() || srv.ListenAddr() == "" {

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.RunWith(m, &env, testenv.Options{
 		WebhookPaths:     []string{filepath.Join("..", "config", "webhook", "manifests.yaml")},
 		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{containerAdder()},
-	}, serve, startRun))
+	}, serve))
 }
 
 // serve runs the webhooks as `trustsync webhook` does, on the address and certificate

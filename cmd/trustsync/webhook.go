@@ -4,7 +4,7 @@ import (
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/trustsync/trustsync/webhook"
+	"github.com/trustsync/trustsync/internal/app/webhook"
 )
 
 func newWebhookCommand(k *kubeFlags) *cobra.Command {

@@ -21,11 +21,11 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/app/controller"
+	appwebhook "github.com/trustsync/trustsync/internal/app/webhook"
 	"github.com/trustsync/trustsync/internal/giteatest"
 	"github.com/trustsync/trustsync/internal/gittest"
 	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/internal/testenv"
-	"github.com/trustsync/trustsync/webhook"
 )
 
 var (
@@ -54,7 +54,7 @@ func startWebhook(ctx context.Context, e *testenv.Env) error {
 	}
 	go func() {
 		// With the certificate envtest made, as with cert-manager's.
-		if err := webhook.Run(ctx, e.Config, webhook.Options{Platform: p, Host: e.Webhook.LocalServingHost, Port: e.Webhook.LocalServingPort,
+		if err := appwebhook.Run(ctx, e.Config, appwebhook.Options{Platform: p, Host: e.Webhook.LocalServingHost, Port: e.Webhook.LocalServingPort,
 			CertDir: e.Webhook.LocalServingCertDir, MetricsAddr: "0", HealthAddr: "0"}); err != nil {
 			fmt.Fprintln(os.Stderr, "webhook:", err)
 		}

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	appwebhook "github.com/trustsync/trustsync/internal/app/webhook"
 	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 	"github.com/trustsync/trustsync/internal/testenv"
@@ -27,6 +28,10 @@ import (
 	"github.com/trustsync/trustsync/security/policy"
 	"github.com/trustsync/trustsync/webhook"
 )
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env, startRun)) }
 
 // limits are the servers' timeouts in these tests: short, so a test of them waits little.
 var limits = httpserver.Options{ReadHeaderTimeout: 500 * time.Millisecond, ReadTimeout: time.Second,
@@ -74,7 +79,7 @@ func startRun(ctx context.Context, e *testenv.Env) error {
 	portNum, _ := strconv.Atoi(port)
 	go func() {
 		defer os.RemoveAll(dir)
-		if err := webhook.Run(ctx, e.Config, webhook.Options{Host: host, Port: portNum, CertDir: dir,
+		if err := appwebhook.Run(ctx, e.Config, appwebhook.Options{Host: host, Port: portNum, CertDir: dir,
 			MetricsAddr: webhookMetrics, HealthAddr: webhookHealth, Servers: limits}); err != nil {
 			fmt.Fprintln(os.Stderr, "webhook.Run:", err)
 		}
