@@ -13,11 +13,11 @@ import (
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/trustsync/trustsync/security/policy/bundleserver"
+	"github.com/trustsync/trustsync/internal/app/bundleserver"
 )
 
 func newBundleServerCommand(k *kubeFlags) *cobra.Command {
-	o := bundleserver.RunOptions{}
+	o := bundleserver.Options{}
 	var platformFile, workloadAPI, certFile, keyFile, bundleFile string
 	var development bool
 	cmd := &cobra.Command{
@@ -62,7 +62,7 @@ Health, readiness and metrics are served without TLS on --probe-bind-address.`,
 
 // svidSources sets the server's SVID and trust bundle sources from files, or else from
 // the Workload API; the returned function releases them.
-func svidSources(ctx context.Context, o *bundleserver.RunOptions, td spiffeid.TrustDomain, workloadAPI, certFile, keyFile, bundleFile string) (func(), error) {
+func svidSources(ctx context.Context, o *bundleserver.Options, td spiffeid.TrustDomain, workloadAPI, certFile, keyFile, bundleFile string) (func(), error) {
 	if certFile != "" || keyFile != "" || bundleFile != "" {
 		if certFile == "" || keyFile == "" || bundleFile == "" {
 			return nil, errors.New("--svid-cert, --svid-key and --trust-bundle go together")

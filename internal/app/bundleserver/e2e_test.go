@@ -21,10 +21,10 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	appbundleserver "github.com/trustsync/trustsync/internal/app/bundleserver"
 	"github.com/trustsync/trustsync/internal/spiretest"
 	"github.com/trustsync/trustsync/internal/testenv"
 	"github.com/trustsync/trustsync/security/policy"
-	"github.com/trustsync/trustsync/security/policy/bundleserver"
 )
 
 var env *testenv.Env
@@ -91,7 +91,7 @@ func TestBundleServerWithSPIRE(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- bundleserver.Run(runCtx, env.Config, bundleserver.RunOptions{
+		done <- appbundleserver.Run(runCtx, env.Config, appbundleserver.Options{
 			Addr: addr, ProbeAddr: probe, PlatformNamespace: gitopsv1.DefaultPlatformNamespace,
 			TrustDomain: spire.TrustDomain(), SVID: sources[serverID], Bundles: sources[serverID],
 		})

@@ -3,7 +3,6 @@ package bundleserver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/go-logr/logr"
@@ -12,54 +11,16 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"golang.org/x/sync/errgroup"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
-	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	apischeme "github.com/trustsync/trustsync/api/scheme"
 	"github.com/trustsync/trustsync/internal/httpserver"
+	"github.com/trustsync/trustsync/security/policy/bundleserver"
 )
 
-// Watch feeds ix from the AuthorizationPolicies of the cache c, and marks ix synced
-// once every policy listed at start has been recorded. It returns when the handler is
-// registered; the cache must be started (before or after).
-func Watch(ctx context.Context, c cache.Cache, ix *Index) error {
-	inf, err := c.GetInformer(ctx, &agentv1.AuthorizationPolicy{})
-	if err != nil {
-		return fmt.Errorf("watching AuthorizationPolicies: %w", err)
-	}
-	upsert := func(obj any) {
-		if p, ok := obj.(*agentv1.AuthorizationPolicy); ok {
-			ix.Upsert(p)
-		}
-	}
-	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    upsert,
-		UpdateFunc: func(_, obj any) { upsert(obj) },
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if p, ok := obj.(*agentv1.AuthorizationPolicy); ok {
-				ix.Delete(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
-			}
-		},
-	})
-	if err != nil {
-		return err
-	}
-	go func() {
-		if toolscache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
-			ix.MarkSynced()
-		}
-	}()
-	return nil
-}
-
-// RunOptions configure Run.
-type RunOptions struct {
+// Options configure Run.
+type Options struct {
 	// Addr serves the bundles over mutual TLS, e.g. :8443.
 	Addr string
 	// ProbeAddr serves /healthz, /readyz and /metrics over plain HTTP (probes carry no
@@ -79,7 +40,7 @@ type RunOptions struct {
 }
 
 // Run serves bundles until ctx is done.
-func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if o.SVID == nil || o.Bundles == nil {
 		return errors.New("the bundle server needs an X.509-SVID and a trust bundle (the SPIFFE Workload API, or files)")
 	}
@@ -88,19 +49,19 @@ func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	ix := NewIndex(o.PlatformNamespace)
-	if err := Watch(ctx, c, ix); err != nil {
+	ix := bundleserver.NewIndex(o.PlatformNamespace)
+	if err := bundleserver.Watch(ctx, c, ix); err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	srv := New(ix, Options{TrustDomain: o.TrustDomain, Registerer: reg, Log: o.Log})
+	srv := bundleserver.New(ix, bundleserver.Options{TrustDomain: o.TrustDomain, Registerer: reg, Log: o.Log})
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Start(ctx) })
 	g.Go(func() error {
 		o.Log.Info("serving bundles over mutual TLS", "trustDomain", o.TrustDomain.Name())
-		bundles := &httpserver.Server{Name: "bundle", Addr: o.Addr, Handler: srv, TLS: TLSConfig(o.SVID, o.Bundles, o.TrustDomain), Options: o.Servers, Log: o.Log}
+		bundles := &httpserver.Server{Name: "bundle", Addr: o.Addr, Handler: srv, TLS: bundleserver.TLSConfig(o.SVID, o.Bundles, o.TrustDomain), Options: o.Servers, Log: o.Log}
 		return bundles.Start(ctx)
 	})
 	if httpserver.Enabled(o.ProbeAddr) {

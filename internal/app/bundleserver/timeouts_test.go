@@ -9,10 +9,10 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	appbundleserver "github.com/trustsync/trustsync/internal/app/bundleserver"
 	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 	"github.com/trustsync/trustsync/internal/x509test"
-	"github.com/trustsync/trustsync/security/policy/bundleserver"
 )
 
 // TestRunServersCloseHeldConnections: both ports of `trustsync bundle-server` — the
@@ -29,7 +29,7 @@ func TestRunServersCloseHeldConnections(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- bundleserver.Run(ctx, env.Config, bundleserver.RunOptions{Addr: addr, ProbeAddr: probe, PlatformNamespace: gitopsv1.DefaultPlatformNamespace,
+		done <- appbundleserver.Run(ctx, env.Config, appbundleserver.Options{Addr: addr, ProbeAddr: probe, PlatformNamespace: gitopsv1.DefaultPlatformNamespace,
 			TrustDomain: td, SVID: server, Bundles: ca.Bundle(td.Name()), Servers: limits})
 	}()
 	t.Cleanup(func() {
