@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -45,17 +46,40 @@ type Reconciler struct {
 	// PlatformNamespace is the only namespace global policies count in.
 	PlatformNamespace string
 	// Limits bound the policies' size, rules and tests; the Platform defaults where unset.
-	Limits gitopsv1.Limits
-	// Now is the clock; time.Now when nil.
+	Limits  gitopsv1.Limits
+	Options Options
+}
+
+// Options tune the reconciler.
+type Options struct {
+	// MaxConcurrentReconciles is how many policies are checked at once; a check compiles
+	// its tier and runs its tests, on the CPU. Default 1.
+	MaxConcurrentReconciles int
+	// Now is the clock. Default time.Now.
 	Now func() time.Time
+}
+
+// DefaultOptions are the controller's defaults.
+func DefaultOptions() Options { return Options{MaxConcurrentReconciles: 1, Now: time.Now} }
+
+func (o *Options) defaults() {
+	d := DefaultOptions()
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = d.MaxConcurrentReconciles
+	}
+	if o.Now == nil {
+		o.Now = d.Now
+	}
 }
 
 // SetupWithManager registers the reconciler. A policy is checked again when it or a
 // policy of its tier changes (any policy for a global change); status writes do not
 // trigger it, since only spec changes bump the generation.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	r.Options.defaults()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		For(&agentv1.AuthorizationPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&agentv1.AuthorizationPolicy{}, handler.EnqueueRequestsFromMapFunc(r.tierMates), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(r)
@@ -190,8 +214,8 @@ func tier(p *agentv1.AuthorizationPolicy, all []*agentv1.AuthorizationPolicy, pl
 }
 
 func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
+	if r.Options.Now != nil {
+		return r.Options.Now()
 	}
 	return time.Now()
 }

@@ -69,12 +69,35 @@ type Reconciler struct {
 	Revisions Revisions
 	// Platform the revisions are rendered with.
 	Platform *gitopsv1.Platform
-	// Now is the clock; time.Now when nil.
+	Options  Options
+}
+
+// Options tune the reconciler.
+type Options struct {
+	// MinInterval is the shortest time between two listings of a source's pull
+	// requests, whatever its spec.interval: each is a call to the Git host's API, which
+	// limits its rate. Default 1m.
+	MinInterval time.Duration
+	// Now is the clock. Default time.Now.
 	Now func() time.Time
+}
+
+// DefaultOptions are the controller's defaults.
+func DefaultOptions() Options { return Options{MinInterval: time.Minute, Now: time.Now} }
+
+func (o *Options) defaults() {
+	d := DefaultOptions()
+	if o.MinInterval <= 0 {
+		o.MinInterval = d.MinInterval
+	}
+	if o.Now == nil {
+		o.Now = d.Now
+	}
 }
 
 // SetupWithManager registers the reconciler; it runs every spec.interval.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	r.Options.defaults()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		For(&gitopsv1.GitSource{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}))).
@@ -90,7 +113,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if src.Spec.Preview == nil || src.Spec.Suspend || !src.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	interval := max(src.Spec.Interval.Duration, time.Minute)
+	interval := max(src.Spec.Interval.Duration, r.Options.MinInterval)
 	host, err := r.Hosts.Host(ctx, src)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -205,8 +228,8 @@ func (r *Reconciler) syncsOf(ctx context.Context, src *gitopsv1.GitSource) ([]*g
 }
 
 func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
+	if r.Options.Now != nil {
+		return r.Options.Now()
 	}
 	return time.Now()
 }

@@ -110,16 +110,27 @@ type Reconciler struct {
 
 func (r *Reconciler) defaults() { r.once.Do(r.setDefaults) }
 
+// DefaultOptions are the controller's defaults: agent-tls then http ports, the
+// package's field owner, the wall clock.
+func DefaultOptions() Options {
+	return Options{PortNames: []string{PortAgentTLS, PortHTTP}, FieldOwner: FieldOwner, Now: time.Now}
+}
+
+func (o *Options) defaults() {
+	d := DefaultOptions()
+	if o.PortNames == nil {
+		o.PortNames = d.PortNames
+	}
+	if o.FieldOwner == "" {
+		o.FieldOwner = d.FieldOwner
+	}
+	if o.Now == nil {
+		o.Now = d.Now
+	}
+}
+
 func (r *Reconciler) setDefaults() {
-	if r.Options.PortNames == nil {
-		r.Options.PortNames = []string{PortAgentTLS, PortHTTP}
-	}
-	if r.Options.FieldOwner == "" {
-		r.Options.FieldOwner = FieldOwner
-	}
-	if r.Options.Now == nil {
-		r.Options.Now = time.Now
-	}
+	r.Options.defaults()
 	if r.Fetcher == nil {
 		r.Fetcher = &HTTPFetcher{}
 	}

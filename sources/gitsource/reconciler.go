@@ -31,6 +31,35 @@ import (
 // ControllerName names the controller in logs and metrics.
 const ControllerName = "gitsource"
 
+// Options tune the reconciler.
+type Options struct {
+	// MaxConcurrentReconciles is how many sources are fetched at once; fetches wait on
+	// the network, not the CPU. Default 4.
+	MaxConcurrentReconciles int
+	// Interval between fetches of a source whose spec.interval is unset. Default 1m.
+	Interval time.Duration
+	// Timeout of a fetch whose spec.timeout is unset. Default 1m.
+	Timeout time.Duration
+}
+
+// DefaultOptions are the controller's defaults.
+func DefaultOptions() Options {
+	return Options{MaxConcurrentReconciles: 4, Interval: time.Minute, Timeout: time.Minute}
+}
+
+func (o *Options) defaults() {
+	d := DefaultOptions()
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = d.MaxConcurrentReconciles
+	}
+	if o.Interval <= 0 {
+		o.Interval = d.Interval
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = d.Timeout
+	}
+}
+
 // Reconciler fetches GitSources.
 type Reconciler struct {
 	// Client is the controller's client; its cache serves GitSources.
@@ -40,7 +69,8 @@ type Reconciler struct {
 	Fetcher *git.Fetcher
 	Store   *Store
 	// Events records events; nil for none.
-	Events events.EventRecorder
+	Events  events.EventRecorder
+	Options Options
 
 	triggers chan event.GenericEvent
 }
@@ -56,13 +86,13 @@ func (r *Reconciler) Trigger(_ context.Context, namespace, name string) {
 
 // SetupWithManager registers the GitSource controller.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	r.Options.defaults()
 	r.triggers = make(chan event.GenericEvent, 256)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		For(&gitopsv1.GitSource{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}))).
 		WatchesRawSource(source.Channel(r.triggers, &handler.EnqueueRequestForObject{})).
-		// Fetches wait on the network, not the CPU: several at once.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
 }
 
@@ -100,7 +130,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 func (r *Reconciler) fetch(ctx context.Context, src *gitopsv1.GitSource) time.Duration {
 	interval := src.Spec.Interval.Duration
 	if interval <= 0 {
-		interval = time.Minute
+		interval = r.Options.Interval
 	}
 	auth, err := r.auth(ctx, src)
 	if err != nil {
@@ -110,7 +140,7 @@ func (r *Reconciler) fetch(ctx context.Context, src *gitopsv1.GitSource) time.Du
 	// Fetch errors are redacted already; this is the second line of defence for what
 	// goes into the status and events, which every reader of the namespace sees.
 	rd := auth.Redactor()
-	timeout := time.Minute
+	timeout := r.Options.Timeout
 	if src.Spec.Timeout != nil {
 		timeout = src.Spec.Timeout.Duration
 	}
