@@ -140,19 +140,8 @@ func (o *diffOptions) run(ctx context.Context, out io.Writer, p string) (bool, e
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if o.base == "" || o.head == "" {
-		return false, errors.New("--base and --head are required")
-	}
-	if err := checkRevisionFlags(o.base, o.head); err != nil {
+	if err := o.validate(); err != nil {
 		return false, err
-	}
-	switch o.output {
-	case "text", "json":
-	default:
-		return false, fmt.Errorf("--output %q: want text or json", o.output)
-	}
-	if o.authSecret != "" && o.repo == "" {
-		return false, errors.New("--auth-secret needs --repo")
 	}
 	platform, err := gitopsv1.LoadPlatform(o.platform)
 	if err != nil {
@@ -161,75 +150,116 @@ func (o *diffOptions) run(ctx context.Context, out io.Writer, p string) (bool, e
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 
-	var trees preview.Trees
-	var dir string
-	if o.repo != "" {
-		if dir, err = repoPath(p); err != nil {
-			return false, err
-		}
-		var cleanup func()
-		if trees, cleanup, err = o.remoteTrees(); err != nil {
-			return false, err
-		}
-		defer cleanup()
-	} else {
-		var repo string
-		if repo, dir, err = localPath(p); err != nil {
-			return false, err
-		}
-		trees = git.LocalRevisions(repo)
+	trees, dir, cleanup, err := o.openRevisions(p)
+	if err != nil {
+		return false, err
 	}
-
+	defer cleanup()
 	ro := renderers.Options{Platform: platform, Namespace: o.namespace, SkipPolicyTests: true}
-	base, err := renderRevision(ctx, trees, "base", o.base, dir, ro)
+	base, head, err := o.renderBoth(ctx, trees, dir, ro)
 	if err != nil {
 		return false, err
 	}
-	head, err := renderRevision(ctx, trees, "head", o.head, dir, ro)
+	res, err := o.compare(ctx, base, head)
 	if err != nil {
 		return false, err
+	}
+	err = o.write(out, base, head, res)
+	return !res.Empty(), err
+}
+
+// validate checks the flags before anything is read.
+func (o *diffOptions) validate() error {
+	if o.base == "" || o.head == "" {
+		return errors.New("--base and --head are required")
+	}
+	if err := checkRevisionFlags(o.base, o.head); err != nil {
+		return err
+	}
+	switch o.output {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--output %q: want text or json", o.output)
+	}
+	if o.authSecret != "" && o.repo == "" {
+		return errors.New("--auth-secret needs --repo")
+	}
+	return nil
+}
+
+// openRevisions finds the revisions to read, of the local work tree holding p or of
+// --repo, and p's place in them; cleanup removes what fetching --repo left behind.
+func (o *diffOptions) openRevisions(p string) (trees preview.Trees, dir string, cleanup func(), err error) {
+	if o.repo == "" {
+		repo, dir, err := localPath(p)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return git.LocalRevisions(repo), dir, func() {}, nil
+	}
+	if dir, err = repoPath(p); err != nil {
+		return nil, "", nil, err
+	}
+	if trees, cleanup, err = o.remoteTrees(); err != nil {
+		return nil, "", nil, err
+	}
+	return trees, dir, cleanup, nil
+}
+
+// renderBoth renders dir at --base and at --head; at least one of them must have it.
+func (o *diffOptions) renderBoth(ctx context.Context, trees preview.Trees, dir string, ro renderers.Options) (base, head diffRevision, err error) {
+	if base, err = renderRevision(ctx, trees, "base", o.base, dir, ro); err != nil {
+		return base, head, err
+	}
+	if head, err = renderRevision(ctx, trees, "head", o.head, dir, ro); err != nil {
+		return base, head, err
 	}
 	if base.res == nil && head.res == nil {
-		return false, fmt.Errorf("%s is in neither revision", dir)
+		return base, head, fmt.Errorf("%s is in neither revision", dir)
 	}
+	return base, head, nil
+}
 
-	var res diff.Result
-	if o.kube.kubeconfig != "" || o.kube.context != "" {
-		cfg, err := o.kube.config()
-		if err != nil {
-			return false, err
-		}
-		if cfg.QPS == 0 && cfg.RateLimiter == nil {
-			// client-go's default of 5 requests a second would make a large head take
-			// minutes; requests in flight are bounded by Live, fairness is the API
-			// server's (as controller-runtime's config does).
-			cfg.QPS = -1
-		}
-		c, err := client.New(cfg, client.Options{Scheme: apischeme.New()})
-		if err != nil {
-			return false, err
-		}
-		res, err = diff.Live(ctx, c, base.objects(), head.objects(), diff.LiveOptions{Timeout: o.timeout})
-		if err != nil {
-			return false, err
-		}
-	} else {
-		res = diff.Objects(base.objects(), head.objects())
+// compare diffs the head with the base or, with --kubeconfig or --context, with the
+// cluster.
+func (o *diffOptions) compare(ctx context.Context, base, head diffRevision) (diff.Result, error) {
+	if o.kube.kubeconfig == "" && o.kube.context == "" {
+		return diff.Objects(base.objects(), head.objects()), nil
 	}
+	c, err := o.clusterClient()
+	if err != nil {
+		return diff.Result{}, err
+	}
+	return diff.Live(ctx, c, base.objects(), head.objects(), diff.LiveOptions{Timeout: o.timeout})
+}
 
-	if o.output == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(struct {
-			Base    diffRevision `json:"base"`
-			Head    diffRevision `json:"head"`
-			Summary string       `json:"summary"`
-			diff.Result
-		}{base, head, res.Summary(), res})
-	} else {
-		err = res.WriteText(out)
+func (o *diffOptions) clusterClient() (client.Client, error) {
+	cfg, err := o.kube.config()
+	if err != nil {
+		return nil, err
 	}
-	return !res.Empty(), err
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		// client-go's default of 5 requests a second would make a large head take
+		// minutes; requests in flight are bounded by Live, fairness is the API
+		// server's (as controller-runtime's config does).
+		cfg.QPS = -1
+	}
+	return client.New(cfg, client.Options{Scheme: apischeme.New()})
+}
+
+// write prints the result as text, or as JSON together with the revisions compared.
+func (o *diffOptions) write(out io.Writer, base, head diffRevision, res diff.Result) error {
+	if o.output != "json" {
+		return res.WriteText(out)
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Base    diffRevision `json:"base"`
+		Head    diffRevision `json:"head"`
+		Summary string       `json:"summary"`
+		diff.Result
+	}{base, head, res.Summary(), res})
 }
 
 // checkRevisionFlags refuses, before anything is read, a --base or --head that does not

@@ -31,6 +31,7 @@ import (
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/internal/ctrlkit"
 	"github.com/trustsync/trustsync/manifest"
+	"github.com/trustsync/trustsync/renderers"
 	"github.com/trustsync/trustsync/renderers/secureprofile"
 )
 
@@ -152,92 +153,177 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // reconcile does the work and writes its outcome into the Sync's status; it returns
 // when to look again (0: only when something changes).
 func (r *Reconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.Duration {
-	key := client.ObjectKeyFromObject(s)
-	started := metav1.Now()
-	retry := s.Spec.RetryAfterFailure()
-
-	src, art, err := r.source(ctx, s)
-	if err != nil {
+	a := newAttempt(s)
+	if err := r.findRevision(ctx, a); err != nil {
 		conditions.MarkFalse(s, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "%s", err.Error())
 		conditions.Delete(s, gitopsv1.ReconcilingCondition)
 		conditions.Delete(s, gitopsv1.StalledCondition)
-		return retry
+		return a.retry
 	}
-	revision := art.Revision
-	s.Status.LastAttemptedRevision = revision
-	report := func(state State, format string, args ...any) {
-		r.report(ctx, s, src, art.Commit, Report{State: state, Description: fmt.Sprintf(format, args...)})
-	}
-	fail := func(reason, kind string, err error, stalled bool) time.Duration {
-		msg := fmt.Sprintf("%s of revision %s failed: %s", kind, revision, oneLine(err))
-		if reason == gitopsv1.ReasonImpersonationDenied {
-			msg = fmt.Sprintf("%s of revision %s failed: %s may not apply it: %s", kind, revision, applier(s), oneLine(err))
-		}
-		conditions.MarkFalse(s, gitopsv1.ReadyCondition, reason, "%s", msg)
-		conditions.Delete(s, gitopsv1.ReconcilingCondition)
-		if stalled {
-			conditions.MarkStalled(s, reason, "%s", msg)
-		} else {
-			conditions.Delete(s, gitopsv1.StalledCondition)
-		}
-		r.history(s, revision, "Failed", msg, started)
-		report(Failure, "%s failed: %s", kind, firstProblem(err))
-		r.event(s, "Warning", reason, kind, "%s", msg)
-		if stalled {
-			return 0 // a new revision or a spec change brings the next reconcile
-		}
-		return retry
-	}
-	settled := revision == s.Status.LastAppliedRevision && conditions.IsReady(s)
-	if r.newCommit(key, art.Commit) && !settled {
-		report(Pending, "applying revision %s", shortRevision(revision))
-	}
+	r.reportPending(ctx, a)
 
-	res, err := r.renders.render(key, art, s.Spec, r.Platform)
+	res, err := r.renders.render(a.key, a.art, s.Spec, r.Platform)
 	if errors.Is(err, errArtifactGone) {
 		conditions.MarkFalse(s, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "%s", err.Error())
 		conditions.Delete(s, gitopsv1.StalledCondition)
-		return retry
+		return a.retry
 	}
 	if err != nil {
-		reason := gitopsv1.ReasonBuildFailed
-		var me *manifest.Error
-		if errors.As(err, &me) {
-			reason = gitopsv1.ReasonValidationFailed
-		}
-		return fail(reason, "render", err, true)
+		return r.fail(ctx, a, renderFailure(err))
 	}
 
-	o, err := r.owner(s)
-	if err != nil {
-		return fail(gitopsv1.ReasonValidationFailed, "configuration", err, true)
+	o, cs, f := r.applyObjects(ctx, a, res.Objects)
+	if f != nil {
+		return r.fail(ctx, a, f)
 	}
-	platform, own := splitPlatform(res.Objects)
+	if f := r.pruneStale(ctx, a, o, cs); f != nil {
+		return r.fail(ctx, a, f)
+	}
+
+	drifted := r.driftReport(s, cs)
+	if s.Spec.Wait {
+		hr, f := r.checkHealth(ctx, a, cs)
+		if f != nil {
+			return r.fail(ctx, a, f)
+		}
+		if !hr.Healthy() {
+			r.markProgressing(a, hr)
+			return r.Options.HealthInterval
+		}
+	}
+
+	r.markApplied(ctx, a, res, cs, drifted)
+	return s.Spec.Interval.Duration
+}
+
+// attempt is one reconcile of a Sync: what its phases share.
+type attempt struct {
+	s        *gitopsv1.Sync
+	key      types.NamespacedName
+	started  metav1.Time
+	retry    time.Duration // how soon a failure is retried
+	src      *gitopsv1.GitSource
+	art      *Artifact
+	revision string
+}
+
+func newAttempt(s *gitopsv1.Sync) *attempt {
+	return &attempt{s: s, key: client.ObjectKeyFromObject(s), started: metav1.Now(), retry: s.Spec.RetryAfterFailure()}
+}
+
+// findRevision looks up the Sync's source and its latest artifact, the revision the
+// attempt is for.
+func (r *Reconciler) findRevision(ctx context.Context, a *attempt) error {
+	src, art, err := r.source(ctx, a.s)
+	if err != nil {
+		return err
+	}
+	a.src, a.art, a.revision = src, art, art.Revision
+	a.s.Status.LastAttemptedRevision = a.revision
+	return nil
+}
+
+// reportPending posts pending on a commit the first time it is attempted, unless its
+// revision is applied and ready already.
+func (r *Reconciler) reportPending(ctx context.Context, a *attempt) {
+	settled := a.revision == a.s.Status.LastAppliedRevision && conditions.IsReady(a.s)
+	if r.newCommit(a.key, a.art.Commit) && !settled {
+		r.reportRevision(ctx, a, Pending, "applying revision %s", shortRevision(a.revision))
+	}
+}
+
+// reportRevision posts the commit status of the attempted revision.
+func (r *Reconciler) reportRevision(ctx context.Context, a *attempt, state State, format string, args ...any) {
+	r.report(ctx, a.s, a.src, a.art.Commit, Report{State: state, Description: fmt.Sprintf(format, args...)})
+}
+
+// failure is how a phase of an attempt failed.
+type failure struct {
+	reason  string // of the Ready condition and the event
+	kind    string // what failed: "render", "apply", ...
+	err     error
+	stalled bool // retrying cannot help: only a new revision or a spec change can
+}
+
+// fail writes a failed phase into the status, the history, the commit status and an
+// event; it returns when to retry.
+func (r *Reconciler) fail(ctx context.Context, a *attempt, f *failure) time.Duration {
+	s := a.s
+	msg := fmt.Sprintf("%s of revision %s failed: %s", f.kind, a.revision, oneLine(f.err))
+	if f.reason == gitopsv1.ReasonImpersonationDenied {
+		msg = fmt.Sprintf("%s of revision %s failed: %s may not apply it: %s", f.kind, a.revision, applier(s), oneLine(f.err))
+	}
+	conditions.MarkFalse(s, gitopsv1.ReadyCondition, f.reason, "%s", msg)
+	conditions.Delete(s, gitopsv1.ReconcilingCondition)
+	if f.stalled {
+		conditions.MarkStalled(s, f.reason, "%s", msg)
+	} else {
+		conditions.Delete(s, gitopsv1.StalledCondition)
+	}
+	r.history(s, a.revision, "Failed", msg, a.started)
+	r.reportRevision(ctx, a, Failure, "%s failed: %s", f.kind, firstProblem(f.err))
+	r.event(s, "Warning", f.reason, f.kind, "%s", msg)
+	if f.stalled {
+		return 0 // a new revision or a spec change brings the next reconcile
+	}
+	return a.retry
+}
+
+// renderFailure stalls the Sync: the same revision renders the same way again.
+func renderFailure(err error) *failure {
+	reason := gitopsv1.ReasonBuildFailed
+	var me *manifest.Error
+	if errors.As(err, &me) {
+		reason = gitopsv1.ReasonValidationFailed
+	}
+	return &failure{reason: reason, kind: "render", err: err, stalled: true}
+}
+
+// applyObjects applies the platform objects, then the Sync's own, and watches what it
+// applied for drift.
+func (r *Reconciler) applyObjects(ctx context.Context, a *attempt, objs []*manifest.Object) (*owner, *apply.ChangeSet, *failure) {
+	o, err := r.owner(a.s)
+	if err != nil {
+		return nil, nil, &failure{reason: gitopsv1.ReasonValidationFailed, kind: "configuration", err: err, stalled: true}
+	}
+	platform, own := splitPlatform(objs)
 	if err := r.applyPlatform(ctx, platform); err != nil {
-		return fail(gitopsv1.ReasonApplyFailed, "apply of the platform objects", err, false)
+		return nil, nil, &failure{reason: gitopsv1.ReasonApplyFailed, kind: "apply of the platform objects", err: err}
 	}
 	cs, err := o.mgr.Apply(ctx, own)
 	if err != nil {
-		reason := gitopsv1.ReasonApplyFailed
-		var se *apply.StageError
-		if errors.As(err, &se) {
-			switch se.Stage {
-			case apply.StagePlan:
-				reason = gitopsv1.ReasonValidationFailed
-			case apply.StageDryRun:
-				reason = gitopsv1.ReasonDryRunFailed
-			}
-		}
-		if s.Spec.ServiceAccountName != "" && isForbidden(err) {
-			reason = gitopsv1.ReasonImpersonationDenied
-		}
-		return fail(reason, "apply", err, false)
+		return nil, nil, &failure{reason: applyFailureReason(a.s, err), kind: "apply", err: err}
 	}
 	if cs.Count(apply.Created)+cs.Count(apply.Configured) > 0 {
-		r.changed(key)
+		r.changed(a.key)
 	}
 	r.watch.ensure(ctx, cs)
+	return o, cs, nil
+}
 
+// applyFailureReason names the stage of the apply that failed, or the ServiceAccount's
+// denial.
+func applyFailureReason(s *gitopsv1.Sync, err error) string {
+	reason := gitopsv1.ReasonApplyFailed
+	var se *apply.StageError
+	if errors.As(err, &se) {
+		switch se.Stage {
+		case apply.StagePlan:
+			reason = gitopsv1.ReasonValidationFailed
+		case apply.StageDryRun:
+			reason = gitopsv1.ReasonDryRunFailed
+		}
+	}
+	if s.Spec.ServiceAccountName != "" && isForbidden(err) {
+		reason = gitopsv1.ReasonImpersonationDenied
+	}
+	return reason
+}
+
+// pruneStale deletes, when the Sync prunes, the objects of the previous inventory the
+// revision no longer has, and writes the new inventory and the change counts.
+func (r *Reconciler) pruneStale(ctx context.Context, a *attempt, o *owner, cs *apply.ChangeSet) *failure {
+	s := a.s
 	inventory := apply.InventoryOf(cs)
 	var previous apply.Inventory
 	if s.Status.Inventory != nil {
@@ -251,7 +337,7 @@ func (r *Reconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.Durat
 		inventory = append(inventory, failed...)
 		if perr != nil {
 			s.Status.Inventory = &gitopsv1.Inventory{Entries: inventory}
-			return fail(gitopsv1.ReasonPruneFailed, "prune", perr, false)
+			return &failure{reason: gitopsv1.ReasonPruneFailed, kind: "prune", err: perr}
 		}
 	} else {
 		// Without prune the objects stay trustsync's: keep them in the inventory.
@@ -259,47 +345,60 @@ func (r *Reconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.Durat
 	}
 	s.Status.Inventory = &gitopsv1.Inventory{Entries: inventory}
 	r.recordChanges(s, cs, pruned)
+	return nil
+}
 
-	drifted := r.driftReport(s, cs)
-	if s.Spec.Wait {
-		objs := make([]health.Object, 0, len(cs.Changes))
-		for _, c := range cs.Changes {
-			objs = append(objs, health.Object{Ref: c.Object, Version: c.Version})
-		}
-		hr, err := health.Check(ctx, r.Objects, objs)
-		if err != nil {
-			return fail(gitopsv1.ReasonHealthCheckFailed, "health check", err, false)
-		}
-		if !hr.Healthy() {
-			timeout := 5 * time.Minute
-			if s.Spec.Timeout != nil {
-				timeout = s.Spec.Timeout.Duration
-			}
-			since := r.lastChange(key, r.appliedAt(s, revision, started))
-			if hr.Failed() || time.Since(since) > timeout {
-				return fail(gitopsv1.ReasonHealthCheckFailed, "health check", errors.New(hr.Summary(3)), false)
-			}
-			conditions.MarkReconciling(s, gitopsv1.ReasonProgressing, "waiting for %s", hr.Summary(3))
-			conditions.MarkUnknown(s, gitopsv1.ReadyCondition, gitopsv1.ReasonProgressing, "revision %s applied; waiting for %s", revision, hr.Summary(3))
-			r.history(s, revision, "Progressing", "waiting for rollout", started)
-			return r.Options.HealthInterval
-		}
+// checkHealth checks the applied objects; an object that failed, or a rollout that
+// outlasts the Sync's timeout, fails the check.
+func (r *Reconciler) checkHealth(ctx context.Context, a *attempt, cs *apply.ChangeSet) (*health.Report, *failure) {
+	objs := make([]health.Object, 0, len(cs.Changes))
+	for _, c := range cs.Changes {
+		objs = append(objs, health.Object{Ref: c.Object, Version: c.Version})
 	}
+	hr, err := health.Check(ctx, r.Objects, objs)
+	if err != nil {
+		return nil, &failure{reason: gitopsv1.ReasonHealthCheckFailed, kind: "health check", err: err}
+	}
+	if !hr.Healthy() && (hr.Failed() || r.rolloutOverdue(a)) {
+		return nil, &failure{reason: gitopsv1.ReasonHealthCheckFailed, kind: "health check", err: errors.New(hr.Summary(3))}
+	}
+	return hr, nil
+}
 
-	s.Status.LastAppliedRevision = revision
+// rolloutOverdue reports whether the objects have been rolling out for longer than the
+// Sync's timeout, counted from their last write or the revision's first apply.
+func (r *Reconciler) rolloutOverdue(a *attempt) bool {
+	timeout := 5 * time.Minute
+	if a.s.Spec.Timeout != nil {
+		timeout = a.s.Spec.Timeout.Duration
+	}
+	since := r.lastChange(a.key, r.appliedAt(a.s, a.revision, a.started))
+	return time.Since(since) > timeout
+}
+
+func (r *Reconciler) markProgressing(a *attempt, hr *health.Report) {
+	conditions.MarkReconciling(a.s, gitopsv1.ReasonProgressing, "waiting for %s", hr.Summary(3))
+	conditions.MarkUnknown(a.s, gitopsv1.ReadyCondition, gitopsv1.ReasonProgressing, "revision %s applied; waiting for %s", a.revision, hr.Summary(3))
+	r.history(a.s, a.revision, "Progressing", "waiting for rollout", a.started)
+}
+
+// markApplied writes the applied revision and its agents into the status, the history
+// and the commit status: a failure there when warn-mode drift remains.
+func (r *Reconciler) markApplied(ctx context.Context, a *attempt, res *renderers.Result, cs *apply.ChangeSet, drifted int) {
+	s := a.s
+	s.Status.LastAppliedRevision = a.revision
 	s.Status.Agents = agentSummaries(res)
 	agents := r.agentStatus(ctx, s.Status.Agents)
 	conditions.Delete(s, gitopsv1.ReconcilingCondition)
 	conditions.Delete(s, gitopsv1.StalledCondition)
-	conditions.MarkTrue(s, gitopsv1.ReadyCondition, gitopsv1.ReasonSucceeded, "Applied revision: %s%s", revision, agents.suffix())
+	conditions.MarkTrue(s, gitopsv1.ReadyCondition, gitopsv1.ReasonSucceeded, "Applied revision: %s%s", a.revision, agents.suffix())
 	summary := fmt.Sprintf("applied %d objects, %d drifted", len(cs.Changes), drifted)
-	r.history(s, revision, "Applied", summary, started)
+	r.history(s, a.revision, "Applied", summary, a.started)
 	if drifted > 0 && s.Spec.Drift != nil && s.Spec.Drift.Mode == gitopsv1.DriftWarn {
-		report(Failure, "%d objects drifted: %s", drifted, driftSummary(cs))
+		r.reportRevision(ctx, a, Failure, "%d objects drifted: %s", drifted, driftSummary(cs))
 	} else {
-		report(agents.state(), "%s%s", summary, agents.suffix())
+		r.reportRevision(ctx, a, agents.state(), "%s%s", summary, agents.suffix())
 	}
-	return s.Spec.Interval.Duration
 }
 
 // changed notes that a Sync's objects were just written: a rollout starts, and the

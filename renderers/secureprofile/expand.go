@@ -299,33 +299,70 @@ func (e *expansion) namespace(name string) *namespaceState {
 
 func (e *expansion) expandAgent(a *agent) {
 	ns := e.namespace(a.rt.Namespace)
-	w := a.target
-	labels, annotations := w.templateLabels(), w.templateAnnotations()
-
-	settings, err := authbridge.Resolve(a.rt, ns.runtime, labels, annotations, e.p)
-	if err != nil {
-		var se *authbridge.SettingError
-		if errors.As(err, &se) && se.InNamespaceConfig && ns.runtimeCM != nil {
-			e.fail(manifest.Errorf(ns.runtimeCM, "data."+agentv1.KeyConfigYAML+": "+se.Field, "%v (used by AgentRuntime %s)", se.Err, a.rt.Name))
-		} else if errors.As(err, &se) {
-			e.fail(manifest.Errorf(a.obj, se.Field, "%v", se.Err))
-		} else {
-			e.fail(manifest.Errorf(a.obj, "", "%v", err))
-		}
+	settings, ok := e.resolveSettings(a, ns)
+	if !ok {
 		return
-	}
-	if settings.Injected {
-		if c := authbridge.CheckPorts(&w.spec, settings.Mode); c != nil {
-			e.fail(manifest.Errorf(w.obj, strings.Join(w.path("spec"), ".")+"."+c.Field, "%v (AgentRuntime %s)", c, a.rt.Name))
-			return
-		}
 	}
 	fillResolved(a.obj, settings)
 	ns.needSPIRE = ns.needSPIRE || (settings.SPIRE && settings.Injected)
 	ns.needBridge = ns.needBridge || (settings.TLSBridge && settings.Injected)
 
-	// One ServiceAccount per agent: the SPIFFE ID, the Keycloak client and the client
-	// policy are all keyed by it.
+	sa := e.ensureServiceAccount(a)
+	spiffeID, ok := e.addSPIFFEID(a, settings, sa)
+	if !ok {
+		return
+	}
+	agentConfig, ok := e.addAgentConfig(a, ns, settings)
+	if !ok {
+		return
+	}
+
+	registered := agentid.Registered(e.p, a.rt.Spec.Type)
+	clientID := ""
+	if registered {
+		clientID = agentid.ClientID(spiffeID, a.rt.Namespace, a.target.obj.GetName())
+	}
+	hash := configHash(settings, agentConfig, authbridge.HelperConf(e.p, ns.env), e.p)
+	markWorkload(a, settings, hash, registered)
+	a.summary = summarize(a, settings, sa, spiffeID, clientID, hash)
+}
+
+// resolveSettings resolves the agent's AuthBridge settings and, when its sidecars are
+// injected, checks they do not take the workload's ports.
+func (e *expansion) resolveSettings(a *agent, ns *namespaceState) (authbridge.Settings, bool) {
+	w := a.target
+	labels, annotations := w.templateLabels(), w.templateAnnotations()
+	settings, err := authbridge.Resolve(a.rt, ns.runtime, labels, annotations, e.p)
+	if err != nil {
+		e.fail(settingError(a, ns, err))
+		return authbridge.Settings{}, false
+	}
+	if settings.Injected {
+		if c := authbridge.CheckPorts(&w.spec, settings.Mode); c != nil {
+			e.fail(manifest.Errorf(w.obj, strings.Join(w.path("spec"), ".")+"."+c.Field, "%v (AgentRuntime %s)", c, a.rt.Name))
+			return authbridge.Settings{}, false
+		}
+	}
+	return settings, true
+}
+
+// settingError blames the namespace's runtime config when the bad setting came from
+// there, and the AgentRuntime otherwise.
+func settingError(a *agent, ns *namespaceState, err error) *manifest.Error {
+	var se *authbridge.SettingError
+	if errors.As(err, &se) && se.InNamespaceConfig && ns.runtimeCM != nil {
+		return manifest.Errorf(ns.runtimeCM, "data."+agentv1.KeyConfigYAML+": "+se.Field, "%v (used by AgentRuntime %s)", se.Err, a.rt.Name)
+	} else if errors.As(err, &se) {
+		return manifest.Errorf(a.obj, se.Field, "%v", se.Err)
+	}
+	return manifest.Errorf(a.obj, "", "%v", err)
+}
+
+// ensureServiceAccount gives the workload a ServiceAccount of its own, generated unless
+// the build has it, and returns its name: the SPIFFE ID, the Keycloak client and the
+// client policy are all keyed by it.
+func (e *expansion) ensureServiceAccount(a *agent) string {
+	w := a.target
 	sa := agentid.ServiceAccountOf(w.obj.GetName(), w.serviceAccount())
 	if sa != w.serviceAccount() {
 		w.setServiceAccount(sa)
@@ -333,55 +370,64 @@ func (e *expansion) expandAgent(a *agent) {
 			e.add(forAgent("v1", "ServiceAccount", a.rt.Namespace, sa, a))
 		}
 	}
+	return sa
+}
 
-	var spiffeID string
-	if settings.SPIRE {
-		td := trustDomainOverride(a.rt)
-		if td == "" {
-			td = e.p.TrustDomain
-		}
-		id, err := identity.SPIFFEID(td, a.rt.Namespace, sa)
-		if err != nil {
-			e.fail(manifest.Errorf(a.obj, "spec.targetRef", "%v", err))
-			return
-		}
-		spiffeID = id.String()
-		sel, err := w.podSelector()
-		if err != nil {
-			e.fail(err)
-			return
-		}
-		e.add(clusterSPIFFEID(a, td, sel, e.p.Spire.ClassName))
+// addSPIFFEID adds the ClusterSPIFFEID of the agent's pods when it uses SPIRE, and
+// returns their SPIFFE ID; empty without SPIRE.
+func (e *expansion) addSPIFFEID(a *agent, settings authbridge.Settings, sa string) (string, bool) {
+	if !settings.SPIRE {
+		return "", true
 	}
-
-	var agentConfig []byte
-	if settings.Injected {
-		agentConfig, err = authbridge.AgentConfig(authbridge.AgentInput{
-			Runtime:          ns.runtime,
-			Env:              ns.env,
-			Settings:         settings,
-			Ports:            authbridge.PlanPorts(&w.spec),
-			AllowedAudiences: allowedAudiences(a.rt),
-			SPIFFESocket:     e.p.Spire.SocketPath,
-		})
-		if err != nil {
-			e.fail(manifest.Errorf(a.obj, "spec.identity.allowedAudiences", "%v", err))
-			return
-		}
-		name := agentv1.ConfigMapAgentConfigPrefix + w.obj.GetName()
-		e.add(configMap(forAgent("v1", "ConfigMap", a.rt.Namespace, name, a), map[string]string{agentv1.KeyConfigYAML: string(agentConfig)}))
-		if settings.TLSBridge {
-			e.add(tlsBridgeCertificate(a))
-		}
+	td := trustDomainOverride(a.rt)
+	if td == "" {
+		td = e.p.TrustDomain
 	}
-
-	registered := agentid.Registered(e.p, a.rt.Spec.Type)
-	clientID := ""
-	if registered {
-		clientID = agentid.ClientID(spiffeID, a.rt.Namespace, w.obj.GetName())
+	id, err := identity.SPIFFEID(td, a.rt.Namespace, sa)
+	if err != nil {
+		e.fail(manifest.Errorf(a.obj, "spec.targetRef", "%v", err))
+		return "", false
 	}
+	sel, err := a.target.podSelector()
+	if err != nil {
+		e.fail(err)
+		return "", false
+	}
+	e.add(clusterSPIFFEID(a, td, sel, e.p.Spire.ClassName))
+	return id.String(), true
+}
 
-	hash := configHash(settings, agentConfig, authbridge.HelperConf(e.p, ns.env), e.p)
+// addAgentConfig adds, for an injected agent, the ConfigMap of its sidecar's config and,
+// with the TLS bridge, its Certificate; it returns the config, nil when not injected.
+func (e *expansion) addAgentConfig(a *agent, ns *namespaceState, settings authbridge.Settings) ([]byte, bool) {
+	if !settings.Injected {
+		return nil, true
+	}
+	w := a.target
+	agentConfig, err := authbridge.AgentConfig(authbridge.AgentInput{
+		Runtime:          ns.runtime,
+		Env:              ns.env,
+		Settings:         settings,
+		Ports:            authbridge.PlanPorts(&w.spec),
+		AllowedAudiences: allowedAudiences(a.rt),
+		SPIFFESocket:     e.p.Spire.SocketPath,
+	})
+	if err != nil {
+		e.fail(manifest.Errorf(a.obj, "spec.identity.allowedAudiences", "%v", err))
+		return nil, false
+	}
+	name := agentv1.ConfigMapAgentConfigPrefix + w.obj.GetName()
+	e.add(configMap(forAgent("v1", "ConfigMap", a.rt.Namespace, name, a), map[string]string{agentv1.KeyConfigYAML: string(agentConfig)}))
+	if settings.TLSBridge {
+		e.add(tlsBridgeCertificate(a))
+	}
+	return agentConfig, true
+}
+
+// markWorkload labels the workload and its pods with the agent's type and annotates the
+// pods; the config hash rolls them when what they are built from changes.
+func markWorkload(a *agent, settings authbridge.Settings, hash string, registered bool) {
+	w := a.target
 	typ := string(a.rt.Spec.Type)
 	setLabel(w.obj.Unstructured, agentv1.LabelType, typ)
 	w.setTemplateLabel(agentv1.LabelType, typ)
@@ -393,12 +439,14 @@ func (e *expansion) expandAgent(a *agent) {
 		podAnnotations[agentv1.AnnotationClientCredentialsSecret] = agentid.CredentialsSecretName(a.rt.Namespace, w.obj.GetName())
 	}
 	w.setTemplateAnnotations(podAnnotations)
+}
 
-	a.summary = Agent{
+func summarize(a *agent, settings authbridge.Settings, sa, spiffeID, clientID, hash string) Agent {
+	return Agent{
 		Namespace:      a.rt.Namespace,
 		Name:           a.rt.Name,
-		Type:           typ,
-		Workload:       w.ref(),
+		Type:           string(a.rt.Spec.Type),
+		Workload:       a.target.ref(),
 		ServiceAccount: sa,
 		SPIFFEID:       spiffeID,
 		ClientID:       clientID,

@@ -101,13 +101,41 @@ func Inject(spec *corev1.PodSpec, in InjectInput) (*Injection, error) {
 	if c := CheckPorts(spec, s.Mode); c != nil {
 		return nil, c
 	}
-	if !inj.SPIRE {
-		if s.MTLS == agentv1.MTLSStrict {
-			return nil, fmt.Errorf("mtlsMode strict needs an X.509-SVID, but SPIRE is not installed (no CSIDriver %s); install SPIRE or use permissive", SPIFFECSIDriver)
-		}
-		inj.MTLS = agentv1.MTLSDisabled // no SVID, no mTLS: run in plaintext rather than hang
+	mtls, err := mtlsMode(s, inj.SPIRE)
+	if err != nil {
+		return nil, err
 	}
-	p := in.Platform
+	inj.MTLS = mtls
+	mounts := inj.addSidecarVolumes(in)
+	env := []corev1.EnvVar{
+		{Name: "SPIRE_ENABLED", Value: strconv.FormatBool(inj.SPIRE)},
+		{Name: "MTLS_MODE", Value: string(inj.MTLS)},
+	}
+	switch s.Mode {
+	case agentv1.AuthBridgeEnvoySidecar:
+		inj.addEnvoy(in, mounts, env)
+	default: // proxy-sidecar and lite
+		inj.addProxy(in, mounts, env)
+	}
+	return inj, nil
+}
+
+// mtlsMode is the mTLS mode the sidecar can run with: without SPIRE there is no SVID, and
+// rather than hang it runs in plaintext, unless the mode is strict.
+func mtlsMode(s Settings, spire bool) (agentv1.MTLSMode, error) {
+	if spire {
+		return s.MTLS, nil
+	}
+	if s.MTLS == agentv1.MTLSStrict {
+		return "", fmt.Errorf("mtlsMode strict needs an X.509-SVID, but SPIRE is not installed (no CSIDriver %s); install SPIRE or use permissive", SPIFFECSIDriver)
+	}
+	return agentv1.MTLSDisabled, nil
+}
+
+// addSidecarVolumes adds the volumes every sidecar mounts: shared data and its config,
+// the SPIFFE socket and helper with SPIRE, the Keycloak credentials when registered. It
+// returns the sidecar's mounts of them.
+func (inj *Injection) addSidecarVolumes(in InjectInput) []corev1.VolumeMount {
 	mounts := []corev1.VolumeMount{
 		{Name: VolumeSharedData, MountPath: "/shared"},
 		{Name: VolumeConfig, MountPath: "/etc/authbridge", ReadOnly: true},
@@ -119,129 +147,159 @@ func Inject(spec *corev1.PodSpec, in InjectInput) (*Injection, error) {
 		configMapVolume(VolumeRoutes, agentv1.ConfigMapAuthProxyRoutes, true),
 	}
 	if inj.SPIRE {
-		socketDir := strings.TrimPrefix(p.Spire.SocketPath, "unix://")
-		if i := strings.LastIndex(socketDir, "/"); i > 0 {
-			socketDir = socketDir[:i]
-		}
-		mounts = append(mounts,
-			corev1.VolumeMount{Name: VolumeSPIRESocket, MountPath: socketDir, ReadOnly: true},
-			corev1.VolumeMount{Name: VolumeSpiffeHelper, MountPath: "/etc/spiffe-helper", ReadOnly: true},
-			corev1.VolumeMount{Name: VolumeSVIDOutput, MountPath: "/opt"},
-		)
-		inj.Volumes = append(inj.Volumes,
-			corev1.Volume{Name: VolumeSPIRESocket, VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: SPIFFECSIDriver, ReadOnly: ptr.To(true)}}},
-			configMapVolume(VolumeSpiffeHelper, agentv1.ConfigMapSpiffeHelperConfig, false),
-			corev1.Volume{Name: VolumeSVIDOutput, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-		)
+		mounts = inj.addSPIREVolumes(in.Platform, mounts)
 	}
 	if in.Registered {
-		// Not optional: the kubelet waits for the Secret the Keycloak controller writes.
-		secret := agentid.CredentialsSecretName(in.Namespace, in.Workload)
-		inj.Volumes = append(inj.Volumes, corev1.Volume{Name: VolumeCredentials, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret}}})
-		mounts = append(mounts,
-			corev1.VolumeMount{Name: VolumeCredentials, MountPath: "/shared/" + agentid.SecretKeyClientID, SubPath: agentid.SecretKeyClientID, ReadOnly: true},
-			corev1.VolumeMount{Name: VolumeCredentials, MountPath: "/shared/" + agentid.SecretKeyClientSecret, SubPath: agentid.SecretKeyClientSecret, ReadOnly: true},
-		)
+		mounts = inj.addCredentialVolumes(in, mounts)
 	}
-	env := []corev1.EnvVar{
-		{Name: "SPIRE_ENABLED", Value: strconv.FormatBool(inj.SPIRE)},
-		{Name: "MTLS_MODE", Value: string(inj.MTLS)},
-	}
+	return mounts
+}
 
-	switch s.Mode {
-	case agentv1.AuthBridgeEnvoySidecar:
-		mounts = append(mounts, corev1.VolumeMount{Name: VolumeEnvoyConfig, MountPath: "/etc/envoy", ReadOnly: true})
-		inj.Volumes = append(inj.Volumes, configMapVolume(VolumeEnvoyConfig, "envoy-config", true))
-		envoyEnv := []corev1.EnvVar{
-			fromConfigMap("KEYCLOAK_URL"), fromConfigMap("KEYCLOAK_REALM"), fromConfigMap("TOKEN_URL"),
-			fromConfigMap("ISSUER"), fromConfigMap("EXPECTED_AUDIENCE"), fromConfigMap("TARGET_AUDIENCE"),
-			fromConfigMap("TARGET_SCOPES"), fromConfigMap("DEFAULT_OUTBOUND_POLICY"),
-			{Name: "CLIENT_ID_FILE", Value: "/shared/" + agentid.SecretKeyClientID},
-			{Name: "CLIENT_SECRET_FILE", Value: "/shared/" + agentid.SecretKeyClientSecret},
-			{Name: "ROUTES_CONFIG_PATH", Value: "/etc/authproxy/routes.yaml"},
-		}
-		inj.Containers = []corev1.Container{{
-			Name:  ContainerEnvoy,
-			Image: p.Images.AuthBridgeEnvoy,
-			Args:  []string{"--config", "/etc/authbridge/" + agentv1.KeyConfigYAML},
-			Ports: []corev1.ContainerPort{
-				{Name: "envoy-outbound", ContainerPort: envoyOutboundPort},
-				{Name: "envoy-inbound", ContainerPort: envoyInboundPort},
-				{Name: "envoy-admin", ContainerPort: envoyAdminPort},
-				{Name: "ext-proc", ContainerPort: extProcPort},
-			},
-			Env:             append(envoyEnv, env...),
-			Resources:       resources("50m", "64Mi", "200m", "256Mi"),
-			SecurityContext: sidecarSecurity(),
-			VolumeMounts:    mounts,
-		}}
-		outbound := "8080"
-		if in.OutboundPortsExclude != "" {
-			outbound += "," + in.OutboundPortsExclude
-		}
-		inj.InitContainers = []corev1.Container{proxyInit(p, []corev1.EnvVar{
-			{Name: "MODE", Value: "redirect"},
-			{Name: "PROXY_PORT", Value: strconv.Itoa(int(envoyOutboundPort))},
-			{Name: "INBOUND_PROXY_PORT", Value: strconv.Itoa(int(envoyInboundPort))},
+func (inj *Injection) addSPIREVolumes(p *gitopsv1.Platform, mounts []corev1.VolumeMount) []corev1.VolumeMount {
+	socketDir := strings.TrimPrefix(p.Spire.SocketPath, "unix://")
+	if i := strings.LastIndex(socketDir, "/"); i > 0 {
+		socketDir = socketDir[:i]
+	}
+	mounts = append(mounts,
+		corev1.VolumeMount{Name: VolumeSPIRESocket, MountPath: socketDir, ReadOnly: true},
+		corev1.VolumeMount{Name: VolumeSpiffeHelper, MountPath: "/etc/spiffe-helper", ReadOnly: true},
+		corev1.VolumeMount{Name: VolumeSVIDOutput, MountPath: "/opt"},
+	)
+	inj.Volumes = append(inj.Volumes,
+		corev1.Volume{Name: VolumeSPIRESocket, VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: SPIFFECSIDriver, ReadOnly: ptr.To(true)}}},
+		configMapVolume(VolumeSpiffeHelper, agentv1.ConfigMapSpiffeHelperConfig, false),
+		corev1.Volume{Name: VolumeSVIDOutput, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	)
+	return mounts
+}
+
+func (inj *Injection) addCredentialVolumes(in InjectInput, mounts []corev1.VolumeMount) []corev1.VolumeMount {
+	// Not optional: the kubelet waits for the Secret the Keycloak controller writes.
+	secret := agentid.CredentialsSecretName(in.Namespace, in.Workload)
+	inj.Volumes = append(inj.Volumes, corev1.Volume{Name: VolumeCredentials, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret}}})
+	return append(mounts,
+		corev1.VolumeMount{Name: VolumeCredentials, MountPath: "/shared/" + agentid.SecretKeyClientID, SubPath: agentid.SecretKeyClientID, ReadOnly: true},
+		corev1.VolumeMount{Name: VolumeCredentials, MountPath: "/shared/" + agentid.SecretKeyClientSecret, SubPath: agentid.SecretKeyClientSecret, ReadOnly: true},
+	)
+}
+
+// addEnvoy adds the Envoy sidecar and the init container that redirects the pod's
+// traffic, both ways, through it.
+func (inj *Injection) addEnvoy(in InjectInput, mounts []corev1.VolumeMount, env []corev1.EnvVar) {
+	mounts = append(mounts, corev1.VolumeMount{Name: VolumeEnvoyConfig, MountPath: "/etc/envoy", ReadOnly: true})
+	inj.Volumes = append(inj.Volumes, configMapVolume(VolumeEnvoyConfig, "envoy-config", true))
+	inj.Containers = []corev1.Container{envoyContainer(in.Platform, mounts, env)}
+	inj.InitContainers = []corev1.Container{envoyRedirect(in)}
+}
+
+func envoyContainer(p *gitopsv1.Platform, mounts []corev1.VolumeMount, env []corev1.EnvVar) corev1.Container {
+	envoyEnv := []corev1.EnvVar{
+		fromConfigMap("KEYCLOAK_URL"), fromConfigMap("KEYCLOAK_REALM"), fromConfigMap("TOKEN_URL"),
+		fromConfigMap("ISSUER"), fromConfigMap("EXPECTED_AUDIENCE"), fromConfigMap("TARGET_AUDIENCE"),
+		fromConfigMap("TARGET_SCOPES"), fromConfigMap("DEFAULT_OUTBOUND_POLICY"),
+		{Name: "CLIENT_ID_FILE", Value: "/shared/" + agentid.SecretKeyClientID},
+		{Name: "CLIENT_SECRET_FILE", Value: "/shared/" + agentid.SecretKeyClientSecret},
+		{Name: "ROUTES_CONFIG_PATH", Value: "/etc/authproxy/routes.yaml"},
+	}
+	return corev1.Container{
+		Name:  ContainerEnvoy,
+		Image: p.Images.AuthBridgeEnvoy,
+		Args:  []string{"--config", "/etc/authbridge/" + agentv1.KeyConfigYAML},
+		Ports: []corev1.ContainerPort{
+			{Name: "envoy-outbound", ContainerPort: envoyOutboundPort},
+			{Name: "envoy-inbound", ContainerPort: envoyInboundPort},
+			{Name: "envoy-admin", ContainerPort: envoyAdminPort},
+			{Name: "ext-proc", ContainerPort: extProcPort},
+		},
+		Env:             append(envoyEnv, env...),
+		Resources:       resources("50m", "64Mi", "200m", "256Mi"),
+		SecurityContext: sidecarSecurity(),
+		VolumeMounts:    mounts,
+	}
+}
+
+func envoyRedirect(in InjectInput) corev1.Container {
+	outbound := "8080"
+	if in.OutboundPortsExclude != "" {
+		outbound += "," + in.OutboundPortsExclude
+	}
+	return proxyInit(in.Platform, []corev1.EnvVar{
+		{Name: "MODE", Value: "redirect"},
+		{Name: "PROXY_PORT", Value: strconv.Itoa(int(envoyOutboundPort))},
+		{Name: "INBOUND_PROXY_PORT", Value: strconv.Itoa(int(envoyInboundPort))},
+		{Name: "PROXY_UID", Value: strconv.FormatInt(SidecarUID, 10)},
+		{Name: "OUTBOUND_PORTS_EXCLUDE", Value: outbound},
+		{Name: "INBOUND_PORTS_EXCLUDE", Value: in.InboundPortsExclude},
+		{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+	})
+}
+
+// addProxy adds the AuthBridge proxy sidecar (full or lite), which fronts the agent's port
+// and is the application's HTTP proxy, and, when egress is enforced by redirect, the init
+// container that enforces it.
+func (inj *Injection) addProxy(in InjectInput, mounts []corev1.VolumeMount, env []corev1.EnvVar) {
+	s := in.Settings
+	if s.TLSBridge {
+		mounts = inj.addTLSBridgeCA(in.Workload, mounts)
+	}
+	proxy := "http://127.0.0.1:" + strconv.Itoa(int(in.Ports.ForwardPort))
+	inj.AppEnv = append(inj.AppEnv,
+		corev1.EnvVar{Name: "HTTP_PROXY", Value: proxy},
+		corev1.EnvVar{Name: "HTTPS_PROXY", Value: proxy},
+		corev1.EnvVar{Name: "NO_PROXY", Value: "127.0.0.1,localhost"},
+	)
+	inj.Containers = []corev1.Container{proxyContainer(in, mounts, env)}
+	if in.Ports.AgentContainer != "" {
+		inj.AgentPort = &PortMove{Container: in.Ports.AgentContainer, From: in.Ports.AgentPort, To: in.Ports.BackendPort, Name: in.Ports.AgentPortName}
+	}
+	if s.Egress == agentv1.EgressEnforceRedirect {
+		inj.InitContainers = []corev1.Container{proxyInit(in.Platform, []corev1.EnvVar{
+			{Name: "MODE", Value: string(agentv1.EgressEnforceRedirect)},
 			{Name: "PROXY_UID", Value: strconv.FormatInt(SidecarUID, 10)},
-			{Name: "OUTBOUND_PORTS_EXCLUDE", Value: outbound},
-			{Name: "INBOUND_PORTS_EXCLUDE", Value: in.InboundPortsExclude},
-			{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+			{Name: "TRANSPARENT_PORT", Value: strconv.Itoa(int(TransparentPort))},
 		})}
-
-	default: // proxy-sidecar and lite
-		if s.TLSBridge {
-			mounts = append(mounts, corev1.VolumeMount{Name: VolumeTLSBridgeCA, MountPath: TLSBridgeCADir, ReadOnly: true})
-			secret := in.Workload + "-tls-bridge-ca"
-			inj.Volumes = append(inj.Volumes,
-				corev1.Volume{Name: VolumeTLSBridgeCA, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, DefaultMode: ptr.To[int32](0o444)}}},
-				corev1.Volume{Name: VolumeTLSBridgeCACert, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, DefaultMode: ptr.To[int32](0o444),
-					Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}}},
-			)
-			inj.AppMounts = []corev1.VolumeMount{{Name: VolumeTLSBridgeCACert, MountPath: TLSBridgeCADir, ReadOnly: true}}
-			for _, name := range caEnv {
-				inj.AppEnv = append(inj.AppEnv, corev1.EnvVar{Name: name, Value: TLSBridgeCADir + "/ca.crt"})
-			}
-		}
-		proxy := "http://127.0.0.1:" + strconv.Itoa(int(in.Ports.ForwardPort))
-		inj.AppEnv = append(inj.AppEnv,
-			corev1.EnvVar{Name: "HTTP_PROXY", Value: proxy},
-			corev1.EnvVar{Name: "HTTPS_PROXY", Value: proxy},
-			corev1.EnvVar{Name: "NO_PROXY", Value: "127.0.0.1,localhost"},
-		)
-		image := p.Images.AuthBridge
-		if s.Mode == agentv1.AuthBridgeLite {
-			image = p.Images.AuthBridgeLite
-		}
-		reverse := "reverse-proxy"
-		if in.Ports.AgentPortName != "" {
-			reverse = in.Ports.AgentPortName
-		}
-		inj.Containers = []corev1.Container{{
-			Name:  ContainerProxy,
-			Image: image,
-			Args:  []string{"--config", "/etc/authbridge/" + agentv1.KeyConfigYAML},
-			Ports: []corev1.ContainerPort{
-				{Name: reverse, ContainerPort: in.Ports.AgentPort},
-				{Name: "forward-proxy", ContainerPort: in.Ports.ForwardPort},
-			},
-			Env:             env,
-			Resources:       resources("100m", "128Mi", "300m", "384Mi"),
-			SecurityContext: sidecarSecurity(),
-			VolumeMounts:    mounts,
-		}}
-		if in.Ports.AgentContainer != "" {
-			inj.AgentPort = &PortMove{Container: in.Ports.AgentContainer, From: in.Ports.AgentPort, To: in.Ports.BackendPort, Name: in.Ports.AgentPortName}
-		}
-		if s.Egress == agentv1.EgressEnforceRedirect {
-			inj.InitContainers = []corev1.Container{proxyInit(p, []corev1.EnvVar{
-				{Name: "MODE", Value: string(agentv1.EgressEnforceRedirect)},
-				{Name: "PROXY_UID", Value: strconv.FormatInt(SidecarUID, 10)},
-				{Name: "TRANSPARENT_PORT", Value: strconv.Itoa(int(TransparentPort))},
-			})}
-		}
 	}
-	return inj, nil
+}
+
+// addTLSBridgeCA mounts the TLS bridge's CA Secret into the sidecar and its certificate
+// alone into the application containers, with the common TLS stacks pointed at it.
+func (inj *Injection) addTLSBridgeCA(workload string, mounts []corev1.VolumeMount) []corev1.VolumeMount {
+	mounts = append(mounts, corev1.VolumeMount{Name: VolumeTLSBridgeCA, MountPath: TLSBridgeCADir, ReadOnly: true})
+	secret := workload + "-tls-bridge-ca"
+	inj.Volumes = append(inj.Volumes,
+		corev1.Volume{Name: VolumeTLSBridgeCA, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, DefaultMode: ptr.To[int32](0o444)}}},
+		corev1.Volume{Name: VolumeTLSBridgeCACert, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, DefaultMode: ptr.To[int32](0o444),
+			Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}}},
+	)
+	inj.AppMounts = []corev1.VolumeMount{{Name: VolumeTLSBridgeCACert, MountPath: TLSBridgeCADir, ReadOnly: true}}
+	for _, name := range caEnv {
+		inj.AppEnv = append(inj.AppEnv, corev1.EnvVar{Name: name, Value: TLSBridgeCADir + "/ca.crt"})
+	}
+	return mounts
+}
+
+func proxyContainer(in InjectInput, mounts []corev1.VolumeMount, env []corev1.EnvVar) corev1.Container {
+	image := in.Platform.Images.AuthBridge
+	if in.Settings.Mode == agentv1.AuthBridgeLite {
+		image = in.Platform.Images.AuthBridgeLite
+	}
+	reverse := "reverse-proxy"
+	if in.Ports.AgentPortName != "" {
+		reverse = in.Ports.AgentPortName
+	}
+	return corev1.Container{
+		Name:  ContainerProxy,
+		Image: image,
+		Args:  []string{"--config", "/etc/authbridge/" + agentv1.KeyConfigYAML},
+		Ports: []corev1.ContainerPort{
+			{Name: reverse, ContainerPort: in.Ports.AgentPort},
+			{Name: "forward-proxy", ContainerPort: in.Ports.ForwardPort},
+		},
+		Env:             env,
+		Resources:       resources("100m", "128Mi", "300m", "384Mi"),
+		SecurityContext: sidecarSecurity(),
+		VolumeMounts:    mounts,
+	}
 }
 
 // proxyInit is the init container that installs the iptables rules: it runs as root
