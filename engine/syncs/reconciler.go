@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
@@ -32,7 +30,6 @@ import (
 	"github.com/trustsync/trustsync/internal/ctrlkit"
 	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers"
-	"github.com/trustsync/trustsync/renderers/secureprofile"
 )
 
 // Options tune the reconciler.
@@ -422,75 +419,6 @@ func (r *Reconciler) lastChange(key types.NamespacedName, since time.Time) time.
 	}
 	return since
 }
-
-// splitPlatform separates the objects every Sync renders for the platform as a whole
-// from the Sync's own.
-func splitPlatform(objs []*manifest.Object) (platform, own []*manifest.Object) {
-	for _, o := range objs {
-		if secureprofile.IsPlatform(o) {
-			platform = append(platform, o)
-		} else {
-			own = append(own, o)
-		}
-	}
-	return platform, own
-}
-
-// applyPlatform applies the platform objects with an owner of their own, once for all
-// Syncs: were each Sync to apply them, Syncs would take them from one another forever,
-// and pruning one Sync would delete them for all. They are never pruned.
-func (r *Reconciler) applyPlatform(ctx context.Context, objs []*manifest.Object) error {
-	objs = withoutUnservedOperands(r.Mapper, objs)
-	if len(objs) == 0 {
-		return nil
-	}
-	r.platformMu.Lock()
-	defer r.platformMu.Unlock()
-	if r.platform == nil {
-		c, err := r.newClient("")
-		if err != nil {
-			return err
-		}
-		opts := apply.DefaultOptions()
-		opts.FieldOwner = gitopsv1.FieldManager
-		opts.Labels = map[string]string{gitopsv1.LabelSyncName: PlatformOwner, gitopsv1.LabelSyncNamespace: r.Platform.Namespace}
-		opts.Concurrency = r.Options.Concurrency
-		if r.platform, err = apply.New(c, r.Objects, r.Mapper, opts); err != nil {
-			return err
-		}
-	}
-	_, err := r.platform.Apply(ctx, objs)
-	return err
-}
-
-// kuadrant is the operand the platform may ask for: its CR and the namespace the
-// renderer generates for it.
-var kuadrant = struct {
-	gk        schema.GroupKind
-	namespace string
-}{schema.GroupKind{Group: "kuadrant.io", Kind: "Kuadrant"}, "kuadrant-system"}
-
-// withoutUnservedOperands leaves the Kuadrant CR, and the namespace generated for it,
-// out of the platform objects while the cluster does not serve the kind: like the
-// reference operator, trustsync ensures it only where Kuadrant is installed, and a
-// platform that enables it does not make every Sync fail before. The mapper discovers
-// the CRD once it appears, and the next reconcile applies the CR.
-func withoutUnservedOperands(mapper meta.RESTMapper, objs []*manifest.Object) []*manifest.Object {
-	i := slices.IndexFunc(objs, func(o *manifest.Object) bool { return o.GroupVersionKind().GroupKind() == kuadrant.gk })
-	if i < 0 {
-		return objs
-	}
-	if _, err := mapper.RESTMapping(kuadrant.gk, objs[i].GroupVersionKind().Version); err == nil {
-		return objs
-	}
-	return slices.DeleteFunc(slices.Clone(objs), func(o *manifest.Object) bool {
-		gk := o.GroupVersionKind().GroupKind()
-		return gk == kuadrant.gk || (gk == schema.GroupKind{Kind: "Namespace"} && o.GetName() == kuadrant.namespace && o.Source == "")
-	})
-}
-
-// PlatformOwner is the owner label value of the platform objects.
-const PlatformOwner = "trustsync-platform"
 
 // source finds the Sync's GitSource and its latest artifact.
 func (r *Reconciler) source(ctx context.Context, s *gitopsv1.Sync) (*gitopsv1.GitSource, *Artifact, error) {
