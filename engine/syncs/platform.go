@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/engine/apply"
@@ -53,30 +52,20 @@ func (r *Reconciler) applyPlatform(ctx context.Context, objs []*manifest.Object)
 	return err
 }
 
-// kuadrant is the operand the platform may ask for: its CR and the namespace the
-// renderer generates for it.
-var kuadrant = struct {
-	gk        schema.GroupKind
-	namespace string
-}{schema.GroupKind{Group: "kuadrant.io", Kind: "Kuadrant"}, "kuadrant-system"}
-
 // withoutUnservedOperands leaves the Kuadrant CR, and the namespace generated for it,
 // out of the platform objects while the cluster does not serve the kind: like the
 // reference operator, trustsync ensures it only where Kuadrant is installed, and a
 // platform that enables it does not make every Sync fail before. The mapper discovers
 // the CRD once it appears, and the next reconcile applies the CR.
 func withoutUnservedOperands(mapper meta.RESTMapper, objs []*manifest.Object) []*manifest.Object {
-	i := slices.IndexFunc(objs, func(o *manifest.Object) bool { return o.GroupVersionKind().GroupKind() == kuadrant.gk })
+	i := slices.IndexFunc(objs, func(o *manifest.Object) bool { return o.GroupVersionKind().GroupKind() == secureprofile.KuadrantKind })
 	if i < 0 {
 		return objs
 	}
-	if _, err := mapper.RESTMapping(kuadrant.gk, objs[i].GroupVersionKind().Version); err == nil {
+	if _, err := mapper.RESTMapping(secureprofile.KuadrantKind, objs[i].GroupVersionKind().Version); err == nil {
 		return objs
 	}
-	return slices.DeleteFunc(slices.Clone(objs), func(o *manifest.Object) bool {
-		gk := o.GroupVersionKind().GroupKind()
-		return gk == kuadrant.gk || (gk == schema.GroupKind{Kind: "Namespace"} && o.GetName() == kuadrant.namespace && o.Source == "")
-	})
+	return slices.DeleteFunc(slices.Clone(objs), secureprofile.IsKuadrantOperand)
 }
 
 // PlatformOwner is the owner label value of the platform objects.

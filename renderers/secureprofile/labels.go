@@ -2,6 +2,7 @@ package secureprofile
 
 import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/trustsync/trustsync/manifest"
 )
@@ -51,6 +52,16 @@ func forAgent(apiVersion, kind, namespace, name string, a *agent) *manifest.Obje
 func IsPlatform(o *manifest.Object) bool {
 	l := o.GetLabels()
 	return o.Source == "" && l[LabelManagedBy] == ManagedBy && l[LabelComponent] == componentPlatform
+}
+
+// KuadrantKind is the kind of the Kuadrant CR the platform may ask for.
+var KuadrantKind = schema.GroupKind{Group: "kuadrant.io", Kind: "Kuadrant"}
+
+// IsKuadrantOperand reports whether o is the Kuadrant CR or the namespace trustsync
+// generated for it: what a cluster that does not serve Kuadrant cannot take yet.
+func IsKuadrantOperand(o *manifest.Object) bool {
+	gk := o.GroupVersionKind().GroupKind()
+	return gk == KuadrantKind || (gk == schema.GroupKind{Kind: "Namespace"} && o.GetName() == kuadrantNamespace && o.Source == "")
 }
 
 func setLabel(u *unstructured.Unstructured, key, value string) {
