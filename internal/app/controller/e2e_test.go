@@ -43,12 +43,12 @@ func TestMain(m *testing.M) {
 	log.SetLogger(logr.Discard())
 	// The admission webhooks run too: what the engine applies passes their validation,
 	// and the pods of what it applied are injected.
-	os.Exit(testenv.RunWith(m, &env, testenv.Options{WebhookPaths: []string{"../../config/webhook/manifests.yaml"}},
+	os.Exit(testenv.RunWith(m, &env, testenv.Options{WebhookPaths: []string{"../../../config/webhook/manifests.yaml"}},
 		startGitea, startController, startWebhook))
 }
 
 func startWebhook(ctx context.Context, e *testenv.Env) error {
-	p, err := gitopsv1.LoadPlatform("../../examples/platform.yaml")
+	p, err := gitopsv1.LoadPlatform("../../../examples/platform.yaml")
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func startController(ctx context.Context, e *testenv.Env) error {
 			return err
 		}
 	}
-	p, err := gitopsv1.LoadPlatform("../../examples/platform.yaml")
+	p, err := gitopsv1.LoadPlatform("../../../examples/platform.yaml")
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func startController(ctx context.Context, e *testenv.Env) error {
 func example(t *testing.T, name string) map[string]string {
 	t.Helper()
 	files := map[string]string{}
-	root := filepath.Join("../../examples", name)
+	root := filepath.Join("../../../examples", name)
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
