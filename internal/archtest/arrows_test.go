@@ -52,6 +52,7 @@ var rules = []rule{
 	{pkgs: "api/...", forbid: []string{"sigs.k8s.io/controller-runtime/pkg/client/...", "sigs.k8s.io/kustomize/...", "github.com/open-policy-agent/..."}, why: "api links no client, kustomize or OPA"},
 	{pkgs: "manifest/...", forbid: []string{"..."}, why: "the object model is the rules layer"},
 	{pkgs: "manifest/...", forbid: controllerMachinery, why: "the object model links no client"},
+	{pkgs: "internal/confine", forbid: []string{"..."}, why: "the symlink walker is a leaf: renderers and sources both use it"},
 	{pkgs: "security/identity", forbid: []string{"..."}, allow: []string{"api/..."}, why: "identity rules are the rules layer"},
 	{pkgs: "security/agentid", forbid: []string{"..."}, allow: []string{"api/...", "security/identity", "internal/redact"}, why: "agent rules are the rules layer"},
 	{pkgs: "security/identity", forbid: controllerMachinery, why: "identity rules link no client"},
@@ -67,7 +68,7 @@ var rules = []rule{
 	// Sideways, within the middle tier.
 	{pkgs: "sources/...", forbid: []string{"renderers/...", "security/..."}, why: "sources own nothing about what the files mean"},
 	{pkgs: "renderers/...", forbid: []string{"sources/..."}, why: "a render reads the tree it is given"},
-	{pkgs: "renderers/kustomize", forbid: []string{"..."}, allow: []string{"manifest"}, why: "the kustomize build is self-contained"},
+	{pkgs: "renderers/kustomize", forbid: []string{"..."}, allow: []string{"manifest", "internal/confine"}, why: "the kustomize build is self-contained"},
 	{pkgs: "security/...", forbid: []string{"renderers/...", "sources/..."}, why: "security rules do not render or fetch"},
 
 	// Sideways, within the processes' tier.

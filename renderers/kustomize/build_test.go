@@ -280,6 +280,16 @@ func TestBuildOnDisk(t *testing.T) {
 	if _, err := Build(os.DirFS(root), "app", Options{}); err == nil || !strings.Contains(err.Error(), "points outside the source tree") {
 		t.Fatalf("want symlink refusal, got %v", err)
 	}
+
+	// A missing directory in a link's target does not end the walk: the link reached
+	// past it is checked too, not left for os.DirFS to follow out of the tree.
+	if err := os.Symlink("missing/../escape.yaml", filepath.Join(root, "app/via-missing.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join(root, "app/kustomization.yaml"), "resources: [cm.yaml, via-missing.yaml]\n")
+	if _, err := Build(os.DirFS(root), "app", Options{}); err == nil || !strings.Contains(err.Error(), `symlink "app/escape.yaml" -> `) {
+		t.Fatalf("want symlink refusal, got %v", err)
+	}
 }
 
 func TestBuildWithNamespace(t *testing.T) {

@@ -12,5 +12,5 @@
 // Flux does. Every object keeps the file it came from, for error messages.
 //
 // It must not talk to a cluster or the network, and must not import other trustsync
-// packages than manifest.
+// packages than manifest and internal/confine (the symlink walker).
 package kustomize

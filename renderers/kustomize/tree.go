@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
+	"github.com/trustsync/trustsync/internal/confine"
 	"github.com/trustsync/trustsync/manifest"
 )
 
@@ -292,77 +293,42 @@ func (t *tree) rel(p string) (string, error) {
 }
 
 // resolve follows every symlink in a tree-relative path and returns the real path inside
-// the tree. A link that leads out of the tree is an error. A missing element ends the
-// walk: the remaining path is returned as is, for the caller's lookup to fail.
+// the tree. A link that leads out of the tree is an error. A missing element is kept as
+// it is, for the caller's lookup to fail.
 func (t *tree) resolve(name string) (string, error) {
-	pending := strings.Split(name, "/")
-	resolved := "."
-	hops := 0
-	for len(pending) > 0 {
-		elem := pending[0]
-		pending = pending[1:]
-		switch elem {
-		case "", ".":
-			continue
-		case "..":
-			if resolved == "." {
-				err := fmt.Errorf("path %q is %w", name, errOutsideTree)
-				t.violation(err)
-				return "", err
-			}
-			resolved = path.Dir(resolved)
-			continue
-		}
-		next := path.Join(resolved, elem)
-		if _, ok := t.overlay[next]; ok {
-			resolved = next
-			continue
-		}
-		info, err := fs.Lstat(t.fsys, next)
-		if err != nil {
-			return path.Join(append([]string{next}, pending...)...), nil
-		}
-		if info.Mode()&fs.ModeSymlink == 0 {
-			resolved = next
-			continue
-		}
-		if hops++; hops > t.limits.SymlinkHops {
-			return "", t.limitErr("", "limits.symlinkHops", t.limits.SymlinkHops, "%q follows more than %d symbolic links (a loop?)", name, t.limits.SymlinkHops)
-		}
-		target, err := fs.ReadLink(t.fsys, next)
-		if err != nil {
-			return "", fmt.Errorf("symlink %q: %w", next, err)
-		}
-		target = filepath.ToSlash(target)
-		if path.IsAbs(target) || !staysInside(resolved, target) {
-			err := fmt.Errorf("symlink %q -> %q points %w", next, target, errOutsideTree)
-			t.violation(err)
-			return "", err
-		}
-		pending = append(strings.Split(target, "/"), pending...)
+	r, err := confine.Resolve(treeLinks{t}, name, t.limits.SymlinkHops)
+	if err == nil {
+		return r, nil
 	}
-	return resolved, nil
+	var e *confine.Error
+	switch {
+	case errors.Is(err, confine.ErrTooManyLinks):
+		return "", t.limitErr("", "limits.symlinkHops", t.limits.SymlinkHops, "%q follows more than %d symbolic links (a loop?)", name, t.limits.SymlinkHops)
+	case !errors.As(err, &e):
+		return "", err
+	case e.Link != "":
+		err = fmt.Errorf("symlink %q -> %q points %w", e.Link, e.Target, errOutsideTree)
+	default:
+		err = fmt.Errorf("path %q is %w", name, errOutsideTree)
+	}
+	t.violation(err)
+	return "", err
 }
 
-// staysInside reports whether a relative link target, taken from dir, stays in the tree.
-func staysInside(dir, target string) bool {
-	depth := 0
-	if dir != "." {
-		depth = strings.Count(dir, "/") + 1
+// treeLinks is the tree as the symlink walker sees it: a file of the overlay is a plain
+// file, whatever the source tree holds at its path.
+type treeLinks struct{ t *tree }
+
+func (l treeLinks) Open(name string) (fs.File, error) { return l.t.fsys.Open(name) }
+
+func (l treeLinks) Lstat(name string) (fs.FileInfo, error) {
+	if data, ok := l.t.overlay[name]; ok {
+		return overlayInfo{name: path.Base(name), size: int64(len(data))}, nil
 	}
-	for _, elem := range strings.Split(target, "/") {
-		switch elem {
-		case "", ".":
-		case "..":
-			if depth--; depth < 0 {
-				return false
-			}
-		default:
-			depth++
-		}
-	}
-	return true
+	return fs.Lstat(l.t.fsys, name)
 }
+
+func (l treeLinks) ReadLink(name string) (string, error) { return fs.ReadLink(l.t.fsys, name) }
 
 func (t *tree) real(p string) (string, error) {
 	r, err := t.rel(p)

@@ -7,11 +7,12 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
-	"strings"
 	"testing/fstest"
 
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+
+	"github.com/trustsync/trustsync/internal/confine"
 )
 
 // RevisionError is a revision that cannot be opened. Its text names the repository
@@ -144,57 +145,35 @@ func checkLinks(m fstest.MapFS) error {
 // maxLinkHops bounds symlink resolution, like the kernel's ELOOP.
 const maxLinkHops = 40
 
-var errOutsideTree = errors.New("outside the tree")
-
 // resolveInside fails when the symlink at link, followed through the tree, leaves it.
 func resolveInside(m fstest.MapFS, link string) error {
-	if _, err := resolve(m, link); err != nil {
-		if errors.Is(err, errOutsideTree) {
-			return fmt.Errorf("symlink %s -> %q points %w", link, string(m[link].Data), errOutsideTree)
-		}
+	_, err := confine.Resolve(mapLinks(m), link, maxLinkHops)
+	switch {
+	case errors.Is(err, confine.ErrOutside):
+		return fmt.Errorf("symlink %s -> %q points %w", link, string(m[link].Data), confine.ErrOutside)
+	case errors.Is(err, confine.ErrTooManyLinks):
+		return fmt.Errorf("symlink %s: %w", link, confine.ErrTooManyLinks)
+	case err != nil:
 		return fmt.Errorf("symlink %s: %w", link, err)
 	}
 	return nil
 }
 
-// resolve follows every symlink in name, element by element as the kernel does (a
-// link's target is taken from the link's directory, ".." from the real path reached),
-// and returns the real path. Missing elements are kept as they are, so a dangling link
-// resolves while it stays inside; climbing above the root is errOutsideTree.
-func resolve(m fstest.MapFS, name string) (string, error) {
-	pending := strings.Split(name, "/")
-	resolved := "."
-	hops := 0
-	for len(pending) > 0 {
-		elem := pending[0]
-		pending = pending[1:]
-		switch elem {
-		case "", ".":
-			continue
-		case "..":
-			if resolved == "." {
-				return "", errOutsideTree
-			}
-			resolved = path.Dir(resolved)
-			continue
-		}
-		next := path.Join(resolved, elem)
-		f, ok := m[next]
-		if !ok || f.Mode&fs.ModeSymlink == 0 {
-			resolved = next
-			continue
-		}
-		if hops++; hops > maxLinkHops {
-			return "", errors.New("too many levels of symbolic links")
-		}
-		target := filepath.ToSlash(string(f.Data))
-		if strings.HasPrefix(target, "/") || target == "" {
-			return "", errOutsideTree
-		}
-		pending = append(strings.Split(target, "/"), pending...)
+// mapLinks shows the symlink walker the map's own entries. MapFS.Lstat would find a
+// directory by scanning every entry; the walker only asks which entries are links, and
+// takes a directory, which is no entry, as it is.
+type mapLinks fstest.MapFS
+
+func (l mapLinks) Open(name string) (fs.File, error) { return fstest.MapFS(l).Open(name) }
+
+func (l mapLinks) Lstat(name string) (fs.FileInfo, error) {
+	if _, ok := l[name]; !ok {
+		return nil, &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrNotExist}
 	}
-	return resolved, nil
+	return fstest.MapFS(l).Lstat(name)
 }
+
+func (l mapLinks) ReadLink(name string) (string, error) { return fstest.MapFS(l).ReadLink(name) }
 
 // revisionFS is the tree of a revision. It resolves symlinks itself, with the same
 // rules as the check above (MapFS joins link targets lexically), and hides the map, so
@@ -220,7 +199,7 @@ func (r revisionFS) real(op, name string, parentOnly bool) (string, error) {
 		dir, err := r.real(op, path.Dir(name), false)
 		return path.Join(dir, path.Base(name)), err
 	}
-	p, err := resolve(r.m, name)
+	p, err := confine.Resolve(mapLinks(r.m), name, maxLinkHops)
 	if err != nil {
 		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 	}

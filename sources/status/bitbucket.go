@@ -20,22 +20,23 @@ type bitbucketAPI struct {
 	web string
 }
 
-func newBitbucketAPI(c *client, p Provider, address, repository string) *bitbucketAPI {
-	if p == Bitbucket {
-		base := address + "/repositories/" + escapePath(repository) + "/commit/"
-		return &bitbucketAPI{
-			c:    c,
-			list: func(commit string) string { return base + commit + "/statuses?pagelen=100" },
-			post: func(commit string) string { return base + commit + "/statuses/build" },
-			web:  "https://bitbucket.org/" + escapePath(repository),
-		}
+func newBitbucketCloudAPI(c *client, o Options) hostAPI {
+	base := o.Address + "/repositories/" + escapePath(o.Repository) + "/commit/"
+	return &bitbucketAPI{
+		c:    c,
+		list: func(commit string) string { return base + commit + "/statuses?pagelen=100" },
+		post: func(commit string) string { return base + commit + "/statuses/build" },
+		web:  "https://bitbucket.org/" + escapePath(o.Repository),
 	}
-	base := address + "/rest/build-status/1.0/commits/"
+}
+
+func newBitbucketServerAPI(c *client, o Options) hostAPI {
+	base := o.Address + "/rest/build-status/1.0/commits/"
 	return &bitbucketAPI{
 		c:    c,
 		list: func(commit string) string { return base + commit + "?limit=100" },
 		post: func(commit string) string { return base + commit },
-		web:  bitbucketServerWeb(address, repository),
+		web:  bitbucketServerWeb(o.Address, o.Repository),
 	}
 }
 

@@ -208,32 +208,20 @@ type changeRequests struct {
 // NewChangeRequests returns the ChangeRequests for o.Provider: github, gitlab or gitea.
 // It takes the same Options as New, checked the same way.
 func NewChangeRequests(o Options) (ChangeRequests, error) {
-	switch o.Provider {
-	case GitHub, GitLab, Gitea:
-	case Bitbucket, BitbucketServer:
-		return nil, optionErr("Provider", "%q: pull-request comments are not supported; use github, gitlab or gitea", o.Provider)
-	default:
-		return nil, optionErr("Provider", "%q: want github, gitlab or gitea", o.Provider)
+	hasChanges := func(h host) bool { return h.changes != nil }
+	switch h, ok := hostOf(o.Provider); {
+	case !ok:
+		return nil, optionErr("Provider", "%q: want %s", o.Provider, listProviders(hasChanges))
+	case !hasChanges(h):
+		return nil, optionErr("Provider", "%q: pull-request comments are not supported; use %s", o.Provider, listProviders(hasChanges))
 	}
-	// New does every check and builds the client with its credentials and redactor; the
-	// pull-request endpoints sit beside the status ones on the same base URL.
-	p, err := New(o)
+	// The pull-request endpoints sit beside the status ones, on the same base URL and
+	// with the same credentials and redactor.
+	h, c, o, err := connect(o)
 	if err != nil {
 		return nil, err
 	}
-	ps := p.(*poster)
-	cr := &changeRequests{provider: ps.provider, repository: ps.repository, redactor: ps.redactor}
-	switch api := ps.api.(type) {
-	case *githubAPI:
-		cr.api = &githubChanges{c: api.c, repo: api.repo}
-	case *giteaAPI:
-		cr.api = &giteaChanges{c: api.c, repo: api.repo}
-	case *gitlabAPI:
-		cr.api = &gitlabChanges{c: api.c, project: api.project, web: gitlabWeb(api.project, ps.repository)}
-	default:
-		return nil, fmt.Errorf("status: provider %s: no pull-request API", o.Provider)
-	}
-	return cr, nil
+	return &changeRequests{provider: o.Provider, repository: o.Repository, api: h.changes(c, o), redactor: c.redactor}, nil
 }
 
 func (cr *changeRequests) UpsertComment(ctx context.Context, number int, marker, body string) (CommentResult, error) {

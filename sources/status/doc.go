@@ -25,6 +25,9 @@
 // the address the API is reached at). A next-page link to another scheme or host is
 // refused: following it would send the token there. Every loop is bounded.
 //
+// What differs between the hosts (address derivation, repository shape, credentials,
+// the APIs built) is one row of the hosts table in providers.go; a new host is a row.
+//
 // It does not decide which commit, context, state, comment or pull request to post (the
 // engine and the preview command do), and it does not retry: callers own retry and
 // backoff.

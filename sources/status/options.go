@@ -1,7 +1,6 @@
 package status
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,17 +9,6 @@ import (
 	"unicode"
 
 	"github.com/trustsync/trustsync/internal/redact"
-)
-
-// Provider names a Git host's commit-status API.
-type Provider string
-
-const (
-	GitHub          Provider = "github"
-	GitLab          Provider = "gitlab"
-	Gitea           Provider = "gitea"
-	Bitbucket       Provider = "bitbucket"
-	BitbucketServer Provider = "bitbucketserver"
 )
 
 // Options configure a Poster for one repository.
@@ -50,14 +38,23 @@ func optionErr(option, format string, args ...any) error {
 // New checks o, fills in what RepoURL implies and returns the Poster for o.Provider.
 // Every problem is reported at once.
 func New(o Options) (Poster, error) {
-	var errs []error
-	switch o.Provider {
-	case GitHub, GitLab, Gitea, Bitbucket, BitbucketServer:
-	default:
-		return nil, optionErr("Provider", "%q: want github, gitlab, gitea, bitbucket or bitbucketserver", o.Provider)
+	h, c, o, err := connect(o)
+	if err != nil {
+		return nil, err
 	}
+	return &poster{provider: o.Provider, repository: o.Repository, api: h.statuses(c, o), redactor: c.redactor}, nil
+}
+
+// connect does New's checks and returns o.Provider's row, the client with its
+// credentials and redactor, and o completed from RepoURL.
+func connect(o Options) (host, *client, Options, error) {
+	h, ok := hostOf(o.Provider)
+	if !ok {
+		return host{}, nil, o, optionErr("Provider", "%q: want %s", o.Provider, listProviders(func(host) bool { return true }))
+	}
+	var errs []error
 	if o.Address == "" || o.Repository == "" {
-		address, repository, err := deriveFromRepoURL(o.Provider, o.RepoURL)
+		address, repository, err := deriveFromRepoURL(h, o.RepoURL)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -74,55 +71,31 @@ func New(o Options) (Poster, error) {
 		o.Address = address
 	}
 	if o.Repository != "" {
-		errs = append(errs, checkRepository(o.Provider, o.Repository))
+		errs = append(errs, checkRepository(h, o.Repository))
 	}
-	errs = append(errs, checkCredentials(o))
+	errs = append(errs, checkCredentials(h, o))
 	if err := errors.Join(errs...); err != nil {
 		// The token could sit inside a RepoURL or Address an error quotes.
-		return nil, &redactedError{err: err, r: newRedactor(o.Token)}
+		return host{}, nil, o, &redactedError{err: err, r: newRedactor(o.Token)}
 	}
 
 	c := &client{http: newHTTPClient(o.HTTPClient), header: http.Header{}}
 	c.header.Set("Accept", "application/json")
 	// Hosts and proxies may echo the token in any encoding or inside the header; the
 	// redactor derives the encodings.
-	secrets := []string{o.Token}
-	var api hostAPI
-	switch o.Provider {
-	case GitHub:
-		c.header.Set("Authorization", "Bearer "+o.Token)
-		c.header.Set("Accept", "application/vnd.github+json")
-		c.header.Set("X-GitHub-Api-Version", "2022-11-28")
-		api = &githubAPI{c: c, repo: o.Address + "/repos/" + escapePath(o.Repository)}
-	case Gitea:
-		c.header.Set("Authorization", "token "+o.Token)
-		api = &giteaAPI{c: c, repo: o.Address + "/repos/" + escapePath(o.Repository)}
-	case GitLab:
-		c.header.Set("PRIVATE-TOKEN", o.Token)
-		// The project path is one URL-encoded segment: group%2Fsub%2Fname.
-		api = &gitlabAPI{c: c, project: o.Address + "/projects/" + url.PathEscape(o.Repository)}
-	case Bitbucket, BitbucketServer:
-		if o.Username != "" {
-			cred := base64.StdEncoding.EncodeToString([]byte(o.Username + ":" + o.Token))
-			c.header.Set("Authorization", "Basic "+cred)
-			secrets = append(secrets, redact.Basic(o.Username, o.Token)...)
-		} else {
-			c.header.Set("Authorization", "Bearer "+o.Token)
-		}
-		api = newBitbucketAPI(c, o.Provider, o.Address, o.Repository)
-	}
+	secrets := append([]string{o.Token}, h.authorize(c.header, o)...)
 	secrets = append(secrets, c.header.Get("Authorization"))
 	c.redactor = newRedactor(secrets...)
-	return &poster{provider: o.Provider, repository: o.Repository, api: api, redactor: c.redactor}, nil
+	return h, c, o, nil
 }
 
-func deriveFromRepoURL(p Provider, repoURL string) (address, repository string, err error) {
+func deriveFromRepoURL(h host, repoURL string) (address, repository string, err error) {
 	if repoURL == "" {
 		return "", "", optionErr("RepoURL", "empty; it is needed when Address or Repository is not set")
 	}
 	r, err := parseRepoURL(repoURL)
 	if err == nil {
-		address, repository, err = derive(p, r)
+		address, repository, err = h.derive(r)
 	}
 	if err != nil {
 		return "", "", optionErr("RepoURL", "%s: %v", displayURL(repoURL), err)
@@ -157,27 +130,20 @@ func checkAddress(address string) (string, error) {
 }
 
 // checkRepository enforces the shape each host addresses repositories by.
-func checkRepository(p Provider, repository string) error {
+func checkRepository(h host, repository string) error {
 	segs := strings.Split(repository, "/")
 	for _, s := range segs {
 		if s == "" || s == "." || s == ".." || strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 			return optionErr("Repository", "%q: segment %q is empty, a dot path or has spaces", repository, s)
 		}
 	}
-	switch {
-	case p == GitLab && len(segs) < 2:
-		return optionErr("Repository", "%q: want a project path group[/subgroup...]/name", repository)
-	case p == BitbucketServer && len(segs) != 2:
-		return optionErr("Repository", "%q: want PROJECT/repo", repository)
-	case p == Bitbucket && len(segs) != 2:
-		return optionErr("Repository", "%q: want workspace/repo", repository)
-	case (p == GitHub || p == Gitea) && len(segs) != 2:
-		return optionErr("Repository", "%q: want owner/name", repository)
+	if len(segs) < 2 || !h.nested && len(segs) > 2 {
+		return optionErr("Repository", "%q: want %s", repository, h.repository)
 	}
 	return nil
 }
 
-func checkCredentials(o Options) error {
+func checkCredentials(h host, o Options) error {
 	var errs []error
 	switch {
 	case o.Token == "":
@@ -188,9 +154,9 @@ func checkCredentials(o Options) error {
 	}
 	if o.Username != "" {
 		switch {
-		case o.Provider != Bitbucket && o.Provider != BitbucketServer:
+		case !h.takesUsername:
 			// Ignoring it would hide a misconfiguration: these hosts take the token alone.
-			errs = append(errs, optionErr("Username", "only Bitbucket and Bitbucket Server use a username; %s authenticates with the token alone", o.Provider))
+			errs = append(errs, optionErr("Username", "only %s use a username; %s authenticates with the token alone", usernameHosts(), o.Provider))
 		case strings.ContainsAny(o.Username, ":\r\n"):
 			errs = append(errs, optionErr("Username", "%q: must not contain a colon or line break (basic auth)", o.Username))
 		}

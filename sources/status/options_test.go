@@ -38,7 +38,8 @@ func TestDeriveFromRepoURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.provider)+" "+tt.repoURL, func(t *testing.T) {
-			address, repository, err := deriveFromRepoURL(tt.provider, tt.repoURL)
+			h, _ := hostOf(tt.provider)
+			address, repository, err := deriveFromRepoURL(h, tt.repoURL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,4 +137,29 @@ func flatten(err error) []error {
 		return flatten(e.Unwrap())
 	}
 	return []error{err}
+}
+
+// The provider errors list what the hosts table holds, in the words they always had.
+func TestProviderErrorText(t *testing.T) {
+	o := Options{Address: "https://api.example", Repository: "org/repo", Token: testToken}
+	with := func(p Provider, username string) Options { o := o; o.Provider, o.Username = p, username; return o }
+	newErr := func(o Options) error { _, err := New(o); return err }
+	changesErr := func(o Options) error { _, err := NewChangeRequests(o); return err }
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"unknown provider", newErr(with("azuredevops", "")), `status: option Provider: "azuredevops": want github, gitlab, gitea, bitbucket or bitbucketserver`},
+		{"username on github", newErr(with(GitHub, "bob")), `status: option Username: only Bitbucket and Bitbucket Server use a username; github authenticates with the token alone`},
+		{"comments on bitbucket", changesErr(with(BitbucketServer, "")), `status: option Provider: "bitbucketserver": pull-request comments are not supported; use github, gitlab or gitea`},
+		{"comments on an unknown provider", changesErr(with("gogs", "")), `status: option Provider: "gogs": want github, gitlab or gitea`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.err == nil || tt.err.Error() != tt.want {
+				t.Errorf("error = %v\nwant %s", tt.err, tt.want)
+			}
+		})
+	}
 }

@@ -71,27 +71,25 @@ func (r remote) web() string {
 	return "https://" + r.host
 }
 
-// derive returns the default API address and repository for p from the clone URL.
-func derive(p Provider, r remote) (address, repository string, err error) {
-	switch p {
-	case GitHub:
-		if r.host == "github.com" || r.host == "ssh.github.com" {
-			return "https://api.github.com", r.path, nil
-		}
-		return r.web() + "/api/v3", r.path, nil
-	case Gitea:
-		return r.web() + "/api/v1", r.path, nil
-	case GitLab:
-		return r.web() + "/api/v4", r.path, nil
-	case Bitbucket:
-		if r.host != "bitbucket.org" && r.host != "altssh.bitbucket.org" {
-			return "", "", fmt.Errorf("host %s is not Bitbucket Cloud (bitbucket.org); use provider bitbucketserver or set Address", r.host)
-		}
-		return "https://api.bitbucket.org/2.0", r.path, nil
-	case BitbucketServer:
-		return deriveBitbucketServer(r)
+// apiUnderWeb derives the API address as a path under the web root (Gitea, GitLab).
+func apiUnderWeb(path string) func(remote) (address, repository string, err error) {
+	return func(r remote) (string, string, error) { return r.web() + path, r.path, nil }
+}
+
+// deriveGitHub: github.com's API has a host of its own, GitHub Enterprise's is under /api/v3.
+func deriveGitHub(r remote) (address, repository string, err error) {
+	if r.host == "github.com" || r.host == "ssh.github.com" {
+		return "https://api.github.com", r.path, nil
 	}
-	return "", "", fmt.Errorf("provider %q unknown", p)
+	return r.web() + "/api/v3", r.path, nil
+}
+
+// deriveBitbucketCloud knows only bitbucket.org, whose API has a host of its own.
+func deriveBitbucketCloud(r remote) (address, repository string, err error) {
+	if r.host != "bitbucket.org" && r.host != "altssh.bitbucket.org" {
+		return "", "", fmt.Errorf("host %s is not Bitbucket Cloud (bitbucket.org); use provider bitbucketserver or set Address", r.host)
+	}
+	return "https://api.bitbucket.org/2.0", r.path, nil
 }
 
 // deriveBitbucketServer handles https://host[/context]/scm/PROJ/repo.git and
