@@ -301,21 +301,11 @@ type ChangeRequestError struct {
 }
 
 func (e *ChangeRequestError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "status: %s %s", e.Provider, e.Repository)
+	what := fmt.Sprintf("%s %s", e.Provider, e.Repository)
 	if e.Number != 0 {
-		fmt.Fprintf(&b, "#%d", e.Number)
+		what += fmt.Sprintf("#%d", e.Number)
 	}
-	fmt.Fprintf(&b, ": %s", e.Op)
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, ": HTTP %d", e.StatusCode)
-		if e.Body != "" {
-			fmt.Fprintf(&b, ": %s", e.Body)
-		}
-	} else if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
-	}
-	return b.String()
+	return hostError(what+": "+e.Op, e.StatusCode, e.Body, e.Err)
 }
 
 func (e *ChangeRequestError) Unwrap() error { return e.Err }

@@ -22,15 +22,21 @@ type PostError struct {
 }
 
 func (e *PostError) Error() string {
+	return hostError(fmt.Sprintf("%s %s@%s: %s %q", e.Provider, e.Repository, e.Commit, e.Op, e.Context), e.StatusCode, e.Body, e.Err)
+}
+
+// hostError is the text of every error of a call to a Git host: what was attempted,
+// then the host's answer if one arrived, else the cause.
+func hostError(what string, statusCode int, body string, cause error) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "status: %s %s@%s: %s %q", e.Provider, e.Repository, e.Commit, e.Op, e.Context)
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, ": HTTP %d", e.StatusCode)
-		if e.Body != "" {
-			fmt.Fprintf(&b, ": %s", e.Body)
+	fmt.Fprintf(&b, "status: %s", what)
+	if statusCode != 0 {
+		fmt.Fprintf(&b, ": HTTP %d", statusCode)
+		if body != "" {
+			fmt.Fprintf(&b, ": %s", body)
 		}
-	} else if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
+	} else if cause != nil {
+		fmt.Fprintf(&b, ": %v", cause)
 	}
 	return b.String()
 }
