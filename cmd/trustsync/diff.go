@@ -102,33 +102,6 @@ Exit status: 0 when there is no difference, 1 when there is, 2 on errors.`,
 	return cmd
 }
 
-// exitError carries a process exit status: diff exits 1 when the revisions differ (as
-// diff(1) and flux diff do) and 2 on errors, so a script can tell the two apart. With
-// no err, nothing is printed.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }
-
-// exitStatus is the process exit code for an error Execute returned, and the error to
-// print (nil: none).
-func exitStatus(err error) (int, error) {
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code, ee.err
-	}
-	return 1, err
-}
-
 // diffRevision is one rendered side.
 type diffRevision struct {
 	Ref    string `json:"ref"`

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -50,4 +52,37 @@ func printErrors(w io.Writer, err error) {
 	for _, e := range manifest.Errors(err) {
 		fmt.Fprintf(w, "error: %s\n", redact.String(e.Error()))
 	}
+}
+
+// exitError carries a process exit status: diff exits 1 when the revisions differ (as
+// diff(1) and flux diff do) and 2 on errors, so a script can tell the two apart. With
+// no err, nothing is printed.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitStatus is the process exit code for an error Execute returned, and the error to
+// print (nil: none).
+func exitStatus(err error) (int, error) {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code, ee.err
+	}
+	return 1, err
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

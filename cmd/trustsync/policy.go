@@ -314,9 +314,3 @@ identity: the same files, the same revision, byte for byte. opa run and opa eval
 	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write the gzip tar to")
 	return cmd
 }
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
