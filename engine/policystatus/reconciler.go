@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -131,16 +130,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	p.Status.ObservedGeneration = p.Generation
 	cond.ObservedGeneration = p.Generation
 	meta.SetStatusCondition(&p.Status.Conditions, cond)
-	if _, err := ctrlkit.PatchStatus(ctx, r.Client, p, before); err != nil {
-		switch {
-		case apierrors.IsNotFound(err):
-			return ctrl.Result{}, nil
-		case apierrors.IsConflict(err):
-			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-		}
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{}, nil
+	return ctrlkit.FinishStatus(ctx, r.Client, p, before, 0)
 }
 
 // check is the Ready condition of p among all the cluster's policies: compiled with its

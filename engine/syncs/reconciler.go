@@ -138,13 +138,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	s.Status.LastHandledReconcileAt = s.GetAnnotations()[gitopsv1.AnnotationReconcileRequestedAt]
 	r.Metrics.ReconcileDuration(gitopsv1.SyncKind, s.Namespace, s.Name, time.Since(start))
 	// A no-op reconcile writes nothing; a conflict is a Sync read before the last write.
-	if _, err := ctrlkit.PatchStatus(ctx, r.Client, s, before); err != nil {
-		if apierrors.IsConflict(err) {
-			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-		}
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: requeue}, nil
+	return ctrlkit.FinishStatus(ctx, r.Client, s, before, requeue)
 }
 
 // reconcile does the work and writes its outcome into the Sync's status; it returns

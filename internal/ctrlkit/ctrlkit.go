@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
@@ -17,6 +19,26 @@ import (
 // instead of a write that undoes newer status.
 func PatchStatus[T client.Object](ctx context.Context, c client.Client, obj, before T) (bool, error) {
 	return patchStatus(ctx, c, obj, before, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+// ConflictRetry is how soon a reconcile whose status write met a newer object runs again.
+const ConflictRetry = 100 * time.Millisecond
+
+// FinishStatus ends a reconcile: it writes obj's status with PatchStatus and returns the
+// result, requeue after requeue. A conflict is a reconcile of an object read before the
+// last status write: it runs again after ConflictRetry, on the newer object, rather
+// than failing with backoff. An object deleted meanwhile ends the reconcile.
+func FinishStatus[T client.Object](ctx context.Context, c client.Client, obj, before T, requeue time.Duration) (reconcile.Result, error) {
+	if _, err := PatchStatus(ctx, c, obj, before); err != nil {
+		switch {
+		case apierrors.IsConflict(err):
+			return reconcile.Result{RequeueAfter: ConflictRetry}, nil
+		case apierrors.IsNotFound(err):
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{RequeueAfter: requeue}, nil
 }
 
 // MergeStatus is PatchStatus without the lock, for a controller that owns only some

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -103,5 +104,43 @@ func TestMergeStatus(t *testing.T) {
 	}
 	if len(got.Status.Previews) != 1 || !conditions.IsTrue(got, gitopsv1.ReadyCondition) {
 		t.Fatalf("want both writes kept, got %+v", got.Status)
+	}
+}
+
+// TestFinishStatus: a written status requeues as asked; a stale object runs again soon,
+// without an error (and its backoff); a deleted one ends the reconcile.
+func TestFinishStatus(t *testing.T) {
+	ctx := context.Background()
+	c, err := client.New(env.Config, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &gitopsv1.GitSource{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "finish-status"},
+		Spec: gitopsv1.GitSourceSpec{URL: "https://git.example/repo.git", Interval: metav1.Duration{Duration: 60e9}}}
+	if err := c.Create(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	stale := src.DeepCopy()
+
+	before := src.DeepCopy()
+	conditions.MarkTrue(src, gitopsv1.ReadyCondition, gitopsv1.ReasonSucceeded, "ok")
+	if res, err := FinishStatus(ctx, c, src, before, time.Minute); err != nil || res.RequeueAfter != time.Minute {
+		t.Fatalf("written: %+v %v, want a requeue after 1m", res, err)
+	}
+
+	staleBefore := stale.DeepCopy()
+	conditions.MarkFalse(stale, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "old news")
+	if res, err := FinishStatus(ctx, c, stale, staleBefore, time.Minute); err != nil || res.RequeueAfter != ConflictRetry {
+		t.Fatalf("stale: %+v %v, want a retry after %v without an error", res, err, ConflictRetry)
+	}
+
+	if err := c.Delete(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	gone := src.DeepCopy()
+	goneBefore := gone.DeepCopy()
+	conditions.MarkFalse(gone, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "late")
+	if res, err := FinishStatus(ctx, c, gone, goneBefore, time.Minute); err != nil || res.RequeueAfter != 0 {
+		t.Fatalf("deleted: %+v %v, want the end of the reconcile", res, err)
 	}
 }

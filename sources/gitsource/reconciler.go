@@ -118,13 +118,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		src.Status.ReceiverPath = receiver.Path(src.Namespace, src.Name)
 	}
 	// A fetch that found the same revision writes nothing.
-	if _, err := ctrlkit.PatchStatus(ctx, r.Client, src, before); err != nil {
-		if apierrors.IsConflict(err) {
-			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-		}
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: requeue}, nil
+	return ctrlkit.FinishStatus(ctx, r.Client, src, before, requeue)
 }
 
 func (r *Reconciler) fetch(ctx context.Context, src *gitopsv1.GitSource) time.Duration {
