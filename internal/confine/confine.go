@@ -41,10 +41,10 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// step is one element still to resolve, with the link whose target it came from (nil
-// for the elements of the path itself), to name that link when the element climbs out.
-type step struct {
-	elem string
+// segment is a part of a path still to resolve, with the link whose target it came
+// from (nil for the path itself), to name that link when an element climbs out.
+type segment struct {
+	rest string
 	from *link
 }
 
@@ -63,27 +63,37 @@ func Resolve(fsys fs.ReadLinkFS, name string, maxHops int) (string, error) {
 	if path.IsAbs(name) {
 		return "", &Error{Path: name, Err: ErrOutside}
 	}
-	pending := steps(name, nil)
+	// The innermost link's target is on top; most paths hold no link and never grow it.
+	stack := append(make([]segment, 0, 4), segment{rest: name})
 	resolved := "."
 	hops := 0
-	for len(pending) > 0 {
-		s := pending[0]
-		pending = pending[1:]
-		switch s.elem {
+	for len(stack) > 0 {
+		top := &stack[len(stack)-1]
+		elem, rest, more := strings.Cut(top.rest, "/")
+		from := top.from
+		if more {
+			top.rest = rest
+		} else {
+			stack = stack[:len(stack)-1]
+		}
+		switch elem {
 		case "", ".":
 			continue
 		case "..":
 			if resolved == "." {
 				e := &Error{Path: name, Err: ErrOutside}
-				if s.from != nil {
-					e.Link, e.Target = s.from.name, s.from.target
+				if from != nil {
+					e.Link, e.Target = from.name, from.target
 				}
 				return "", e
 			}
 			resolved = path.Dir(resolved)
 			continue
 		}
-		next := path.Join(resolved, s.elem)
+		next := elem
+		if resolved != "." {
+			next = resolved + "/" + elem // elem is one clean element: path.Join's result
+		}
 		info, err := fsys.Lstat(next)
 		if err != nil || info.Mode()&fs.ModeSymlink == 0 {
 			resolved = next
@@ -100,16 +110,7 @@ func Resolve(fsys fs.ReadLinkFS, name string, maxHops int) (string, error) {
 		if target == "" || path.IsAbs(target) {
 			return "", &Error{Path: name, Link: next, Target: target, Err: ErrOutside}
 		}
-		pending = append(steps(target, &link{name: next, target: target}), pending...)
+		stack = append(stack, segment{rest: target, from: &link{name: next, target: target}})
 	}
 	return resolved, nil
-}
-
-func steps(p string, from *link) []step {
-	elems := strings.Split(p, "/")
-	out := make([]step, len(elems))
-	for i, e := range elems {
-		out[i] = step{elem: e, from: from}
-	}
-	return out
 }
