@@ -116,11 +116,6 @@ func (c *JWTValidation) check(v *validation, field string) {
 	if c.AudienceFile != "" {
 		checkAbsPath(p, join(field, "audience_file"), c.AudienceFile)
 	}
-	for i, a := range c.AllowedAudiences {
-		if strings.TrimSpace(a) == "" {
-			p.add(index(join(field, "allowed_audiences"), i), "empty audience")
-		}
-	}
 	if len(c.BypassPaths) == 0 {
 		c.BypassPaths = slices.Clone(DefaultBypassPaths)
 	}
