@@ -116,10 +116,16 @@ func (l *Listener) activeRoles() map[string]bool {
 func (v *validation) listeners(r *Resolved) {
 	l, p := &v.cfg.Listener, v.p
 	out := &r.Listeners
-	// notRead refuses a listener field the mode's binary does not read.
+	// notRead refuses a listener field the mode's binary refuses; unused is one it
+	// ignores, which a namespace's defaults shared by agents of several modes may have.
 	notRead := func(key, value, why string) {
 		if value != "" {
 			p.add("listener."+key, "%s does not read it%s", v.cfg.Mode, why)
+		}
+	}
+	unused := func(key, value string) {
+		if value != "" {
+			p.warn("listener."+key, "%s does not read it", v.cfg.Mode)
 		}
 	}
 	set := func(value, def string) string {
@@ -172,22 +178,18 @@ func (v *validation) listeners(r *Resolved) {
 		out.Health = HealthAddr
 	case ModeEnvoySidecar:
 		notRead("reverse_proxy_addr", l.ReverseProxyAddr, " (Envoy takes inbound traffic; use proxy-sidecar for the reverse proxy)")
-		notRead("reverse_proxy_backend", l.ReverseProxyBackend, "")
-		notRead("forward_proxy_addr", l.ForwardProxyAddr, "")
-		notRead("transparent_proxy_addr", l.TransparentProxyAddr, "")
 		notRead("ext_authz_addr", l.ExtAuthzAddr, " (that is waypoint's)")
-		if len(l.Roles) > 0 {
-			p.add("listener.roles", "envoy-sidecar does not read it (roles are proxy-sidecar's)")
-		}
+		unused("reverse_proxy_backend", l.ReverseProxyBackend)
+		unused("forward_proxy_addr", l.ForwardProxyAddr)
+		unused("transparent_proxy_addr", l.TransparentProxyAddr)
+		unused("roles", strings.Join(l.Roles, ","))
 		out.ExtProc = set(l.ExtProcAddr, DefaultExtProcAddr)
 	case ModeWaypoint:
 		notRead("ext_proc_addr", l.ExtProcAddr, " (that is envoy-sidecar's)")
 		notRead("reverse_proxy_addr", l.ReverseProxyAddr, "")
-		notRead("reverse_proxy_backend", l.ReverseProxyBackend, "")
-		notRead("transparent_proxy_addr", l.TransparentProxyAddr, "")
-		if len(l.Roles) > 0 {
-			p.add("listener.roles", "waypoint does not read it (roles are proxy-sidecar's)")
-		}
+		unused("reverse_proxy_backend", l.ReverseProxyBackend)
+		unused("transparent_proxy_addr", l.TransparentProxyAddr)
+		unused("roles", strings.Join(l.Roles, ","))
 		out.ExtAuthz = set(l.ExtAuthzAddr, DefaultExtAuthzAddr)
 		out.ForwardProxy = set(l.ForwardProxyAddr, DefaultWaypointForwardAddr)
 	default:

@@ -117,6 +117,15 @@ func TestResolve(t *testing.T) {
 			},
 		},
 		{
+			name: "envoy-sidecar ignores the proxy's listener keys of shared namespace defaults",
+			doc:  "mode: envoy-sidecar\nlistener: {roles: [reverse], forward_proxy_addr: ':8081'}\n",
+			check: func(t *testing.T, r *Resolved) {
+				if r.Listeners.ForwardProxy != "" || len(r.Listeners.Roles) != 0 || len(r.Warnings) != 4 {
+					t.Errorf("%+v %v", r.Listeners, r.Warnings)
+				}
+			},
+		},
+		{
 			name: "waypoint",
 			doc:  "mode: waypoint\n",
 			check: func(t *testing.T, r *Resolved) {
