@@ -40,7 +40,7 @@ server-side apply and keeps them converged.`,
 	for _, c := range cluster {
 		k.add(c)
 	}
-	root.AddCommand(newRenderCommand(), newDiffCommand(), newPreviewCommand(), newPolicyCommand(), newAgentCardCommand(), newVersionCommand())
+	root.AddCommand(newRenderCommand(), newDiffCommand(), newPreviewCommand(), newPolicyCommand(), newAgentCardCommand(), newAuthBridgeCommand(), newVersionCommand())
 	root.AddCommand(cluster...)
 	return root
 }

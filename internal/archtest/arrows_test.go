@@ -56,6 +56,8 @@ var rules = []rule{
 	{pkgs: "security/identity", forbid: []string{"..."}, allow: []string{"api/..."}, why: "identity rules are the rules layer"},
 	{pkgs: "security/agentid", forbid: []string{"..."}, allow: []string{"api/...", "security/identity", "internal/redact"}, why: "agent rules are the rules layer"},
 	{pkgs: "security/identity", forbid: controllerMachinery, why: "identity rules link no client"},
+	{pkgs: "security/authbridge/sidecarconfig", forbid: []string{"..."}, allow: []string{"api/...", "security/identity", "security/agentid"}, why: "the sidecar's configuration is read alike by the renderer and the data plane: rules packages only"},
+	{pkgs: "security/authbridge/sidecarconfig", forbid: append([]string{"sigs.k8s.io/controller-runtime/...", "k8s.io/client-go/..."}, controllerMachinery...), why: "the sidecar's configuration links no client"},
 	{pkgs: "security/agentid", forbid: append([]string{"sigs.k8s.io/controller-runtime/pkg/client/..."}, controllerMachinery...), why: "agent rules link no client"},
 	{pkgs: "api/...", forbid: controllerProcess, why: "api links no controller machinery"},
 	{pkgs: "sources/...", forbid: []string{"engine/...", "webhook/...", "fleet/...", "preview/...", "dashboard/...", "dataplane/...", "cmd/...", "internal/app/..."}, why: "sources sit below the processes"},

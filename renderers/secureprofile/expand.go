@@ -87,6 +87,7 @@ func Expand(objs []*manifest.Object, p *gitopsv1.Platform) (*Result, error) {
 	e := &expansion{p: p, index: manifest.NewIndex(objs), objs: objs, namespaces: map[string]*namespaceState{}}
 	e.checkSPIRE()
 	e.run()
+	e.checkSidecarConfigs()
 	e.checkCollisions()
 	if len(e.errs) > 0 {
 		return nil, errors.Join(e.errs...)

@@ -253,7 +253,7 @@ func TestCollisions(t *testing.T) {
 			name: "inputs the expansion reads are not collisions",
 			docs: []string{ns, deploy, chatRuntime,
 				"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: chat, namespace: team}",
-				"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: authbridge-runtime-config, namespace: team}\ndata: {config.yaml: 'pipeline: {inbound: {plugins: [{name: jwt-validation}]}}'}",
+				"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: authbridge-runtime-config, namespace: team}\ndata: {config.yaml: 'pipeline: {inbound: {plugins: [{name: jwt-validation, config: {issuer: https://kc.example/realms/r}}]}}'}",
 				"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: spiffe-helper-config, namespace: team}\ndata: {helper.conf: ''}",
 			},
 		},

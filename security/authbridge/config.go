@@ -128,6 +128,9 @@ type AgentInput struct {
 // so the same input always gives the same bytes.
 func AgentConfig(in AgentInput) ([]byte, error) {
 	doc := runtime.DeepCopyJSON(in.Runtime)
+	if doc == nil { // a namespace document that does not parse, refused where it is parsed
+		doc = map[string]any{}
+	}
 	if _, ok := doc["pipeline"]; !ok {
 		doc["pipeline"] = synthesizePipeline(in.Env)
 	}

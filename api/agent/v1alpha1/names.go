@@ -65,6 +65,7 @@ const (
 	KeyConfigYAML       = "config.yaml"
 	KeyHelperConf       = "helper.conf"
 	KeyFeatureGatesYAML = "feature-gates.yaml"
+	KeyRoutesYAML       = "routes.yaml"
 )
 
 // Condition types of AgentRuntime.
