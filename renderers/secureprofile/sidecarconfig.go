@@ -10,6 +10,7 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	"github.com/trustsync/trustsync/manifest"
+	"github.com/trustsync/trustsync/security/authbridge"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
 
@@ -42,13 +43,21 @@ func (e *expansion) checkSidecarConfigs() {
 
 func (e *expansion) checkAgentConfig(a *agent, ns *namespaceState, name string, data []byte) {
 	var problems []error
-	// The sidecar expands its environment, where trustsync puts no configuration
-	// values; the renderer writes the values themselves, so no reference is meant.
 	cfg, err := sidecarconfig.Load(data, nil)
 	if err == nil {
-		for _, v := range cfg.Variables {
-			problems = append(problems, &sidecarconfig.FieldError{Field: v.Field,
-				Err: fmt.Errorf("$%s: the sidecar would replace it from its environment, which holds no configuration values (or keep ${%s} where it is unset); write the value itself", v.Name, v.Name)})
+		// A proxy sidecar expands its environment, which holds only what the webhook
+		// sets: any other reference would stay the literal ${VAR}. An Envoy sidecar's
+		// ext_proc gets the namespace's authbridge-config values as variables, so its
+		// references are meant.
+		if m := modeOf(a); m != agentv1.AuthBridgeEnvoySidecar && m != agentv1.AuthBridgeWaypoint {
+			set := authbridge.ProxyEnvNames()
+			for _, v := range cfg.Variables {
+				if slices.Contains(set, v.Name) {
+					continue
+				}
+				problems = append(problems, &sidecarconfig.FieldError{Field: v.Field,
+					Err: fmt.Errorf("$%s: the sidecar's environment has no such variable (it has %s), so it would stay the literal ${%s}; write the value itself", v.Name, strings.Join(set, ", "), v.Name)})
+			}
 		}
 		_, err = cfg.Validate()
 	}

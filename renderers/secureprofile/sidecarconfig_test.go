@@ -52,7 +52,15 @@ listener: {skip_hosts: ["*"]}`)},
 		{
 			name: "a variable the sidecar would expand",
 			docs: []string{ns, deploy, chatRuntime, runtimeConfig(strings.Replace(goodPipeline, "https://kc.example/realms/r", "'${ISSUER}'", 1))},
-			want: []string{"repo.yaml: ConfigMap team/authbridge-runtime-config: data.config.yaml: pipeline.inbound.plugins[0].config.issuer: $ISSUER: the sidecar would replace it from its environment"},
+			want: []string{"repo.yaml: ConfigMap team/authbridge-runtime-config: data.config.yaml: pipeline.inbound.plugins[0].config.issuer: $ISSUER: the sidecar's environment has no such variable (it has SPIRE_ENABLED, MTLS_MODE)"},
+		},
+		{
+			name: "a variable the webhook sets in the proxy's environment",
+			docs: []string{ns, deploy, chatRuntime, runtimeConfig(strings.Replace(goodPipeline, "https://kc.example/realms/r", "'https://kc.example/realms/r?spire=${SPIRE_ENABLED}'", 1))},
+		},
+		{
+			name: "an Envoy sidecar's ext_proc expands the namespace's authbridge-config values",
+			docs: []string{ns, deploy, strings.Replace(chatRuntime, "  type: agent\n", "  type: agent\n  authBridgeMode: envoy-sidecar\n", 1), runtimeConfig(strings.Replace(goodPipeline, "https://kc.example/realms/r", "'${ISSUER}'", 1))},
 		},
 		{
 			name: "a namespace document that is not YAML is reported once, where it is",

@@ -107,10 +107,7 @@ func Inject(spec *corev1.PodSpec, in InjectInput) (*Injection, error) {
 	}
 	inj.MTLS = mtls
 	mounts := inj.addSidecarVolumes(in)
-	env := []corev1.EnvVar{
-		{Name: "SPIRE_ENABLED", Value: strconv.FormatBool(inj.SPIRE)},
-		{Name: "MTLS_MODE", Value: string(inj.MTLS)},
-	}
+	env := sidecarEnv(inj.SPIRE, inj.MTLS)
 	switch s.Mode {
 	case agentv1.AuthBridgeEnvoySidecar:
 		inj.addEnvoy(in, mounts, env)
@@ -345,6 +342,24 @@ func configMapVolume(volume, configMap string, optional bool) corev1.Volume {
 }
 
 // fromConfigMap reads a key of the namespace's authbridge-config; absent keys are empty.
+// sidecarEnv is the environment every sidecar gets from the webhook, whatever its mode.
+func sidecarEnv(spire bool, mtls agentv1.MTLSMode) []corev1.EnvVar {
+	return []corev1.EnvVar{
+		{Name: "SPIRE_ENABLED", Value: strconv.FormatBool(spire)},
+		{Name: "MTLS_MODE", Value: string(mtls)},
+	}
+}
+
+// ProxyEnvNames are the variables a proxy-sidecar or lite sidecar's config.yaml may
+// refer to: its container has no others.
+func ProxyEnvNames() []string {
+	var names []string
+	for _, e := range sidecarEnv(false, "") {
+		names = append(names, e.Name)
+	}
+	return names
+}
+
 func fromConfigMap(key string) corev1.EnvVar {
 	return corev1.EnvVar{Name: key, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
 		LocalObjectReference: corev1.LocalObjectReference{Name: agentv1.ConfigMapAuthBridgeConfig}, Key: key, Optional: ptr.To(true)}}}
