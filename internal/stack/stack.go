@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/giteatest"
+	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 	"github.com/trustsync/trustsync/internal/keycloaktest"
 	"github.com/trustsync/trustsync/internal/testenv"
 )
@@ -73,7 +73,7 @@ func StartWith(ctx context.Context, binary string, o Options) (*Stack, error) {
 		s.Stop()
 		return nil, err
 	}
-	if s.Receiver, err = freeAddr(); err != nil {
+	if s.Receiver, err = httpservertest.FreeAddr(); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -306,13 +306,4 @@ func WriteKubeconfig(path string, env *testenv.Env) error {
 	cfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
 	cfg.CurrentContext = "envtest"
 	return clientcmd.WriteToFile(*cfg, path)
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	appbundleserver "github.com/trustsync/trustsync/internal/app/bundleserver"
+	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 	"github.com/trustsync/trustsync/internal/spiretest"
 	"github.com/trustsync/trustsync/internal/testenv"
 	"github.com/trustsync/trustsync/security/policy"
@@ -33,12 +33,11 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := httpservertest.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // TestBundleServerWithSPIRE runs the bundle server as trustsync bundle-server does,

@@ -25,6 +25,7 @@ import (
 	"github.com/trustsync/trustsync/internal/giteatest"
 	"github.com/trustsync/trustsync/internal/gittest"
 	"github.com/trustsync/trustsync/internal/httpserver"
+	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 	"github.com/trustsync/trustsync/internal/testenv"
 )
 
@@ -85,19 +86,10 @@ func startGitea(ctx context.Context, _ *testenv.Env) error {
 	return nil
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 func startController(ctx context.Context, e *testenv.Env) error {
 	for _, addr := range []*string{&receiverAddr, &metricsAddr, &healthAddr} {
 		var err error
-		if *addr, err = freeAddr(); err != nil {
+		if *addr, err = httpservertest.FreeAddr(); err != nil {
 			return err
 		}
 	}

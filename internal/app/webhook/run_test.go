@@ -46,15 +46,6 @@ type mainTB struct{}
 func (mainTB) Helper()           {}
 func (mainTB) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 // startRun starts `trustsync webhook` as the command does (webhook.Run), with a
 // certificate of its own in a cert dir. The API server does not call it; the tests
 // do, as a stranger or a confused client would.
@@ -71,7 +62,7 @@ func startRun(ctx context.Context, e *testenv.Env) error {
 		return err
 	}
 	for _, a := range []*string{&webhookAddr, &webhookMetrics, &webhookHealth} {
-		if *a, err = freeAddr(); err != nil {
+		if *a, err = httpservertest.FreeAddr(); err != nil {
 			return err
 		}
 	}

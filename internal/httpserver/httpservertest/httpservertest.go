@@ -139,3 +139,14 @@ func waitClosed(t testing.TB, conn net.Conn, within time.Duration, what string) 
 	}
 	t.Logf("the server closed %s after %s", what, time.Since(start).Round(10*time.Millisecond))
 }
+
+// FreeAddr is a loopback address nothing listens on at the moment, for a server a test
+// starts by address (the servers take an address, not a listener).
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
