@@ -197,7 +197,7 @@ func assemble(t Tiers, extra []File) (*assembly, error) {
 			if IsTestFile(rp.Path) {
 				continue
 			}
-			f := File{Path: dir + rp.Path, Content: rp.Content, Policy: p.Namespace + "/" + p.Name, Source: rp.Path}
+			f := File{Path: dir + rp.Path, Content: rp.Content, Policy: name(p), Source: rp.Path}
 			if clean := path.Clean(f.Path); clean != f.Path || !strings.HasPrefix(clean, dir) || seen[clean] {
 				errs = append(errs, buildError(f, errors.New("the path leaves the policy's directory in the bundle, or collides with another file")))
 				continue

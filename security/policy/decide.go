@@ -226,7 +226,13 @@ func agreeing(t Tiers) string {
 	return "allowed by " + strings.Join(parts, ", ")
 }
 
-func name(p *agentv1.AuthorizationPolicy) string { return p.Namespace + "/" + p.Name }
+// name is namespace/name; a bundle read from an archive knows names only.
+func name(p *agentv1.AuthorizationPolicy) string {
+	if p.Namespace == "" {
+		return p.Name
+	}
+	return p.Namespace + "/" + p.Name
+}
 
 func names(ps []*agentv1.AuthorizationPolicy) string {
 	if len(ps) == 0 {
