@@ -80,7 +80,8 @@ var rules = []rule{
 	{pkgs: "webhook/...", forbid: []string{"engine/...", "fleet/...", "sources/...", "preview/...", "dashboard/..."}, why: "the webhook runs alone"},
 	{pkgs: "preview/...", forbid: []string{"engine/...", "webhook/..."}, why: "previews post nothing and apply nothing"},
 	{pkgs: "fleet/...", forbid: []string{"webhook/..."}, why: "fleet builds on the engine"},
-	{pkgs: "dataplane/...", forbid: []string{"renderers/...", "sources/...", "engine/...", "webhook/...", "sigs.k8s.io/controller-runtime/...", "github.com/go-git/...", "sigs.k8s.io/kustomize/..."}, why: "the sidecar links no controller, renderer or Git code"},
+	{pkgs: "dataplane/...", forbid: []string{"renderers/...", "sources/...", "engine/...", "webhook/...", "sigs.k8s.io/controller-runtime/...", "github.com/go-git/...", "sigs.k8s.io/kustomize/..."}, allow: []string{"sigs.k8s.io/controller-runtime/pkg/scheme"}, why: "the sidecar links no controller, renderer or Git code (the API types' scheme builder, apimachinery only, comes with security/policy)"},
+	{pkgs: "dataplane/bundles", forbid: []string{"..."}, allow: []string{"api/...", "internal/redact", "security/identity", "security/policy", "security/authbridge/sidecarconfig"}, why: "the bundle client fetches and decides: policy, identities and the sidecar's config only"},
 
 	// Pure packages link no controller machinery.
 	{pkgs: "renderers/...", forbid: controllerMachinery, why: "render is a pure function of the tree and the platform"},
