@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
@@ -329,5 +331,38 @@ func TestBackoffIsBounded(t *testing.T) {
 		if got := nextDelay(0, time.Second, maxDelay); got < time.Second || got > maxDelay {
 			t.Fatalf("after a success: %s, outside [1s, 3s]", got)
 		}
+	}
+}
+
+// TestRefusedBundleKeepsTheWorkingOne: a bundle the sidecar cannot read (here: a file
+// over its limits.policySize) never replaces the active one, is counted on every poll
+// and logged once.
+func TestRefusedBundleKeepsTheWorkingOne(t *testing.T) {
+	f := newFixture(t, serverID)
+	o := f.options(t, sidecarID, sidecarID, t.TempDir())
+	o.Limits.PolicySize = resource.NewQuantity(8<<10, resource.BinarySI)
+	var logMu sync.Mutex
+	var refusedLogs int
+	o.Log = funcr.New(func(prefix, args string) {
+		if strings.Contains(args, "refused a policy bundle") {
+			logMu.Lock()
+			refusedLogs++
+			logMu.Unlock()
+		}
+	}, funcr.Options{})
+	c := newClient(t, o)
+	run(t, c)
+	waitfor.True(t, "the first bundle", c.Ready)
+	first := c.Revision()
+
+	f.ix.Upsert(clientPolicy(3, "allow := true\n# "+strings.Repeat("x", 9<<10)+"\n"))
+	waitfor.True(t, "refused fetches", func() bool { return fetches(c, resultRefused) >= 3 })
+	if c.Revision() != first || !allows(c, teamBPeer) || allows(c, outsider) {
+		t.Fatalf("the refused bundle took over: revision %s (was %s)", c.Revision(), first)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if refusedLogs != 1 {
+		t.Errorf("the refused bundle was logged %d times, want once", refusedLogs)
 	}
 }
