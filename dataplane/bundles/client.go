@@ -40,6 +40,9 @@ const (
 	minRetryDelay = 100 * time.Millisecond
 )
 
+// maxRememberedRefusals bounds the refused ETags remembered for logging once.
+const maxRememberedRefusals = 64
+
 // PersistedFile is the name of the last good bundle in Options.Dir.
 const PersistedFile = "policy-bundle.json"
 
@@ -165,7 +168,9 @@ func New(o Options) (*Client, error) {
 		refused:   map[string]bool{},
 		started:   time.Now(),
 	}
-	c.metrics = newMetrics(o.Registerer, c.sinceLastSuccess)
+	if c.metrics, err = newMetrics(o.Registerer, c.sinceLastSuccess); err != nil {
+		return nil, fmt.Errorf("bundles: registering the metrics: %w", err)
+	}
 	if err := c.loadPersisted(context.Background()); err != nil {
 		// Fail closed: not ready until a fetch succeeds.
 		o.Log.Info("ignoring the persisted policy bundle", "file", c.persistedPath(), "reason", err.Error())
@@ -320,6 +325,9 @@ func (c *Client) activate(ctx context.Context, archive []byte, etag string) (*ac
 func (c *Client) logRefusedOnce(etag string, err error) {
 	c.mu.Lock()
 	seen := c.refused[etag]
+	if len(c.refused) >= maxRememberedRefusals {
+		clear(c.refused) // a server cycling through bad bundles is logged again, not remembered forever
+	}
 	c.refused[etag] = true
 	c.mu.Unlock()
 	if !seen {

@@ -366,3 +366,19 @@ func TestRefusedBundleKeepsTheWorkingOne(t *testing.T) {
 		t.Errorf("the refused bundle was logged %d times, want once", refusedLogs)
 	}
 }
+
+func TestMetricsAreRegistered(t *testing.T) {
+	f := newFixture(t, serverID)
+	o := f.options(t, sidecarID, sidecarID, "")
+	reg := o.Registerer.(*prometheus.Registry)
+	c := newClient(t, o)
+	if err := c.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := testutil.GatherAndCount(reg, "trustsync_sidecar_bundle_fetches_total", "trustsync_sidecar_bundle_active_info", "trustsync_sidecar_bundle_last_success_age_seconds"); err != nil || n != 6 {
+		t.Errorf("%d series (err %v), want 4 fetch results, 1 revision and the age", n, err)
+	}
+	if _, err := New(o); err == nil || !strings.Contains(err.Error(), "registering the metrics") {
+		t.Errorf("a second client on the same registry: %v, want a registration error", err)
+	}
+}

@@ -7,7 +7,7 @@ type metrics struct {
 	revision *prometheus.GaugeVec
 }
 
-func newMetrics(r prometheus.Registerer, sinceLastSuccess func() float64) *metrics {
+func newMetrics(r prometheus.Registerer, sinceLastSuccess func() float64) (*metrics, error) {
 	m := &metrics{
 		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trustsync_sidecar_bundle_fetches_total",
@@ -21,13 +21,19 @@ func newMetrics(r prometheus.Registerer, sinceLastSuccess func() float64) *metri
 	for _, res := range []string{resultUpdated, resultNotModified, resultError, resultRefused} {
 		m.fetches.WithLabelValues(res)
 	}
-	if r != nil {
-		r.MustRegister(m.fetches, m.revision, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "trustsync_sidecar_bundle_last_success_age_seconds",
-			Help: "Seconds since the last check that got a bundle or a 304 (since the client started, before the first).",
-		}, sinceLastSuccess))
+	if r == nil {
+		return m, nil
 	}
-	return m
+	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "trustsync_sidecar_bundle_last_success_age_seconds",
+		Help: "Seconds since the last check that got a bundle or a 304 (since the client started, before the first).",
+	}, sinceLastSuccess)
+	for _, c := range []prometheus.Collector{m.fetches, m.revision, age} {
+		if err := r.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // setRevision moves the info gauge from the old active bundle to the new one.

@@ -130,7 +130,11 @@ func (b *Bundle) errorAt(module string, line int, err error) *Error {
 		return &Error{Err: err}
 	}
 	e := &Error{Path: f.Source, Line: line, Field: "spec.policies", Err: err}
-	e.Namespace, e.Name, _ = strings.Cut(f.Policy, "/")
+	if ns, n, ok := strings.Cut(f.Policy, "/"); ok {
+		e.Namespace, e.Name = ns, n
+	} else { // a bundle read from an archive names policies without namespaces
+		e.Name = f.Policy
+	}
 	for _, p := range append(append(slices.Clone(b.Tiers.Global), b.Tiers.Namespace...), clientOf(b.Tiers)...) {
 		if p.Namespace == e.Namespace && p.Name == e.Name {
 			if i := slices.IndexFunc(p.Spec.Policies, func(rp agentv1.RegoPolicy) bool { return rp.Path == f.Source }); i >= 0 {
