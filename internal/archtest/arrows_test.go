@@ -49,7 +49,7 @@ var testSupport = []string{
 var rules = []rule{
 	// The tiers, never upwards.
 	{pkgs: "api/...", forbid: []string{"..."}, allow: []string{"api/...", "internal/redact"}, why: "api holds types only (and refuses credentials in URLs with the stdlib-only redact)"},
-	{pkgs: "api/...", forbid: []string{"sigs.k8s.io/controller-runtime/pkg/client/...", "sigs.k8s.io/kustomize/...", "github.com/open-policy-agent/..."}, why: "api links no client, kustomize or OPA"},
+	{pkgs: "api/...", forbid: []string{"sigs.k8s.io/controller-runtime/...", "sigs.k8s.io/kustomize/...", "github.com/open-policy-agent/..."}, why: "api links no controller-runtime, kustomize or OPA: the sidecar links the API types too"},
 	{pkgs: "manifest/...", forbid: []string{"..."}, why: "the object model is the rules layer"},
 	{pkgs: "manifest/...", forbid: controllerMachinery, why: "the object model links no client"},
 	{pkgs: "internal/confine", forbid: []string{"..."}, why: "the symlink walker is a leaf: renderers and sources both use it"},
@@ -80,7 +80,7 @@ var rules = []rule{
 	{pkgs: "webhook/...", forbid: []string{"engine/...", "fleet/...", "sources/...", "preview/...", "dashboard/..."}, why: "the webhook runs alone"},
 	{pkgs: "preview/...", forbid: []string{"engine/...", "webhook/..."}, why: "previews post nothing and apply nothing"},
 	{pkgs: "fleet/...", forbid: []string{"webhook/..."}, why: "fleet builds on the engine"},
-	{pkgs: "dataplane/...", forbid: []string{"renderers/...", "sources/...", "engine/...", "webhook/...", "sigs.k8s.io/controller-runtime/...", "github.com/go-git/...", "sigs.k8s.io/kustomize/..."}, allow: []string{"sigs.k8s.io/controller-runtime/pkg/scheme"}, why: "the sidecar links no controller, renderer or Git code (the API types' scheme builder, apimachinery only, comes with security/policy)"},
+	{pkgs: "dataplane/...", forbid: []string{"renderers/...", "sources/...", "engine/...", "webhook/...", "sigs.k8s.io/controller-runtime/...", "github.com/go-git/...", "sigs.k8s.io/kustomize/..."}, why: "the sidecar links no controller, renderer or Git code"},
 	{pkgs: "dataplane/bundles", forbid: []string{"..."}, allow: []string{"api/...", "internal/redact", "security/identity", "security/policy", "security/authbridge/sidecarconfig"}, why: "the bundle client fetches and decides: policy, identities and the sidecar's config only"},
 
 	// Pure packages link no controller machinery.

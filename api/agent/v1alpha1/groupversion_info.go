@@ -2,7 +2,8 @@ package v1alpha1
 
 import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
+
+	"github.com/trustsync/trustsync/api/internal/schemebuilder"
 )
 
 var (
@@ -10,7 +11,7 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "agent.kagenti.dev", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the kinds of this group with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = &schemebuilder.Builder{GroupVersion: GroupVersion}
 
 	// AddToScheme adds the kinds of this group to a runtime.Scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
