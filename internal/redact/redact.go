@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Marker replaces what is hidden.
@@ -92,6 +93,23 @@ func (r *Redactor) String(text string) string {
 		}
 	}
 	return shapes(text)
+}
+
+// Line is text made fit to quote in one line of a message: redacted first (while the
+// header lines of an answer are still lines), then its white space collapsed, invalid
+// UTF-8 replaced, and cut to at most max bytes on a rune boundary; cut says whether it
+// was.
+func (r *Redactor) Line(text string, max int) (line string, cut bool) {
+	s := strings.Join(strings.Fields(r.String(text)), " ")
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= max {
+		return s, false
+	}
+	s = s[:max]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s, true
 }
 
 // Error returns err with its text redacted; errors.Is and errors.As still see the

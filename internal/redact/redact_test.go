@@ -217,3 +217,27 @@ func TestURLUserinfo(t *testing.T) {
 		}
 	}
 }
+
+func TestLine(t *testing.T) {
+	r := New("s3cret-token")
+	for _, tc := range []struct {
+		name, in string
+		max      int
+		want     string
+		cut      bool
+	}{
+		{"redacted before it is cut", "a\nAuthorization: Bearer s3cret-token\n", 100, "a Authorization: Bearer [REDACTED]", false},
+		{"white space on one line", "  one\n\ttwo  three \r\n", 100, "one two three", false},
+		{"invalid UTF-8 replaced", "a\xffb", 100, "a\uFFFDb", false},
+		{"cut on a rune boundary", "abcé", 4, "abc", true},
+		{"exactly the bound", "abcd", 4, "abcd", false},
+		{"a secret at the cut is hidden whole", "xx s3cret-token yy", 8, "xx [REDA", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, cut := r.Line(tc.in, tc.max)
+			if got != tc.want || cut != tc.cut {
+				t.Errorf("Line(%q, %d) = %q, %v; want %q, %v", tc.in, tc.max, got, cut, tc.want, tc.cut)
+			}
+		})
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
 	gogit "github.com/go-git/go-git/v5"
@@ -101,19 +100,13 @@ func (e *Error) Is(target error) bool { return errors.Is(e.err, target) }
 // condition, an event or a log line must stay readable.
 const maxErrorText = 1024
 
-// errorText is err's text made fit for an Error: redacted first (while the header lines
-// are still lines), then on one line, then cut on a rune boundary.
+// errorText is err's text made fit for an Error: redacted, on one line, bounded.
 func errorText(rd *redact.Redactor, err error) string {
-	s := strings.Join(strings.Fields(rd.String(err.Error())), " ")
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= maxErrorText {
-		return s
+	s, cut := rd.Line(err.Error(), maxErrorText)
+	if cut {
+		s += " …"
 	}
-	s = s[:maxErrorText]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + " …"
+	return s
 }
 
 // ErrNotFound is matched by errors for a branch, tag, semver match or commit that does

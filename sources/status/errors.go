@@ -3,7 +3,6 @@ package status
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/trustsync/trustsync/internal/redact"
 )
@@ -70,18 +69,9 @@ func (r redactor) readLimit() int64 {
 	return int64(maxErrorBody + r.r.MaxLen() + 1024)
 }
 
-// errorBody makes an answer fit an error: secrets out first, then whitespace collapsed
-// to one line, then cut on a rune boundary.
+// errorBody makes an answer fit an error: redacted, on one line, bounded.
 func (r redactor) errorBody(body []byte) string {
-	s := strings.Join(strings.Fields(r.redact(string(body))), " ")
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= maxErrorBody {
-		return s
-	}
-	s = s[:maxErrorBody]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
+	s, _ := r.r.Line(string(body), maxErrorBody)
 	return s
 }
 
