@@ -49,7 +49,7 @@ func (e *expansion) checkAgentConfig(a *agent, ns *namespaceState, name string, 
 		// sets: any other reference would stay the literal ${VAR}. An Envoy sidecar's
 		// ext_proc gets the namespace's authbridge-config values as variables, so its
 		// references are meant.
-		if m := modeOf(a); m != agentv1.AuthBridgeEnvoySidecar && m != agentv1.AuthBridgeWaypoint {
+		if m := modeOf(a); len(cfg.Variables) > 0 && m != agentv1.AuthBridgeEnvoySidecar && m != agentv1.AuthBridgeWaypoint {
 			set := authbridge.ProxyEnvNames()
 			for _, v := range cfg.Variables {
 				if slices.Contains(set, v.Name) {
