@@ -40,6 +40,7 @@ import (
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/bench/internal/benchutil"
+	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 	"github.com/trustsync/trustsync/internal/stack"
 	"github.com/trustsync/trustsync/security/policy"
 	"github.com/trustsync/trustsync/sources/receiver"
@@ -537,12 +538,11 @@ func until(d time.Duration, cond func() bool) error {
 }
 
 func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := httpservertest.FreePort()
 	if err != nil {
 		benchutil.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // writeCert writes a self-signed serving certificate as tls.crt and tls.key.

@@ -10,18 +10,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 )
 
 // Version is the Gitea release this package configures and hack/gitea.sh builds by default.
@@ -139,7 +139,7 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 }
 
 func (s *Server) start(ctx context.Context) error {
-	port, err := freePort()
+	port, err := httpservertest.FreePort()
 	if err != nil {
 		return err
 	}
@@ -595,21 +595,6 @@ func (s *Server) withLog(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w\n--- tail of %s ---\n%s", err, s.logPath, tail)
-}
-
-// freePort asks the kernel for a free loopback port. Another process could take it before
-// Gitea binds it; Gitea then exits and Start reports that.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	_, port, err := net.SplitHostPort(l.Addr().String())
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(port)
 }
 
 func randomHex(n int) (string, error) {
