@@ -82,26 +82,23 @@ func sprintfPadding(format string, args *ast.Array) int64 {
 				}
 			}
 		}
-		index()
-		if i < len(format) && format[i] == '*' {
-			add(star())
-			i++
-		} else {
+		// size counts a width or a precision: an argument (*) or a number.
+		size := func() {
+			if i < len(format) && format[i] == '*' {
+				add(star())
+				i++
+				return
+			}
 			var n int
 			n, i = number(i)
 			add(n)
 		}
+		index()
+		size()
 		if i < len(format) && format[i] == '.' {
 			i++
 			index()
-			if i < len(format) && format[i] == '*' {
-				add(star())
-				i++
-			} else {
-				var n int
-				n, i = number(i)
-				add(n)
-			}
+			size()
 		}
 		index()
 		if i < len(format) && format[i] != '%' {
