@@ -27,6 +27,7 @@ import (
 	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 	"github.com/trustsync/trustsync/internal/testenv"
+	"github.com/trustsync/trustsync/internal/waitfor"
 )
 
 var (
@@ -264,13 +265,18 @@ func TestGiteaEndToEnd(t *testing.T) {
 	if got := image(t, "demo", "weather-tool"); got != "ghcr.io/example/weather-mcp:1.0.0" {
 		t.Fatalf("after the fix: weather-tool image %q", got)
 	}
-	s := &gitopsv1.Sync{}
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "agents"}, s); err != nil {
-		t.Fatal(err)
-	}
-	if s.Status.LastAppliedRevision != "main@sha1:"+fixed || len(s.Status.History) != 3 {
-		t.Fatalf("status: applied %s, history %+v", s.Status.LastAppliedRevision, s.Status.History)
-	}
+	// The commit status is posted during the reconcile, the Sync's status written at its
+	// end: wait for that write.
+	waitfor.NoError(t, "the fixed revision in the Sync's status", func() error {
+		s := &gitopsv1.Sync{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "agents"}, s); err != nil {
+			return err
+		}
+		if s.Status.LastAppliedRevision != "main@sha1:"+fixed || len(s.Status.History) != 3 {
+			return fmt.Errorf("status: applied %s, history %+v", s.Status.LastAppliedRevision, s.Status.History)
+		}
+		return nil
+	})
 	// One pending and one outcome per commit, and an outcome again only when the agents'
 	// summary (which the agent status controller writes after the apply) changes it: an
 	// unchanged status is never posted again.
