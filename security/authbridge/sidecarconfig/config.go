@@ -68,6 +68,9 @@ type Listener struct {
 	ForwardProxyAddr     string   `yaml:"forward_proxy_addr"`
 	TransparentProxyAddr string   `yaml:"transparent_proxy_addr"`
 	SessionAPIAddr       string   `yaml:"session_api_addr"`
+	// HealthAddr is where /healthz and /readyz are served (newer upstream sidecars read
+	// it too); :9091 when empty.
+	HealthAddr string `yaml:"health_addr"`
 	Roles                []string `yaml:"roles"`
 	SkipHosts            []string `yaml:"skip_hosts"`
 	ExtProcAddr          string   `yaml:"ext_proc_addr"`
@@ -162,6 +165,10 @@ const (
 // MTLS turns on mutual TLS with X.509-SVIDs between sidecars; absent means plaintext.
 type MTLS struct {
 	Mode MTLSMode `yaml:"mode"`
+	// AllowedPeers are the SPIFFE IDs of the only sidecars accepted on either side of
+	// a connection; empty accepts every SVID of the trust domain (upstream's only
+	// rule). Upstream sidecars ignore the key.
+	AllowedPeers []string `yaml:"allowed_peers"`
 }
 
 // SPIFFE configures the Workload API client that supplies the sidecar's SVIDs.

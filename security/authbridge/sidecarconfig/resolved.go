@@ -17,7 +17,10 @@ type Resolved struct {
 	Outbound  ResolvedStage   `json:"outbound"`
 	Session   ResolvedSession `json:"session"`
 	// MTLS is permissive or strict; empty is plaintext.
-	MTLS      MTLSMode           `json:"mtls,omitempty"`
+	MTLS MTLSMode `json:"mtls,omitempty"`
+	// MTLSAllowedPeers are the only peer SPIFFE IDs accepted; empty is every SVID of
+	// the trust domain.
+	MTLSAllowedPeers []string          `json:"mtls_allowed_peers,omitempty"`
 	SPIFFE    *ResolvedSPIFFE    `json:"spiffe,omitempty"`
 	TLSBridge *ResolvedTLSBridge `json:"tls_bridge,omitempty"`
 	// EgressEnforcement is trustsync's record of the egress mode, when written.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trustsync/trustsync/security/identity"
 )
 
 // Defaults of the listeners and the session store, as the sidecar fills them.
@@ -20,8 +22,11 @@ const (
 	DefaultExtAuthzAddr         = ":9090"
 	DefaultWaypointForwardAddr  = ":8080"
 	DefaultSessionAPIAddr       = ":9094"
-	DefaultStatsAddr            = ":9093"
-	// HealthAddr is fixed: /healthz and /readyz of the proxy sidecar.
+	// DefaultStatsAddr is on loopback: the stats server shows the configuration and
+	// the metrics, which are for the pod's operators, not its network.
+	DefaultStatsAddr = "127.0.0.1:9093"
+	// HealthAddr is the default of listener.health_addr: /healthz and /readyz of the
+	// proxy sidecar, for the kubelet.
 	HealthAddr          = ":9091"
 	DefaultSPIFFESocket = "unix:///spiffe-workload-api/spire-agent.sock"
 	DefaultMirrorDir    = "/opt"
@@ -175,7 +180,7 @@ func (v *validation) listeners(r *Resolved) {
 			}
 		}
 		out.Roles = slices.Clone(l.Roles)
-		out.Health = HealthAddr
+		out.Health = set(l.HealthAddr, HealthAddr)
 	case ModeEnvoySidecar:
 		notRead("reverse_proxy_addr", l.ReverseProxyAddr, " (Envoy takes inbound traffic; use proxy-sidecar for the reverse proxy)")
 		notRead("ext_authz_addr", l.ExtAuthzAddr, " (that is waypoint's)")
@@ -226,7 +231,7 @@ func (v *validation) ports(r *Resolved) {
 		{"listener.reverse_proxy_addr", l.ReverseProxy}, {"listener.forward_proxy_addr", l.ForwardProxy},
 		{"listener.transparent_proxy_addr", l.TransparentProxy}, {"listener.ext_proc_addr", l.ExtProc},
 		{"listener.ext_authz_addr", l.ExtAuthz}, {"listener.session_api_addr", l.SessionAPI},
-		{"stats.address", l.Stats}, {"health (fixed)", l.Health},
+		{"stats.address", l.Stats}, {"listener.health_addr", l.Health},
 	}
 	if !r.Session.Enabled {
 		all[5].addr = "" // no session store, no session API
@@ -312,6 +317,14 @@ func (v *validation) security(r *Resolved) {
 		if c.SPIFFE == nil {
 			p.add("mtls", "mutual TLS needs the pod's X.509-SVID, and the configuration has no spiffe block")
 		}
+		for i, id := range c.MTLS.AllowedPeers {
+			if _, err := identity.Parse(id); err != nil {
+				p.add(index("mtls.allowed_peers", i), "%v", err)
+			} else if slices.Contains(c.MTLS.AllowedPeers[:i], id) {
+				p.add(index("mtls.allowed_peers", i), "%q given twice", id)
+			}
+		}
+		r.MTLSAllowedPeers = slices.Clone(c.MTLS.AllowedPeers)
 		if c.Mode != ModeProxySidecar && c.Mode != "" {
 			// Envoy terminates its own TLS; the block is read only by the proxy.
 			p.warn("mtls", "%s does not read it: Envoy is configured for TLS on its own", c.Mode)

@@ -54,7 +54,7 @@ func TestValidResolves(t *testing.T) {
 		t.Errorf("mode %q run by %q", r.Mode, r.RunBy)
 	}
 	l := r.Listeners
-	if l.ReverseProxy != ":8000" || l.ForwardProxy != ":8081" || l.TransparentProxy != ":8082" || l.SessionAPI != ":9094" || l.Stats != ":9093" || l.Health != ":9091" {
+	if l.ReverseProxy != ":8000" || l.ForwardProxy != ":8081" || l.TransparentProxy != ":8082" || l.SessionAPI != ":9094" || l.Stats != "127.0.0.1:9093" || l.Health != ":9091" {
 		t.Errorf("listeners %+v", l)
 	}
 	if len(r.Inbound.Plugins) != 3 || len(r.Outbound.Plugins) != 2 {
@@ -221,7 +221,7 @@ func TestRefusals(t *testing.T) {
 		{"TLS bridge without its CA", with("mtls: {mode: strict}", "tls_bridge: {mode: enabled}"), []string{"tls_bridge.ca_dir: required with mode enabled"}},
 		{"TLS bridge port", with("mtls: {mode: strict}", "tls_bridge: {mode: enabled, ca_dir: /ca, ports: [443, 70000]}"), []string{"tls_bridge.ports[1]: 70000 is not a port"}},
 		{"unknown mtls mode", with("mode: strict", "mode: on"), []string{`mtls.mode: unknown value "on"`}},
-		{"legacy mtls files", with("mtls: {mode: strict}", "mtls: {mode: strict, cert_file: /opt/svid.pem}"), []string{"mtls.cert_file: unknown field; known fields are mode"}},
+		{"legacy mtls files", with("mtls: {mode: strict}", "mtls: {mode: strict, cert_file: /opt/svid.pem}"), []string{"mtls.cert_file: unknown field; known fields are allowed_peers, mode"}},
 		{"spiffe socket", with("socket: unix:///spiffe-workload-api/spire-agent.sock", "socket: /run/spire.sock"), []string{`spiffe.socket: "/run/spire.sock": want unix:///`}},
 		{"skip_hosts match-all", with("listener:\n", "listener:\n  skip_hosts: ['***', '{**}', '?*', ' ', 'otel:4318']\n"), []string{
 			`listener.skip_hosts[0]: "***" matches every host name of one label`,
@@ -308,5 +308,35 @@ func TestSecretsDoNotPrint(t *testing.T) {
 	b, _ := s.MarshalJSON()
 	if strings.Contains(string(b), "hunter2") || strings.Contains(s.String(), "hunter2") || s.Reveal() != "hunter2" {
 		t.Errorf("%s %s", b, s)
+	}
+}
+
+func TestMTLSAllowedPeersAndHealthAddr(t *testing.T) {
+	const base = "mode: proxy-sidecar\nlistener: {reverse_proxy_backend: 'http://127.0.0.1:8001', health_addr: '127.0.0.1:19091'}\nspiffe: {}\n"
+	cfg, err := Load([]byte(base+"mtls: {mode: strict, allowed_peers: ['spiffe://td/ns/a/sa/b']}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := cfg.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.MTLS != MTLSStrict || len(r.MTLSAllowedPeers) != 1 || r.MTLSAllowedPeers[0] != "spiffe://td/ns/a/sa/b" {
+		t.Errorf("mtls = %s %v", r.MTLS, r.MTLSAllowedPeers)
+	}
+	if r.Listeners.Health != "127.0.0.1:19091" || r.Listeners.Stats != DefaultStatsAddr {
+		t.Errorf("health %q stats %q", r.Listeners.Health, r.Listeners.Stats)
+	}
+	for _, bad := range []struct{ peers, want string }{
+		{"['not-an-id']", "mtls.allowed_peers[0]"},
+		{"['spiffe://td/ns/a/sa/b', 'spiffe://td/ns/a/sa/b']", "mtls.allowed_peers[1]: \"spiffe://td/ns/a/sa/b\" given twice"},
+	} {
+		cfg, err := Load([]byte(base+"mtls: {mode: strict, allowed_peers: "+bad.peers+"}\n"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("allowed_peers %s: error %v, want %q", bad.peers, err, bad.want)
+		}
 	}
 }
