@@ -188,6 +188,7 @@ another trust domain.`,
 	cmd.Flags().StringVar(&call.Path, "path", "/", "HTTP path of the request")
 	cmd.Flags().StringVar(&call.A2AMethod, "a2a-method", "message/send", "A2A JSON-RPC method (input.a2a.method)")
 	cmd.Flags().IntVar(&call.StatusCode, "status-code", 200, "response status code, at the response points")
+	cmd.Flags().StringVar(&call.PeerID, "peer", "", "SPIFFE ID of the other sidecar as mutual TLS authenticated it (input.peer.spiffe_id): the caller's at the inbound points, the callee's at outbound/response; none (plaintext) when empty")
 	cmd.Flags().StringVar(&inputFile, "input", "", "JSON file whose top-level fields replace those of the generated input")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd

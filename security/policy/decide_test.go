@@ -200,3 +200,21 @@ test_team_x_may_call if {
 		t.Fatalf("errors %v, want one at inbound/x_test.rego:3", errs)
 	}
 }
+
+// TestPeerInput: the mTLS peer reaches policies at the inbound points and at the
+// outbound response, and is absent over plaintext.
+func TestPeerInput(t *testing.T) {
+	const peer = "spiffe://example.org/ns/a/sa/caller"
+	call := Call{Caller: Party{ID: peer}, Callee: Party{ID: "spiffe://example.org/ns/b/sa/callee"}, PeerID: peer}
+	for _, pt := range Points {
+		in := call.Input(pt)
+		p, ok := in["peer"].(map[string]any)
+		want := pt.Direction == "inbound" || pt.Phase == "response"
+		if ok != want || (ok && p["spiffe_id"] != peer) {
+			t.Errorf("%s: peer = %v, want present=%v", pt, in["peer"], want)
+		}
+		if _, ok := (Call{}).Input(pt)["peer"]; ok {
+			t.Errorf("%s: a plaintext call has a peer", pt)
+		}
+	}
+}

@@ -19,6 +19,11 @@ type Call struct {
 	A2AMethod string
 	// StatusCode of the response, at the response points; 200 when 0.
 	StatusCode int
+	// PeerID is the SPIFFE ID of the other sidecar as mutual TLS authenticated it, for
+	// input.peer.spiffe_id: at the inbound points the caller's sidecar (when it dials
+	// with strict mTLS), at outbound/response the callee's. Empty over plaintext: no
+	// peer field.
+	PeerID string
 }
 
 // Decides is the workload whose bundle decides at pt: the callee inbound, the caller
@@ -63,6 +68,9 @@ func (c Call) Input(pt Point) map[string]any {
 	} else {
 		in["agent"] = map[string]any{"client_id": c.Callee.ID}
 		in["identity"] = map[string]any{"subject": c.Caller.ID, "client_id": c.Caller.ID, "scopes": []any{}}
+	}
+	if c.PeerID != "" && (pt.Direction == "inbound" || pt.Phase == "response") {
+		in["peer"] = map[string]any{"spiffe_id": c.PeerID}
 	}
 	if pt.Phase == "response" {
 		in["response"] = map[string]any{"status_code": status, "headers": map[string]any{"content-type": "application/json"}}
