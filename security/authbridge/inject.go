@@ -21,22 +21,25 @@ const (
 	ContainerEnvoy     = "envoy-proxy"
 	ContainerProxyInit = "proxy-init"
 
-	VolumeSharedData            = "shared-data"
-	VolumeConfig                = "authbridge-config"
-	VolumeRoutes                = "authproxy-routes"
-	VolumeEnvoyConfig           = "envoy-config"
-	VolumeSPIRESocket           = "spire-agent-socket"
-	VolumeSpiffeHelper          = "spiffe-helper-config"
-	VolumeSVIDOutput            = "svid-output"
-	VolumeCredentials           = "keycloak-credentials"
-	VolumeTLSBridgeCA           = "tls-bridge-ca"
-	VolumeTLSBridgeCACert       = "tls-bridge-ca-cert"
-	SPIFFECSIDriver             = identity.CSIDriver
-	SidecarUID            int64 = 1337
-	envoyOutboundPort     int32 = 15123
-	envoyInboundPort      int32 = 15124
-	envoyAdminPort        int32 = 9901
-	extProcPort           int32 = 9090
+	VolumeSharedData      = "shared-data"
+	VolumeConfig          = "authbridge-config"
+	VolumeRoutes          = "authproxy-routes"
+	VolumeEnvoyConfig     = "envoy-config"
+	VolumeSPIRESocket     = "spire-agent-socket"
+	VolumeSpiffeHelper    = "spiffe-helper-config"
+	VolumeSVIDOutput      = "svid-output"
+	VolumeCredentials     = "keycloak-credentials"
+	VolumeTLSBridgeCA     = "tls-bridge-ca"
+	VolumeTLSBridgeCACert = "tls-bridge-ca-cert"
+	// VolumeSidecarState keeps the proxy sidecar's last good policy bundle across its
+	// restarts (an emptyDir lives as long as the pod).
+	VolumeSidecarState       = "authbridge-state"
+	SPIFFECSIDriver          = identity.CSIDriver
+	SidecarUID         int64 = 1337
+	envoyOutboundPort  int32 = 15123
+	envoyInboundPort   int32 = 15124
+	envoyAdminPort     int32 = 9901
+	extProcPort        int32 = 9090
 )
 
 // caEnv are the variables that point common TLS stacks at the TLS-bridge CA.
@@ -245,6 +248,8 @@ func (inj *Injection) addProxy(in InjectInput, mounts []corev1.VolumeMount, env 
 		corev1.EnvVar{Name: "HTTPS_PROXY", Value: proxy},
 		corev1.EnvVar{Name: "NO_PROXY", Value: "127.0.0.1,localhost"},
 	)
+	mounts = append(mounts, corev1.VolumeMount{Name: VolumeSidecarState, MountPath: SidecarStateDir})
+	inj.Volumes = append(inj.Volumes, corev1.Volume{Name: VolumeSidecarState, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 	inj.Containers = []corev1.Container{proxyContainer(in, mounts, env)}
 	if in.Ports.AgentContainer != "" {
 		inj.AgentPort = &PortMove{Container: in.Ports.AgentContainer, From: in.Ports.AgentPort, To: in.Ports.BackendPort, Name: in.Ports.AgentPortName}
@@ -275,19 +280,33 @@ func (inj *Injection) addTLSBridgeCA(workload string, mounts []corev1.VolumeMoun
 	return mounts
 }
 
+// SidecarStateDir is where the proxy sidecar keeps its last good policy bundle.
+const SidecarStateDir = "/var/lib/authbridge"
+
 func proxyContainer(in InjectInput, mounts []corev1.VolumeMount, env []corev1.EnvVar) corev1.Container {
 	image := in.Platform.Images.AuthBridge
-	if in.Settings.Mode == agentv1.AuthBridgeLite {
+	lite := in.Settings.Mode == agentv1.AuthBridgeLite
+	if lite {
 		image = in.Platform.Images.AuthBridgeLite
+	}
+	// trustsync's image runs the data plane as a subcommand; upstream's images run
+	// their proxy as the entrypoint and take the same --config.
+	var command []string
+	if IsTrustsyncImage(image) {
+		command = []string{"/usr/local/bin/trustsync", "authbridge"}
+		if lite {
+			command = append(command, "--lite")
+		}
 	}
 	reverse := "reverse-proxy"
 	if in.Ports.AgentPortName != "" {
 		reverse = in.Ports.AgentPortName
 	}
 	return corev1.Container{
-		Name:  ContainerProxy,
-		Image: image,
-		Args:  []string{"--config", "/etc/authbridge/" + agentv1.KeyConfigYAML},
+		Name:    ContainerProxy,
+		Image:   image,
+		Command: command,
+		Args:    []string{"--config", "/etc/authbridge/" + agentv1.KeyConfigYAML},
 		Ports: []corev1.ContainerPort{
 			{Name: reverse, ContainerPort: in.Ports.AgentPort},
 			{Name: "forward-proxy", ContainerPort: in.Ports.ForwardPort},
@@ -363,4 +382,17 @@ func ProxyEnvNames() []string {
 func fromConfigMap(key string) corev1.EnvVar {
 	return corev1.EnvVar{Name: key, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
 		LocalObjectReference: corev1.LocalObjectReference{Name: agentv1.ConfigMapAuthBridgeConfig}, Key: key, Optional: ptr.To(true)}}}
+}
+
+// IsTrustsyncImage says image is trustsync's own (its repository is named trustsync),
+// whose sidecar is the `trustsync authbridge` subcommand.
+func IsTrustsyncImage(image string) bool {
+	repo := image
+	if i := strings.Index(repo, "@"); i >= 0 {
+		repo = repo[:i]
+	}
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	return repo == "trustsync" || strings.HasSuffix(repo, "/trustsync")
 }

@@ -21,16 +21,21 @@ import (
 
 // Platform defaults.
 const (
-	DefaultPlatformNamespace     = "trustsync-system"
-	DefaultTrustDomain           = "localtest.me"
-	DefaultKeycloakURL           = "http://keycloak-service.keycloak.svc:8080"
-	DefaultKeycloakRealm         = "kagenti"
-	DefaultKeycloakNamespace     = "keycloak"
-	DefaultClientAuthType        = "client-secret"
-	DefaultSPIFFEIDPAlias        = "spire-spiffe"
-	DefaultSpireSocketPath       = "unix:///spiffe-workload-api/spire-agent.sock"
-	DefaultAuthBridgeImage       = "ghcr.io/kagenti/kagenti-extensions/authbridge:latest"
-	DefaultAuthBridgeLiteImage   = "ghcr.io/kagenti/kagenti-extensions/authbridge-lite:latest"
+	DefaultPlatformNamespace = "trustsync-system"
+	DefaultTrustDomain       = "localtest.me"
+	DefaultKeycloakURL       = "http://keycloak-service.keycloak.svc:8080"
+	DefaultKeycloakRealm     = "kagenti"
+	DefaultKeycloakNamespace = "keycloak"
+	DefaultClientAuthType    = "client-secret"
+	DefaultSPIFFEIDPAlias    = "spire-spiffe"
+	DefaultSpireSocketPath   = "unix:///spiffe-workload-api/spire-agent.sock"
+	// DefaultAuthBridgeImage and DefaultAuthBridgeLiteImage are trustsync's own image,
+	// whose `trustsync authbridge` is the proxy sidecar (with --lite, the lite plugin
+	// set); upstream's authbridge and authbridge-lite images stay selectable.
+	DefaultAuthBridgeImage       = "ghcr.io/trustsync/trustsync:latest"
+	DefaultAuthBridgeLiteImage   = "ghcr.io/trustsync/trustsync:latest"
+	UpstreamAuthBridgeImage      = "ghcr.io/kagenti/kagenti-extensions/authbridge:latest"
+	UpstreamAuthBridgeLiteImage  = "ghcr.io/kagenti/kagenti-extensions/authbridge-lite:latest"
 	DefaultAuthBridgeEnvoyImage  = "ghcr.io/kagenti/kagenti-extensions/authbridge-envoy:latest"
 	DefaultProxyInitImage        = "ghcr.io/kagenti/kagenti-extensions/proxy-init:latest"
 	DefaultClientRegistrationImg = "ghcr.io/kagenti/kagenti-extensions/client-registration:latest"
