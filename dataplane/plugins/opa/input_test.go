@@ -1,0 +1,144 @@
+package opa
+
+import (
+	"context"
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/trustsync/trustsync/dataplane/pipeline"
+	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
+)
+
+func richRequest() *pipeline.Request {
+	return &pipeline.Request{
+		Direction: pipeline.Outbound, Method: "POST", Host: "llm:443", Path: "/v1/chat/completions",
+		Header: http.Header{"Content-Type": {"application/json"}},
+		A2A: &pipeline.A2A{Method: "message/send", SessionID: "s", TaskID: "t", Role: "user", MessageID: "m",
+			Parts: []pipeline.A2APart{{Kind: "text", Content: "hi"}}, FinalStatus: "completed", Artifact: "a", ErrorMessage: "e"},
+		MCP: &pipeline.MCP{Method: "tools/call", RPCID: "1", Params: map[string]any{"name": "n", "uri": "u", "arguments": map[string]any{"x": 1}, "_meta": "m"},
+			Result: map[string]any{"r": true}, Error: &pipeline.RPCError{Code: -1, Message: "boom", Data: "d"}},
+		Inference: &pipeline.Inference{Model: "gpt", Stream: true, MaxTokens: new(int),
+			Messages:   []pipeline.Message{{Role: "user", Content: "q"}},
+			Tools:      []pipeline.Tool{{Name: "f", Description: "does f", Parameters: map[string]any{"type": "object"}}},
+			Completion: "c", ToolCalls: []pipeline.ToolCall{{ID: "c1", Name: "f", Arguments: "{}"}}},
+	}
+}
+
+func TestInputIncludes(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		include             []string
+		a2a, mcp, inference map[string]any
+	}{{
+		name:      "by default",
+		a2a:       map[string]any{"method": "message/send", "session_id": "s", "task_id": "t", "role": "user"},
+		mcp:       map[string]any{"method": "tools/call", "params": map[string]any{"name": "n", "uri": "u"}},
+		inference: map[string]any{"model": "gpt", "stream": true, "max_tokens": 0, "tools": []any{"f"}},
+	}, {
+		name:    "everything",
+		include: []string{"a2a.content", "mcp.params", "mcp.result", "mcp.error", "inference.completion", "inference.messages", "inference.tool_calls", "inference.tools.detail"},
+		a2a: map[string]any{"method": "message/send", "session_id": "s", "task_id": "t", "role": "user",
+			"parts": []any{map[string]any{"kind": "text", "content": "hi"}}, "final_status": "completed", "artifact": "a", "error_message": "e"},
+		mcp: map[string]any{"method": "tools/call", "params": map[string]any{"name": "n", "uri": "u", "arguments": map[string]any{"x": 1}, "_meta": "m"},
+			"result": map[string]any{"r": true}, "error": map[string]any{"code": -1, "message": "boom", "data": "d"}},
+		inference: map[string]any{"model": "gpt", "stream": true, "max_tokens": 0,
+			"tools":      []any{map[string]any{"name": "f", "description": "does f", "parameters": map[string]any{"type": "object"}}},
+			"messages":   []any{map[string]any{"role": "user", "content": "q"}},
+			"completion": "c", "tool_calls": []any{map[string]any{"id": "c1", "name": "f", "arguments": "{}"}}},
+	}, {
+		name:      "one MCP parameter",
+		include:   []string{"mcp.params.arguments", "mcp.params.absent"},
+		a2a:       map[string]any{"method": "message/send", "session_id": "s", "task_id": "t", "role": "user"},
+		mcp:       map[string]any{"method": "tools/call", "params": map[string]any{"name": "n", "uri": "u", "arguments": map[string]any{"x": 1}}},
+		inference: map[string]any{"model": "gpt", "stream": true, "max_tokens": 0, "tools": []any{"f"}},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := New(&sidecarconfig.OPA{AgentID: planner, Include: tc.include}, plannerDecider(t), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := p.input(richRequest(), pipeline.PhaseRequest, *p.agent.Load())
+			for k, want := range map[string]map[string]any{"a2a": tc.a2a, "mcp": tc.mcp, "inference": tc.inference} {
+				if got := in[k]; !reflect.DeepEqual(got, want) {
+					t.Errorf("input.%s = %#v\nwant %#v", k, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestInputFields(t *testing.T) {
+	p, err := New(&sidecarconfig.OPA{AgentID: research}, plannerDecider(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.FixedZone("x", 3600))
+	r := &pipeline.Request{
+		Direction: pipeline.Outbound, Method: "GET", Host: "h:80", Path: "/p",
+		Header:     http.Header{"X-Multi": {"1", "2"}, "x-multi": {"3"}, "Authorization": {"Bearer t"}, "authorization": {"Bearer t"}, "Cookie": {"c"}, "X-Empty": {}},
+		Identity:   &pipeline.Identity{Subject: "s", ClientID: "c", Scopes: []string{"a"}, ServiceID: "svc"},
+		Delegation: &pipeline.Delegation{Origin: "o", Actor: "a", Chain: []pipeline.Hop{{SubjectID: "s", Audience: "aud", Scopes: []string{"x"}, Strategy: "token-exchange", FromCache: true, Time: at}}},
+		Peer:       &pipeline.Peer{SPIFFEID: planner},
+		Response:   &pipeline.Response{StatusCode: 201, Header: http.Header{"Set-Cookie": {"s"}, "Content-Type": {"text/plain"}}},
+	}
+	want := map[string]any{
+		"direction": "outbound", "method": "GET", "host": "h:80", "path": "/p",
+		"headers":  map[string]any{"x-multi": "1, 2, 3"},
+		"agent":    map[string]any{"client_id": research},
+		"identity": map[string]any{"subject": "s", "client_id": "c", "scopes": []any{"a"}, "service_id": "svc"},
+		"delegation": map[string]any{"origin": "o", "actor": "a", "depth": 1, "chain": []any{map[string]any{
+			"subject_id": "s", "audience": "aud", "scopes": []any{"x"}, "strategy": "token-exchange", "from_cache": true, "timestamp": "2026-12-02T09:00:00Z"}}},
+		"peer":     map[string]any{"spiffe_id": planner},
+		"response": map[string]any{"status_code": 201, "headers": map[string]any{"content-type": "text/plain"}},
+	}
+	got := p.input(r, pipeline.PhaseResponse, *p.agent.Load())
+	// The two spellings of x-multi join in map order.
+	if h := got["headers"].(map[string]any); h["x-multi"] == "3, 1, 2" {
+		h["x-multi"] = "1, 2, 3"
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("input = %#v\nwant    %#v", got, want)
+	}
+	if _, ok := p.input(r, pipeline.PhaseRequest, nil)["response"]; ok {
+		t.Error("input.response at the request phase")
+	}
+}
+
+// BenchmarkInboundDecision is one inbound request through the plugin: the input
+// document and the three-tier decision.
+func BenchmarkInboundDecision(b *testing.B) {
+	dec := plannerDecider(b)
+	p := newPlugin(b, dec)
+	ctx := context.Background()
+	r := inboundCall()
+	if d := p.OnRequest(ctx, r); d != nil {
+		b.Fatal(d)
+	}
+	b.Run("decision", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if d := p.OnRequest(ctx, r); d != nil {
+				b.Fatal(d)
+			}
+		}
+	})
+	// The evaluation alone, on a document built once: what the plugin adds is the rest.
+	b.Run("evaluation", func(b *testing.B) {
+		b.ReportAllocs()
+		in := p.input(r, pipeline.PhaseRequest, *p.agent.Load())
+		for b.Loop() {
+			if !dec.d.Decide(ctx, points[0], in).Allow {
+				b.Fatal("denied")
+			}
+		}
+	})
+	b.Run("input", func(b *testing.B) {
+		b.ReportAllocs()
+		agent := *p.agent.Load()
+		for b.Loop() {
+			_ = p.input(r, pipeline.PhaseRequest, agent)
+		}
+	})
+}

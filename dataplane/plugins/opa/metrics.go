@@ -1,0 +1,64 @@
+package opa
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Results of a decision, the metric's result label.
+const (
+	resultAllow    = "allow"
+	resultDeny     = "deny"
+	resultNotReady = "not_ready"
+)
+
+// metrics are one plugin's counters and timers, curried per point at New so that a
+// decision looks nothing up.
+type metrics struct {
+	allow, deny, notReady [len(points)]prometheus.Counter
+	seconds               [len(points)]prometheus.Observer
+}
+
+func newMetrics(r prometheus.Registerer) (*metrics, error) {
+	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "trustsync_sidecar_policy_decisions_total",
+		Help: "Policy decisions of the sidecar's opa plugin by decision point (inbound/request, ...) and result: allow, deny, not_ready (no policy bundle active yet: 503).",
+	}, []string{"point", "result"})
+	seconds := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "trustsync_sidecar_policy_decision_seconds",
+		Help:    "Time of one policy decision of the sidecar's opa plugin, building the input document and evaluating it, by decision point.",
+		Buckets: prometheus.ExponentialBucketsRange(5e-6, 1e-2, 12),
+	}, []string{"point"})
+	if r != nil {
+		// The inbound and outbound pipelines each have an opa plugin, registered with
+		// one registry: the second shares the first's collectors.
+		var err error
+		if decisions, err = register(r, decisions); err != nil {
+			return nil, err
+		}
+		if seconds, err = register(r, seconds); err != nil {
+			return nil, err
+		}
+	}
+	m := &metrics{}
+	for i, pt := range points {
+		name := pt.String()
+		m.allow[i] = decisions.WithLabelValues(name, resultAllow)
+		m.deny[i] = decisions.WithLabelValues(name, resultDeny)
+		m.notReady[i] = decisions.WithLabelValues(name, resultNotReady)
+		m.seconds[i] = seconds.WithLabelValues(name)
+	}
+	return m, nil
+}
+
+func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
+	err := r.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
