@@ -12,6 +12,11 @@
 // for 5 s); the client resumes TLS sessions (upstream did a full handshake per
 // connection); and every outcome is counted in Prometheus.
 //
+// Outbound is strict only, as upstream's: a permissive sidecar dials plaintext (it does
+// not use Dialer), so a permissive caller cannot reach a strict callee. The listener
+// completes the TLS handshake itself, bounded, before Accept returns the connection, so
+// that failures are counted and an unverified peer never reaches the HTTP server.
+//
 // It owns the TLS configurations, the dialer, the sniffing listener and their metrics;
 // it knows no HTTP handler, pipeline or plugin. It must not import renderers, sources,
 // engine, webhook, controller-runtime, client-go, go-git or kustomize: the sidecar links
