@@ -8,18 +8,18 @@ import (
 
 // Denial codes, as upstream AuthBridge writes them, and their statuses.
 const (
-	CodeMissingToken       = "auth.missing-token"
-	CodeInvalidToken       = "auth.invalid-token"
-	CodeAudienceMismatch   = "auth.audience-mismatch"
-	CodeUnauthorized       = "auth.unauthorized"
-	CodeForbidden          = "policy.forbidden"
-	CodeContentBlocked     = "policy.content-blocked"
-	CodeRateLimited        = "policy.rate-limited"
-	CodeUnreachable        = "upstream.unreachable"
-	CodeExchangeFailed     = "upstream.token-exchange-failed"
-	CodeTimeout            = "upstream.timeout"
-	CodeCancelled          = "pipeline.cancelled"
-	CodeRequestTooLarge    = "request.too-large"
+	CodeMissingToken          = "auth.missing-token"
+	CodeInvalidToken          = "auth.invalid-token"
+	CodeAudienceMismatch      = "auth.audience-mismatch"
+	CodeUnauthorized          = "auth.unauthorized"
+	CodeForbidden             = "policy.forbidden"
+	CodeContentBlocked        = "policy.content-blocked"
+	CodeRateLimited           = "policy.rate-limited"
+	CodeUnreachable           = "upstream.unreachable"
+	CodeExchangeFailed        = "upstream.token-exchange-failed"
+	CodeTimeout               = "upstream.timeout"
+	CodeCancelled             = "pipeline.cancelled"
+	CodeRequestTooLarge       = "request.too-large"
 	statusClientClosedRequest = 499
 )
 
