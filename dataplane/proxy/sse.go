@@ -63,6 +63,10 @@ func (f *framer) next() {
 	for {
 		pending := f.buf[f.off:]
 		if end, term := eventEnd(pending, f.scanned); end >= 0 {
+			if end > pipeline.MaxBodyBytes {
+				f.done = true
+				return
+			}
 			f.emit(pending[:end], pending[:end+term])
 			f.off += end + term
 			f.scanned = 0
