@@ -180,11 +180,9 @@ var methods = [][]byte{
 
 // looksHTTP reads ahead only as far as a method and its space need.
 func looksHTTP(br *bufio.Reader) bool {
-	for n := max(br.Buffered(), 1); n <= len("OPTIONS "); n++ {
-		b, err := br.Peek(n)
-		if len(b) < n && err != nil {
-			return false
-		}
+	const longest = len("OPTIONS ")
+	for {
+		b, _ := br.Peek(min(max(br.Buffered(), 1), longest))
 		prefix := false
 		for _, m := range methods {
 			switch {
@@ -194,11 +192,13 @@ func looksHTTP(br *bufio.Reader) bool {
 				prefix = true
 			}
 		}
-		if !prefix {
+		if !prefix || len(b) >= longest {
+			return false
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
 			return false
 		}
 	}
-	return false
 }
 
 var errHelloRead = errors.New("client hello read")
@@ -223,14 +223,14 @@ type helloConn struct {
 	r *bytes.Reader
 }
 
-func (c *helloConn) Read(b []byte) (int, error)         { return c.r.Read(b) }
-func (c *helloConn) Write(b []byte) (int, error)        { return len(b), nil }
-func (c *helloConn) Close() error                       { return nil }
-func (c *helloConn) SetDeadline(time.Time) error        { return nil }
-func (c *helloConn) SetReadDeadline(time.Time) error    { return nil }
-func (c *helloConn) SetWriteDeadline(time.Time) error   { return nil }
-func (c *helloConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
-func (c *helloConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
+func (c *helloConn) Read(b []byte) (int, error)       { return c.r.Read(b) }
+func (c *helloConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (c *helloConn) Close() error                     { return nil }
+func (c *helloConn) SetDeadline(time.Time) error      { return nil }
+func (c *helloConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *helloConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *helloConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (c *helloConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
 
 // tunnel decides on a non-HTTP connection as a CONNECT to host and relays it to dst.
 func (t *transparent) tunnel(ctx context.Context, conn net.Conn, dst netip.AddrPort, host string) {
