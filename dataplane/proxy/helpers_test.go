@@ -134,6 +134,20 @@ func (o *outcomes) all() []outcome {
 	return append([]outcome(nil), o.list...)
 }
 
+// byHost waits for n outcomes and returns the one of host: exchanges on different
+// connections end in any order.
+func (o *outcomes) byHost(t testing.TB, n int, host string) outcome {
+	t.Helper()
+	o.wait(t, n)
+	for _, c := range o.all() {
+		if c.Host == host {
+			return c
+		}
+	}
+	t.Fatalf("no outcome for %s in %+v", host, o.all())
+	return outcome{}
+}
+
 // wait waits for n outcomes and returns the last.
 func (o *outcomes) wait(t testing.TB, n int) outcome {
 	t.Helper()

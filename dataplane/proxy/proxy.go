@@ -268,19 +268,19 @@ func peerOf(cs *tls.ConnectionState) *pipeline.Peer {
 	return &pipeline.Peer{SPIFFEID: id.String()}
 }
 
-// bufferPool is httputil.ReverseProxy's copy buffers, so a request allocates none.
+// bufferPool is httputil.ReverseProxy's copy buffers (and the tunnels'), so a
+// request allocates none: it pools arrays, which a slice converts back to for free.
 type bufferPool struct{ p sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, copyBufferBytes); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferBytes]byte) }}}
 }
 
-func (b *bufferPool) Get() []byte { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufferBytes]byte)[:] }
 
 func (b *bufferPool) Put(buf []byte) {
 	if cap(buf) == copyBufferBytes {
-		buf = buf[:copyBufferBytes]
-		b.p.Put(&buf)
+		b.p.Put((*[copyBufferBytes]byte)(buf[:copyBufferBytes]))
 	}
 }
 

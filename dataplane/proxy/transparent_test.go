@@ -136,8 +136,8 @@ func TestTransparentHTTPGoesToOriginalDestination(t *testing.T) {
 		t.Errorf("second request: hits %d", hits.Load())
 	}
 	tr.CloseIdleConnections()
-	o := outs.wait(t, 2)
-	if o.Listener != "transparent" || o.Scheme != "http" || o.Host != "other.example" || o.Status != 200 {
+	o := outs.byHost(t, 2, "other.example")
+	if o.Listener != "transparent" || o.Scheme != "http" || o.Status != 200 {
 		t.Errorf("outcome %+v", o)
 	}
 
@@ -163,7 +163,7 @@ func TestTransparentHTTPGoesToOriginalDestination(t *testing.T) {
 	if hits.Load() != 3 {
 		t.Errorf("the denied request reached the backend")
 	}
-	if o := outs.wait(t, 4); o.Denied != pipeline.CodeForbidden || o.Status != 0 {
+	if o := outs.byHost(t, 4, "blocked.example"); o.Denied != pipeline.CodeForbidden || o.Status != 0 {
 		t.Errorf("outcome %+v", o)
 	}
 }
@@ -227,7 +227,7 @@ func TestTransparentTLSUsesSNI(t *testing.T) {
 	if err := tc.Handshake(); err == nil {
 		t.Fatal("the handshake of a denied connection succeeded")
 	}
-	if o := outs.wait(t, 2); o.Denied != pipeline.CodeForbidden || o.Host != "blocked.example:"+port {
+	if o := outs.byHost(t, 2, "blocked.example:"+port); o.Denied != pipeline.CodeForbidden {
 		t.Errorf("outcome %+v", o)
 	}
 }
