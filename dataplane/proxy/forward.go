@@ -41,7 +41,7 @@ type ForwardOptions struct {
 type Forward struct {
 	pipeline   func() *pipeline.Pipeline
 	skip       []*sidecarconfig.HostPattern
-	dialTunnel Dial
+	dialTunnel dialFunc
 	c          *core
 	log        logr.Logger
 }

@@ -62,14 +62,14 @@ func NewServer(h http.Handler) *http.Server {
 	}
 }
 
-// Dial dials a network address.
-type Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+// dialFunc dials a network address.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // plainDial is the default: TCP within the dial timeout.
-var plainDial Dial = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+var plainDial dialFunc = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
 
 // bounded gives a caller's dialer the dial timeout.
-func bounded(d Dial) Dial {
+func bounded(d dialFunc) dialFunc {
 	if d == nil {
 		return plainDial
 	}
