@@ -2,8 +2,10 @@ package keycloaktest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -351,5 +353,46 @@ func TestSPIFFEClientID(t *testing.T) {
 	}
 	if c := verify(t, s.Issuer(realmName), tok); !slices.Contains(c.Audience, id) || c.ClientID != id {
 		t.Errorf("aud %v client_id %s", c.Audience, c.ClientID)
+	}
+}
+
+// TestTokenExchangeClientSecretPost: a token exchange authenticated with client_id and
+// client_secret in the form, as AuthBridge sends it, works as with Basic.
+func TestTokenExchangeClientSecretPost(t *testing.T) {
+	s, kc, token := start(t)
+	ctx := context.Background()
+	secretA := register(t, kc, token, "team-a/agent-a", true)
+	register(t, kc, token, "team-b/agent-b", false)
+	issuer := s.Issuer(realmName)
+	a, err := kc.LoginClient(ctx, "team-a/agent-a", secretA, realmName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(secret string) (int, string) {
+		form := url.Values{
+			"grant_type": {string(oidc.GrantTypeTokenExchange)}, "subject_token": {a.AccessToken},
+			"subject_token_type": {string(oidc.AccessTokenType)}, "requested_token_type": {string(oidc.AccessTokenType)},
+			"audience": {"team-b/agent-b"}, "client_id": {"team-a/agent-a"}, "client_secret": {secret},
+		}
+		resp, err := http.PostForm(issuer+"/"+pathToken, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			AccessToken string `json:"access_token"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out.AccessToken
+	}
+	code, exchanged := post(secretA)
+	if code != http.StatusOK {
+		t.Fatalf("client_secret_post exchange: %d", code)
+	}
+	if c := verify(t, issuer, exchanged); !slices.Contains(c.Audience, "team-b/agent-b") {
+		t.Errorf("aud %v", c.Audience)
+	}
+	if code, _ := post("wrong"); code != http.StatusUnauthorized && code != http.StatusBadRequest {
+		t.Errorf("a wrong client_secret in the form: %d", code)
 	}
 }

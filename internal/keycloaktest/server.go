@@ -1,15 +1,18 @@
 package keycloaktest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -310,7 +313,47 @@ func (s *Server) realmEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Realm does not exist"})
 		return
 	}
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/"+pathToken) {
+		if err := postCredentialsToBasic(r); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": err.Error()})
+			return
+		}
+	}
 	http.StripPrefix("/realms/"+name, rlm.provider).ServeHTTP(w, r)
+}
+
+// maxTokenForm bounds a token request's form.
+const maxTokenForm = 1 << 20
+
+// postCredentialsToBasic moves client_secret_post credentials of a token exchange
+// (client_id and client_secret in the form, as AuthBridge sends them and Keycloak
+// accepts) into the Basic header: the OpenID provider library reads a token
+// exchange's client only from there.
+func postCredentialsToBasic(r *http.Request) error {
+	if _, _, basic := r.BasicAuth(); basic {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxTokenForm+1))
+	if err != nil {
+		return err
+	}
+	if len(body) > maxTokenForm {
+		return fmt.Errorf("form over %d bytes", maxTokenForm)
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return fmt.Errorf("form: %w", err)
+	}
+	id, secret := form.Get("client_id"), form.Get("client_secret")
+	if form.Get("grant_type") == "urn:ietf:params:oauth:grant-type:token-exchange" && id != "" && secret != "" {
+		form.Del("client_id")
+		form.Del("client_secret")
+		r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+		body = []byte(form.Encode())
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
