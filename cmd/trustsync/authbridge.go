@@ -5,25 +5,75 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/trustsync/trustsync/internal/app/authbridge"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
 
 func newAuthBridgeCommand() *cobra.Command {
+	o := authbridge.Options{}
+	var accessLog bool
 	cmd := &cobra.Command{
-		Use:   "authbridge",
-		Short: "Work with the AuthBridge sidecar's configuration",
-		Long: `The authbridge commands read the AuthBridge sidecar's files with the code the renderer
-checks them with and the data plane runs them with.`,
+		Use:   "authbridge --config FILE",
+		Short: "Run the AuthBridge proxy sidecar, or check its configuration",
+		Long: `Run the AuthBridge proxy sidecar: the data plane that enforces, on every request of the
+pod, what trustsync renders — identity (SPIFFE), mutual TLS between sidecars and OPA
+authorization at four decision points, fail closed. It reads the sidecar's config.yaml
+(upstream AuthBridge's schema, as trustsync renders it into authbridge-config-<workload>)
+and serves the reverse proxy in front of the agent, the forward proxy the agent's
+HTTP_PROXY names, the transparent listener for redirected egress, /healthz and /readyz,
+and /metrics, /config and /reload/status on the stats address. A change of config.yaml
+or of the routes file is reloaded without dropping connections.
+
+The check subcommand validates a configuration with the same code.
+
+Logs are JSON on stderr (LOG_LEVEL: debug, info, warn, error); the access log is JSON
+on stdout, one line per exchange, with no header value or token in it.`,
+		Example: `  trustsync authbridge --config /etc/authbridge/config.yaml
+  trustsync authbridge check --config config.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			o.Log = sidecarLog(cmd.ErrOrStderr())
+			if accessLog {
+				o.AccessLog = cmd.OutOrStdout()
+			}
+			return authbridge.Run(ctx, o)
+		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.ConfigPath, "config", authbridge.DefaultConfigPath, "the sidecar's config.yaml")
+	f.StringVar(&o.StateDir, "state-dir", authbridge.DefaultStateDir, "directory that keeps the last good policy bundle across restarts (an emptyDir)")
+	f.BoolVar(&o.Lite, "lite", false, "run only the lite image's plugins (jwt-validation, token-exchange), as upstream's authbridge-lite")
+	f.BoolVar(&accessLog, "access-log", true, "write the JSON access log to stdout")
 	cmd.AddCommand(newAuthBridgeCheckCommand())
 	return cmd
+}
+
+// sidecarLog is the sidecar's JSON log at $LOG_LEVEL (info by default).
+func sidecarLog(w io.Writer) logr.Logger {
+	level := slog.LevelInfo
+	switch strings.ToLower(os.Getenv("LOG_LEVEL")) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+	return logr.FromSlogHandler(h.WithAttrs([]slog.Attr{slog.String("binary", "trustsync-authbridge")}))
 }
 
 type authBridgeCheckOptions struct {
