@@ -11,10 +11,10 @@ import (
 
 func TestIsTrustsyncImage(t *testing.T) {
 	for image, want := range map[string]bool{
-		"ghcr.io/trustsync/trustsync:latest":                        true,
-		"ghcr.io/trustsync/trustsync@sha256:abc":                    true,
-		"registry.local:5000/mirror/trustsync:v1.2.3":               true,
-		"trustsync":                                                 true,
+		"ghcr.io/trustsync/trustsync:latest":          true,
+		"ghcr.io/trustsync/trustsync@sha256:abc":      true,
+		"registry.local:5000/mirror/trustsync:v1.2.3": true,
+		"trustsync": true,
 		"ghcr.io/kagenti/kagenti-extensions/authbridge:latest":      false,
 		"ghcr.io/kagenti/kagenti-extensions/authbridge-lite:latest": false,
 		"registry.local:5000/trustsync-fork:v1":                     false,

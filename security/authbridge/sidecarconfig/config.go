@@ -63,18 +63,18 @@ type Config struct {
 
 // Listener is where the sidecar listens and what it forwards to.
 type Listener struct {
-	ReverseProxyAddr     string   `yaml:"reverse_proxy_addr"`
-	ReverseProxyBackend  string   `yaml:"reverse_proxy_backend"`
-	ForwardProxyAddr     string   `yaml:"forward_proxy_addr"`
-	TransparentProxyAddr string   `yaml:"transparent_proxy_addr"`
-	SessionAPIAddr       string   `yaml:"session_api_addr"`
+	ReverseProxyAddr     string `yaml:"reverse_proxy_addr"`
+	ReverseProxyBackend  string `yaml:"reverse_proxy_backend"`
+	ForwardProxyAddr     string `yaml:"forward_proxy_addr"`
+	TransparentProxyAddr string `yaml:"transparent_proxy_addr"`
+	SessionAPIAddr       string `yaml:"session_api_addr"`
 	// HealthAddr is where /healthz and /readyz are served (newer upstream sidecars read
 	// it too); :9091 when empty.
-	HealthAddr string `yaml:"health_addr"`
-	Roles                []string `yaml:"roles"`
-	SkipHosts            []string `yaml:"skip_hosts"`
-	ExtProcAddr          string   `yaml:"ext_proc_addr"`
-	ExtAuthzAddr         string   `yaml:"ext_authz_addr"`
+	HealthAddr   string   `yaml:"health_addr"`
+	Roles        []string `yaml:"roles"`
+	SkipHosts    []string `yaml:"skip_hosts"`
+	ExtProcAddr  string   `yaml:"ext_proc_addr"`
+	ExtAuthzAddr string   `yaml:"ext_authz_addr"`
 }
 
 // Pipeline holds the plugins of each direction, in the order they run.

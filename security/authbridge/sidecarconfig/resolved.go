@@ -20,9 +20,9 @@ type Resolved struct {
 	MTLS MTLSMode `json:"mtls,omitempty"`
 	// MTLSAllowedPeers are the only peer SPIFFE IDs accepted; empty is every SVID of
 	// the trust domain.
-	MTLSAllowedPeers []string          `json:"mtls_allowed_peers,omitempty"`
-	SPIFFE    *ResolvedSPIFFE    `json:"spiffe,omitempty"`
-	TLSBridge *ResolvedTLSBridge `json:"tls_bridge,omitempty"`
+	MTLSAllowedPeers []string           `json:"mtls_allowed_peers,omitempty"`
+	SPIFFE           *ResolvedSPIFFE    `json:"spiffe,omitempty"`
+	TLSBridge        *ResolvedTLSBridge `json:"tls_bridge,omitempty"`
 	// EgressEnforcement is trustsync's record of the egress mode, when written.
 	EgressEnforcement string `json:"egress_enforcement,omitempty"`
 	// Warnings are what the sidecar accepts but is probably not meant.
