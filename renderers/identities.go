@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	"github.com/trustsync/trustsync/manifest"
 )
 
@@ -24,6 +25,22 @@ type Identity struct {
 	// Host is how callers address it, <service>.<namespace>.svc:<port>; empty when no
 	// Service of the revision selects its pods.
 	Host string `json:"host,omitempty"`
+	// Injected, Mode and MTLS are the agent's sidecar: whether it has one, its mode
+	// and its mTLS mode (what the previews need to know whether a call carries a peer
+	// SVID).
+	Injected bool   `json:"-"`
+	Mode     string `json:"-"`
+	MTLS     string `json:"-"`
+}
+
+// AuthenticatesPeer says a call from caller to callee is over mutual TLS between their
+// sidecars, so the callee's policy sees the caller's SVID as input.peer.spiffe_id: the
+// caller's sidecar dials with TLS only in strict mode, and trustsync's own proxy
+// sidecar (proxy-sidecar or lite, mTLS on) is the one that passes the peer to policy.
+func AuthenticatesPeer(caller, callee Identity) bool {
+	return caller.Injected && caller.MTLS == string(agentv1.MTLSStrict) &&
+		callee.Injected && callee.MTLS != "" && callee.MTLS != string(agentv1.MTLSDisabled) &&
+		(callee.Mode == string(agentv1.AuthBridgeProxySidecar) || callee.Mode == string(agentv1.AuthBridgeLite))
 }
 
 // Key is namespace/name.
@@ -43,7 +60,8 @@ func (r *Result) Identities(trustDomain string) []Identity {
 	}
 	out := make([]Identity, 0, len(r.Agents))
 	for _, a := range r.Agents {
-		id := Identity{Namespace: a.Namespace, Name: a.Name, Type: a.Type, ServiceAccount: a.ServiceAccount, ID: a.SPIFFEID}
+		id := Identity{Namespace: a.Namespace, Name: a.Name, Type: a.Type, ServiceAccount: a.ServiceAccount, ID: a.SPIFFEID,
+			Injected: a.Injected, Mode: a.Mode, MTLS: a.MTLS}
 		if id.ID == "" {
 			id.ID = fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", trustDomain, a.Namespace, a.ServiceAccount)
 		}

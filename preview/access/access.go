@@ -261,7 +261,11 @@ func (s *side) verdict(ctx context.Context, caller, callee string) (Verdict, int
 // call is the representative request from caller to callee in this revision.
 func (s *side) call(caller, callee string) policy.Call {
 	a, b := s.byKey[caller], s.byKey[callee]
-	return policy.Call{Caller: policy.Party{ID: a.ID, Host: a.Host}, Callee: policy.Party{ID: b.ID, Host: b.Host}}
+	c := policy.Call{Caller: policy.Party{ID: a.ID, Host: a.Host}, Callee: policy.Party{ID: b.ID, Host: b.Host}}
+	if renderers.AuthenticatesPeer(a, b) {
+		c.PeerID = a.ID
+	}
+	return c
 }
 
 func (s *side) decide(ctx context.Context, owner string, pt policy.Point, call policy.Call) policy.Decision {

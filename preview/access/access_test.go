@@ -169,3 +169,30 @@ func TestCompareStopsAtABound(t *testing.T) {
 		t.Errorf("error %v\nwant %s", err, want)
 	}
 }
+
+// TestPeerInPreviews: a policy that admits callers by their mTLS SVID admits a strict
+// caller in the preview, and not one whose sidecar dials plaintext (permissive).
+func TestPeerInPreviews(t *testing.T) {
+	ctx := context.Background()
+	sidecar := func(i renderers.Identity, mtls string) renderers.Identity {
+		i.Injected, i.Mode, i.MTLS = true, string(agentv1.AuthBridgeProxySidecar), mtls
+		return i
+	}
+	strict, permissive := sidecar(id("team-a", "strict-agent"), "strict"), sidecar(id("team-a", "permissive-agent"), "permissive")
+	callee := sidecar(id("team-b", "planner-agent"), "strict")
+	byPeer := &agentv1.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "team-b"},
+		Spec: agentv1.AuthorizationPolicySpec{Scope: agentv1.ScopeNamespace, Policies: []agentv1.RegoPolicy{{Path: "inbound/request.rego",
+			Content: "package authbridge.ns.inbound.request\n\ndefault allow := false\n\nallow if input.peer.spiffe_id == input.identity.client_id\n"}}}}
+	rev := revision([]renderers.Identity{strict, permissive, callee}, byPeer)
+	res, err := Compare(ctx, rev, rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The matrix is in the revision's order: strict-agent, permissive-agent, planner-agent.
+	if !res.Matrix[0][2].Allow {
+		t.Errorf("strict caller → planner: %+v, want allowed (its SVID is the peer)", res.Matrix[0][2])
+	}
+	if res.Matrix[1][2].Allow {
+		t.Errorf("permissive caller → planner: %+v, want refused (plaintext: no peer)", res.Matrix[1][2])
+	}
+}
