@@ -44,6 +44,7 @@ var controllerProcess = []string{
 var testSupport = []string{
 	"internal/gittest/...", "internal/giteatest/...", "internal/keycloaktest/...", "internal/spiretest/...",
 	"internal/x509test/...", "internal/testenv/...", "internal/stack/...", "internal/hostile/...", "internal/archtest/...",
+	"internal/sidecartest/...",
 }
 
 var rules = []rule{
@@ -64,7 +65,7 @@ var rules = []rule{
 	{pkgs: "renderers/...", forbid: []string{"engine/...", "webhook/...", "fleet/...", "preview/...", "dashboard/...", "dataplane/...", "cmd/...", "internal/app/..."}, why: "renderers sit below the processes"},
 	{pkgs: "security/...", forbid: []string{"engine/...", "webhook/...", "fleet/...", "preview/...", "dashboard/...", "dataplane/...", "cmd/...", "internal/app/..."}, why: "security sits below the processes"},
 	{pkgs: "...", except: []string{"cmd/..."}, forbid: []string{"cmd/..."}, why: "nothing imports the binary"},
-	{pkgs: "...", except: []string{"cmd/...", "internal/app/..."}, forbid: []string{"internal/app/..."}, why: "only the binary assembles processes"},
+	{pkgs: "...", except: []string{"cmd/...", "internal/app/...", "bench/..."}, forbid: []string{"internal/app/..."}, why: "only the binary (and the benchmarks that measure its processes) assembles processes"},
 	{pkgs: "...", except: append([]string{"bench/...", "hack/..."}, testSupport...), forbid: testSupport, why: "test support is for tests and harnesses only"},
 
 	// Sideways, within the middle tier.
