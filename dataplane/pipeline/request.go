@@ -128,6 +128,9 @@ type MCP struct {
 	Error  *RPCError
 	// IsAction marks tools/call, prompts/get and resources/read.
 	IsAction bool
+	// Batch is every MCP call of a JSON-RPC batch, in order (this one among them); nil
+	// for a single call. A decision on a batch decides each of its actions.
+	Batch []*MCP
 }
 
 // RPCError is a JSON-RPC error object.

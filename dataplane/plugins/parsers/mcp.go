@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"path"
@@ -56,6 +57,9 @@ func (p *MCP) OnRequest(_ context.Context, r *pipeline.Request) *pipeline.Deny {
 	case '[':
 		if m := parseMCPBatch(r.Body); m != nil {
 			r.MCP = m
+		} else if tooLongBatch(r.Body) {
+			// Unparsed, its calls would reach no policy: refused (fail closed).
+			return pipeline.Denied(pipeline.CodeRequestTooLarge, fmt.Sprintf("a JSON-RPC batch of more than %d calls is refused", maxBatch))
 		}
 	case 0:
 		if m := p.transport(r); m != nil {
@@ -215,28 +219,62 @@ func batch(b []byte) []json.RawMessage {
 	return out
 }
 
+// parseMCPBatch is the first action of a batch (else its first MCP call), with every
+// MCP call of the batch in Batch: a policy decides each action, so a forbidden call
+// cannot ride behind an allowed one.
 func parseMCPBatch(b []byte) *pipeline.MCP {
-	var first *pipeline.MCP
+	var all []*pipeline.MCP
+	var chosen *pipeline.MCP
 	for _, e := range batch(b) {
 		if firstByte(e) != '{' {
 			continue
 		}
-		// The method alone says whether this is the element to keep; only that one
-		// has its params decoded.
 		var head struct {
 			Method string `json:"method"`
 		}
 		if !unmarshal(e, &head) || !isMCPMethod(head.Method) {
 			continue
 		}
-		if isMCPAction(head.Method) {
-			return parseMCPMessage(e)
+		m := parseMCPMessage(e)
+		if m == nil {
+			continue
 		}
-		if first == nil {
-			first = parseMCPMessage(e)
+		all = append(all, m)
+		if chosen == nil || (m.IsAction && !chosen.IsAction) {
+			chosen = m
 		}
 	}
-	return first
+	if chosen != nil {
+		chosen.Batch = all
+	}
+	return chosen
+}
+
+// tooLongBatch says b is an MCP JSON-RPC batch (its first element an MCP call) of more
+// elements than are parsed; other JSON arrays are no concern of the parser.
+func tooLongBatch(b []byte) bool {
+	d := json.NewDecoder(bytes.NewReader(b))
+	if t, err := d.Token(); err != nil || t != json.Delim('[') {
+		return false
+	}
+	for n := 0; d.More(); n++ {
+		if n == maxBatch {
+			return true
+		}
+		var e json.RawMessage
+		if d.Decode(&e) != nil {
+			return false
+		}
+		if n == 0 {
+			var head struct {
+				Method string `json:"method"`
+			}
+			if firstByte(e) != '{' || !unmarshal(e, &head) || !isMCPMethod(head.Method) {
+				return false
+			}
+		}
+	}
+	return false
 }
 
 type mcpResponse struct {

@@ -16,6 +16,9 @@ func TestMCPRequest(t *testing.T) {
 		name, method, path, body string
 		header                   map[string]string
 		want                     *pipeline.MCP
+		// batch is the number of MCP calls of a batch; deny that the parser refuses it.
+		batch int
+		deny  bool
 	}{{
 		name: "tools/call",
 		body: `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get_weather","arguments":{"city":"Oslo","days":2.5}}}`,
@@ -41,18 +44,25 @@ func TestMCPRequest(t *testing.T) {
 	}, {
 		name: "a batch keeps its first action",
 		body: `[{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rm"}},{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"ls"}}]`,
-		want: &pipeline.MCP{Method: "tools/call", RPCID: json.Number("2"), IsAction: true, Params: map[string]any{"name": "rm"}},
+		want:  &pipeline.MCP{Method: "tools/call", RPCID: json.Number("2"), IsAction: true, Params: map[string]any{"name": "rm"}},
+		batch: 4,
 	}, {
 		name: "a batch without an action keeps its first MCP element",
 		body: `[1, {"jsonrpc":"2.0","id":9,"method":"message/send"}, {"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"ping"}]`,
-		want: &pipeline.MCP{Method: "tools/list", RPCID: json.Number("1")},
+		want:  &pipeline.MCP{Method: "tools/list", RPCID: json.Number("1")},
+		batch: 2,
 	}, {
-		name: "a batch over the bound is not parsed",
+		name: "an MCP batch over the bound is refused: its calls would reach no policy",
 		body: "[" + strings.Repeat(`{"jsonrpc":"2.0","method":"notifications/x"},`, maxBatch) + `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rm"}}]`,
+		deny: true,
+	}, {
+		name: "another JSON array of any length is no MCP",
+		body: "[" + strings.Repeat(`{"id":1},`, maxBatch) + `{"id":2}]`,
 	}, {
 		name: "a batch at the bound is",
 		body: "[" + strings.Repeat(`{"jsonrpc":"2.0","method":"notifications/x"},`, maxBatch-1) + `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rm"}}]`,
-		want: &pipeline.MCP{Method: "tools/call", RPCID: json.Number("1"), IsAction: true, Params: map[string]any{"name": "rm"}},
+		want:  &pipeline.MCP{Method: "tools/call", RPCID: json.Number("1"), IsAction: true, Params: map[string]any{"name": "rm"}},
+		batch: maxBatch,
 	}, {
 		name:   "GET on an MCP path opens the stream",
 		method: "GET", path: "/mcp",
@@ -87,8 +97,15 @@ func TestMCPRequest(t *testing.T) {
 			if tc.body != "" {
 				r.Body = []byte(tc.body)
 			}
-			if d := p.OnRequest(t.Context(), r); d != nil {
-				t.Fatalf("a parser denied: %v", d)
+			d := p.OnRequest(t.Context(), r)
+			if (d != nil) != tc.deny {
+				t.Fatalf("deny %v, want a denial: %v", d, tc.deny)
+			}
+			if r.MCP != nil {
+				if len(r.MCP.Batch) != tc.batch {
+					t.Errorf("%d calls in the batch, want %d", len(r.MCP.Batch), tc.batch)
+				}
+				r.MCP.Batch = nil
 			}
 			if !reflect.DeepEqual(r.MCP, tc.want) {
 				t.Errorf("MCP = %#v\nwant  %#v", r.MCP, tc.want)
