@@ -42,13 +42,13 @@ func TestMCPRequest(t *testing.T) {
 		body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":` + deep + `}}`,
 		want: &pipeline.MCP{Method: "tools/call", RPCID: json.Number("1"), IsAction: true, Params: map[string]any{"name": "t"}},
 	}, {
-		name: "a batch keeps its first action",
-		body: `[{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rm"}},{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"ls"}}]`,
+		name:  "a batch keeps its first action",
+		body:  `[{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rm"}},{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"ls"}}]`,
 		want:  &pipeline.MCP{Method: "tools/call", RPCID: json.Number("2"), IsAction: true, Params: map[string]any{"name": "rm"}},
 		batch: 4,
 	}, {
-		name: "a batch without an action keeps its first MCP element",
-		body: `[1, {"jsonrpc":"2.0","id":9,"method":"message/send"}, {"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"ping"}]`,
+		name:  "a batch without an action keeps its first MCP element",
+		body:  `[1, {"jsonrpc":"2.0","id":9,"method":"message/send"}, {"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"ping"}]`,
 		want:  &pipeline.MCP{Method: "tools/list", RPCID: json.Number("1")},
 		batch: 2,
 	}, {
@@ -59,8 +59,8 @@ func TestMCPRequest(t *testing.T) {
 		name: "another JSON array of any length is no MCP",
 		body: "[" + strings.Repeat(`{"id":1},`, maxBatch) + `{"id":2}]`,
 	}, {
-		name: "a batch at the bound is",
-		body: "[" + strings.Repeat(`{"jsonrpc":"2.0","method":"notifications/x"},`, maxBatch-1) + `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rm"}}]`,
+		name:  "a batch at the bound is",
+		body:  "[" + strings.Repeat(`{"jsonrpc":"2.0","method":"notifications/x"},`, maxBatch-1) + `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rm"}}]`,
 		want:  &pipeline.MCP{Method: "tools/call", RPCID: json.Number("1"), IsAction: true, Params: map[string]any{"name": "rm"}},
 		batch: maxBatch,
 	}, {
