@@ -218,3 +218,38 @@ func TestPeerInput(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecide is one decision of the sidecar's request path: research-agent calling
+// planner-agent through the default global policy and both narrowing tiers, an allow
+// and a deny (the deny names the tier that refused).
+func BenchmarkDecide(b *testing.B) {
+	ctx := context.Background()
+	a := Party{ID: idA, Host: "research-agent.team-a.svc:8080"}
+	p := Party{ID: idB, Host: "planner-agent.team-b.svc:8000"}
+	bundle, err := Build(testSet(nsTeamB, clientPlanner, clientResearch).Tiers("team-b", "planner-agent"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := NewDecider(ctx, bundle, gitopsv1.Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name  string
+		call  Call
+		allow bool
+	}{
+		{"allow", Call{Caller: a, Callee: p, PeerID: idA}, true},
+		{"deny", Call{Caller: a, Callee: p, PeerID: idA, A2AMethod: "tasks/cancel"}, false},
+	} {
+		in := bc.call.Input(Points[0])
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if d.Decide(ctx, Points[0], in).Allow != bc.allow {
+					b.Fatal("wrong decision")
+				}
+			}
+		})
+	}
+}
