@@ -86,7 +86,9 @@ var (
 // mcpParamNames are the MCP params the document always has, when the call has them.
 var mcpParamNames = [2]string{"name", "uri"}
 
-func str(s string) *ast.Term { return ast.InternedTerm(s) }
+// str is s as a term. Not ast.InternedTerm: the strings of a request are seldom among
+// OPA's interned ones, and looking them up costs more than the term.
+func str(s string) *ast.Term { return ast.StringTerm(s) }
 
 // agentTerm is input.agent, {client_id}.
 func agentTerm(id string) *ast.Term { return ast.ObjectTerm([2]*ast.Term{kClientID, str(id)}) }
@@ -152,11 +154,12 @@ func (p *Plugin) input(r *pipeline.Request, ph pipeline.Phase, agent *ast.Term) 
 	return ast.NewObject(in...), nil
 }
 
-// lowerNames are the lower-cased canonical names of the common headers, so that
-// flattening them allocates no new name.
+// lowerNames are the lower-cased canonical names of the common headers (and of the
+// credentials, left out), so that flattening them allocates no new name.
 var lowerNames = func() map[string]*ast.Term {
 	m := map[string]*ast.Term{}
 	for _, n := range []string{
+		"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
 		"Accept", "Accept-Encoding", "Accept-Language", "Cache-Control", "Connection", "Content-Encoding",
 		"Content-Length", "Content-Type", "Date", "Etag", "Host", "Keep-Alive", "Last-Event-Id", "Location",
 		"Mcp-Protocol-Version", "Mcp-Session-Id", "Origin", "Referer", "Server", "Traceparent", "Tracestate",
