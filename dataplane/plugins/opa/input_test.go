@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -275,5 +276,37 @@ func TestUnconvertibleValue(t *testing.T) {
 	deny := p.OnRequest(context.Background(), r)
 	if want.Allow || deny == nil || deny.Message != want.Reason || !strings.Contains(deny.Message, "the policy failed to evaluate: ") {
 		t.Errorf("deny %+v, want one saying %q", deny, want.Reason)
+	}
+}
+
+// TestConcurrentDocuments: documents that share the agent and the field names are
+// decided concurrently (run with -race), each as it is decided alone.
+func TestConcurrentDocuments(t *testing.T) {
+	p := newPlugin(t, plannerDecider(t))
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		edit  func(*pipeline.Request)
+		allow bool
+	}{
+		{"allowed", func(*pipeline.Request) {}, true},
+		{"another tool", func(r *pipeline.Request) { r.MCP.Params = map[string]any{"name": "delete"} }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					for range 25 {
+						r := inboundCall()
+						tc.edit(r)
+						if deny := p.OnRequest(ctx, r); (deny == nil) != tc.allow {
+							t.Errorf("deny %+v, want allow=%v", deny, tc.allow)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+		})
 	}
 }
