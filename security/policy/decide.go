@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 
@@ -36,12 +37,40 @@ type Decider struct {
 	// client_ok, as trustsync's default does; only there can a deny name a tier.
 	tiered map[Point]bool
 	limits gitopsv1.Limits
+	// reasons are explain's words naming the bundle's tiers, made once: an allow
+	// allocates none.
+	reasons tierReasons
+}
+
+// tierReasons are the reasons of decisions that name the bundle's tiers.
+type tierReasons struct {
+	agreeing, forced                                     string
+	refusedBoth, refusedNS, refusedClient, refusedGlobal string
+}
+
+func newTierReasons(t Tiers) tierReasons {
+	return tierReasons{
+		agreeing:      agreeing(t),
+		forced:        "forced by the namespace tier's override (" + names(t.Namespace) + ")",
+		refusedBoth:   "refused by the namespace tier (" + names(t.Namespace) + ") and the client tier (" + clientName(t) + ")",
+		refusedNS:     "refused by the namespace tier (" + names(t.Namespace) + ")",
+		refusedClient: "refused by the client tier (" + clientName(t) + ")",
+		refusedGlobal: "refused by the global tier (" + names(t.Global) + ")",
+	}
+}
+
+// clientName is the client tier's name, "" when it has none (no reason then says it).
+func clientName(t Tiers) string {
+	if t.Client == nil {
+		return ""
+	}
+	return name(t.Client)
 }
 
 // NewDecider prepares the four decision queries of b. Each decision is bounded by
 // l.RegoDeadline() and l.RegoBytes() (the Platform defaults where l leaves them unset).
 func NewDecider(ctx context.Context, b *Bundle, l gitopsv1.Limits) (*Decider, error) {
-	d := &Decider{bundle: b, queries: make(map[Point]rego.PreparedEvalQuery, len(Points)), tiered: map[Point]bool{}, limits: l}
+	d := &Decider{bundle: b, queries: make(map[Point]rego.PreparedEvalQuery, len(Points)), tiered: map[Point]bool{}, limits: l, reasons: newTierReasons(b.Tiers)}
 	for _, pt := range Points {
 		d.tiered[pt] = len(b.compiler.GetRulesExact(ast.MustParseRef(Query(pt)+".ns_ok"))) > 0 &&
 			len(b.compiler.GetRulesExact(ast.MustParseRef(Query(pt)+".client_ok"))) > 0
@@ -61,8 +90,33 @@ func Query(pt Point) string { return "data." + Package(agentv1.ScopeGlobal, pt) 
 // fails closed: an undefined decision, a result of the wrong shape, an evaluation error
 // and an evaluation stopped at a bound are all a deny, with the reason. The shapes
 // accepted are the reference plugin's: a bare boolean, or an object with a boolean allow
-// and an optional string reason.
+// and an optional string reason. An input that is an ast.Value is decided as
+// DecideValue does; any other is converted by OPA, on every evaluation.
 func (d *Decider) Decide(ctx context.Context, pt Point, input any) Decision {
+	return d.decide(ctx, pt, inputOption(input))
+}
+
+// DecideValue is Decide for an input document already in OPA's form (built with
+// ast.NewObject, or converted once with ast.InterfaceToValue), which the evaluation
+// then reads as it is: the sidecar's request path. A nil input is null, as Decide's.
+// Nothing may change input while it is decided.
+func (d *Decider) DecideValue(ctx context.Context, pt Point, input ast.Value) Decision {
+	if input == nil {
+		input = ast.NullValue
+	}
+	return d.decide(ctx, pt, rego.EvalParsedInput(input))
+}
+
+// inputOption hands input to OPA: an ast.Value as it is, anything else for OPA to
+// convert (which would take an ast.Value apart as a Go struct).
+func inputOption(input any) rego.EvalOption {
+	if v, ok := input.(ast.Value); ok {
+		return rego.EvalParsedInput(v)
+	}
+	return rego.EvalInput(input)
+}
+
+func (d *Decider) decide(ctx context.Context, pt Point, input rego.EvalOption) Decision {
 	q, ok := d.queries[pt]
 	if !ok {
 		return Decision{Reason: fmt.Sprintf("%q is not a decision point", pt)}
@@ -81,24 +135,44 @@ func (d *Decider) Decide(ctx context.Context, pt Point, input any) Decision {
 		return Decision{Reason: fmt.Sprintf("no policy decides %s (an undefined decision is a deny)", pt)}
 	}
 	switch v := rs[0].Expressions[0].Value.(type) {
-	case bool:
+	case bool: // an expression OPA did not capture: true
 		if v {
 			return Decision{Allow: true, Reason: "the policy returned true"}
 		}
 		return Decision{Reason: "the policy returned false"}
-	case map[string]any:
+	case ast.Boolean:
+		if v {
+			return Decision{Allow: true, Reason: "the policy returned true"}
+		}
+		return Decision{Reason: "the policy returned false"}
+	case ast.Object:
 		return d.explain(pt, v)
+	case ast.Value:
+		// Another shape: said as the Go value OPA would have made of it.
+		x, err := ast.JSON(v)
+		if err != nil {
+			return Decision{Reason: "the policy failed to evaluate: " + err.Error()}
+		}
+		return Decision{Reason: fmt.Sprintf("the decision at %s is a %T, not a boolean or {allow, reason}", pt, x)}
 	default:
 		return Decision{Reason: fmt.Sprintf("the decision at %s is a %T, not a boolean or {allow, reason}", pt, v)}
 	}
 }
 
+// noMetrics: a decision keeps none of OPA's own timers (the sidecar times decisions
+// itself), so an evaluation does not allocate them.
+var noMetrics = rego.EvalMetrics(metrics.NoOp())
+
+// keepAST leaves the decision as OPA computed it: explain reads the object's few
+// fields where they are rather than OPA converting the whole object to Go first.
+var keepAST = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil })
+
 // eval runs q under a watch of the Decider's bounds. The watch is OPA's cancellation,
 // so OPA starts no goroutine of its own to follow ctx.
-func (d *Decider) eval(ctx context.Context, q rego.PreparedEvalQuery, input any) (rego.ResultSet, *watch, error) {
+func (d *Decider) eval(ctx context.Context, q rego.PreparedEvalQuery, input rego.EvalOption) (rego.ResultSet, *watch, error) {
 	w := startWatch(ctx, time.Now().Add(d.limits.RegoDeadline()), d.limits.RegoBytes(), nil)
 	defer w.done()
-	rs, err := q.Eval(ctx, rego.EvalInput(input), rego.EvalExternalCancel(w))
+	rs, err := q.Eval(ctx, input, rego.EvalExternalCancel(w), noMetrics, keepAST)
 	return rs, w, err
 }
 
@@ -118,7 +192,7 @@ func (d *Decider) Locate(ctx context.Context, pt Point, input any, exceeded *git
 	w := startWatch(ctx, time.Now().Add(d.limits.RegoDeadline()/4), d.limits.RegoBytes(), nil)
 	defer w.done()
 	last := &lastLocation{stopped: w}
-	_, _ = q.Eval(ctx, rego.EvalInput(input), rego.EvalExternalCancel(w), rego.EvalQueryTracer(last))
+	_, _ = q.Eval(ctx, inputOption(input), rego.EvalExternalCancel(w), rego.EvalQueryTracer(last))
 	return d.bundle.errorAt(last.file, last.row, exceeded)
 }
 
@@ -170,27 +244,27 @@ func (l *lastLocation) TraceEvent(e topdown.Event) {
 
 // explain reads a decision object. trustsync's default global policy exposes its
 // ns_ok and client_ok rules, so a deny can name the tier that refused.
-func (d *Decider) explain(pt Point, v map[string]any) Decision {
-	allow, ok := v["allow"].(bool)
+func (d *Decider) explain(pt Point, v ast.Object) Decision {
+	allow, ok := field(v, allowKey).(ast.Boolean)
 	if !ok {
 		if slices.Contains(d.bundle.FailClosed, pt) {
 			return Decision{Reason: fmt.Sprintf("no global policy decides %s (fail closed)", pt)}
 		}
 		return Decision{Reason: fmt.Sprintf("the decision at %s has no boolean allow", pt)}
 	}
-	if r, ok := v["reason"].(string); ok && r != "" {
-		return Decision{Allow: allow, Reason: r}
+	if r, ok := field(v, reasonKey).(ast.String); ok && r != "" {
+		return Decision{Allow: bool(allow), Reason: string(r)}
 	}
-	t := d.bundle.Tiers
+	t, r := d.bundle.Tiers, &d.reasons
 	// Rules that do not hold are undefined, so absent from the object: only true counts.
-	nsOK, clientOK := v["ns_ok"] == true, v["client_ok"] == true
+	nsOK, clientOK := field(v, nsOKKey) == ast.Boolean(true), field(v, clientOKKey) == ast.Boolean(true)
 	if allow {
 		// In a combining global policy an allow without both tiers agreeing can only
 		// come from the namespace override.
 		if d.tiered[pt] && (!nsOK || !clientOK) {
-			return Decision{Allow: true, Reason: "forced by the namespace tier's override (" + names(t.Namespace) + ")"}
+			return Decision{Allow: true, Reason: r.forced}
 		}
-		return Decision{Allow: true, Reason: agreeing(t)}
+		return Decision{Allow: true, Reason: r.agreeing}
 	}
 	if slices.Contains(d.bundle.FailClosed, pt) {
 		return Decision{Reason: fmt.Sprintf("no global policy decides %s (fail closed)", pt)}
@@ -198,16 +272,32 @@ func (d *Decider) explain(pt Point, v map[string]any) Decision {
 	if d.tiered[pt] {
 		switch {
 		case !nsOK && len(t.Namespace) > 0 && !clientOK && t.Client != nil:
-			return Decision{Reason: "refused by the namespace tier (" + names(t.Namespace) + ") and the client tier (" + name(t.Client) + ")"}
+			return Decision{Reason: r.refusedBoth}
 		case !nsOK && len(t.Namespace) > 0:
-			return Decision{Reason: "refused by the namespace tier (" + names(t.Namespace) + ")"}
+			return Decision{Reason: r.refusedNS}
 		case !clientOK && t.Client != nil:
-			return Decision{Reason: "refused by the client tier (" + name(t.Client) + ")"}
+			return Decision{Reason: r.refusedClient}
 		case !clientOK:
 			return Decision{Reason: "the identity has no client policy, and the platform requires one"}
 		}
 	}
-	return Decision{Reason: "refused by the global tier (" + names(t.Global) + ")"}
+	return Decision{Reason: r.refusedGlobal}
+}
+
+// The fields of a decision object explain reads.
+var (
+	allowKey    = ast.StringTerm("allow")
+	reasonKey   = ast.StringTerm("reason")
+	nsOKKey     = ast.StringTerm("ns_ok")
+	clientOKKey = ast.StringTerm("client_ok")
+)
+
+// field is the value of the decision object's field k, nil when it has none.
+func field(o ast.Object, k *ast.Term) ast.Value {
+	if t := o.Get(k); t != nil {
+		return t.Value
+	}
+	return nil
 }
 
 // String is the verdict and its reason, e.g. "deny: refused by the client tier (…)".

@@ -4,6 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
@@ -216,5 +220,123 @@ func TestPeerInput(t *testing.T) {
 		if _, ok := (Call{}).Input(pt)["peer"]; ok {
 			t.Errorf("%s: a plaintext call has a peer", pt)
 		}
+	}
+}
+
+// BenchmarkDecide is one decision of the sidecar's request path: research-agent calling
+// planner-agent through the default global policy and both narrowing tiers, an allow
+// and a deny (the deny names the tier that refused).
+func BenchmarkDecide(b *testing.B) {
+	ctx := context.Background()
+	a := Party{ID: idA, Host: "research-agent.team-a.svc:8080"}
+	p := Party{ID: idB, Host: "planner-agent.team-b.svc:8000"}
+	bundle, err := Build(testSet(nsTeamB, clientPlanner, clientResearch).Tiers("team-b", "planner-agent"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := NewDecider(ctx, bundle, gitopsv1.Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name  string
+		call  Call
+		allow bool
+	}{
+		{"allow", Call{Caller: a, Callee: p, PeerID: idA}, true},
+		{"deny", Call{Caller: a, Callee: p, PeerID: idA, A2AMethod: "tasks/cancel"}, false},
+	} {
+		in := bc.call.Input(Points[0])
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if d.Decide(ctx, Points[0], in).Allow != bc.allow {
+					b.Fatal("wrong decision")
+				}
+			}
+		})
+		// The same document converted once: what the sidecar's request path pays.
+		v, err := ast.InterfaceToValue(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name+"_value", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if d.DecideValue(ctx, Points[0], v).Allow != bc.allow {
+					b.Fatal("wrong decision")
+				}
+			}
+		})
+	}
+}
+
+// TestDecideValue: an input already in OPA's form is decided as the same document given
+// as Go values, by DecideValue and by Decide, in every outcome: allows, tier denies, the
+// override, fail closed, evaluation errors, each result shape and bound.
+func TestDecideValue(t *testing.T) {
+	ctx := context.Background()
+	a := Party{ID: idA, Host: "research-agent.team-a.svc:8080"}
+	b := Party{ID: idB, Host: "planner-agent.team-b.svc:8000"}
+	prober := Party{ID: "spiffe://example.org/ns/monitoring/sa/prober"}
+	global := func(body string) *Set {
+		g := ap(platformNS, "mine", agentv1.ScopeGlobal)
+		for _, pt := range Points {
+			g.Spec.Policies = append(g.Spec.Policies, agentv1.RegoPolicy{Path: pt.File(), Content: "package " + Package(agentv1.ScopeGlobal, pt) + "\n" + body})
+		}
+		return NewSet(platformNS, []*agentv1.AuthorizationPolicy{g})
+	}
+	bomb := ap("team-b", "planner-agent", agentv1.ScopeClient, "inbound/request.rego",
+		"package authbridge.client.inbound.request\n\nimport rego.v1\n\nallow if {\n\t"+timeBomb+"\n}\n")
+	short := gitopsv1.Limits{RegoTimeout: &metav1.Duration{Duration: 50 * time.Millisecond}}
+	tests := []struct {
+		name   string
+		set    *Set
+		limits gitopsv1.Limits
+		input  any
+		allow  bool
+	}{
+		{"allowed by the tiers", testSet(nsTeamB, clientPlanner), gitopsv1.Limits{}, Call{Caller: a, Callee: b, PeerID: idA}.Input(Points[0]), true},
+		{"refused by the client tier", testSet(nsTeamB, clientPlanner), gitopsv1.Limits{}, Call{Caller: a, Callee: b, A2AMethod: "tasks/cancel"}.Input(Points[0]), false},
+		{"refused by the namespace tier", testSet(nsTeamB, clientPlanner), gitopsv1.Limits{}, Call{Caller: Party{ID: "spiffe://example.org/ns/x/sa/y"}, Callee: b}.Input(Points[0]), false},
+		{"forced by the override", testSet(nsTeamB, clientPlanner), gitopsv1.Limits{}, Call{Caller: prober, Callee: b}.Input(Points[0]), true},
+		{"no client policy required", NewSet(platformNS, []*agentv1.AuthorizationPolicy{DefaultGlobalPolicy(platformNS, true)}), gitopsv1.Limits{}, Call{Caller: a, Callee: b}.Input(Points[0]), false},
+		{"no global policy", NewSet(platformNS, []*agentv1.AuthorizationPolicy{clientPlanner}), gitopsv1.Limits{}, Call{Caller: a, Callee: b}.Input(Points[0]), false},
+		{"a conflict", testSet(ap("team-b", "planner-agent", agentv1.ScopeClient, "inbound/request.rego", "package authbridge.client.inbound.request\nallow := true if input.method == \"POST\"\nallow := false if input.path == \"/\"\n")), gitopsv1.Limits{}, Call{}.Input(Points[0]), false},
+		{"the policy's reason", global("allow := true\nreason := input.why\n"), gitopsv1.Limits{}, map[string]any{"why": "trusted"}, true},
+		{"no allow", global("x := 1\n"), gitopsv1.Limits{}, map[string]any{}, false},
+		{"allow not a boolean", global("allow := \"yes\"\n"), gitopsv1.Limits{}, map[string]any{}, false},
+		{"a reason not a string", global("allow := false\nreason := 1\n"), gitopsv1.Limits{}, map[string]any{}, false},
+		{"an input not an object", testSet(), gitopsv1.Limits{}, []any{"x", 1.5, true}, true},
+		{"a null input", global("allow := input == null\n"), gitopsv1.Limits{}, nil, true},
+		{"stopped at the time bound", testSet(bomb), short, Call{}.Input(Points[0]), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bundle, err := Build(tt.set.Tiers("team-b", "planner-agent"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := NewDecider(ctx, bundle, tt.limits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := d.Decide(ctx, Points[0], tt.input)
+			if want.Allow != tt.allow {
+				t.Fatalf("Decide: %+v, want allow=%v", want, tt.allow)
+			}
+			v, err := ast.InterfaceToValue(tt.input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.input == nil {
+				v = nil // DecideValue's nil is null too
+			}
+			for how, got := range map[string]Decision{"DecideValue": d.DecideValue(ctx, Points[0], v), "Decide of an ast.Value": d.Decide(ctx, Points[0], v)} {
+				if got.String() != want.String() || (got.Exceeded == nil) != (want.Exceeded == nil) {
+					t.Errorf("%s: %+v, want %+v", how, got, want)
+				}
+			}
+		})
 	}
 }

@@ -239,3 +239,23 @@ func TestTestBounds(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkWatch is what a decision pays for its bounds: registering a watch and
+// unregistering it, alone and with decisions running in parallel.
+func BenchmarkWatch(b *testing.B) {
+	ctx := context.Background()
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			startWatch(ctx, time.Now().Add(time.Second), 1<<20, nil).done()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				startWatch(ctx, time.Now().Add(time.Second), 1<<20, nil).done()
+			}
+		})
+	})
+}

@@ -2,10 +2,16 @@ package opa
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/util"
 
 	"github.com/trustsync/trustsync/dataplane/pipeline"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
@@ -59,9 +65,9 @@ func TestInputIncludes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in := p.input(richRequest(), pipeline.PhaseRequest, *p.agent.Load())
+			in := doc(t, p, richRequest(), pipeline.PhaseRequest, p.agent.Load())
 			for k, want := range map[string]map[string]any{"a2a": tc.a2a, "mcp": tc.mcp, "inference": tc.inference} {
-				if got := in[k]; !reflect.DeepEqual(got, want) {
+				if got, want := in[k], asOPA(t, want); !reflect.DeepEqual(got, want) {
 					t.Errorf("input.%s = %#v\nwant %#v", k, got, want)
 				}
 			}
@@ -93,15 +99,15 @@ func TestInputFields(t *testing.T) {
 		"peer":     map[string]any{"spiffe_id": planner},
 		"response": map[string]any{"status_code": 201, "headers": map[string]any{"content-type": "text/plain"}},
 	}
-	got := p.input(r, pipeline.PhaseResponse, *p.agent.Load())
+	got := doc(t, p, r, pipeline.PhaseResponse, p.agent.Load())
 	// The two spellings of x-multi join in map order.
 	if h := got["headers"].(map[string]any); h["x-multi"] == "3, 1, 2" {
 		h["x-multi"] = "1, 2, 3"
 	}
-	if !reflect.DeepEqual(got, want) {
+	if want := asOPA(t, want); !reflect.DeepEqual(got, want) {
 		t.Errorf("input = %#v\nwant    %#v", got, want)
 	}
-	if _, ok := p.input(r, pipeline.PhaseRequest, nil)["response"]; ok {
+	if _, ok := doc(t, p, r, pipeline.PhaseRequest, nil)["response"]; ok {
 		t.Error("input.response at the request phase")
 	}
 }
@@ -127,7 +133,10 @@ func BenchmarkInboundDecision(b *testing.B) {
 	// The evaluation alone, on a document built once: what the plugin adds is the rest.
 	b.Run("evaluation", func(b *testing.B) {
 		b.ReportAllocs()
-		in := p.input(r, pipeline.PhaseRequest, *p.agent.Load())
+		in, err := p.input(r, pipeline.PhaseRequest, p.agent.Load())
+		if err != nil {
+			b.Fatal(err)
+		}
 		for b.Loop() {
 			if !dec.d.Decide(ctx, points[0], in).Allow {
 				b.Fatal("denied")
@@ -136,9 +145,168 @@ func BenchmarkInboundDecision(b *testing.B) {
 	})
 	b.Run("input", func(b *testing.B) {
 		b.ReportAllocs()
-		agent := *p.agent.Load()
+		agent := p.agent.Load()
 		for b.Loop() {
-			_ = p.input(r, pipeline.PhaseRequest, agent)
+			if _, err := p.input(r, pipeline.PhaseRequest, agent); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
+}
+
+// doc is the input document p builds, as Go values the way OPA gives a value back
+// (numbers as json.Number).
+func doc(t testing.TB, p *Plugin, r *pipeline.Request, ph pipeline.Phase, agent *ast.Term) map[string]any {
+	t.Helper()
+	in, err := p.input(r, ph, agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := ast.JSON(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x.(map[string]any)
+}
+
+// asOPA is x as OPA reads a Go input document, in doc's Go form: what the document
+// must be, written as Go values.
+func asOPA(t testing.TB, x any) any {
+	t.Helper()
+	if err := util.RoundTripFast(&x); err != nil {
+		t.Fatal(err)
+	}
+	v, err := ast.InterfaceToValue(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := ast.JSON(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return y
+}
+
+// TestDecoded: the values the parsers decode become what OPA makes of them as part of
+// a Go input document, and what OPA cannot convert is OPA's error.
+func TestDecoded(t *testing.T) {
+	deep := any("leaf")
+	for range maxDecodedDepth + 5 {
+		deep = []any{deep}
+	}
+	for _, tc := range []struct {
+		name string
+		x    any
+	}{
+		{"null", nil},
+		{"a string", "s"},
+		{"a boolean", false},
+		{"a JSON number", json.Number("12345678901234567890.5")},
+		{"a float", 1e21},
+		{"an int", 7},
+		{"a nil map", map[string]any(nil)},
+		{"a nil slice", []any(nil)},
+		{"a typed slice", []string{"a", "b"}},
+		{"a struct", struct{ A int }{A: 1}},
+		{"nested", map[string]any{"a": []any{json.Number("1"), map[string]any{"b": nil, "c": true}}, "d": map[string]any{}}},
+		{"deeper than it converts itself", deep},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := opaConverted(tc.x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decoded(tc.x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Equal(want) || got.String() != want.String() {
+				t.Errorf("decoded %s, want %s", got, want)
+			}
+		})
+	}
+	for _, x := range []any{make(chan int), map[string]any{"a": []any{func() {}}}} {
+		_, want := opaConverted(x)
+		if _, err := decoded(x); err == nil || want == nil || err.Error() != want.Error() {
+			t.Errorf("decoded(%v): error %v, want %v", x, err, want)
+		}
+	}
+}
+
+// TestHeaderSpellings: a name in two spellings is one field with both values, whether
+// the spellings are common names or not, in either order.
+func TestHeaderSpellings(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		want   map[string]any
+	}{
+		{"common and not", http.Header{"Content-Type": {"a"}, "content-type": {"b"}}, map[string]any{"content-type": "a, b"}},
+		{"two uncommon", http.Header{"X-Thing": {"a"}, "x-thing": {"b", "c"}, "X-Other": {"d"}}, map[string]any{"x-thing": "a, b, c", "x-other": "d"}},
+		{"credentials in any spelling", http.Header{"authorization": {"x"}, "COOKIE": {"y"}, "Accept": {"*/*"}}, map[string]any{"accept": "*/*"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 20 { // the map's order varies
+				x, err := ast.JSON(headers(tc.header).Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := x.(map[string]any)
+				for k, v := range got {
+					if w, ok := tc.want[k].(string); ok && len(v.(string)) == len(w) {
+						got[k] = w // the order of the spellings is the map's
+					}
+				}
+				if !reflect.DeepEqual(got, tc.want) {
+					t.Fatalf("headers %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestUnconvertibleValue: a parsed value OPA cannot convert is the deny OPA's own
+// conversion of the document gave.
+func TestUnconvertibleValue(t *testing.T) {
+	d := plannerDecider(t)
+	p := newPlugin(t, d, "mcp.params")
+	r := inboundCall()
+	r.MCP.Params["arguments"] = map[string]any{"q": make(chan int)}
+	want := d.d.Decide(context.Background(), points[0], map[string]any{"mcp": map[string]any{"params": r.MCP.Params}})
+	deny := p.OnRequest(context.Background(), r)
+	if want.Allow || deny == nil || deny.Message != want.Reason || !strings.Contains(deny.Message, "the policy failed to evaluate: ") {
+		t.Errorf("deny %+v, want one saying %q", deny, want.Reason)
+	}
+}
+
+// TestConcurrentDocuments: documents that share the agent and the field names are
+// decided concurrently (run with -race), each as it is decided alone.
+func TestConcurrentDocuments(t *testing.T) {
+	p := newPlugin(t, plannerDecider(t))
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		edit  func(*pipeline.Request)
+		allow bool
+	}{
+		{"allowed", func(*pipeline.Request) {}, true},
+		{"another tool", func(r *pipeline.Request) { r.MCP.Params = map[string]any{"name": "delete"} }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					for range 25 {
+						r := inboundCall()
+						tc.edit(r)
+						if deny := p.OnRequest(ctx, r); (deny == nil) != tc.allow {
+							t.Errorf("deny %+v, want allow=%v", deny, tc.allow)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustsync/trustsync/dataplane/pipeline"
@@ -24,7 +25,8 @@ type Decider interface {
 	Ready() bool
 	// Revision is the active bundle's revision, "" when none.
 	Revision() string
-	// Decide evaluates the decision at pt; it fails closed.
+	// Decide evaluates the decision at pt; it fails closed. The plugin's input is an
+	// ast.Value, which policy.Decider.Decide evaluates as it is.
 	Decide(ctx context.Context, pt policy.Point, input any) policy.Decision
 }
 
@@ -70,7 +72,7 @@ type Plugin struct {
 	m        *metrics
 	// agent is input.agent, {client_id}; nil until the agent ID is known. It is shared
 	// by every input document, which nothing changes.
-	agent atomic.Pointer[map[string]any]
+	agent atomic.Pointer[ast.Term]
 }
 
 var (
@@ -122,8 +124,7 @@ func New(cfg *sidecarconfig.OPA, d Decider, o Options) (*Plugin, error) {
 func (*Plugin) Name() string { return sidecarconfig.PluginOPA }
 
 func (p *Plugin) setAgent(id string) {
-	agent := map[string]any{"client_id": id}
-	p.agent.Store(&agent)
+	p.agent.Store(agentTerm(id))
 }
 
 // loadAgentID reads the agent ID file and reports whether it now has the ID.
@@ -230,7 +231,13 @@ func (p *Plugin) decide(ctx context.Context, r *pipeline.Request, ph pipeline.Ph
 		return pipeline.Denied(pipeline.CodeUnreachable, msgNotReady)
 	}
 	start := time.Now()
-	dec := p.d.Decide(ctx, points[i], p.input(r, ph, *agent))
+	var dec policy.Decision
+	if in, err := p.input(r, ph, agent); err != nil {
+		// A value OPA cannot convert either: the deny OPA's conversion gave.
+		dec = policy.Decision{Reason: "the policy failed to evaluate: " + err.Error()}
+	} else {
+		dec = p.d.Decide(ctx, points[i], in)
+	}
 	p.m.seconds[i].Observe(time.Since(start).Seconds())
 	if dec.Allow {
 		p.m.allow[i].Inc()
