@@ -221,6 +221,37 @@ func pointIndex(d pipeline.Direction, ph pipeline.Phase) int {
 }
 
 func (p *Plugin) decide(ctx context.Context, r *pipeline.Request, ph pipeline.Phase) *pipeline.Deny {
+	if ph == pipeline.PhaseRequest && r.MCP != nil && len(r.MCP.Batch) > 1 {
+		return p.decideBatch(ctx, r)
+	}
+	return p.decideOne(ctx, r, ph)
+}
+
+// decideBatch decides the request of a JSON-RPC batch once per action (once when it
+// has none), each decision seeing that call as input.mcp: the first denial refuses the
+// batch, so a forbidden call cannot ride behind an allowed one.
+func (p *Plugin) decideBatch(ctx context.Context, r *pipeline.Request) *pipeline.Deny {
+	chosen := r.MCP
+	defer func() { r.MCP = chosen }()
+	decided := false
+	for _, m := range chosen.Batch {
+		if !m.IsAction {
+			continue
+		}
+		decided = true
+		r.MCP = m
+		if d := p.decideOne(ctx, r, pipeline.PhaseRequest); d != nil {
+			return d
+		}
+	}
+	if decided {
+		return nil
+	}
+	r.MCP = chosen
+	return p.decideOne(ctx, r, pipeline.PhaseRequest)
+}
+
+func (p *Plugin) decideOne(ctx context.Context, r *pipeline.Request, ph pipeline.Phase) *pipeline.Deny {
 	i := pointIndex(r.Direction, ph)
 	if i < 0 {
 		return pipeline.Denied(pipeline.CodeForbidden, fmt.Sprintf("no decision point for direction %q", r.Direction))

@@ -156,6 +156,14 @@ func TestDecisions(t *testing.T) {
 			status: 403, code: pipeline.CodeForbidden, reason: "refused by the client tier (team-b/planner-agent)"},
 		{name: "no identity", change: func(r *pipeline.Request) { r.Identity = nil },
 			status: 403, code: pipeline.CodeForbidden, reason: "refused by the client tier (team-b/planner-agent)"},
+		{name: "a batch of allowed calls", change: func(r *pipeline.Request) {
+			second := &pipeline.MCP{Method: "tools/call", RPCID: "2", IsAction: true, Params: map[string]any{"name": "search"}}
+			r.MCP.Batch = []*pipeline.MCP{{Method: "notifications/initialized"}, r.MCP, second}
+		}, status: 0},
+		{name: "a forbidden call behind an allowed one in a batch", change: func(r *pipeline.Request) {
+			second := &pipeline.MCP{Method: "tools/call", RPCID: "2", IsAction: true, Params: map[string]any{"name": "delete"}}
+			r.MCP.Batch = []*pipeline.MCP{r.MCP, second}
+		}, status: 403, code: pipeline.CodeForbidden, reason: "refused by the client tier (team-b/planner-agent)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPlugin(t, plannerDecider(t))
@@ -163,7 +171,11 @@ func TestDecisions(t *testing.T) {
 			if tc.change != nil {
 				tc.change(r)
 			}
+			chosen := r.MCP
 			d := p.OnRequest(t.Context(), r)
+			if r.MCP != chosen {
+				t.Error("the decision left another call of the batch as r.MCP")
+			}
 			if tc.status == 0 {
 				if d != nil {
 					t.Fatalf("denied: %v", d)
