@@ -23,6 +23,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -51,7 +52,18 @@ func main() {
 	rounds := flag.Int("rounds", 8, "interleaved rounds")
 	workers := flag.Int("workers", 16, "concurrent clients of the throughput run")
 	seconds := flag.Float64("seconds", 3, "length of each path's throughput run")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			benchutil.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			benchutil.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := run(ctx, *requests, *rounds, *workers, time.Duration(*seconds*float64(time.Second))); err != nil {
@@ -100,7 +112,7 @@ func run(ctx context.Context, requests, rounds, workers int, span time.Duration)
 	defer os.RemoveAll(dir)
 	agent := func(name string, id, to spiffeid.ID, backend string, allowed ...string) (*sidecartest.Agent, error) {
 		ag := &sidecartest.Agent{Dir: dir + "/" + name, ClientID: id.String(), Secret: secrets[id.String()], RoutesTo: to.String(),
-			Backend: backend, MTLS: "strict", AllowedPeers: allowed, SPIFFESocket: spire.SocketAddr(), Issuer: issuer, BundleServer: bundles}
+			Backend: backend, MTLS: os.Getenv("P9_MTLS"), AllowedPeers: allowed, SPIFFESocket: spire.SocketAddr(), Issuer: issuer, BundleServer: bundles}
 		for _, p := range []*string{&ag.Reverse, &ag.Forward, &ag.Transparent, &ag.Health, &ag.Stats} {
 			if *p, err = httpservertest.FreeAddr(); err != nil {
 				return nil, err
@@ -186,6 +198,9 @@ func run(ctx context.Context, requests, rounds, workers int, span time.Duration)
 			return fmt.Errorf("%s throughput: %w", p.name, err)
 		}
 		p.rps = float64(n) / span.Seconds()
+	}
+	for _, ag := range []*sidecartest.Agent{caller, callee} {
+		fmt.Printf("%s: %s\n", ag.Dir, metricLines("http://"+ag.Stats+"/metrics", "trustsync_sidecar_mtls_connections_total", "trustsync_sidecar_token_exchanges_total", "trustsync_sidecar_jwt_validations_total", "trustsync_sidecar_policy_decisions_total", "trustsync_sidecar_policy_decision_seconds_sum", "trustsync_sidecar_policy_decision_seconds_count", "trustsync_sidecar_added_latency_seconds_sum", "trustsync_sidecar_added_latency_seconds_count"))
 	}
 	d, s, br := paths[0], paths[1], paths[2]
 	d50, d99 := pct(d.times, 50), pct(d.times, 99)
@@ -356,4 +371,23 @@ func waitReady(u string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// metricLines are the non-zero samples of the named metrics at u.
+func metricLines(u string, names ...string) string {
+	resp, err := http.Get(u)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, l := range strings.Split(string(body), "\n") {
+		for _, n := range names {
+			if (strings.HasPrefix(l, n+"{") || strings.HasPrefix(l, n+" ")) && !strings.HasSuffix(l, " 0") {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "; ")
 }

@@ -36,8 +36,11 @@ func newCore(rt http.RoundTripper, rewrite func(*exchange, *httputil.ProxyReques
 			ex.upStart = time.Now()
 			rewrite(ex, pr)
 		},
-		Transport:      rt,
-		FlushInterval:  -1,
+		Transport: rt,
+		// 0, not upstream's -1: ReverseProxy flushes streamed responses (SSE, no
+		// Content-Length) after every write anyway, and a sized response is then sent
+		// in one write instead of a flush per copied chunk.
+		FlushInterval:  0,
 		BufferPool:     copyBuffers,
 		ErrorLog:       stdLogger(l),
 		ModifyResponse: c.modifyResponse,

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -335,6 +336,55 @@ func TestDecideValue(t *testing.T) {
 			for how, got := range map[string]Decision{"DecideValue": d.DecideValue(ctx, Points[0], v), "Decide of an ast.Value": d.Decide(ctx, Points[0], v)} {
 				if got.String() != want.String() || (got.Exceeded == nil) != (want.Exceeded == nil) {
 					t.Errorf("%s: %+v, want %+v", how, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestConstantDecisions: a point whose global module is the default combiner and that
+// no tier has a module for is decided once, with the evaluated answer; a tier's module
+// at the point, or another global module, makes it evaluated per input.
+func TestConstantDecisions(t *testing.T) {
+	ctx := context.Background()
+	client := &agentv1.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "planner"},
+		Spec: agentv1.AuthorizationPolicySpec{Scope: agentv1.ScopeClient, Policies: []agentv1.RegoPolicy{{Path: "inbound/response.rego",
+			Content: "package authbridge.client.inbound.response\n\ndefault allow := false\n\nallow if input.response.status_code == 200\n"}}}}
+	custom := DefaultGlobalPolicy("trustsync-system", false)
+	custom.Spec.Policies[3].Content += "\n# changed\n"
+	for _, tc := range []struct {
+		name     string
+		tiers    Tiers
+		constant []Point
+	}{
+		{"the default alone: every point", Tiers{Global: []*agentv1.AuthorizationPolicy{DefaultGlobalPolicy("trustsync-system", false)}}, Points},
+		{"a client response policy: the other three", Tiers{Global: []*agentv1.AuthorizationPolicy{DefaultGlobalPolicy("trustsync-system", false)}, Client: client},
+			[]Point{Points[0], Points[2], Points[3]}},
+		{"a changed global module is evaluated", Tiers{Global: []*agentv1.AuthorizationPolicy{custom}}, Points[:3]},
+		{"requireClientPolicy reads the client tier at the requests", Tiers{Global: []*agentv1.AuthorizationPolicy{DefaultGlobalPolicy("trustsync-system", true)}},
+			[]Point{Points[1], Points[3]}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := Build(tc.tiers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := NewDecider(ctx, b, gitopsv1.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pt := range Points {
+				_, constant := d.constant[pt]
+				if constant != slices.Contains(tc.constant, pt) {
+					t.Errorf("%s: constant %v", pt, constant)
+				}
+				// Whatever the path, the answer is the evaluated one.
+				in := Call{Caller: Party{ID: "spiffe://example.org/ns/a/sa/x"}, Callee: Party{ID: "spiffe://example.org/ns/team-b/sa/planner"}, StatusCode: 500}.Input(pt)
+				got := d.Decide(ctx, pt, in)
+				delete(d.constant, pt)
+				want := d.Decide(ctx, pt, in)
+				if got.Allow != want.Allow || got.Reason != want.Reason {
+					t.Errorf("%s: constant %+v, evaluated %+v", pt, got, want)
 				}
 			}
 		})
