@@ -47,11 +47,14 @@ import (
 
 const platformNS = "trustsync-system"
 
+var mtlsMode *string
+
 func main() {
 	requests := flag.Int("requests", 4000, "sequential requests per path (in rounds)")
 	rounds := flag.Int("rounds", 8, "interleaved rounds")
 	workers := flag.Int("workers", 16, "concurrent clients of the throughput run")
 	seconds := flag.Float64("seconds", 3, "length of each path's throughput run")
+	mtlsMode = flag.String("mtls", "strict", "the sidecars' mtls.mode (strict, permissive; the callee's policy wants the caller's SVID, so strict)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -112,7 +115,7 @@ func run(ctx context.Context, requests, rounds, workers int, span time.Duration)
 	defer os.RemoveAll(dir)
 	agent := func(name string, id, to spiffeid.ID, backend string, allowed ...string) (*sidecartest.Agent, error) {
 		ag := &sidecartest.Agent{Dir: dir + "/" + name, ClientID: id.String(), Secret: secrets[id.String()], RoutesTo: to.String(),
-			Backend: backend, MTLS: os.Getenv("P9_MTLS"), AllowedPeers: allowed, SPIFFESocket: spire.SocketAddr(), Issuer: issuer, BundleServer: bundles}
+			Backend: backend, MTLS: *mtlsMode, AllowedPeers: allowed, SPIFFESocket: spire.SocketAddr(), Issuer: issuer, BundleServer: bundles}
 		for _, p := range []*string{&ag.Reverse, &ag.Forward, &ag.Transparent, &ag.Health, &ag.Stats} {
 			if *p, err = httpservertest.FreeAddr(); err != nil {
 				return nil, err

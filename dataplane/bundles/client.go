@@ -198,6 +198,14 @@ func (c *Client) Decide(ctx context.Context, pt policy.Point, input any) policy.
 	return a.decider.Decide(ctx, pt, input)
 }
 
+// Constant is the active bundle's decision at pt when no input can change it.
+func (c *Client) Constant(pt policy.Point) (policy.Decision, bool) {
+	if a := c.current.Load(); a != nil {
+		return a.decider.Constant(pt)
+	}
+	return policy.Decision{}, false
+}
+
 // Run polls until ctx is done: after a check that got a bundle or a 304, at a random
 // delay in [PollingMinDelay, PollingMaxDelay]; after a failure, after 100 ms doubled on
 // each further failure, capped at PollingMaxDelay. It returns ctx's error.

@@ -155,6 +155,13 @@ func inputOption(input any) rego.EvalOption {
 	return rego.EvalInput(input)
 }
 
+// Constant is the decision at pt when no input can change it (the default combiner
+// and no tier at the point), so a caller may skip building the input.
+func (d *Decider) Constant(pt Point) (Decision, bool) {
+	c, ok := d.constant[pt]
+	return c, ok
+}
+
 func (d *Decider) decide(ctx context.Context, pt Point, input rego.EvalOption) Decision {
 	if c, ok := d.constant[pt]; ok {
 		return c

@@ -19,6 +19,12 @@ import (
 	"github.com/trustsync/trustsync/security/policy"
 )
 
+// constantDecider is a Decider that knows the points no input can change
+// (dataplane/bundles.Client does).
+type constantDecider interface {
+	Constant(pt policy.Point) (policy.Decision, bool)
+}
+
 // Decider decides with the active policy bundle; dataplane/bundles.Client is one.
 type Decider interface {
 	// Ready is true once a bundle is active.
@@ -263,7 +269,13 @@ func (p *Plugin) decideOne(ctx context.Context, r *pipeline.Request, ph pipeline
 	}
 	start := time.Now()
 	var dec policy.Decision
-	if in, err := p.input(r, ph, agent); err != nil {
+	var constant bool
+	if c, ok := p.d.(constantDecider); ok {
+		dec, constant = c.Constant(points[i])
+	}
+	if constant {
+		// No input can change this decision: none is built.
+	} else if in, err := p.input(r, ph, agent); err != nil {
 		// A value OPA cannot convert either: the deny OPA's conversion gave.
 		dec = policy.Decision{Reason: "the policy failed to evaluate: " + err.Error()}
 	} else {

@@ -557,3 +557,30 @@ func subset(at string, want, got any) string {
 	}
 	return ""
 }
+
+// constantTestDecider is testDecider with the bundle client's Constant.
+type constantTestDecider struct{ *testDecider }
+
+func (c constantTestDecider) Constant(pt policy.Point) (policy.Decision, bool) {
+	return c.d.Constant(pt)
+}
+
+// TestConstantPointsBuildNoInput: at a point no input can change the plugin takes the
+// bundle's one answer without an evaluation; the others are evaluated.
+func TestConstantPointsBuildNoInput(t *testing.T) {
+	d := newDecider(t, policy.Tiers{Global: []*agentv1.AuthorizationPolicy{policy.DefaultGlobalPolicy(platformNS, false)}})
+	p := newPlugin(t, constantTestDecider{d})
+	r := inboundCall()
+	if dn := p.OnRequest(t.Context(), r); dn != nil {
+		t.Fatalf("denied: %v", dn)
+	}
+	if d.calls.Load() != 0 {
+		t.Errorf("%d evaluations at a constant point", d.calls.Load())
+	}
+	planner := plannerDecider(t)
+	p = newPlugin(t, constantTestDecider{planner})
+	r.Peer = nil // the client tier reads the peer
+	if dn := p.OnRequest(t.Context(), r); dn == nil || planner.calls.Load() != 1 {
+		t.Errorf("a point with a client tier: %v after %d evaluations", dn, planner.calls.Load())
+	}
+}

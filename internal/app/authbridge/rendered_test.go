@@ -95,3 +95,15 @@ func TestRenderedConfigsRun(t *testing.T) {
 type staticSVID struct{ svid *x509svid.SVID }
 
 func (s staticSVID) GetX509SVID() (*x509svid.SVID, error) { return s.svid, nil }
+
+func TestAccessLogRedacts(t *testing.T) {
+	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlc2lnbmF0dXJl"
+	for _, in := range []string{"/reset/" + jwt, "/go/https://user:pa55@host", "/q/token=" + jwt} {
+		if out := redacted(in); strings.Contains(out, jwt) || strings.Contains(out, "pa55") {
+			t.Errorf("redacted(%q) = %q", in, out)
+		}
+	}
+	if redacted("/hello") != "/hello" || redacted("planner.team-b") != "planner.team-b" {
+		t.Error("plain paths and hosts are changed")
+	}
+}
