@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustsync/trustsync/dataplane/pipeline"
+	"github.com/trustsync/trustsync/dataplane/plugins/internal/tokencache"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
 
@@ -81,7 +82,7 @@ type Plugin struct {
 	log      logr.Logger
 	metrics  *metrics
 	keys     *jwks
-	cache    *tokenCache
+	cache    *tokencache.Cache[*verified]
 
 	// audiences are the expected audiences in static mode: static plus the file's
 	// value once read.
@@ -148,7 +149,7 @@ func New(cfg *sidecarconfig.JWTValidation, o Options) (*Plugin, error) {
 		log:      o.Log.WithName(Name),
 		metrics:  m,
 		keys:     &jwks{url: cfg.JWKSURL, client: o.HTTPClient, now: o.Now, metrics: m},
-		cache:    newTokenCache(MaxCachedTokens),
+		cache:    tokencache.New[*verified](MaxCachedTokens),
 	}
 	realm := `Bearer realm="` + quote(cfg.Issuer) + `"`
 	p.challenge, p.challengeInvalid = realm, realm+`, error="invalid_token"`
@@ -378,7 +379,7 @@ func (p *Plugin) validate(ctx context.Context, token string) (*verified, error) 
 	// The token's bytes are hashed in place: a copy would cost an allocation of a few
 	// KiB per request, and Sum256 neither keeps nor changes them.
 	key := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
-	if v := p.cache.get(&key, now); v != nil {
+	if v := p.cache.Get(&key, now); v != nil {
 		return v, nil
 	}
 	tok, err := jwt.ParseSigned(token, allowedAlgorithms)
@@ -410,6 +411,6 @@ func (p *Plugin) validate(ctx context.Context, token string) (*verified, error) 
 		subject: c.Subject, clientID: c.AuthorizedParty, scopes: strings.Fields(c.Scope),
 		audience: []string(c.Audience), expiry: c.Expiry.Time(),
 	}
-	p.cache.put(&key, v, now)
+	p.cache.Put(&key, v, now)
 	return v, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/trustsync/trustsync/dataplane/pipeline"
+	"github.com/trustsync/trustsync/dataplane/plugins/internal/tokencache"
 	"github.com/trustsync/trustsync/internal/waitfor"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
@@ -469,36 +470,6 @@ func TestCachedTokens(t *testing.T) {
 	}
 }
 
-func TestTokenCacheBound(t *testing.T) {
-	c := newTokenCache(100)
-	now := time.Now()
-	for i := range 250 {
-		var k [32]byte
-		k[0], k[1] = byte(i), byte(i>>8)
-		exp := now.Add(time.Minute)
-		if i%2 == 0 {
-			exp = now.Add(time.Second) // expire first
-		}
-		c.put(&k, &verified{expiry: exp}, now)
-		if i == 150 {
-			now = now.Add(2 * time.Second)
-		}
-	}
-	if n := c.len(); n > 100 {
-		t.Errorf("cache holds %d entries, bound 100", n)
-	}
-	var last [32]byte
-	last[0], last[1] = byte(249), byte(249>>8)
-	if c.get(&last, now) == nil {
-		t.Error("the newest entry was evicted")
-	}
-	var expired [32]byte
-	c.put(&expired, &verified{expiry: now}, now)
-	if c.get(&expired, now) != nil {
-		t.Error("an expired entry was cached")
-	}
-}
-
 func TestJWKSBounds(t *testing.T) {
 	testKeys(t)
 	many := make([]jose.JSONWebKey, MaxKeys+1)
@@ -654,7 +625,7 @@ func BenchmarkUncachedToken(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		p.cache = newTokenCache(MaxCachedTokens)
+		p.cache = tokencache.New[*verified](MaxCachedTokens)
 		if d := p.OnRequest(ctx, r); d != nil {
 			b.Fatal(d)
 		}

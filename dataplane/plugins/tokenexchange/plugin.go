@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/trustsync/trustsync/dataplane/pipeline"
+	"github.com/trustsync/trustsync/dataplane/plugins/internal/tokencache"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
 
@@ -83,7 +84,7 @@ type Plugin struct {
 	svids    *svidCache
 	log      logr.Logger
 	metrics  *metrics
-	cache    *tokenCache
+	cache    *tokencache.Cache[*issued]
 	group    singleflight.Group
 	creds    atomic.Pointer[credentials]
 }
@@ -128,7 +129,7 @@ func New(cfg *sidecarconfig.TokenExchange, o Options) (*Plugin, error) {
 		now:          o.Now,
 		client:       o.HTTPClient,
 		log:          o.Log.WithName(Name),
-		cache:        newTokenCache(MaxCachedTokens),
+		cache:        tokencache.New[*issued](MaxCachedTokens),
 	}
 	switch p.noToken {
 	case "":
@@ -350,7 +351,7 @@ func (p *Plugin) obtain(ctx context.Context, r *pipeline.Request, rt *route, sub
 		return p.fail(rt, fmt.Errorf("the subject token is longer than %d bytes", MaxTokenBytes))
 	}
 	key := cacheKey(subject, rt.audience, rt.scopes, rt.tokenURL)
-	if e := p.cache.get(&key, now); e != nil {
+	if e := p.cache.Get(&key, now); e != nil {
 		p.metrics.cacheHit.Inc()
 		p.apply(r, rt, e, subject == "", true, now)
 		return nil
@@ -373,14 +374,14 @@ func (p *Plugin) obtain(ctx context.Context, r *pipeline.Request, rt *route, sub
 func (p *Plugin) miss(ctx context.Context, key [32]byte, rt *route, subject string) (*issued, error) {
 	ch := p.group.DoChan(string(key[:]), func() (any, error) {
 		// A flight that just ended may have cached it.
-		if e := p.cache.get(&key, p.now()); e != nil {
+		if e := p.cache.Get(&key, p.now()); e != nil {
 			return e, nil
 		}
 		e, err := p.request(rt, subject)
 		if err != nil {
 			return nil, err
 		}
-		p.cache.put(&key, e, p.now())
+		p.cache.Put(&key, e, p.now())
 		return e, nil
 	})
 	select {

@@ -586,25 +586,6 @@ func TestNewRefuses(t *testing.T) {
 	}
 }
 
-func TestCacheBound(t *testing.T) {
-	c := newTokenCache(100)
-	now := time.Now()
-	for i := range 300 {
-		k := cacheKey(fmt.Sprint(i), "", "", "")
-		c.put(&k, &issued{expiry: now.Add(time.Minute)}, now)
-	}
-	if n := c.len(); n > 100 {
-		t.Errorf("%d entries, bound 100", n)
-	}
-	k := cacheKey("299", "", "", "")
-	if c.get(&k, now) == nil {
-		t.Error("the newest entry was evicted")
-	}
-	if c.get(&k, now.Add(time.Minute)) != nil {
-		t.Error("an entry served at its expiry")
-	}
-}
-
 func TestUnverifiedSubject(t *testing.T) {
 	for tok, want := range map[string]string{
 		fakeJWT(map[string]any{"sub": "u"}): "u",
