@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trustsync/trustsync/dataplane/plugins/internal/sharedmetrics"
 )
 
 // Results of trustsync_sidecar_jwt_validations_total.
@@ -38,6 +40,14 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		Name: "trustsync_sidecar_jwks_fetches_total",
 		Help: "JWKS fetches by result: success, error (no answer, a status other than 200, or a key set that does not read).",
 	}, []string{"result"})
+	// Instances share the collectors registered first (inbound entries, reloads).
+	var err error
+	if validations, err = sharedmetrics.Register(r, validations); err != nil {
+		return nil, fmt.Errorf("jwt-validation: registering metrics: %w", err)
+	}
+	if fetches, err = sharedmetrics.Register(r, fetches); err != nil {
+		return nil, fmt.Errorf("jwt-validation: registering metrics: %w", err)
+	}
 	m := &metrics{
 		allowed:     validations.WithLabelValues(resultAllowed),
 		bypassed:    validations.WithLabelValues(resultBypassed),
@@ -47,14 +57,6 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		pending:     validations.WithLabelValues(resultPending),
 		fetchOK:     fetches.WithLabelValues(fetchSuccess),
 		fetchFailed: fetches.WithLabelValues(fetchError),
-	}
-	if r == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{validations, fetches} {
-		if err := r.Register(c); err != nil {
-			return nil, fmt.Errorf("jwt-validation: registering metrics: %w", err)
-		}
 	}
 	return m, nil
 }

@@ -536,7 +536,7 @@ func TestNewRefuses(t *testing.T) {
 	}{
 		{name: "placeholder mode", cfg: func(c *sidecarconfig.JWTValidation) { c.PlaceholderMode = true }, want: "placeholder_mode is not supported by this data plane"},
 		{name: "no issuer", cfg: func(c *sidecarconfig.JWTValidation) { c.Issuer = "" }, want: "issuer is required"},
-		{name: "metrics twice", opts: Options{Registerer: reg}, want: "registering metrics"},
+		{name: "a conflicting metric", opts: Options{Registerer: conflicting("trustsync_sidecar_jwt_validations_total")}, want: "registering metrics"},
 		{name: "unreadable audience file", cfg: func(c *sidecarconfig.JWTValidation) { c.AudienceFile = "/shared/x" },
 			opts: Options{ReadFile: func(string) ([]byte, error) { return nil, fs.ErrPermission }}, want: "audience_file /shared/x"},
 		{name: "bad bypass", cfg: func(c *sidecarconfig.JWTValidation) { c.BypassPaths = []string{"/["} }, want: "bypass path"},
@@ -628,6 +628,24 @@ func BenchmarkUncachedToken(b *testing.B) {
 		p.cache = tokencache.New[*verified](MaxCachedTokens)
 		if d := p.OnRequest(ctx, r); d != nil {
 			b.Fatal(d)
+		}
+	}
+}
+
+// conflicting is a registry holding another kind of collector under name.
+func conflicting(name string) *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: "another"}))
+	return r
+}
+
+// TestInstancesShareMetrics: a second instance (a reload's) counts into the first's
+// collectors, so the counters continue.
+func TestInstancesShareMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	for range 2 {
+		if _, err := New(testConfig("http://127.0.0.1:1/certs"), Options{Registerer: reg}); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -1,9 +1,9 @@
 package opa
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trustsync/trustsync/dataplane/plugins/internal/sharedmetrics"
 )
 
 // Results of a decision, the metric's result label.
@@ -34,10 +34,10 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		// The inbound and outbound pipelines each have an opa plugin, registered with
 		// one registry: the second shares the first's collectors.
 		var err error
-		if decisions, err = register(r, decisions); err != nil {
+		if decisions, err = sharedmetrics.Register(r, decisions); err != nil {
 			return nil, err
 		}
-		if seconds, err = register(r, seconds); err != nil {
+		if seconds, err = sharedmetrics.Register(r, seconds); err != nil {
 			return nil, err
 		}
 	}
@@ -50,15 +50,4 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		m.seconds[i] = seconds.WithLabelValues(name)
 	}
 	return m, nil
-}
-
-func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
-	err := r.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }

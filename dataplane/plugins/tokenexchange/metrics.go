@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trustsync/trustsync/dataplane/plugins/internal/sharedmetrics"
 )
 
 // Results of trustsync_sidecar_token_exchanges_total.
@@ -34,6 +36,14 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		Help:    "Duration of the calls to the token endpoint (cache misses only), successful or not.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	})
+	// Instances share the collectors registered first (reloads).
+	var err error
+	if total, err = sharedmetrics.Register(r, total); err != nil {
+		return nil, fmt.Errorf("token-exchange: registering metrics: %w", err)
+	}
+	if seconds, err = sharedmetrics.Register(r, seconds); err != nil {
+		return nil, fmt.Errorf("token-exchange: registering metrics: %w", err)
+	}
 	m := &metrics{
 		exchanged:         total.WithLabelValues(resultExchanged),
 		cacheHit:          total.WithLabelValues(resultCacheHit),
@@ -43,14 +53,6 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		noTokenDenied:     total.WithLabelValues(resultNoTokenDenied),
 		clientCredentials: total.WithLabelValues(resultClientCredentials),
 		seconds:           seconds,
-	}
-	if r == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{total, seconds} {
-		if err := r.Register(c); err != nil {
-			return nil, fmt.Errorf("token-exchange: registering metrics: %w", err)
-		}
 	}
 	return m, nil
 }

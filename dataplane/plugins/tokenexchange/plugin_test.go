@@ -565,7 +565,7 @@ func TestNewRefuses(t *testing.T) {
 		{name: "audience_from_host", cfg: func(c *sidecarconfig.TokenExchange) { c.AudienceFromHost = true }, want: "audience_from_host is not supported"},
 		{name: "routes file as a map", opts: Options{ReadFile: badRoutes.read}, want: "routes file " + sidecarconfig.DefaultRoutesFile},
 		{name: "unreadable routes file", opts: Options{ReadFile: func(string) ([]byte, error) { return nil, fs.ErrPermission }}, want: "routes file"},
-		{name: "metrics twice", opts: Options{ReadFile: credentialFiles().read, Registerer: reg}, want: "registering metrics"},
+		{name: "a conflicting metric", opts: Options{ReadFile: credentialFiles().read, Registerer: conflictingRegistry("trustsync_sidecar_token_exchanges_total")}, want: "registering metrics"},
 		{name: "bad host glob", cfg: func(c *sidecarconfig.TokenExchange) {
 			c.Routes.Rules = []sidecarconfig.InlineRoute{{Host: "a.[", Action: "exchange"}}
 		}, want: `route 0 (host "a.[")`},
@@ -621,4 +621,11 @@ func BenchmarkExchangeCacheHit(b *testing.B) {
 			b.Fatal(d)
 		}
 	}
+}
+
+// conflictingRegistry is a registry holding another kind of collector under name.
+func conflictingRegistry(name string) *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: "another"}))
+	return r
 }

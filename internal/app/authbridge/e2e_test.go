@@ -664,6 +664,14 @@ func TestSidecarsEndToEnd(t *testing.T) {
 		if strings.Contains(string(body), tokA) || strings.Contains(string(body), w.secrets[w.a]) {
 			t.Error("/metrics carries a token or secret")
 		}
+		// Both of A's opa entries count into the one series set: B→A was denied
+		// inbound, A's calls allowed outbound.
+		for _, series := range []string{`trustsync_sidecar_policy_decisions_total{point="inbound/request",result="deny"} `, `trustsync_sidecar_policy_decisions_total{point="outbound/request",result="allow"} `} {
+			i := strings.Index(string(body), series)
+			if i < 0 || strings.HasPrefix(string(body[i+len(series):]), "0\n") {
+				t.Errorf("%s is absent or 0", series)
+			}
+		}
 		for _, sc := range []*sidecar{a, b} {
 			log := sc.log.String()
 			if !strings.Contains(log, `"listener":"forward"`) && !strings.Contains(log, `"listener":"reverse"`) {

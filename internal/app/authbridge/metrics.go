@@ -1,8 +1,6 @@
 package authbridge
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustsync/trustsync/dataplane/proxy"
@@ -58,28 +56,5 @@ func (m *requestMetrics) record(o *proxy.Outcome) {
 	m.requests.WithLabelValues(o.Listener, res).Inc()
 	if added := o.Duration - o.Upstream; added >= 0 {
 		m.added.WithLabelValues(o.Listener).Observe(added.Seconds())
-	}
-}
-
-// replacingRegisterer registers a plugin's collectors again on a reload: a collector
-// already registered under the same descriptors is the one of the plugin instance the
-// reload replaces, so it is unregistered first.
-type replacingRegisterer struct{ prometheus.Registerer }
-
-func (r replacingRegisterer) Register(c prometheus.Collector) error {
-	err := r.Registerer.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		r.Registerer.Unregister(are.ExistingCollector)
-		return r.Registerer.Register(c)
-	}
-	return err
-}
-
-func (r replacingRegisterer) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := r.Register(c); err != nil {
-			panic(err)
-		}
 	}
 }

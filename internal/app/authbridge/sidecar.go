@@ -265,7 +265,7 @@ func (s *sidecar) start(ctx context.Context, r *sidecarconfig.Resolved, serve fu
 			return nil
 		})
 	}
-	s.builder = &builder{reg: replacingRegisterer{s.reg}, log: o.Log, identity: s.identity, bundles: s.bundles, lite: o.Lite}
+	s.builder = &builder{reg: s.reg, log: o.Log, identity: s.identity, bundles: s.bundles, lite: o.Lite}
 	p, err := s.builder.build(r)
 	if err != nil {
 		return err
