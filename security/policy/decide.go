@@ -43,6 +43,21 @@ type Decider struct {
 	// constant are the decisions of the points no input can change (see constantAt),
 	// evaluated once.
 	constant map[Point]Decision
+	// direct are the points whose global module is the default combiner: they are
+	// decided from the tiers' rules themselves (see tierQueries).
+	direct map[Point]*tierQueries
+}
+
+// tierQueries decide a point whose global module is trustsync's default combiner by
+// querying the tiers' rules alone, which is what the combiner computes: querying the
+// global package makes OPA build it whole, the tiers' package documents included (for
+// its `not data.<tier>` rules), on every request. A nil query is a tier the bundle has
+// no module for, whose rules are known to be undefined.
+type tierQueries struct {
+	override, nsAllow, clientAllow *rego.PreparedEvalQuery
+	// requireClient is the combiner's requireClientPolicy variant: no client policy
+	// denies.
+	requireClient bool
 }
 
 // tierReasons are the reasons of decisions that name the bundle's tiers.
@@ -84,6 +99,16 @@ func NewDecider(ctx context.Context, b *Bundle, l gitopsv1.Limits) (*Decider, er
 		d.queries[pt] = q
 	}
 	for _, pt := range Points {
+		if tq, err := directAt(ctx, b, pt); err != nil {
+			return nil, err
+		} else if tq != nil {
+			if d.direct == nil {
+				d.direct = map[Point]*tierQueries{}
+			}
+			d.direct[pt] = tq
+		}
+	}
+	for _, pt := range Points {
 		if constantAt(b, pt) {
 			if d.constant == nil {
 				d.constant = map[Point]Decision{}
@@ -92,6 +117,111 @@ func NewDecider(ctx context.Context, b *Bundle, l gitopsv1.Limits) (*Decider, er
 		}
 	}
 	return d, nil
+}
+
+// directAt prepares the tier queries of pt when its global module is the default
+// combiner (either variant) alone in its package; nil otherwise.
+func directAt(ctx context.Context, b *Bundle, pt Point) (*tierQueries, error) {
+	global := "data." + Package(agentv1.ScopeGlobal, pt)
+	ns, client := "data."+Package(agentv1.ScopeNamespace, pt), "data."+Package(agentv1.ScopeClient, pt)
+	var tq *tierQueries
+	var hasNS, hasClient bool
+	under := func(pkg, base string) bool { return pkg == base || strings.HasPrefix(pkg, base+".") }
+	for name, m := range b.compiler.Modules {
+		pkg := m.Package.Path.String()
+		switch {
+		case under(pkg, ns):
+			hasNS = true
+		case under(pkg, client):
+			hasClient = true
+		case under(pkg, global):
+			f, ok := b.byName[name]
+			switch {
+			case !ok || pkg != global || tq != nil:
+				return nil, nil
+			case f.Content == combiner(pt, false):
+				tq = &tierQueries{}
+			case f.Content == combiner(pt, true):
+				tq = &tierQueries{requireClient: true}
+			default:
+				return nil, nil
+			}
+		}
+	}
+	if tq == nil {
+		return nil, nil
+	}
+	prepare := func(ref string) (*rego.PreparedEvalQuery, error) {
+		q, err := rego.New(rego.Query(ref), rego.Compiler(b.compiler), rego.Capabilities(Capabilities())).PrepareForEval(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("preparing %s of bundle %s: %w", ref, b.Revision[:12], err)
+		}
+		return &q, nil
+	}
+	var err error
+	if hasNS {
+		if tq.override, err = prepare(ns + ".override"); err != nil {
+			return nil, err
+		}
+		if tq.nsAllow, err = prepare(ns + ".allow"); err != nil {
+			return nil, err
+		}
+	}
+	if hasClient {
+		if tq.clientAllow, err = prepare(client + ".allow"); err != nil {
+			return nil, err
+		}
+	}
+	return tq, nil
+}
+
+// decideDirect computes what the default combiner would: allow on the namespace's
+// override, else when both tiers allow (a tier without a module allows, but for the
+// client tier under requireClientPolicy). A rule holds when it is defined and not
+// false, as a rule body's expression does. The decision object is then explained as
+// the combiner's would be.
+func (d *Decider) decideDirect(ctx context.Context, pt Point, tq *tierQueries, input rego.EvalOption) (Decision, bool) {
+	holds := func(q *rego.PreparedEvalQuery) (bool, *Decision) {
+		rs, w, err := d.eval(ctx, *q, input)
+		if err != nil {
+			dec := d.evalError(ctx, w, err)
+			return false, &dec
+		}
+		if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+			return false, nil
+		}
+		switch v := rs[0].Expressions[0].Value.(type) {
+		case ast.Boolean:
+			return bool(v), nil
+		case bool:
+			return v, nil
+		}
+		return true, nil
+	}
+	nsOK, clientOK, override := true, !tq.requireClient, false
+	if tq.override != nil {
+		var failed *Decision
+		if override, failed = holds(tq.override); failed != nil {
+			return *failed, true
+		}
+		if nsOK, failed = holds(tq.nsAllow); failed != nil {
+			return *failed, true
+		}
+	}
+	if tq.clientAllow != nil {
+		var failed *Decision
+		if clientOK, failed = holds(tq.clientAllow); failed != nil {
+			return *failed, true
+		}
+	}
+	obj := ast.NewObject(ast.Item(allowKey, ast.BooleanTerm(override || (nsOK && clientOK))))
+	if nsOK {
+		obj.Insert(nsOKKey, ast.BooleanTerm(true))
+	}
+	if clientOK {
+		obj.Insert(clientOKKey, ast.BooleanTerm(true))
+	}
+	return d.explain(pt, obj), true
 }
 
 // constantAt says the decision at pt reads no input: the point's global module is
@@ -166,19 +296,18 @@ func (d *Decider) decide(ctx context.Context, pt Point, input rego.EvalOption) D
 	if c, ok := d.constant[pt]; ok {
 		return c
 	}
+	if tq, ok := d.direct[pt]; ok {
+		if dec, ok := d.decideDirect(ctx, pt, tq, input); ok {
+			return dec
+		}
+	}
 	q, ok := d.queries[pt]
 	if !ok {
 		return Decision{Reason: fmt.Sprintf("%q is not a decision point", pt)}
 	}
 	rs, w, err := d.eval(ctx, q, input)
 	if err != nil {
-		if le := w.limitError(&d.limits); le != nil {
-			return Decision{Reason: "the evaluation was stopped: " + le.Error(), Exceeded: le}
-		}
-		if ctx.Err() != nil {
-			return Decision{Reason: "the evaluation was abandoned: " + ctx.Err().Error()}
-		}
-		return Decision{Reason: "the policy failed to evaluate: " + err.Error()}
+		return d.evalError(ctx, w, err)
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return Decision{Reason: fmt.Sprintf("no policy decides %s (an undefined decision is a deny)", pt)}
@@ -206,6 +335,18 @@ func (d *Decider) decide(ctx context.Context, pt Point, input rego.EvalOption) D
 	default:
 		return Decision{Reason: fmt.Sprintf("the decision at %s is a %T, not a boolean or {allow, reason}", pt, v)}
 	}
+}
+
+// evalError is the deny of an evaluation that failed: stopped at a bound, abandoned,
+// or an error of the policy.
+func (d *Decider) evalError(ctx context.Context, w *watch, err error) Decision {
+	if le := w.limitError(&d.limits); le != nil {
+		return Decision{Reason: "the evaluation was stopped: " + le.Error(), Exceeded: le}
+	}
+	if ctx.Err() != nil {
+		return Decision{Reason: "the evaluation was abandoned: " + ctx.Err().Error()}
+	}
+	return Decision{Reason: "the policy failed to evaluate: " + err.Error()}
 }
 
 // noMetrics: a decision keeps none of OPA's own timers (the sidecar times decisions

@@ -390,3 +390,64 @@ func TestConstantDecisions(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectDecisionsMatchTheCombiner: deciding from the tiers' rules gives, for every
+// point and input, the decision and reason the default combiner gives.
+func TestDirectDecisionsMatchTheCombiner(t *testing.T) {
+	ctx := context.Background()
+	a, b := "spiffe://example.org/ns/team-a/sa/a", "spiffe://example.org/ns/team-b/sa/b"
+	ns := &agentv1.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "team-b"},
+		Spec: agentv1.AuthorizationPolicySpec{Scope: agentv1.ScopeNamespace, Policies: []agentv1.RegoPolicy{
+			{Path: "inbound/request.rego", Content: "package authbridge.ns.inbound.request\n\ndefault allow := false\n\nallow if startswith(input.identity.client_id, \"spiffe://example.org/ns/team-\")\n\noverride if input.path == \"/forced\"\n"},
+			{Path: "outbound/request.rego", Content: "package authbridge.ns.outbound.request\n\nallow := \"yes\" if input.method == \"POST\"\n"},
+		}}}
+	client := &agentv1.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "b"},
+		Spec: agentv1.AuthorizationPolicySpec{Scope: agentv1.ScopeClient, Policies: []agentv1.RegoPolicy{
+			{Path: "inbound/request.rego", Content: "package authbridge.client.inbound.request\n\ndefault allow := false\n\nallow if input.identity.client_id == \"" + a + "\"\n"},
+			{Path: "inbound/response.rego", Content: "package authbridge.client.inbound.response\n\nallow if input.response.status_code < 500\n"},
+		}}}
+	global := func(require bool) []*agentv1.AuthorizationPolicy {
+		return []*agentv1.AuthorizationPolicy{DefaultGlobalPolicy("trustsync-system", require)}
+	}
+	calls := []Call{
+		{Caller: Party{ID: a}, Callee: Party{ID: b}},
+		{Caller: Party{ID: b}, Callee: Party{ID: a}},
+		{Caller: Party{ID: "spiffe://example.org/ns/other/sa/x"}, Callee: Party{ID: b}, Path: "/forced"},
+		{Caller: Party{ID: "spiffe://example.org/ns/other/sa/x"}, Callee: Party{ID: b}, Method: "GET", StatusCode: 503},
+	}
+	for _, tc := range []struct {
+		name  string
+		tiers Tiers
+	}{
+		{"namespace and client", Tiers{Global: global(false), Namespace: []*agentv1.AuthorizationPolicy{ns}, Client: client}},
+		{"namespace only", Tiers{Global: global(false), Namespace: []*agentv1.AuthorizationPolicy{ns}}},
+		{"client only", Tiers{Global: global(false), Client: client}},
+		{"client required, none", Tiers{Global: global(true), Namespace: []*agentv1.AuthorizationPolicy{ns}}},
+		{"client required, present", Tiers{Global: global(true), Client: client}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bd, err := Build(tc.tiers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := NewDecider(ctx, bd, gitopsv1.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.direct) == 0 {
+				t.Fatal("no point is decided directly")
+			}
+			full := *d
+			full.direct, full.constant = nil, nil
+			for _, pt := range Points {
+				for _, c := range calls {
+					in := c.Input(pt)
+					got, want := d.Decide(ctx, pt, in), full.Decide(ctx, pt, in)
+					if got.Allow != want.Allow || got.Reason != want.Reason {
+						t.Errorf("%s %s→%s %s: direct %v, combiner %v", pt, c.Caller.ID, c.Callee.ID, c.Path, got, want)
+					}
+				}
+			}
+		})
+	}
+}
