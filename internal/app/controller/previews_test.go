@@ -141,14 +141,24 @@ func TestEnginePreviews(t *testing.T) {
 	if !strings.Contains(first.Body, "team-b/planner-agent may now call team-a/research-agent") {
 		t.Errorf("the comment does not say what changed:\n%s", first.Body)
 	}
+	// The commit status is posted during the reconcile, the GitSource's status written
+	// at its end: wait for it.
 	recorded := func(sha, state string) {
 		t.Helper()
 		cur := &gitopsv1.GitSource{}
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(src), cur); err != nil {
-			t.Fatal(err)
-		}
-		if len(cur.Status.Previews) != 1 || cur.Status.Previews[0].Number != pr.Number || cur.Status.Previews[0].HeadSHA != sha || cur.Status.Previews[0].State != state {
-			t.Errorf("status.previews %+v, want pull request %d at %s: %s", cur.Status.Previews, pr.Number, sha[:12], state)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(src), cur); err != nil {
+				t.Fatal(err)
+			}
+			if len(cur.Status.Previews) == 1 && cur.Status.Previews[0].Number == pr.Number && cur.Status.Previews[0].HeadSHA == sha && cur.Status.Previews[0].State == state {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("status.previews %+v, want pull request %d at %s: %s", cur.Status.Previews, pr.Number, sha[:12], state)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	recorded(head, "failure")
