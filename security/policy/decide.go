@@ -12,6 +12,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/util"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
@@ -262,6 +263,21 @@ func Query(pt Point) string { return "data." + Package(agentv1.ScopeGlobal, pt) 
 // and an optional string reason. An input that is an ast.Value is decided as
 // DecideValue does; any other is converted by OPA, on every evaluation.
 func (d *Decider) Decide(ctx context.Context, pt Point, input any) Decision {
+	if _, direct := d.direct[pt]; direct && input != nil {
+		if _, ok := input.(ast.Value); !ok {
+			// The direct path evaluates up to three queries: the input is converted
+			// once, as OPA converts it, not once per query.
+			x := input
+			if err := util.RoundTripFast(&x); err != nil {
+				return Decision{Reason: "the policy failed to evaluate: " + err.Error()}
+			}
+			v, err := ast.InterfaceToValue(x)
+			if err != nil {
+				return Decision{Reason: "the policy failed to evaluate: " + err.Error()}
+			}
+			return d.decide(ctx, pt, rego.EvalParsedInput(v))
+		}
+	}
 	return d.decide(ctx, pt, inputOption(input))
 }
 
