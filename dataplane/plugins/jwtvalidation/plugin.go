@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustsync/trustsync/dataplane/pipeline"
+	"github.com/trustsync/trustsync/dataplane/plugins/internal/egress"
 	"github.com/trustsync/trustsync/dataplane/plugins/internal/tokencache"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
@@ -168,19 +169,8 @@ func New(cfg *sidecarconfig.JWTValidation, o Options) (*Plugin, error) {
 	return p, nil
 }
 
-func defaultHTTPClient() *http.Client {
-	return &http.Client{
-		Timeout: FetchTimeout,
-		Transport: &http.Transport{
-			Proxy:               nil, // the sidecar's own egress never loops through a proxy
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			TLSHandshakeTimeout: 5 * time.Second,
-			MaxIdleConnsPerHost: 2,
-			IdleConnTimeout:     90 * time.Second,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
+// defaultHTTPClient is the client of the plugin's own calls.
+func defaultHTTPClient() *http.Client { return egress.NewClient(FetchTimeout, 2) }
 
 // quote escapes a quoted-string of RFC 9110.
 func quote(s string) string {

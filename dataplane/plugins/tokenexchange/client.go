@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/trustsync/trustsync/dataplane/plugins/internal/egress"
 )
 
 // Bounds of the exchange client.
@@ -148,19 +149,8 @@ func (c *svidCache) get(ctx context.Context) (string, error) {
 	}
 }
 
-func defaultHTTPClient() *http.Client {
-	return &http.Client{
-		Timeout: Timeout,
-		Transport: &http.Transport{
-			Proxy:               nil, // the sidecar's own egress never loops through a proxy
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			TLSHandshakeTimeout: 5 * time.Second,
-			MaxIdleConnsPerHost: 16,
-			IdleConnTimeout:     90 * time.Second,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
+// defaultHTTPClient is the client of the plugin's own calls.
+func defaultHTTPClient() *http.Client { return egress.NewClient(Timeout, 16) }
 
 type tokenResponse struct {
 	AccessToken string `json:"access_token"`

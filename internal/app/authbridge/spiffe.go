@@ -3,7 +3,6 @@ package authbridge
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -93,7 +92,7 @@ func (j jwtSVIDs) FetchJWTSVID(ctx context.Context, p jwtsvid.Params) (*jwtsvid.
 // (the client ID is the SPIFFE ID); zero when the file is absent or holds another kind
 // of ID.
 func agentSPIFFEID(file string) spiffeid.ID {
-	data, err := os.ReadFile(file)
+	data, err := readBounded(file)
 	if err != nil || len(data) > 2048 {
 		return spiffeid.ID{}
 	}
