@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/trustsync/trustsync/dataplane/pipeline"
 	"github.com/trustsync/trustsync/dataplane/plugins/internal/egress"
+	"github.com/trustsync/trustsync/dataplane/plugins/internal/files"
 	"github.com/trustsync/trustsync/dataplane/plugins/internal/tokencache"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
@@ -60,7 +60,7 @@ const (
 type Options struct {
 	// HTTPClient fetches the JWKS; default: its own transport without proxy, 10 s timeout.
 	HTTPClient *http.Client
-	// ReadFile reads audience_file; os.ReadFile when nil.
+	// ReadFile reads audience_file; files.Read (bounded) when nil.
 	ReadFile func(string) ([]byte, error)
 	// Now is the clock of token validation and the caches; time.Now when nil.
 	Now func() time.Time
@@ -119,7 +119,7 @@ func New(cfg *sidecarconfig.JWTValidation, o Options) (*Plugin, error) {
 		o.HTTPClient = defaultHTTPClient()
 	}
 	if o.ReadFile == nil {
-		o.ReadFile = os.ReadFile
+		o.ReadFile = files.Read
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustsync/trustsync/dataplane/pipeline"
+	"github.com/trustsync/trustsync/dataplane/plugins/internal/files"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 	"github.com/trustsync/trustsync/security/policy"
 )
@@ -57,7 +57,7 @@ type Options struct {
 	// AgentID is this workload's client ID, input.agent.client_id; when "", the
 	// config's agent_id, else the contents of its agent_id_file.
 	AgentID string
-	// ReadFile reads the agent ID file; os.ReadFile when nil.
+	// ReadFile reads the agent ID file; files.Read (bounded) when nil.
 	ReadFile func(name string) ([]byte, error)
 	// AgentIDPoll is how often Run looks for a missing agent ID file; 2 s when 0.
 	AgentIDPoll time.Duration
@@ -101,7 +101,7 @@ func New(cfg *sidecarconfig.OPA, d Decider, o Options) (*Plugin, error) {
 	}
 	p := &Plugin{d: d, file: cfg.AgentIDFile, readFile: o.ReadFile, poll: o.AgentIDPoll, log: o.Log, inc: newInclude(cfg.Include)}
 	if p.readFile == nil {
-		p.readFile = os.ReadFile
+		p.readFile = files.Read
 	}
 	if p.poll <= 0 {
 		p.poll = DefaultAgentIDPoll

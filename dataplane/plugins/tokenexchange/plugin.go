@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/trustsync/trustsync/dataplane/pipeline"
+	boundedfiles "github.com/trustsync/trustsync/dataplane/plugins/internal/files"
 	"github.com/trustsync/trustsync/dataplane/plugins/internal/tokencache"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
@@ -41,7 +41,7 @@ type Options struct {
 	// HTTPClient calls the token endpoints; default: its own transport without proxy,
 	// 10 s timeout.
 	HTTPClient *http.Client
-	// ReadFile reads the routes and credential files; os.ReadFile when nil.
+	// ReadFile reads the routes and credential files; files.Read (bounded) when nil.
 	ReadFile func(string) ([]byte, error)
 	// Now is the clock of the caches and the delegation hops; time.Now when nil.
 	Now func() time.Time
@@ -113,7 +113,7 @@ func New(cfg *sidecarconfig.TokenExchange, o Options) (*Plugin, error) {
 		o.HTTPClient = defaultHTTPClient()
 	}
 	if o.ReadFile == nil {
-		o.ReadFile = os.ReadFile
+		o.ReadFile = boundedfiles.Read
 	}
 	if o.Now == nil {
 		o.Now = time.Now
