@@ -83,6 +83,7 @@ var rules = []rule{
 	{pkgs: "fleet/...", forbid: []string{"webhook/..."}, why: "fleet builds on the engine"},
 	{pkgs: "dataplane/...", forbid: []string{"renderers/...", "sources/...", "engine/...", "webhook/...", "sigs.k8s.io/controller-runtime/...", "github.com/go-git/...", "sigs.k8s.io/kustomize/..."}, why: "the sidecar links no controller, renderer or Git code"},
 	{pkgs: "dataplane/bundles", forbid: []string{"..."}, allow: []string{"api/...", "internal/redact", "security/identity", "security/policy", "security/authbridge/sidecarconfig"}, why: "the bundle client fetches and decides: policy, identities and the sidecar's config only"},
+	{pkgs: "dataplane/files", forbid: []string{"..."}, why: "bounded file reading links no trustsync package"},
 	{pkgs: "dataplane/pipeline", forbid: []string{"..."}, why: "the request model and plugin runner are the data plane's rules layer: they link no trustsync package"},
 	{pkgs: "dataplane/plugins/...", forbid: []string{"dataplane/proxy/...", "dataplane/mtls/...", "dataplane/bundles/...", "dataplane/origdst/..."}, why: "plugins decide requests; listeners, transport and bundle fetching are the assembly's to wire"},
 	{pkgs: "dataplane/plugins/parsers", forbid: []string{"..."}, allow: []string{"dataplane/pipeline", "security/authbridge/sidecarconfig", "security/identity", "api/...", "security/agentid"}, why: "parsers read bodies into the request model, nothing else"},

@@ -20,9 +20,9 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trustsync/trustsync/dataplane/files"
 	"github.com/trustsync/trustsync/dataplane/pipeline"
 	"github.com/trustsync/trustsync/dataplane/plugins/internal/egress"
-	"github.com/trustsync/trustsync/dataplane/plugins/internal/files"
 	"github.com/trustsync/trustsync/dataplane/plugins/internal/tokencache"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )

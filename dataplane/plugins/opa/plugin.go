@@ -13,8 +13,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trustsync/trustsync/dataplane/files"
 	"github.com/trustsync/trustsync/dataplane/pipeline"
-	"github.com/trustsync/trustsync/dataplane/plugins/internal/files"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 	"github.com/trustsync/trustsync/security/policy"
 )

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/trustsync/trustsync/dataplane/files"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
 
@@ -112,7 +113,7 @@ func (s *sidecar) watch(ctx context.Context) error {
 func (s *sidecar) inputsSum() [32]byte {
 	h := sha256.New()
 	for _, f := range append([]string{s.o.ConfigPath}, routesFiles(s.config.Load().resolved)...) {
-		data, _ := readBounded(f)
+		data, _ := files.Read(f)
 		h.Write([]byte(f))
 		h.Write([]byte{0})
 		h.Write(data)

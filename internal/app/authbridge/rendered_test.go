@@ -13,7 +13,9 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/trustsync/trustsync/dataplane/files"
 	"github.com/trustsync/trustsync/internal/x509test"
+	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
 
 // TestRenderedConfigsRun takes every proxy-sidecar config.yaml trustsync renders for
@@ -105,5 +107,12 @@ func TestAccessLogRedacts(t *testing.T) {
 	}
 	if redacted("/hello") != "/hello" || redacted("planner.team-b") != "planner.team-b" {
 		t.Error("plain paths and hosts are changed")
+	}
+}
+
+// TestFileBound: the sidecar reads config.yaml with the bound sidecarconfig holds it to.
+func TestFileBound(t *testing.T) {
+	if files.MaxBytes != sidecarconfig.MaxBytes {
+		t.Errorf("files.MaxBytes %d, sidecarconfig.MaxBytes %d", files.MaxBytes, sidecarconfig.MaxBytes)
 	}
 }

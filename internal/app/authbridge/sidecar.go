@@ -20,6 +20,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/trustsync/trustsync/dataplane/bundles"
+	"github.com/trustsync/trustsync/dataplane/files"
 	"github.com/trustsync/trustsync/dataplane/mtls"
 	"github.com/trustsync/trustsync/dataplane/origdst"
 	"github.com/trustsync/trustsync/dataplane/pipeline"
@@ -103,7 +104,7 @@ type loaded struct {
 
 // load reads and validates the configuration file.
 func load(path string, env func(string) (string, bool)) (*loaded, error) {
-	data, err := readBounded(path)
+	data, err := files.Read(path)
 	if err != nil {
 		return nil, err
 	}
@@ -122,22 +123,6 @@ func load(path string, env func(string) (string, bool)) (*loaded, error) {
 		return nil, fmt.Errorf("%s: tls_bridge: enabled is not supported by this data plane yet; run upstream's authbridge image for the TLS bridge", path)
 	}
 	return &loaded{resolved: r, sum: sha256.Sum256(data)}, nil
-}
-
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, sidecarconfig.MaxBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > sidecarconfig.MaxBytes {
-		return nil, fmt.Errorf("%s: over %d bytes", path, sidecarconfig.MaxBytes)
-	}
-	return data, nil
 }
 
 // sidecar is the running process.

@@ -12,6 +12,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 
+	"github.com/trustsync/trustsync/dataplane/files"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
 
@@ -92,7 +93,7 @@ func (j jwtSVIDs) FetchJWTSVID(ctx context.Context, p jwtsvid.Params) (*jwtsvid.
 // (the client ID is the SPIFFE ID); zero when the file is absent or holds another kind
 // of ID.
 func agentSPIFFEID(file string) spiffeid.ID {
-	data, err := readBounded(file)
+	data, err := files.Read(file)
 	if err != nil || len(data) > 2048 {
 		return spiffeid.ID{}
 	}

@@ -6,7 +6,8 @@ import (
 	"os"
 )
 
-// MaxBytes bounds a file: the largest, routes.yaml, comes from a ConfigMap (1 MiB).
+// MaxBytes bounds a file: config.yaml and routes.yaml come from ConfigMaps (1 MiB),
+// as sidecarconfig.MaxBytes.
 const MaxBytes = 1 << 20
 
 // Read reads the file at path, refusing one over MaxBytes without reading it whole.
