@@ -150,18 +150,13 @@ func (b *bounded) Handle(ctx context.Context, req admission.Request) admission.R
 	defer cancel()
 	done := make(chan admission.Response, 1)
 	go func() {
+		resp := b.run(ctx, req)
 		// The slot is the work's, not the answer's: work that outlives its deadline still
-		// counts, so slow requests cannot pile up beyond the bound.
-		defer func() {
-			m.inFlight.WithLabelValues(b.endpoint.name).Dec()
-			<-b.slots
-		}()
-		defer func() {
-			if r := recover(); r != nil {
-				done <- admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: panic: %v [recovered]", b.endpoint.name, r))
-			}
-		}()
-		done <- b.next.Handle(ctx, req)
+		// counts, so slow requests cannot pile up beyond the bound. It is freed before the
+		// answer is sent, so a caller that has its answer finds the slot free.
+		m.inFlight.WithLabelValues(b.endpoint.name).Dec()
+		<-b.slots
+		done <- resp
 	}()
 	select {
 	case resp := <-done:
@@ -170,6 +165,16 @@ func (b *bounded) Handle(ctx context.Context, req admission.Request) admission.R
 		m.refusals.WithLabelValues(b.endpoint.name, "timeout").Inc()
 		return admission.Errored(http.StatusGatewayTimeout, fmt.Errorf("%s: not decided within %s", b.endpoint.name, b.timeout))
 	}
+}
+
+// run is the work, with a panic answered as a refusal.
+func (b *bounded) run(ctx context.Context, req admission.Request) (resp admission.Response) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: panic: %v [recovered]", b.endpoint.name, r))
+		}
+	}()
+	return b.next.Handle(ctx, req)
 }
 
 type webhookMetrics struct {
