@@ -47,6 +47,9 @@ type Decider struct {
 	// direct are the points whose global module is the default combiner: they are
 	// decided from the tiers' rules themselves (see tierQueries).
 	direct map[Point]*tierQueries
+	// memos remember the decisions of the points whose rules read known input fields
+	// only (see memo).
+	memos map[Point]*memo
 }
 
 // tierQueries decide a point whose global module is trustsync's default combiner by
@@ -114,7 +117,12 @@ func NewDecider(ctx context.Context, b *Bundle, l gitopsv1.Limits) (*Decider, er
 			if d.constant == nil {
 				d.constant = map[Point]Decision{}
 			}
-			d.constant[pt] = d.decide(ctx, pt, inputOption(nil))
+			d.constant[pt], _ = d.evaluate(ctx, pt, inputOption(nil))
+		} else if m := newMemo(b.compiler, ast.MustParseRef(Query(pt))); m != nil {
+			if d.memos == nil {
+				d.memos = map[Point]*memo{}
+			}
+			d.memos[pt] = m
 		}
 	}
 	return d, nil
@@ -181,6 +189,7 @@ func directAt(ctx context.Context, b *Bundle, pt Point) (*tierQueries, error) {
 // client tier under requireClientPolicy). A rule holds when it is defined and not
 // false, as a rule body's expression does. The decision object is then explained as
 // the combiner's would be.
+// It is false only when an evaluation failed; the decision is then that failure's deny.
 func (d *Decider) decideDirect(ctx context.Context, pt Point, tq *tierQueries, input rego.EvalOption) (Decision, bool) {
 	holds := func(q *rego.PreparedEvalQuery) (bool, *Decision) {
 		rs, w, err := d.eval(ctx, *q, input)
@@ -203,16 +212,16 @@ func (d *Decider) decideDirect(ctx context.Context, pt Point, tq *tierQueries, i
 	if tq.override != nil {
 		var failed *Decision
 		if override, failed = holds(tq.override); failed != nil {
-			return *failed, true
+			return *failed, false
 		}
 		if nsOK, failed = holds(tq.nsAllow); failed != nil {
-			return *failed, true
+			return *failed, false
 		}
 	}
 	if tq.clientAllow != nil {
 		var failed *Decision
 		if clientOK, failed = holds(tq.clientAllow); failed != nil {
-			return *failed, true
+			return *failed, false
 		}
 	}
 	obj := ast.NewObject(ast.Item(allowKey, ast.BooleanTerm(override || (nsOK && clientOK))))
@@ -275,10 +284,14 @@ func (d *Decider) Decide(ctx context.Context, pt Point, input any) Decision {
 			if err != nil {
 				return Decision{Reason: "the policy failed to evaluate: " + err.Error()}
 			}
-			return d.decide(ctx, pt, rego.EvalParsedInput(v))
+			return d.decide(ctx, pt, v)
 		}
 	}
-	return d.decide(ctx, pt, inputOption(input))
+	if v, ok := input.(ast.Value); ok {
+		return d.decide(ctx, pt, v)
+	}
+	dec, _ := d.evaluate(ctx, pt, inputOption(input))
+	return dec
 }
 
 // DecideValue is Decide for an input document already in OPA's form (built with
@@ -289,7 +302,7 @@ func (d *Decider) DecideValue(ctx context.Context, pt Point, input ast.Value) De
 	if input == nil {
 		input = ast.NullValue
 	}
-	return d.decide(ctx, pt, rego.EvalParsedInput(input))
+	return d.decide(ctx, pt, input)
 }
 
 // inputOption hands input to OPA: an ast.Value as it is, anything else for OPA to
@@ -308,23 +321,49 @@ func (d *Decider) Constant(pt Point) (Decision, bool) {
 	return c, ok
 }
 
-func (d *Decider) decide(ctx context.Context, pt Point, input rego.EvalOption) Decision {
-	if c, ok := d.constant[pt]; ok {
-		return c
-	}
-	if tq, ok := d.direct[pt]; ok {
-		if dec, ok := d.decideDirect(ctx, pt, tq, input); ok {
+// decide is the decision at pt for an input in OPA's form: remembered when the point
+// has a memo, evaluated otherwise. A failed evaluation is not remembered: a bound or
+// a cancelled context may not stop the next.
+func (d *Decider) decide(ctx context.Context, pt Point, input ast.Value) Decision {
+	m := d.memos[pt]
+	var key string
+	if m != nil {
+		var ok bool
+		if key, ok = m.key(input); !ok {
+			m = nil
+		} else if dec, ok := m.get(key); ok {
 			return dec
 		}
 	}
+	dec, ok := d.evaluate(ctx, pt, rego.EvalParsedInput(input))
+	if m != nil && ok {
+		m.put(key, dec)
+	}
+	return dec
+}
+
+// evaluate decides at pt by evaluating its queries; it is false when an evaluation
+// failed (the decision is then that failure's deny).
+func (d *Decider) evaluate(ctx context.Context, pt Point, input rego.EvalOption) (Decision, bool) {
+	if c, ok := d.constant[pt]; ok {
+		return c, true
+	}
+	if tq, ok := d.direct[pt]; ok {
+		return d.decideDirect(ctx, pt, tq, input)
+	}
 	q, ok := d.queries[pt]
 	if !ok {
-		return Decision{Reason: fmt.Sprintf("%q is not a decision point", pt)}
+		return Decision{Reason: fmt.Sprintf("%q is not a decision point", pt)}, true
 	}
 	rs, w, err := d.eval(ctx, q, input)
 	if err != nil {
-		return d.evalError(ctx, w, err)
+		return d.evalError(ctx, w, err), false
 	}
+	return d.result(pt, rs), true
+}
+
+// result reads the decision query's result set.
+func (d *Decider) result(pt Point, rs rego.ResultSet) Decision {
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return Decision{Reason: fmt.Sprintf("no policy decides %s (an undefined decision is a deny)", pt)}
 	}

@@ -438,7 +438,7 @@ func TestDirectDecisionsMatchTheCombiner(t *testing.T) {
 				t.Fatal("no point is decided directly")
 			}
 			full := *d
-			full.direct, full.constant = nil, nil
+			full.direct, full.constant, full.memos = nil, nil, nil
 			for _, pt := range Points {
 				for _, c := range calls {
 					in := c.Input(pt)
