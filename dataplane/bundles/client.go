@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -189,22 +190,17 @@ func (c *Client) Revision() string {
 	return ""
 }
 
-// Decide decides at pt with the active bundle; without one it denies (fail closed).
-func (c *Client) Decide(ctx context.Context, pt policy.Point, input any) policy.Decision {
+// DecideInput decides at pt with the active bundle and an input build makes for it
+// (see policy.Decider.DecideInput); without a bundle it denies (fail closed).
+func (c *Client) DecideInput(ctx context.Context, pt policy.Point, build func(policy.Fields) (ast.Value, error)) policy.Decision {
 	a := c.current.Load()
 	if a == nil {
-		return policy.Decision{Reason: "no policy bundle is active yet (fail closed): the bundle server has not served this identity's bundle"}
+		return notActive
 	}
-	return a.decider.Decide(ctx, pt, input)
+	return a.decider.DecideInput(ctx, pt, build)
 }
 
-// Constant is the active bundle's decision at pt when no input can change it.
-func (c *Client) Constant(pt policy.Point) (policy.Decision, bool) {
-	if a := c.current.Load(); a != nil {
-		return a.decider.Constant(pt)
-	}
-	return policy.Decision{}, false
-}
+var notActive = policy.Decision{Reason: "no policy bundle is active yet (fail closed): the bundle server has not served this identity's bundle"}
 
 // Run polls until ctx is done: after a check that got a bundle or a 304, at a random
 // delay in [PollingMinDelay, PollingMaxDelay]; after a failure, after 100 ms doubled on

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -151,7 +152,12 @@ func newClient(t *testing.T, o Options) *Client {
 // allows is the sidecar's inbound decision for a caller.
 func allows(c *Client, caller string) bool {
 	call := policy.Call{Caller: policy.Party{ID: caller}, Callee: policy.Party{ID: sidecarID}}
-	return c.Decide(context.Background(), inboundRequest, call.Input(inboundRequest)).Allow
+	return decide(c, call.Input(inboundRequest)).Allow
+}
+
+// decide is c's inbound request decision on input.
+func decide(c *Client, input map[string]any) policy.Decision {
+	return c.DecideInput(context.Background(), inboundRequest, func(policy.Fields) (ast.Value, error) { return ast.InterfaceToValue(input) })
 }
 
 func fetches(c *Client, result string) int {
@@ -254,7 +260,7 @@ func TestPersistedBundleIsIgnoredWhenNotGood(t *testing.T) {
 			if r.Ready() {
 				t.Fatal("ready from a persisted bundle that is not good")
 			}
-			dec := r.Decide(context.Background(), inboundRequest, map[string]any{})
+			dec := decide(r, map[string]any{})
 			if dec.Allow || !strings.Contains(dec.Reason, "fail closed") {
 				t.Errorf("decision %v, want a fail-closed deny", dec)
 			}

@@ -305,6 +305,24 @@ func (d *Decider) DecideValue(ctx context.Context, pt Point, input ast.Value) De
 	return d.decide(ctx, pt, input)
 }
 
+// DecideInput is DecideValue with an input that build makes knowing the fields the
+// decision at pt can read: it may leave the others out. A point no input can change is
+// decided without calling build; an error of build is a deny.
+func (d *Decider) DecideInput(ctx context.Context, pt Point, build func(Fields) (ast.Value, error)) Decision {
+	if c, ok := d.constant[pt]; ok {
+		return c
+	}
+	var f Fields
+	if m := d.memos[pt]; m != nil {
+		f = m.fields
+	}
+	in, err := build(f)
+	if err != nil {
+		return Decision{Reason: "the policy failed to evaluate: " + err.Error()}
+	}
+	return d.DecideValue(ctx, pt, in)
+}
+
 // inputOption hands input to OPA: an ast.Value as it is, anything else for OPA to
 // convert (which would take an ast.Value apart as a Go struct).
 func inputOption(input any) rego.EvalOption {
@@ -312,13 +330,6 @@ func inputOption(input any) rego.EvalOption {
 		return rego.EvalParsedInput(v)
 	}
 	return rego.EvalInput(input)
-}
-
-// Constant is the decision at pt when no input can change it (the default combiner
-// and no tier at the point), so a caller may skip building the input.
-func (d *Decider) Constant(pt Point) (Decision, bool) {
-	c, ok := d.constant[pt]
-	return c, ok
 }
 
 // decide is the decision at pt for an input in OPA's form: remembered when the point

@@ -31,6 +31,8 @@ type memo struct {
 	// reads are the input fields the point's rules can read, as paths below input,
 	// sorted, none a prefix of another.
 	reads []ast.Ref
+	// fields are the top-level keys of reads.
+	fields Fields
 
 	mu       sync.Mutex
 	cur, old map[string]Decision
@@ -43,8 +45,25 @@ func newMemo(c *ast.Compiler, query ast.Ref) *memo {
 	if !ok {
 		return nil
 	}
-	return &memo{reads: reads, cur: map[string]Decision{}}
+	m := &memo{reads: reads, cur: map[string]Decision{}, fields: Fields{some: true}}
+	for _, r := range reads {
+		if k, ok := r[1].Value.(ast.String); ok && !slices.Contains(m.fields.keys, string(k)) {
+			m.fields.keys = append(m.fields.keys, string(k))
+		}
+	}
+	return m
 }
+
+// Fields are the top-level keys of the input document a decision can read, so that a
+// caller building the input may leave the others out: the decision is the same. The
+// zero value is every key.
+type Fields struct {
+	keys []string
+	some bool
+}
+
+// Has reports whether a decision can read the input's key k.
+func (f Fields) Has(k string) bool { return !f.some || slices.Contains(f.keys, k) }
 
 // inputReads lists the input fields the rules reachable from query can read, each as
 // the constant prefix of a ref rooted at input; ok is false when one of them is the

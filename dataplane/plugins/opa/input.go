@@ -10,6 +10,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/util"
 
 	"github.com/trustsync/trustsync/dataplane/pipeline"
+	"github.com/trustsync/trustsync/security/policy"
 )
 
 // The input document is built in OPA's own form, ast values, so that an evaluation
@@ -93,28 +94,39 @@ func str(s string) *ast.Term { return ast.StringTerm(s) }
 // agentTerm is input.agent, {client_id}.
 func agentTerm(id string) *ast.Term { return ast.ObjectTerm([2]*ast.Term{kClientID, str(id)}) }
 
-// input is the input document of r at ph, agent its input.agent (null when nil). It
-// fails only on a value the parsers decoded that OPA could not convert either (OPA's
-// error: the decision is then a deny).
-func (p *Plugin) input(r *pipeline.Request, ph pipeline.Phase, agent *ast.Term) (ast.Object, error) {
+// input is the input document of r at ph, agent its input.agent (null when nil), with
+// the fields f says the decision can read (the others would not change it, and are not
+// built). It fails only on a value the parsers decoded that OPA could not convert
+// either (OPA's error: the decision is then a deny).
+func (p *Plugin) input(r *pipeline.Request, ph pipeline.Phase, agent *ast.Term, f policy.Fields) (ast.Value, error) {
 	if agent == nil {
 		agent = ast.NullTerm()
 	}
 	in := make([][2]*ast.Term, 0, 16)
-	switch r.Direction {
-	case pipeline.Inbound:
-		in = append(in, [2]*ast.Term{kDirection, vInbound})
-	case pipeline.Outbound:
-		in = append(in, [2]*ast.Term{kDirection, vOutbound})
+	if f.Has("direction") {
+		switch r.Direction {
+		case pipeline.Inbound:
+			in = append(in, [2]*ast.Term{kDirection, vInbound})
+		case pipeline.Outbound:
+			in = append(in, [2]*ast.Term{kDirection, vOutbound})
+		}
 	}
-	in = append(in,
-		[2]*ast.Term{kMethod, str(r.Method)},
-		[2]*ast.Term{kPath, str(r.Path)},
-		[2]*ast.Term{kHost, str(r.Host)},
-		[2]*ast.Term{kHeaders, headers(r.Header)},
-		[2]*ast.Term{kAgent, agent},
-	)
-	if id := r.Identity; id != nil {
+	if f.Has("method") {
+		in = append(in, [2]*ast.Term{kMethod, str(r.Method)})
+	}
+	if f.Has("path") {
+		in = append(in, [2]*ast.Term{kPath, str(r.Path)})
+	}
+	if f.Has("host") {
+		in = append(in, [2]*ast.Term{kHost, str(r.Host)})
+	}
+	if f.Has("headers") {
+		in = append(in, [2]*ast.Term{kHeaders, headers(r.Header)})
+	}
+	if f.Has("agent") {
+		in = append(in, [2]*ast.Term{kAgent, agent})
+	}
+	if id := r.Identity; id != nil && f.Has("identity") {
 		m := make([][2]*ast.Term, 0, 4)
 		m = append(m, [2]*ast.Term{kSubject, str(id.Subject)}, [2]*ast.Term{kClientID, str(id.ClientID)}, [2]*ast.Term{kScopes, strs(id.Scopes)})
 		if id.ServiceID != "" {
@@ -122,30 +134,30 @@ func (p *Plugin) input(r *pipeline.Request, ph pipeline.Phase, agent *ast.Term) 
 		}
 		in = append(in, [2]*ast.Term{kIdentity, ast.ObjectTerm(m...)})
 	}
-	if d := r.Delegation; d != nil {
+	if d := r.Delegation; d != nil && f.Has("delegation") {
 		in = append(in, [2]*ast.Term{kDelegation, delegation(d)})
 	}
-	if r.Peer != nil {
+	if r.Peer != nil && f.Has("peer") {
 		in = append(in, [2]*ast.Term{kPeer, ast.ObjectTerm([2]*ast.Term{kSPIFFEID, str(r.Peer.SPIFFEID)})})
 	}
-	if r.A2A != nil {
+	if r.A2A != nil && f.Has("a2a") {
 		in = append(in, [2]*ast.Term{kA2A, p.inc.a2a(r.A2A)})
 	}
-	if r.MCP != nil {
+	if r.MCP != nil && f.Has("mcp") {
 		m, err := p.inc.mcp(r.MCP)
 		if err != nil {
 			return nil, err
 		}
 		in = append(in, [2]*ast.Term{kMCP, m})
 	}
-	if r.Inference != nil {
+	if r.Inference != nil && f.Has("inference") {
 		m, err := p.inc.inference(r.Inference)
 		if err != nil {
 			return nil, err
 		}
 		in = append(in, [2]*ast.Term{kInference, m})
 	}
-	if ph == pipeline.PhaseResponse && r.Response != nil {
+	if ph == pipeline.PhaseResponse && r.Response != nil && f.Has("response") {
 		in = append(in, [2]*ast.Term{kResponse, ast.ObjectTerm(
 			[2]*ast.Term{kStatusCode, ast.IntNumberTerm(r.Response.StatusCode)},
 			[2]*ast.Term{kHeaders, headers(r.Response.Header)},

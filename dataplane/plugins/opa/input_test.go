@@ -14,6 +14,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/util"
 
 	"github.com/trustsync/trustsync/dataplane/pipeline"
+	"github.com/trustsync/trustsync/security/policy"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
 
@@ -133,7 +134,7 @@ func BenchmarkInboundDecision(b *testing.B) {
 	// The evaluation alone, on a document built once: what the plugin adds is the rest.
 	b.Run("evaluation", func(b *testing.B) {
 		b.ReportAllocs()
-		in, err := p.input(r, pipeline.PhaseRequest, p.agent.Load())
+		in, err := p.input(r, pipeline.PhaseRequest, p.agent.Load(), policy.Fields{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -147,7 +148,7 @@ func BenchmarkInboundDecision(b *testing.B) {
 		b.ReportAllocs()
 		agent := p.agent.Load()
 		for b.Loop() {
-			if _, err := p.input(r, pipeline.PhaseRequest, agent); err != nil {
+			if _, err := p.input(r, pipeline.PhaseRequest, agent, policy.Fields{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -158,7 +159,7 @@ func BenchmarkInboundDecision(b *testing.B) {
 // (numbers as json.Number).
 func doc(t testing.TB, p *Plugin, r *pipeline.Request, ph pipeline.Phase, agent *ast.Term) map[string]any {
 	t.Helper()
-	in, err := p.input(r, ph, agent)
+	in, err := p.input(r, ph, agent, policy.Fields{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,5 +309,32 @@ func TestConcurrentDocuments(t *testing.T) {
 			}
 			wg.Wait()
 		})
+	}
+}
+
+// TestInputHasWhatThePolicyReads: the plugin builds only the fields the point's rules
+// can read (planner-agent's outbound request rule reads input.mcp alone), and the
+// decision is the one the whole document gets.
+func TestInputHasWhatThePolicyReads(t *testing.T) {
+	dec := plannerDecider(t)
+	p := newPlugin(t, dec)
+	r, agent := richRequest(), p.agent.Load()
+	pt := points[pointIndex(pipeline.Outbound, pipeline.PhaseRequest)]
+	var built ast.Value
+	got := dec.d.DecideInput(t.Context(), pt, func(f policy.Fields) (ast.Value, error) {
+		v, err := p.input(r, pipeline.PhaseRequest, agent, f)
+		built = v
+		return v, err
+	})
+	keys := built.(ast.Object).Keys()
+	if len(keys) != 1 || !keys[0].Equal(ast.StringTerm("mcp")) {
+		t.Errorf("built the input fields %v, want mcp alone", keys)
+	}
+	whole, err := p.input(r, pipeline.PhaseRequest, agent, policy.Fields{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := dec.d.Decide(t.Context(), pt, whole); got != want || !got.Allow {
+		t.Errorf("decided %v on the fields read, %v on the whole input; want both allowed", got, want)
 	}
 }

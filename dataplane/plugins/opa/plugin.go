@@ -19,21 +19,16 @@ import (
 	"github.com/trustsync/trustsync/security/policy"
 )
 
-// constantDecider is a Decider that knows the points no input can change
-// (dataplane/bundles.Client does).
-type constantDecider interface {
-	Constant(pt policy.Point) (policy.Decision, bool)
-}
-
 // Decider decides with the active policy bundle; dataplane/bundles.Client is one.
 type Decider interface {
 	// Ready is true once a bundle is active.
 	Ready() bool
 	// Revision is the active bundle's revision, "" when none.
 	Revision() string
-	// Decide evaluates the decision at pt; it fails closed. The plugin's input is an
-	// ast.Value, which policy.Decider.Decide evaluates as it is.
-	Decide(ctx context.Context, pt policy.Point, input any) policy.Decision
+	// DecideInput evaluates the decision at pt with the input build makes, told which
+	// of its fields the active bundle's rules can read (none at a point no input can
+	// change, where build is not called); it fails closed.
+	DecideInput(ctx context.Context, pt policy.Point, build func(policy.Fields) (ast.Value, error)) policy.Decision
 }
 
 // Defaults of Options.
@@ -268,19 +263,11 @@ func (p *Plugin) decideOne(ctx context.Context, r *pipeline.Request, ph pipeline
 		return pipeline.Denied(pipeline.CodeUnreachable, msgNotReady)
 	}
 	start := time.Now()
-	var dec policy.Decision
-	var constant bool
-	if c, ok := p.d.(constantDecider); ok {
-		dec, constant = c.Constant(points[i])
-	}
-	if constant {
-		// No input can change this decision: none is built.
-	} else if in, err := p.input(r, ph, agent); err != nil {
-		// A value OPA cannot convert either: the deny OPA's conversion gave.
-		dec = policy.Decision{Reason: "the policy failed to evaluate: " + err.Error()}
-	} else {
-		dec = p.d.Decide(ctx, points[i], in)
-	}
+	dec := p.d.DecideInput(ctx, points[i], func(f policy.Fields) (ast.Value, error) {
+		// An error is a value the parsers decoded that OPA could not convert either:
+		// the decision is then the deny OPA's conversion gave.
+		return p.input(r, ph, agent, f)
+	})
 	p.m.seconds[i].Observe(time.Since(start).Seconds())
 	if dec.Allow {
 		p.m.allow[i].Inc()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -92,9 +93,11 @@ type testDecider struct {
 
 func (t *testDecider) Ready() bool      { return t.ready.Load() }
 func (t *testDecider) Revision() string { return t.rev }
-func (t *testDecider) Decide(ctx context.Context, pt policy.Point, input any) policy.Decision {
-	t.calls.Add(1)
-	return t.d.Decide(ctx, pt, input)
+func (t *testDecider) DecideInput(ctx context.Context, pt policy.Point, build func(policy.Fields) (ast.Value, error)) policy.Decision {
+	return t.d.DecideInput(ctx, pt, func(f policy.Fields) (ast.Value, error) {
+		t.calls.Add(1) // an input built is an evaluation (or a memo's lookup)
+		return build(f)
+	})
 }
 
 func newDecider(t testing.TB, tiers policy.Tiers) *testDecider {
@@ -558,18 +561,11 @@ func subset(at string, want, got any) string {
 	return ""
 }
 
-// constantTestDecider is testDecider with the bundle client's Constant.
-type constantTestDecider struct{ *testDecider }
-
-func (c constantTestDecider) Constant(pt policy.Point) (policy.Decision, bool) {
-	return c.d.Constant(pt)
-}
-
 // TestConstantPointsBuildNoInput: at a point no input can change the plugin takes the
 // bundle's one answer without an evaluation; the others are evaluated.
 func TestConstantPointsBuildNoInput(t *testing.T) {
 	d := newDecider(t, policy.Tiers{Global: []*agentv1.AuthorizationPolicy{policy.DefaultGlobalPolicy(platformNS, false)}})
-	p := newPlugin(t, constantTestDecider{d})
+	p := newPlugin(t, d)
 	r := inboundCall()
 	if dn := p.OnRequest(t.Context(), r); dn != nil {
 		t.Fatalf("denied: %v", dn)
@@ -578,7 +574,7 @@ func TestConstantPointsBuildNoInput(t *testing.T) {
 		t.Errorf("%d evaluations at a constant point", d.calls.Load())
 	}
 	planner := plannerDecider(t)
-	p = newPlugin(t, constantTestDecider{planner})
+	p = newPlugin(t, planner)
 	r.Peer = nil // the client tier reads the peer
 	if dn := p.OnRequest(t.Context(), r); dn == nil || planner.calls.Load() != 1 {
 		t.Errorf("a point with a client tier: %v after %d evaluations", dn, planner.calls.Load())
