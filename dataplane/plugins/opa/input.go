@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -247,6 +248,24 @@ func strs(s []string) *ast.Term {
 	return ast.ArrayTerm(out...)
 }
 
+// lastStamp is the last timestamp formatted: the hops of one second share its term.
+var lastStamp atomic.Pointer[stamp]
+
+type stamp struct {
+	unix int64
+	term *ast.Term
+}
+
+// timestamp is t in RFC 3339, to the second, as upstream's hops are.
+func timestamp(t time.Time) *ast.Term {
+	if s := lastStamp.Load(); s != nil && s.unix == t.Unix() {
+		return s.term
+	}
+	s := &stamp{unix: t.Unix(), term: ast.StringTerm(t.UTC().Format(time.RFC3339))}
+	lastStamp.Store(s)
+	return s.term
+}
+
 func delegation(d *pipeline.Delegation) *ast.Term {
 	chain := make([]*ast.Term, len(d.Chain))
 	for i := range d.Chain {
@@ -257,7 +276,7 @@ func delegation(d *pipeline.Delegation) *ast.Term {
 			[2]*ast.Term{kScopes, strs(h.Scopes)},
 			[2]*ast.Term{kStrategy, str(h.Strategy)},
 			[2]*ast.Term{kFromCache, ast.InternedTerm(h.FromCache)},
-			[2]*ast.Term{kTimestamp, ast.StringTerm(h.Time.UTC().Format(time.RFC3339))},
+			[2]*ast.Term{kTimestamp, timestamp(h.Time)},
 		)
 	}
 	return ast.ObjectTerm(
