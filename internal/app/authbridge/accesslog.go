@@ -27,7 +27,13 @@ type accessLog struct {
 	dropped atomic.Int64
 	done    chan struct{}
 	once    sync.Once
+	// clean remembers the redacted form of the hosts and paths seen (they repeat), up
+	// to accessLogClean of them; run alone uses it.
+	clean map[string]string
 }
+
+// accessLogClean bounds the redacted hosts and paths remembered.
+const accessLogClean = 1024
 
 type accessEntry struct {
 	at                 time.Time
@@ -45,7 +51,7 @@ type accessEntry struct {
 }
 
 func newAccessLog(w io.Writer) *accessLog {
-	l := &accessLog{w: w, entries: make(chan accessEntry, accessLogQueue), done: make(chan struct{})}
+	l := &accessLog{w: w, entries: make(chan accessEntry, accessLogQueue), done: make(chan struct{}), clean: map[string]string{}}
 	go l.run()
 	return l
 }
@@ -117,7 +123,7 @@ func (l *accessLog) run() {
 		}
 		_ = enc.Encode(accessLine{
 			Time: e.at.UTC().Format(time.RFC3339Nano), Listener: e.listener, Direction: string(e.direction),
-			Method: e.method, Host: redacted(e.host), Path: redacted(e.path), Status: e.status,
+			Method: e.method, Host: l.redacted(e.host), Path: l.redacted(e.path), Status: e.status,
 			DurationMS: float64(e.duration.Microseconds()) / 1000, UpstreamMS: float64(e.upstream.Microseconds()) / 1000,
 			BytesIn: e.bytesIn, BytesOut: e.bytesOut, Peer: e.peer, Subject: e.subject, ClientID: e.clientID,
 			Denied: e.denyCode, DeniedBy: e.denyPlugin, Plugins: b.String(),
@@ -137,6 +143,18 @@ func (l *accessLog) close() {
 // redacted hides credential shapes in a host or path. Short ones without the
 // characters userinfo and key=value credentials need hold none, and skip the scan: it
 // is most of what a line costs.
+func (l *accessLog) redacted(s string) string {
+	if r, ok := l.clean[s]; ok {
+		return r
+	}
+	r := redacted(s)
+	if len(l.clean) >= accessLogClean {
+		clear(l.clean)
+	}
+	l.clean[s] = r
+	return r
+}
+
 func redacted(s string) string {
 	if len(s) < 24 && !strings.ContainsAny(s, "@:=%") {
 		return s

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -100,13 +101,22 @@ func (s staticSVID) GetX509SVID() (*x509svid.SVID, error) { return s.svid, nil }
 
 func TestAccessLogRedacts(t *testing.T) {
 	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlc2lnbmF0dXJl"
-	for _, in := range []string{"/reset/" + jwt, "/go/https://user:pa55@host", "/q/token=" + jwt} {
-		if out := redacted(in); strings.Contains(out, jwt) || strings.Contains(out, "pa55") {
-			t.Errorf("redacted(%q) = %q", in, out)
+	l := &accessLog{clean: map[string]string{}}
+	for range 2 { // the second time from what the log remembers
+		for _, in := range []string{"/reset/" + jwt, "/go/https://user:pa55@host", "/q/token=" + jwt} {
+			if out := l.redacted(in); strings.Contains(out, jwt) || strings.Contains(out, "pa55") {
+				t.Errorf("redacted(%q) = %q", in, out)
+			}
+		}
+		if l.redacted("/hello") != "/hello" || l.redacted("planner.team-b") != "planner.team-b" {
+			t.Error("plain paths and hosts are changed")
 		}
 	}
-	if redacted("/hello") != "/hello" || redacted("planner.team-b") != "planner.team-b" {
-		t.Error("plain paths and hosts are changed")
+	for i := range 3 * accessLogClean {
+		l.redacted(fmt.Sprintf("/p/%d/token=%s", i, jwt))
+	}
+	if len(l.clean) > accessLogClean {
+		t.Errorf("%d redactions remembered, bound %d", len(l.clean), accessLogClean)
 	}
 }
 
