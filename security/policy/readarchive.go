@@ -41,74 +41,10 @@ const manifestName = ".manifest"
 // their directory in the bundle only (the client tier's is "client"); decisions are the
 // same, and their reasons name the policies that way.
 func ReadArchive(data []byte, l gitopsv1.Limits) (*Bundle, error) {
-	if len(data) > MaxBundleSize {
-		return nil, fmt.Errorf("bundle archive: %d bytes, over the limit of %d", len(data), MaxBundleSize)
-	}
-	gz, err := gzip.NewReader(bytes.NewReader(data))
+	man, files, err := readEntries(data, l, true)
 	if err != nil {
-		return nil, fmt.Errorf("bundle archive: %w", err)
+		return nil, err
 	}
-	// The budget counts decompressed bytes, headers included, across every entry.
-	budget := &boundedReader{r: gz, left: MaxBundleUncompressedSize}
-	tr := tar.NewReader(budget)
-	var (
-		man      *manifest
-		files    []File
-		seen     = map[string]bool{}
-		fileSize = l.PolicyBytes()
-	)
-	for n := 0; ; n++ {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("bundle archive: after %d entries: %w", n, err)
-		}
-		if n >= MaxBundleFiles {
-			return nil, fmt.Errorf("bundle archive: %s: more than %d entries", hdr.Name, MaxBundleFiles)
-		}
-		name, err := entryName(hdr)
-		if err != nil {
-			return nil, fmt.Errorf("bundle archive: %q: %w", hdr.Name, err)
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("bundle archive: %s: a second entry of that name", name)
-		}
-		seen[name] = true
-		if hdr.Size > fileSize {
-			return nil, fmt.Errorf("bundle archive: %s: %d bytes, over the limit of %d (limits.policySize)", name, hdr.Size, fileSize)
-		}
-		content, err := io.ReadAll(io.LimitReader(tr, fileSize+1))
-		if err != nil {
-			return nil, fmt.Errorf("bundle archive: %s: %w", name, err)
-		}
-		if name == manifestName {
-			man = &manifest{}
-			dec := json.NewDecoder(bytes.NewReader(content))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(man); err != nil {
-				return nil, fmt.Errorf("bundle archive: %s: %w", name, err)
-			}
-			continue
-		}
-		if !strings.HasSuffix(name, ".rego") {
-			return nil, fmt.Errorf("bundle archive: %s: not a Rego file (a trustsync bundle holds only .rego files and the .manifest)", name)
-		}
-		files = append(files, File{Path: name, Content: string(content)})
-	}
-	if man == nil {
-		return nil, fmt.Errorf("bundle archive: no %s", manifestName)
-	}
-	if !slices.Equal(man.Roots, []string{Root}) {
-		return nil, fmt.Errorf("bundle archive: %s: roots %q, want [%q]", manifestName, man.Roots, Root)
-	}
-	for _, f := range files {
-		if !strings.HasPrefix(f.Path, Root+"/") {
-			return nil, fmt.Errorf("bundle archive: %s: outside the bundle's root %s", f.Path, Root)
-		}
-	}
-	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	if got := revision(files); got != man.Revision {
 		return nil, fmt.Errorf("bundle archive: %s: revision %q, but the files' revision is %s", manifestName, man.Revision, got)
 	}
@@ -127,6 +63,132 @@ func ReadArchive(data []byte, l gitopsv1.Limits) (*Bundle, error) {
 		return nil, fmt.Errorf("bundle archive: %s: the files are not a bundle trustsync builds", firstDifference(files, b.Files))
 	}
 	return b, nil
+}
+
+// ReadUpstreamArchive reads a bundle of the upstream (Kagenti) bundle-service, with
+// ReadArchive's bounds and entry rules: Rego files under authbridge/global/,
+// authbridge/ns/ and authbridge/client/ (each tier's CRs' files side by side) and a
+// .manifest with roots [authbridge]. The manifest's revision is the service's own hash,
+// so it is not checked; the bundle is built from the files as Build builds (the same
+// capabilities, package rules and fail-closed modules), with trustsync's revision. Its
+// tiers hold one policy each, named global, ns and client.
+func ReadUpstreamArchive(data []byte, l gitopsv1.Limits) (*Bundle, error) {
+	_, files, err := readEntries(data, l, false)
+	if err != nil {
+		return nil, err
+	}
+	var t Tiers
+	tier := func(list *[]*agentv1.AuthorizationPolicy, name string, scope agentv1.PolicyScope) *agentv1.AuthorizationPolicy {
+		if len(*list) == 0 {
+			*list = append(*list, &agentv1.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: agentv1.AuthorizationPolicySpec{Scope: scope}})
+		}
+		return (*list)[0]
+	}
+	for _, f := range files {
+		dir, rest, _ := strings.Cut(strings.TrimPrefix(f.Path, Root+"/"), "/")
+		var p *agentv1.AuthorizationPolicy
+		switch dir {
+		case "global":
+			p = tier(&t.Global, "global", agentv1.ScopeGlobal)
+		case "ns":
+			p = tier(&t.Namespace, "ns", agentv1.ScopeNamespace)
+		case "client":
+			if t.Client == nil {
+				t.Client = &agentv1.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "client"}, Spec: agentv1.AuthorizationPolicySpec{Scope: agentv1.ScopeClient}}
+			}
+			p = t.Client
+		default:
+			return nil, fmt.Errorf("bundle archive: %s: not in a tier's directory (global, ns, client)", f.Path)
+		}
+		if rest == "" {
+			return nil, fmt.Errorf("bundle archive: %s: not a file inside its tier's directory", f.Path)
+		}
+		p.Spec.Policies = append(p.Spec.Policies, agentv1.RegoPolicy{Path: rest, Content: f.Content})
+	}
+	b, err := Build(t)
+	if err != nil {
+		return nil, fmt.Errorf("bundle archive: %w", err)
+	}
+	return b, nil
+}
+
+// readEntries reads an archive's .manifest and Rego files, sorted by path, within the
+// bounds, refusing an entry that is not a regular file with a clean relative name seen
+// once, a file that is not Rego, a missing manifest and a file outside its roots.
+// strict refuses manifest fields trustsync does not write (an upstream manifest may
+// carry OPA's others).
+func readEntries(data []byte, l gitopsv1.Limits, strict bool) (*manifest, []File, error) {
+	if len(data) > MaxBundleSize {
+		return nil, nil, fmt.Errorf("bundle archive: %d bytes, over the limit of %d", len(data), MaxBundleSize)
+	}
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("bundle archive: %w", err)
+	}
+	// The budget counts decompressed bytes, headers included, across every entry.
+	budget := &boundedReader{r: gz, left: MaxBundleUncompressedSize}
+	tr := tar.NewReader(budget)
+	var (
+		man      *manifest
+		files    []File
+		seen     = map[string]bool{}
+		fileSize = l.PolicyBytes()
+	)
+	for n := 0; ; n++ {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("bundle archive: after %d entries: %w", n, err)
+		}
+		if n >= MaxBundleFiles {
+			return nil, nil, fmt.Errorf("bundle archive: %s: more than %d entries", hdr.Name, MaxBundleFiles)
+		}
+		name, err := entryName(hdr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bundle archive: %q: %w", hdr.Name, err)
+		}
+		if seen[name] {
+			return nil, nil, fmt.Errorf("bundle archive: %s: a second entry of that name", name)
+		}
+		seen[name] = true
+		if hdr.Size > fileSize {
+			return nil, nil, fmt.Errorf("bundle archive: %s: %d bytes, over the limit of %d (limits.policySize)", name, hdr.Size, fileSize)
+		}
+		content, err := io.ReadAll(io.LimitReader(tr, fileSize+1))
+		if err != nil {
+			return nil, nil, fmt.Errorf("bundle archive: %s: %w", name, err)
+		}
+		if name == manifestName {
+			man = &manifest{}
+			dec := json.NewDecoder(bytes.NewReader(content))
+			if strict {
+				dec.DisallowUnknownFields()
+			}
+			if err := dec.Decode(man); err != nil {
+				return nil, nil, fmt.Errorf("bundle archive: %s: %w", name, err)
+			}
+			continue
+		}
+		if !strings.HasSuffix(name, ".rego") {
+			return nil, nil, fmt.Errorf("bundle archive: %s: not a Rego file (a policy bundle holds only .rego files and the .manifest)", name)
+		}
+		files = append(files, File{Path: name, Content: string(content)})
+	}
+	if man == nil {
+		return nil, nil, fmt.Errorf("bundle archive: no %s", manifestName)
+	}
+	if !slices.Equal(man.Roots, []string{Root}) {
+		return nil, nil, fmt.Errorf("bundle archive: %s: roots %q, want [%q]", manifestName, man.Roots, Root)
+	}
+	for _, f := range files {
+		if !strings.HasPrefix(f.Path, Root+"/") {
+			return nil, nil, fmt.Errorf("bundle archive: %s: outside the bundle's root %s", f.Path, Root)
+		}
+	}
+	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	return man, files, nil
 }
 
 // entryName is the clean, relative name of a regular-file entry. Archive writes names

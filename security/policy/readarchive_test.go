@@ -224,3 +224,54 @@ func bigEntries(n, size int) []entry {
 	}
 	return es
 }
+
+// TestReadUpstreamArchive: a bundle in the upstream bundle-service's layout (one
+// directory per tier, its own revision, OPA's other manifest fields) decides as the same
+// tiers built by trustsync do; what Build refuses, or a file outside the tiers, is refused.
+func TestReadUpstreamArchive(t *testing.T) {
+	upstream := func(extra ...entry) []byte {
+		var entries []entry
+		for _, f := range DefaultGlobalPolicy(platformNS, false).Spec.Policies {
+			entries = append(entries, entry{name: "/authbridge/global/" + f.Path, content: f.Content})
+		}
+		entries = append(entries,
+			entry{name: "/authbridge/ns/inbound/request.rego", content: nsAllow},
+			entry{name: "/authbridge/client/inbound/request.rego", content: "package authbridge.client.inbound.request\n\nallow if input.method == \"POST\"\n"})
+		entries = append(entries, extra...)
+		m := `{"revision": "0f3c9a", "roots": ["authbridge"], "rego_version": 1}`
+		return handArchive(t, "", false, append([]entry{{name: "/.manifest", content: m}}, entries...)...)
+	}
+	b, err := ReadUpstreamArchive(upstream(), gitopsv1.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDecider(context.Background(), b, gitopsv1.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		client, method string
+		allow          bool
+	}{{"x", "POST", true}, {"x", "GET", false}, {"y", "POST", false}} {
+		in := map[string]any{"identity": map[string]any{"client_id": tc.client}, "method": tc.method}
+		if got := d.Decide(context.Background(), Points[0], in); got.Allow != tc.allow {
+			t.Errorf("%s %s: %v, want allow=%v", tc.client, tc.method, got, tc.allow)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		extra entry
+		want  string
+	}{
+		{"outside the tiers", entry{name: "/authbridge/lib/x.rego", content: "package authbridge.lib\nx := 1\n"}, "authbridge/lib/x.rego: not in a tier's directory"},
+		{"a tier's name as a file", entry{name: "/authbridge/client.rego", content: "package authbridge.client\nx := 1\n"}, "authbridge/client.rego: not in a tier's directory"},
+		{"a built-in trustsync refuses", entry{name: "/authbridge/client/outbound/request.rego", content: "package authbridge.client.outbound.request\n\nallow if http.send({\"method\": \"GET\", \"url\": \"http://x\"}).status_code == 200\n"}, "http.send"},
+		{"not Rego", entry{name: "/authbridge/client/data.json", content: "{}"}, "not a Rego file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ReadUpstreamArchive(upstream(tc.extra), gitopsv1.Limits{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
