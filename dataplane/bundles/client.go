@@ -60,6 +60,11 @@ type Options struct {
 	SVID x509svid.Source
 	// Bundles are the trust bundles the server's SVID must chain to. Required.
 	Bundles x509bundle.Source
+	// Upstream says BundleURL is upstream's (Kagenti's) bundle-service: fetched as
+	// upstream's sidecar fetches, without a client certificate (over plain HTTP for an
+	// http URL, the system's roots for https), and read in its layout
+	// (policy.ReadUpstreamArchive). ServerID, SVID and Bundles are then not used.
+	Upstream bool
 	// PollingMinDelay and PollingMaxDelay bound the random delay after a successful
 	// check; PollingMaxDelay also caps the backoff after failures. 10 s and 120 s when 0.
 	PollingMinDelay, PollingMaxDelay time.Duration
@@ -109,7 +114,7 @@ func New(o Options) (*Client, error) {
 	if _, err := identity.Parse(o.ID.String()); err != nil {
 		return nil, fmt.Errorf("bundles: Options.ID: %w", err)
 	}
-	if o.SVID == nil || o.Bundles == nil {
+	if !o.Upstream && (o.SVID == nil || o.Bundles == nil) {
 		return nil, errors.New("bundles: Options.SVID and Options.Bundles are required: bundles are fetched over mutual TLS only")
 	}
 	if o.BundleURL == "" {
@@ -141,15 +146,25 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundles: BundleURL %q: %w", o.BundleURL, err)
 	}
-	if u.Scheme != "https" || u.User != nil || u.Host == "" {
-		return nil, fmt.Errorf("bundles: BundleURL %q: want https://host[:port] without credentials: bundles are served over mutual TLS only", o.BundleURL)
+	switch {
+	case u.User != nil || u.Host == "":
+		return nil, fmt.Errorf("bundles: BundleURL %q: want scheme://host[:port] without credentials", o.BundleURL)
+	case o.Upstream && u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("bundles: BundleURL %q: want an http or https URL of upstream's bundle-service", o.BundleURL)
+	case !o.Upstream && u.Scheme != "https":
+		return nil, fmt.Errorf("bundles: BundleURL %q: want https://host[:port]: trustsync's bundles are served over mutual TLS only", o.BundleURL)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/bundles"
 	// The API wants the ID without its scheme.
 	u.RawQuery = url.Values{"spiffe": {strings.TrimPrefix(o.ID.String(), "spiffe://")}}.Encode()
 
-	tlsConfig := tlsconfig.MTLSClientConfig(o.SVID, o.Bundles, tlsconfig.AuthorizeID(o.ServerID))
-	tlsConfig.MinVersion = tls.VersionTLS12
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12} // upstream's: the system's roots
+	if !o.Upstream {
+		tlsConfig = tlsconfig.MTLSClientConfig(o.SVID, o.Bundles, tlsconfig.AuthorizeID(o.ServerID))
+		tlsConfig.MinVersion = tls.VersionTLS12
+	} else if u.Scheme == "http" {
+		o.Log.Info("WARNING: fetching policy bundles over plain HTTP from upstream's bundle-service, as upstream's sidecar does: the server is not authenticated, and anyone on the path can change this sidecar's policy", "url", o.BundleURL)
+	}
 	transport := &http.Transport{
 		TLSClientConfig: tlsConfig,
 		// The sidecar's own proxy variables must not route its bundle fetches.
@@ -267,13 +282,13 @@ func (c *Client) poll(ctx context.Context) (string, error) {
 		return resultError, err
 	}
 	current := c.current.Load()
-	if current != nil {
+	if current != nil && current.etag != "" {
 		req.Header.Set("If-None-Match", `"`+current.etag+`"`)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// err names the URL; the ID tells a refused server certificate apart.
-		return resultError, fmt.Errorf("fetching the policy bundle from the server %s: %w", c.opts.ServerID, err)
+		return resultError, fmt.Errorf("fetching the policy bundle from the server %s: %w", c.server(), err)
 	}
 	defer resp.Body.Close()
 	// At most one byte past the bound, to tell a bundle over it.
@@ -309,12 +324,17 @@ func (c *Client) poll(ctx context.Context) (string, error) {
 
 // activate reads and compiles an archive. The ETag must be the archive's own: it is
 // what the next request revalidates.
+// Upstream's ETag is its service's own hash, which only it computes.
 func (c *Client) activate(ctx context.Context, archive []byte, etag string) (*active, error) {
-	b, err := policy.ReadArchive(archive, c.opts.Limits)
+	read := policy.ReadArchive
+	if c.opts.Upstream {
+		read = policy.ReadUpstreamArchive
+	}
+	b, err := read(archive, c.opts.Limits)
 	if err != nil {
 		return nil, err
 	}
-	if etag != b.ETag() {
+	if !c.opts.Upstream && etag != b.ETag() {
 		return nil, fmt.Errorf("the ETag %q is not the bundle's %q", etag, b.ETag())
 	}
 	d, err := policy.NewDecider(ctx, b, c.opts.Limits)
@@ -322,6 +342,14 @@ func (c *Client) activate(ctx context.Context, archive []byte, etag string) (*ac
 		return nil, err
 	}
 	return &active{decider: d, revision: b.Revision, etag: etag}, nil
+}
+
+// server names the bundle server in errors: its SPIFFE ID, or upstream's URL.
+func (c *Client) server() string {
+	if c.opts.Upstream {
+		return "upstream bundle-service " + c.opts.BundleURL
+	}
+	return c.opts.ServerID.String()
 }
 
 // logRefusedOnce logs a refused archive the first time it is seen: the server serves

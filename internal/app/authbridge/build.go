@@ -143,7 +143,7 @@ func opaConfig(r *sidecarconfig.Resolved) *sidecarconfig.OPA {
 // newBundleClient makes the one bundle client of the process for cfg.
 func newBundleClient(cfg *sidecarconfig.OPA, id spiffeid.ID, svid x509svid.Source, trust x509bundle.Source, stateDir string, reg prometheus.Registerer, log logr.Logger) (*bundles.Client, error) {
 	o := bundles.Options{
-		BundleURL: cfg.BundleURL, ID: id, SVID: svid, Bundles: trust,
+		BundleURL: cfg.BundleURL, Upstream: cfg.UpstreamBundleService, ID: id, SVID: svid, Bundles: trust,
 		PollingMinDelay: time.Duration(cfg.PollingMinDelay) * time.Second,
 		PollingMaxDelay: time.Duration(cfg.PollingMaxDelay) * time.Second,
 		Dir:             stateDir, Registerer: reg, Log: log.WithName("bundles"),

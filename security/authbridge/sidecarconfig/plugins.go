@@ -310,8 +310,14 @@ func (c *MCPParser) check(v *validation, field string) {
 // OPA is opa's config: it decides requests with the identity's policy bundle.
 type OPA struct {
 	// BundleURL is the bundle server (default trustsync's). It must be https: trustsync
-	// serves bundles only over mutual TLS, with the sidecar's SVID.
+	// serves bundles only over mutual TLS, with the sidecar's SVID; with
+	// UpstreamBundleService, http too.
 	BundleURL string `yaml:"bundle_url" json:"bundle_url"`
+	// UpstreamBundleService says BundleURL is upstream's (Kagenti's) bundle-service, as
+	// upstream's sidecar fetches from it: no client certificate, and over plain HTTP when
+	// the URL is http (anyone on the path can then change the policy). It is never
+	// inferred from the URL: an http URL without it is refused.
+	UpstreamBundleService bool `yaml:"upstream_bundle_service" json:"upstream_bundle_service,omitempty"`
 	// BundleServerID is the SPIFFE ID the bundle server must present; default
 	// spiffe://<the SVID's trust domain>/ns/trustsync-system/sa/trustsync-bundle-server.
 	BundleServerID string `yaml:"bundle_server_id" json:"bundle_server_id,omitempty"`
@@ -330,16 +336,23 @@ var opaIncludes = []string{"a2a.content", "inference.completion", "inference.mes
 
 func (c *OPA) check(v *validation, field string) {
 	p := v.p
-	if c.BundleURL == "" {
+	switch {
+	case c.UpstreamBundleService && c.BundleURL == "":
+		p.add(join(field, "bundle_url"), "upstream_bundle_service needs the service's URL, e.g. http://bundle-service.kagenti-system.svc.cluster.local:8080")
+	case c.BundleURL == "":
 		c.BundleURL = DefaultBundleURL
 	}
 	if u, err := url.Parse(c.BundleURL); err == nil && u.User != nil {
 		p.add(join(field, "bundle_url"), "credentials in a URL are refused")
-	} else if err != nil || u.Scheme != "https" || u.Host == "" {
-		p.add(join(field, "bundle_url"), "%q: want an https URL: trustsync serves bundles only over mutual TLS", c.BundleURL)
+	} else if c.UpstreamBundleService && c.BundleURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		p.add(join(field, "bundle_url"), "%q: want an http or https URL of upstream's bundle-service", c.BundleURL)
+	} else if !c.UpstreamBundleService && (err != nil || u.Scheme != "https" || u.Host == "") {
+		p.add(join(field, "bundle_url"), "%q: want an https URL: trustsync serves bundles only over mutual TLS (upstream's bundle-service over plain HTTP needs upstream_bundle_service: true)", c.BundleURL)
 	}
 	if c.BundleServerID != "" {
-		if _, err := identity.Parse(c.BundleServerID); err != nil {
+		if c.UpstreamBundleService {
+			p.add(join(field, "bundle_server_id"), "upstream's bundle-service presents no SPIFFE ID: set one or the other")
+		} else if _, err := identity.Parse(c.BundleServerID); err != nil {
 			p.add(join(field, "bundle_server_id"), "%v", err)
 		}
 	}

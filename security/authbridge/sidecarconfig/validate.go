@@ -467,6 +467,7 @@ func (v *validation) oneOPA() {
 			x, y string
 		}{
 			{"bundle_url", a.BundleURL, b.BundleURL}, {"bundle_server_id", a.BundleServerID, b.BundleServerID},
+			{"upstream_bundle_service", fmt.Sprint(a.UpstreamBundleService), fmt.Sprint(b.UpstreamBundleService)},
 			{"agent_id", a.AgentID, b.AgentID}, {"agent_id_file", a.AgentIDFile, b.AgentIDFile},
 			{"polling_min_delay", fmt.Sprint(a.PollingMinDelay), fmt.Sprint(b.PollingMinDelay)},
 			{"polling_max_delay", fmt.Sprint(a.PollingMaxDelay), fmt.Sprint(b.PollingMaxDelay)},

@@ -257,6 +257,9 @@ func TestRefusals(t *testing.T) {
 		}},
 		{"observe on an authentication gate", with("      - name: jwt-validation\n", "      - name: jwt-validation\n        on_error: observe\n"), []string{"pipeline.inbound.plugins[1].on_error: observe on jwt-validation would let what it denies through"}},
 		{"opa over plain http", with("      - name: opa\n  outbound", "      - {name: opa, config: {bundle_url: 'http://bundles:8080'}}\n  outbound"), []string{`config.bundle_url: "http://bundles:8080": want an https URL`}},
+		{"upstream bundle-service without its URL", with("      - name: opa\n  outbound", "      - {name: opa, config: {upstream_bundle_service: true}}\n  outbound"), []string{"config.bundle_url: upstream_bundle_service needs the service's URL"}},
+		{"upstream bundle-service with a server ID", with("      - name: opa\n  outbound", "      - {name: opa, config: {upstream_bundle_service: true, bundle_url: 'http://b:8080', bundle_server_id: 'spiffe://td/ns/a/sa/b'}}\n  outbound"), []string{"config.bundle_server_id: upstream's bundle-service presents no SPIFFE ID"}},
+		{"upstream bundle-service not over HTTP", with("      - name: opa\n  outbound", "      - {name: opa, config: {upstream_bundle_service: true, bundle_url: 'ftp://b'}}\n  outbound"), []string{`config.bundle_url: "ftp://b": want an http or https URL of upstream's bundle-service`}},
 		{"opa entries disagree", with("      - name: opa\n  outbound", "      - {name: opa, config: {polling_min_delay: 5}}\n  outbound"), []string{`pipeline.outbound.plugins[1].config.polling_min_delay: "10" differs from pipeline.inbound.plugins[2].config's "5"`}},
 		{"opa without SVID", strings.Replace(with("mtls: {mode: strict}\n", ""), "spiffe: {socket: unix:///spiffe-workload-api/spire-agent.sock}\n", "", 1), []string{"pipeline.inbound.plugins[2].config: opa fetches its bundle over mutual TLS"}},
 		{"opa include and delays", with("      - name: opa\n  outbound", "      - {name: opa, config: {include: [mcp.params.name, mcp.body], polling_max_delay: -1}}\n  outbound"), []string{
@@ -300,6 +303,21 @@ func TestRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUpstreamBundleService: upstream's bundle-service is fetched over plain HTTP only
+// when the configuration says so.
+func TestUpstreamBundleService(t *testing.T) {
+	const opa = "{name: opa, config: {upstream_bundle_service: true, bundle_url: 'http://bundle-service.kagenti-system.svc.cluster.local:8080'}}"
+	doc := strings.ReplaceAll(valid, "      - name: opa\n", "      - "+opa+"\n")
+	r, err := check(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := r.Inbound.Plugins[2].Config.(*OPA)
+	if !o.UpstreamBundleService || o.BundleURL != "http://bundle-service.kagenti-system.svc.cluster.local:8080" {
+		t.Errorf("opa %+v", o)
 	}
 }
 
