@@ -14,8 +14,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/util"
 
 	"github.com/trustsync/trustsync/dataplane/pipeline"
-	"github.com/trustsync/trustsync/security/policy"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
+	"github.com/trustsync/trustsync/security/policy"
 )
 
 func richRequest() *pipeline.Request {

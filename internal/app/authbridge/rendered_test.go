@@ -2,9 +2,9 @@ package authbridge
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
-	"fmt"
 	"strings"
 	"testing"
 
