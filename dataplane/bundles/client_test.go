@@ -1,14 +1,9 @@
 package bundles
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -29,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	"github.com/trustsync/trustsync/internal/sidecartest"
 	"github.com/trustsync/trustsync/internal/waitfor"
 	"github.com/trustsync/trustsync/internal/x509test"
 	"github.com/trustsync/trustsync/security/policy"
@@ -394,83 +390,21 @@ func TestMetricsAreRegistered(t *testing.T) {
 	}
 }
 
-// upstreamService is a fake of upstream's bundle-service as its API is documented: GET
-// /bundles?spiffe=<id without the scheme> on plain HTTP, the caller unauthenticated, a
-// gzip tar of authbridge/{global,ns,client}/<path> with a .manifest of its own revision,
-// ETag "sha256:<hex>" of the archive, 304 on a matching If-None-Match.
-type upstreamService struct {
-	mu      sync.Mutex
-	client  string // the client tier's inbound/request.rego
-	answers map[int]int
-}
-
-func (u *upstreamService) archive(t *testing.T) []byte {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	add := func(name, content string) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
-			t.Error(err)
-		}
-		if _, err := tw.Write([]byte(content)); err != nil {
-			t.Error(err)
-		}
-	}
-	u.mu.Lock()
-	client := u.client
-	u.mu.Unlock()
-	add("/.manifest", fmt.Sprintf(`{"revision":"%x","roots":["authbridge"]}`, sha256.Sum256([]byte(client))))
-	for _, f := range policy.DefaultGlobalPolicy(platformNS, false).Spec.Policies {
-		add("/authbridge/global/"+f.Path, f.Content)
-	}
-	add("/authbridge/client/inbound/request.rego", client)
-	if err := tw.Close(); err != nil {
-		t.Error(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Error(err)
-	}
-	return buf.Bytes()
-}
-
-func (u *upstreamService) start(t *testing.T) *httptest.Server {
-	u.answers = map[int]int{}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		code := http.StatusOK
-		defer func() { u.mu.Lock(); u.answers[code]++; u.mu.Unlock() }()
-		if r.URL.Path != "/bundles" || r.URL.Query().Get("spiffe") != strings.TrimPrefix(sidecarID, "spiffe://") {
-			code = http.StatusBadRequest
-			http.Error(w, "bad identity", code)
-			return
-		}
-		body := u.archive(t)
-		etag := fmt.Sprintf(`"sha256:%x"`, sha256.Sum256(body))
-		w.Header().Set("ETag", etag)
-		w.Header().Set("Cache-Control", "max-age=0, must-revalidate")
-		if r.Header.Get("If-None-Match") == etag {
-			code = http.StatusNotModified
-			w.WriteHeader(code)
-			return
-		}
-		w.Header().Set("Content-Type", "application/gzip")
-		_, _ = w.Write(body)
-	}))
-	t.Cleanup(hs.Close)
-	return hs
-}
-
-func (u *upstreamService) count(code int) int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.answers[code]
-}
-
 // TestUpstreamBundleService: configured for upstream's bundle-service, the client fetches
 // its plain-HTTP bundles without an SVID, revalidates them, follows a change, and decides
 // from the persisted one after a restart while the service is down.
 func TestUpstreamBundleService(t *testing.T) {
-	u := &upstreamService{client: onlyTeamB.Spec.Policies[0].Content}
-	hs := u.start(t)
+	files := func(client *agentv1.AuthorizationPolicy) map[string]string {
+		m := map[string]string{"client/inbound/request.rego": client.Spec.Policies[0].Content}
+		for _, f := range policy.DefaultGlobalPolicy(platformNS, false).Spec.Policies {
+			m["global/"+f.Path] = f.Content
+		}
+		return m
+	}
+	u := &sidecartest.UpstreamBundles{ID: sidecarID}
+	u.Set(files(onlyTeamB))
+	hs := httptest.NewServer(u)
+	t.Cleanup(hs.Close)
 	dir := t.TempDir()
 	o := Options{BundleURL: hs.URL, Upstream: true, ID: spiffeid.RequireFromString(sidecarID),
 		PollingMinDelay: 20 * time.Millisecond, PollingMaxDelay: 40 * time.Millisecond, Dir: dir, Timeout: 5 * time.Second, Registerer: prometheus.NewRegistry()}
@@ -480,10 +414,8 @@ func TestUpstreamBundleService(t *testing.T) {
 	if !allows(c, teamBPeer) || allows(c, outsider) {
 		t.Fatal("the upstream bundle does not decide as its policies say")
 	}
-	waitfor.True(t, "the bundle is revalidated", func() bool { return u.count(http.StatusNotModified) > 0 })
-	u.mu.Lock()
-	u.client = onlyOutsider.Spec.Policies[0].Content
-	u.mu.Unlock()
+	waitfor.True(t, "the bundle is revalidated", func() bool { return u.Answers(http.StatusNotModified) > 0 })
+	u.Set(files(onlyOutsider))
 	waitfor.True(t, "the changed bundle decides", func() bool { return allows(c, outsider) && !allows(c, teamBPeer) })
 
 	hs.Close()

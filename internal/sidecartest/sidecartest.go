@@ -81,6 +81,9 @@ type Agent struct {
 	// BundleServer is the bundle server's host:port; PollSeconds its polling delay.
 	BundleServer string
 	PollSeconds  int
+	// UpstreamBundles says BundleServer is upstream's bundle-service, fetched over plain
+	// HTTP (upstream_bundle_service).
+	UpstreamBundles bool
 	// BypassPaths are jwt-validation's, when set.
 	BypassPaths []string
 }
@@ -139,7 +142,11 @@ func (a *Agent) Config() string {
 	if a.MTLS != "" {
 		mtls = fmt.Sprintf("mtls: {mode: %s, allowed_peers: [%s]}\n", a.MTLS, quote(a.AllowedPeers))
 	}
-	opa := fmt.Sprintf("{name: opa, config: {bundle_url: \"https://%s\", agent_id_file: %q, polling_min_delay: %d, polling_max_delay: %d}}", a.BundleServer, id, poll, poll)
+	bundles := fmt.Sprintf("bundle_url: \"https://%s\"", a.BundleServer)
+	if a.UpstreamBundles {
+		bundles = fmt.Sprintf("bundle_url: \"http://%s\", upstream_bundle_service: true", a.BundleServer)
+	}
+	opa := fmt.Sprintf("{name: opa, config: {%s, agent_id_file: %q, polling_min_delay: %d, polling_max_delay: %d}}", bundles, id, poll, poll)
 	return fmt.Sprintf(`mode: proxy-sidecar
 listener:
   reverse_proxy_addr: %q

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"net/url"
 	"os"
@@ -647,6 +648,39 @@ func TestSidecarsEndToEnd(t *testing.T) {
 		if r := mustDo(t, &http.Client{Timeout: 5 * time.Second}, "GET", toB+"/hello", exchanged, ""); r.status != http.StatusForbidden {
 			t.Errorf("plaintext with a valid token but no peer SVID: %d %s, want 403", r.status, r.body)
 		}
+	})
+
+	t.Run("upstream's bundle-service over plain HTTP, when configured so", func(t *testing.T) {
+		// C's sidecar fetches from a fake of upstream's bundle-service; its client tier
+		// admits C's own client, then nobody.
+		rule := func(body string) map[string]string {
+			files := map[string]string{"client/inbound/request.rego": "package authbridge.client.inbound.request\n\ndefault allow := false\n" + body}
+			for _, f := range policy.DefaultGlobalPolicy(gitopsv1.DefaultPlatformNamespace, false).Spec.Policies {
+				files["global/"+f.Path] = f.Content
+			}
+			return files
+		}
+		up := &sidecartest.UpstreamBundles{ID: w.c.String()}
+		up.Set(rule("\nallow if input.identity.client_id == \"" + w.c.String() + "\"\n"))
+		hs := httptest.NewServer(up)
+		defer hs.Close()
+		c := w.newSidecar("sidecar-c", w.c, startApp(t), w.a, "")
+		c.agent.BundleServer, c.agent.UpstreamBundles = strings.TrimPrefix(hs.URL, "http://"), true
+		c.write()
+		c.start()
+		waitfor.NoError(t, "C ready from upstream's bundle", func() error { return getOK("http://" + c.addrs.Health + "/readyz") })
+		toC, tokC := "http://"+c.addrs.Reverse+"/hello", w.token(w.c)
+		if r := mustDo(t, &http.Client{Timeout: 5 * time.Second}, "GET", toC, tokC, ""); r.status != http.StatusOK {
+			t.Fatalf("C's own client, admitted by the upstream bundle: %d %s", r.status, r.body)
+		}
+		waitfor.True(t, "C revalidates the upstream bundle", func() bool { return up.Answers(http.StatusNotModified) > 0 })
+		up.Set(rule(""))
+		waitfor.NoError(t, "the changed upstream bundle denies", func() error {
+			if r := mustDo(t, &http.Client{Timeout: 5 * time.Second}, "GET", toC, tokC, ""); r.status != http.StatusForbidden {
+				return fmt.Errorf("%d %s, want 403", r.status, r.body)
+			}
+			return nil
+		})
 	})
 
 	t.Run("metrics", func(t *testing.T) {
