@@ -59,7 +59,11 @@ func (e *expansion) checkAgentConfig(a *agent, ns *namespaceState, name string, 
 					Err: fmt.Errorf("$%s: the sidecar's environment has no such variable (it has %s), so it would stay the literal ${%s}; write the value itself", v.Name, strings.Join(set, ", "), v.Name)})
 			}
 		}
-		_, err = cfg.Validate()
+		var r *sidecarconfig.Resolved
+		if r, err = cfg.Validate(); err == nil && modeOf(a) == agentv1.AuthBridgeLite {
+			// The lite image would refuse to start on a plugin it lacks.
+			err = r.CheckLite()
+		}
 	}
 	problems = append(problems, manifest.Errors(err)...)
 	for _, p := range problems {

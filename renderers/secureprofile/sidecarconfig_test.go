@@ -63,9 +63,18 @@ listener: {skip_hosts: ["*"]}`)},
 			docs: []string{ns, deploy, strings.Replace(chatRuntime, "  type: agent\n", "  type: agent\n  authBridgeMode: envoy-sidecar\n", 1), runtimeConfig(strings.Replace(goodPipeline, "https://kc.example/realms/r", "'${ISSUER}'", 1))},
 		},
 		{
+			name: "a lite agent under a pipeline with plugins the lite image lacks",
+			docs: []string{ns, deploy, strings.Replace(chatRuntime, "  type: agent\n", "  type: agent\n  authBridgeMode: lite\n", 1), runtimeConfig(goodPipeline + "\n      - name: opa\n      - {name: a2a-parser, on_error: off}")},
+			want: []string{"repo.yaml: ConfigMap team/authbridge-runtime-config: data.config.yaml: pipeline.inbound.plugins[1].name: opa is not a plugin of the lite image (authBridgeMode lite), which has jwt-validation and token-exchange only: set on_error: off on the entry, or run the full image (authBridgeMode proxy-sidecar) (used by AgentRuntime chat)"},
+		},
+		{
+			name: "a lite agent under the token plugins",
+			docs: []string{ns, deploy, strings.Replace(chatRuntime, "  type: agent\n", "  type: agent\n  authBridgeMode: lite\n", 1), runtimeConfig(goodPipeline)},
+		},
+		{
 			name: "a namespace document that is not YAML is reported once, where it is",
 			docs: []string{ns, deploy, chatRuntime, runtimeConfig("pipeline: [")},
-			want: []string{"repo.yaml: ConfigMap team/authbridge-runtime-config: data.config.yaml: error converting YAML to JSON"},
+			want: []string{"repo.yaml: ConfigMap team/authbridge-runtime-config: data.config.yaml: yaml: line 1: did not find expected node content"},
 		},
 		{
 			name: "listener keys of the namespace clash with the agent's",

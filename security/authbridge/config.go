@@ -1,12 +1,14 @@
 package authbridge
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
@@ -20,17 +22,27 @@ const TLSBridgeCADir = "/etc/authbridge/tls-bridge-ca"
 // CredentialWaitTimeout is how long the sidecar waits for its credentials Secret.
 const CredentialWaitTimeout = "120s"
 
-// ParseRuntimeConfig parses the config.yaml of an authbridge-runtime-config ConfigMap.
+// ParseRuntimeConfig parses the config.yaml of an authbridge-runtime-config ConfigMap
+// as the sidecar reads it (YAML 1.2's scalars: on_error: off is the string "off", not
+// YAML 1.1's false), into the types JSON decoding gives.
 func ParseRuntimeConfig(data string) (map[string]any, error) {
 	doc := map[string]any{}
 	if strings.TrimSpace(data) == "" {
 		return doc, nil
 	}
-	if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
+	var v any
+	if err := yamlv3.Unmarshal([]byte(data), &v); err != nil {
 		return nil, err
 	}
-	if doc == nil {
-		doc = map[string]any{}
+	if v == nil {
+		return doc, nil
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("not a JSON-compatible document: %w", err)
+	}
+	if err := json.Unmarshal(j, &doc); err != nil {
+		return nil, fmt.Errorf("the document is not a mapping: %w", err)
 	}
 	return doc, nil
 }

@@ -150,3 +150,30 @@ func TestHelperConfAndGates(t *testing.T) {
 		t.Fatalf("gates:\n%s\nwant:\n%s", gates, want)
 	}
 }
+
+// TestParseRuntimeConfigReadsAsTheSidecar: the namespace's config.yaml is read with the
+// sidecar's YAML scalars (on_error: off is a string, as upstream's yaml.v3 reads it, not
+// YAML 1.1's false), into JSON's types.
+func TestParseRuntimeConfigReadsAsTheSidecar(t *testing.T) {
+	doc, err := ParseRuntimeConfig("pipeline:\n  inbound:\n    plugins:\n      - {name: opa, on_error: off}\n      - {name: x, on_error: yes}\nlistener: {port: 8080}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugins := doc["pipeline"].(map[string]any)["inbound"].(map[string]any)["plugins"].([]any)
+	for i, want := range []string{"off", "yes"} {
+		if got := plugins[i].(map[string]any)["on_error"]; got != want {
+			t.Errorf("plugins[%d].on_error = %#v, want the string %q", i, got, want)
+		}
+	}
+	if port := doc["listener"].(map[string]any)["port"]; port != float64(8080) {
+		t.Errorf("a number reads as %T %v, want JSON's float64", port, port)
+	}
+	for _, bad := range []string{"pipeline: [", "- a\n- b\n", "{1: x}\n"} {
+		if _, err := ParseRuntimeConfig(bad); err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
+	}
+	if doc, err := ParseRuntimeConfig("  \n"); err != nil || len(doc) != 0 {
+		t.Errorf("blank: %v %v", doc, err)
+	}
+}

@@ -3,7 +3,6 @@ package authbridge
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -20,10 +19,6 @@ import (
 	"github.com/trustsync/trustsync/dataplane/plugins/tokenexchange"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
-
-// LitePlugins are the plugins of the lite image (upstream's authbridge-lite): the
-// token plugins only.
-var LitePlugins = []string{sidecarconfig.PluginJWTValidation, sidecarconfig.PluginTokenExchange}
 
 // pipelines are one configuration's two pipelines and their background work.
 type pipelines struct {
@@ -44,6 +39,11 @@ type builder struct {
 // build makes both pipelines of r and starts their plugins' background work, which
 // runs until stop.
 func (b *builder) build(r *sidecarconfig.Resolved) (*pipelines, error) {
+	if b.lite {
+		if err := r.CheckLite(); err != nil {
+			return nil, err
+		}
+	}
 	in, err := b.stage(pipeline.Inbound, r.Inbound)
 	if err != nil {
 		return nil, err
@@ -87,9 +87,6 @@ func (b *builder) stage(d pipeline.Direction, s sidecarconfig.ResolvedStage) (*p
 }
 
 func (b *builder) plugin(d pipeline.Direction, sp sidecarconfig.Plugin) (pipeline.Plugin, error) {
-	if b.lite && !slices.Contains(LitePlugins, sp.Name) {
-		return nil, fmt.Errorf("not a plugin of the lite image (it has %v); run the full image, or set on_error: off", LitePlugins)
-	}
 	switch sp.Name {
 	case sidecarconfig.PluginJWTValidation:
 		if d != pipeline.Inbound {

@@ -20,6 +20,24 @@ const (
 	PluginOPA             = "opa"
 )
 
+// LitePlugins are the plugins of the lite image (upstream's authbridge-lite, and
+// `trustsync authbridge --lite`): the token plugins only.
+var LitePlugins = []string{PluginJWTValidation, PluginTokenExchange}
+
+// CheckLite refuses, each at its entry, the plugins of r that the lite image lacks; an
+// entry with on_error: off is left out, as the image leaves it out unread.
+func (r *Resolved) CheckLite() error {
+	var p problems
+	for _, s := range []ResolvedStage{r.Inbound, r.Outbound} {
+		for _, pl := range s.Plugins {
+			if !slices.Contains(LitePlugins, pl.Name) {
+				p.add(join(pl.Field, "name"), "%s is not a plugin of the lite image (authBridgeMode lite), which has %s only: set on_error: off on the entry, or run the full image (authBridgeMode proxy-sidecar)", pl.Name, strings.Join(LitePlugins, " and "))
+			}
+		}
+	}
+	return p.err()
+}
+
 // pluginConfig is a plugin's config block: check fills the defaults and reports what
 // is wrong, with v the whole configuration for the rules that span plugins.
 type pluginConfig interface {

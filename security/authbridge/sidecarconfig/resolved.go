@@ -63,6 +63,8 @@ type ResolvedStage struct {
 type Plugin struct {
 	Name string `json:"name"`
 	ID   string `json:"id,omitempty"`
+	// Field is the entry's place in the configuration, e.g. pipeline.inbound.plugins[2].
+	Field string `json:"-"`
 	// OnError is enforce or observe.
 	OnError OnError `json:"on_error"`
 	// Config is *JWTValidation, *TokenExchange, *MCPParser or *OPA with the defaults

@@ -429,7 +429,7 @@ func (v *validation) stage(field string, s Stage) ResolvedStage {
 				v.p.warn(join(f, "on_error"), "observe: %s's denials are recorded, not enforced", e.Name)
 			}
 		}
-		plugin := Plugin{Name: e.Name, ID: e.ID, OnError: onError}
+		plugin := Plugin{Name: e.Name, ID: e.ID, OnError: onError, Field: f}
 		switch {
 		case newConfig == nil && e.HasConfig():
 			v.p.add(join(f, "config"), "%s takes no config", e.Name)

@@ -358,3 +358,42 @@ func TestMTLSAllowedPeersAndHealthAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckLite: the lite image has the token plugins only; another plugin that runs is
+// refused at its entry, one with on_error: off is not.
+func TestCheckLite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		doc  string
+		want []string
+	}{
+		{"the full pipeline", valid, []string{
+			"pipeline.inbound.plugins[0].name: a2a-parser is not a plugin of the lite image",
+			"pipeline.inbound.plugins[2].name: opa is not a plugin of the lite image",
+			"pipeline.outbound.plugins[1].name: opa is not a plugin of the lite image",
+		}},
+		{"the others off", strings.NewReplacer("      - a2a-parser\n", "      - {name: a2a-parser, on_error: off}\n", "      - name: opa\n", "      - {name: opa, on_error: off}\n").Replace(valid), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := check(tc.doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = r.CheckLite()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Errorf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted, want %v", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v\nwant %q", err, w)
+				}
+			}
+		})
+	}
+}
