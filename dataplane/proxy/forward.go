@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -30,10 +32,29 @@ type ForwardOptions struct {
 	// DialTunnel dials CONNECT and transparent tunnels (the agent's own bytes, never
 	// mesh mTLS); nil is plain TCP.
 	DialTunnel func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Bridge, when set, is the TLS bridge (tls_bridge): CONNECTs it intercepts and
+	// whose client speaks TLS are terminated, and their requests served with the
+	// outbound pipeline and re-originated over verified TLS.
+	Bridge Bridge
 	// OnDone is called synchronously at the end of each exchange; it must be cheap and
 	// must not keep the Outcome.
 	OnDone func(*Outcome)
 	Log    logr.Logger
+}
+
+// Bridge is the TLS bridge as the forward proxy uses it (dataplane/tlsbridge.Bridge).
+type Bridge interface {
+	// Intercepts reports whether a CONNECT to hostport would be terminated if its
+	// client speaks TLS (a bridge port; not a passthrough or skipped host).
+	Intercepts(hostport string) bool
+	// Terminates decides on the client's first bytes (at least the 5 of a TLS record
+	// header when it sent that many).
+	Terminates(hostport string, first []byte) bool
+	// Handshake terminates the client's TLS, bounded; on failure the host is skipped
+	// from then on for a while.
+	Handshake(ctx context.Context, client net.Conn, hostport string) (*tls.Conn, error)
+	// UpstreamTLS is the verifying client configuration of the re-originated requests.
+	UpstreamTLS() *tls.Config
 }
 
 // Forward is the outbound proxy's handler: absolute-form HTTP requests and CONNECT
@@ -43,7 +64,10 @@ type Forward struct {
 	skip       []*sidecarconfig.HostPattern
 	dialTunnel dialFunc
 	c          *core
-	log        logr.Logger
+	bridge     Bridge
+	// bc is the core of bridged requests: https to the CONNECT's destination.
+	bc  *core
+	log logr.Logger
 }
 
 // NewForward makes the forward proxy.
@@ -70,6 +94,18 @@ func NewForward(o ForwardOptions) (*Forward, error) {
 		pr.Out.Host = pr.In.Host
 	}
 	f.c = newCore(NewTransport(o.DialPeer), rewrite, o.OnDone, bodyResponseTooLarge, o.DialPeer != nil, o.Log)
+	if o.Bridge != nil {
+		f.bridge = o.Bridge
+		// The agent's own destination, as the tunnel would reach it: DialTunnel, never
+		// the mesh's mutual TLS; TLS verified with the bridge's roots, SNI the host.
+		t := NewTransport(o.DialTunnel)
+		t.TLSClientConfig = o.Bridge.UpstreamTLS().Clone()
+		f.bc = newCore(t, func(ex *exchange, pr *httputil.ProxyRequest) {
+			u := pr.Out.URL
+			u.Scheme, u.Host, u.User = "https", ex.target, nil
+			pr.Out.Host = pr.In.Host
+		}, o.OnDone, bodyResponseTooLarge, false, o.Log)
+	}
 	return f, nil
 }
 
@@ -101,14 +137,19 @@ func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.serveHTTP(ex, r, host, r.URL.Host, true)
 }
 
-// serveHTTP runs the outbound pipeline on r and sends it to target.
+// serveHTTP runs the outbound pipeline on r and sends it to target over http.
 func (f *Forward) serveHTTP(ex *exchange, r *http.Request, host, target string, skippable bool) {
-	req := ex.build(pipeline.Outbound, f.pipeline(), r.Method, "http", host, r.URL.Path, r.Header)
+	f.serveVia(f.c, "http", ex, r, host, target, skippable)
+}
+
+// serveVia runs the outbound pipeline on r and sends it to target through c.
+func (f *Forward) serveVia(c *core, scheme string, ex *exchange, r *http.Request, host, target string, skippable bool) {
+	req := ex.build(pipeline.Outbound, f.pipeline(), r.Method, scheme, host, r.URL.Path, r.Header)
 	ex.target = target
 	if skippable && f.skips(host) {
 		ex.bypass = true
 		setBody(ex, r)
-		f.c.forward(ex, r)
+		c.forward(ex, r)
 		return
 	}
 	if ex.p.ReadsBody() && !readBody(ex, r) {
@@ -124,7 +165,7 @@ func (f *Forward) serveHTTP(ex *exchange, r *http.Request, host, target string, 
 		return
 	}
 	setBody(ex, r)
-	f.c.forward(ex, r)
+	c.forward(ex, r)
 }
 
 // closeConn drops the client connection without a byte, as the transparent listener
@@ -136,7 +177,7 @@ func closeConn(w http.ResponseWriter) {
 }
 
 // connect serves CONNECT host:port: the pipeline decides on the CONNECT itself, then a
-// blind tunnel.
+// blind tunnel, or the TLS bridge when it intercepts the destination.
 func (f *Forward) connect(ex *exchange, r *http.Request) {
 	req := ex.build(pipeline.Outbound, f.pipeline(), http.MethodConnect, "tcp", r.Host, "", r.Header)
 	if _, _, err := net.SplitHostPort(r.Host); err != nil {
@@ -147,6 +188,10 @@ func (f *Forward) connect(ex *exchange, r *http.Request) {
 		if d := ex.p.Request(r.Context(), req); d != nil {
 			ex.deny(d)
 			d.WriteFor(&ex.w, req)
+			return
+		} else if f.bridge != nil && f.bridge.Intercepts(r.Host) {
+			// skip_hosts bypass the pipeline: nothing to decrypt for.
+			f.bridgeConnect(ex, r)
 			return
 		}
 	}
@@ -178,6 +223,111 @@ func (f *Forward) connect(ex *exchange, r *http.Request) {
 	ex.out.BytesIn, ex.out.BytesOut = relay(r.Context(), client, up)
 	ex.out.Upstream = time.Since(start)
 }
+
+// bridgeConnect serves an allowed CONNECT the TLS bridge intercepts, in upstream's
+// order: 200, then a look at the client's first bytes (a TLS record header, within
+// bridgePeekTimeout), then the bridge's decision. Terminated, the decrypted HTTP/1.1
+// requests are served by serveBridged; otherwise the connection is tunnelled blind as
+// any CONNECT, except that the destination is dialed after the 200, so an unreachable
+// one closes the connection rather than answer 502.
+func (f *Forward) bridgeConnect(ex *exchange, r *http.Request) {
+	conn, brw, err := http.NewResponseController(&ex.w).Hijack()
+	if err != nil {
+		writeJSON(&ex.w, http.StatusInternalServerError, bodyNoHijack)
+		return
+	}
+	stop := context.AfterFunc(r.Context(), func() { _ = conn.Close() })
+	defer stop()
+	_ = conn.SetDeadline(time.Now().Add(dialTimeout))
+	if _, err := conn.Write([]byte("HTTP/1.1 200 Connection Established\r\n\r\n")); err != nil {
+		_ = conn.Close()
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	var client net.Conn = conn
+	if n := brw.Reader.Buffered(); n > 0 {
+		client = &peekedConn{Conn: conn, r: io.MultiReader(io.LimitReader(brw.Reader, int64(n)), conn)}
+	}
+	br := bufio.NewReaderSize(client, 64)
+	_ = conn.SetReadDeadline(time.Now().Add(bridgePeekTimeout))
+	first, alive := peekRecord(br)
+	_ = conn.SetReadDeadline(time.Time{})
+	if !alive {
+		_ = conn.Close()
+		return
+	}
+	pc := &peekedConn{Conn: conn, r: br}
+	start := time.Now()
+	if f.bridge.Terminates(r.Host, first) {
+		f.serveBridged(ex, r, pc)
+		ex.out.Upstream = time.Since(start)
+		return
+	}
+	up, err := f.dialTunnel(r.Context(), "tcp", r.Host)
+	if err != nil {
+		ex.out.Upstream = time.Since(start)
+		_ = conn.Close()
+		return
+	}
+	ex.out.BytesIn, ex.out.BytesOut = relay(r.Context(), pc, up)
+	ex.out.Upstream = time.Since(start)
+}
+
+// bridgePeekTimeout bounds the wait for a bridged CONNECT's first bytes; a client
+// silent that long (one waiting for the server to speak) is tunnelled blind.
+const bridgePeekTimeout = 10 * time.Second
+
+// peekRecord reads ahead up to a TLS record header (5 bytes), stopping at a first byte
+// that is no handshake record's. alive is false when the client closed before a byte.
+func peekRecord(br *bufio.Reader) (first []byte, alive bool) {
+	b, err := br.Peek(1)
+	if err != nil {
+		var ne net.Error
+		return nil, errors.As(err, &ne) && ne.Timeout()
+	}
+	if b[0] != 0x16 {
+		return b, true
+	}
+	b, _ = br.Peek(5)
+	return b, true
+}
+
+// serveBridged terminates the client's TLS and serves the decrypted HTTP/1.1 on it,
+// each request an exchange of its own. A failed handshake drops the connection (the
+// bridge skips the host from then on).
+func (f *Forward) serveBridged(ex *exchange, r *http.Request, conn net.Conn) {
+	tc, err := f.bridge.Handshake(r.Context(), conn, r.Host)
+	if err != nil {
+		_ = conn.Close()
+		return
+	}
+	srv := NewServer(&bridged{f: f, hostport: r.Host})
+	srv.ErrorLog = stdLogger(f.log)
+	ctx := r.Context()
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	_ = srv.Serve(newOneConn(tc))
+}
+
+// bridged serves the requests of one terminated CONNECT.
+type bridged struct {
+	f        *Forward
+	hostport string
+}
+
+// ServeHTTP runs the unchanged outbound pipeline on a decrypted request (Host the
+// CONNECT's host:port, scheme https) and re-originates it over verified TLS to the
+// CONNECT's destination, whatever the request's Host header says.
+func (h *bridged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ex := getExchange(ListenerForward, w)
+	defer finish(ex, h.f.c.onDone)
+	if r.Method == http.MethodConnect {
+		writeJSON(&ex.w, http.StatusBadRequest, bodyBridgedConnect)
+		return
+	}
+	h.f.serveVia(h.f.bc, "https", ex, r, h.hostport, h.hostport, false)
+}
+
+var bodyBridgedConnect = []byte(`{"error":"CONNECT inside a bridged TLS session"}` + "\n")
 
 // relay copies both ways until both sides are done, each read within the idle
 // timeout, and closes both; a cancelled ctx closes them at once. It returns the bytes
