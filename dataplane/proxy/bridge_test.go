@@ -101,7 +101,7 @@ func newHTTPSBackend(t *testing.T, ca *x509test.Cert) *httpsBackend {
 	return be
 }
 
-// serverCert is a server leaf for ip signed by ca.
+// serverCert is a server leaf for ip (and the DNS name backend.test) signed by ca.
 func serverCert(t *testing.T, ca *x509test.Cert, ip net.IP) tls.Certificate {
 	t.Helper()
 	leaf := x509test.New(t, x509test.Options{CommonName: ip.String()})
@@ -113,6 +113,7 @@ func serverCert(t *testing.T, ca *x509test.Cert, ip net.IP) tls.Certificate {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IPAddresses:  []net.IP{ip},
+		DNSNames:     []string{"backend.test"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, leaf.Key.Public(), ca.Key)
 	if err != nil {
@@ -465,6 +466,74 @@ func TestBridgeSkipHostsNotTerminated(t *testing.T) {
 	}
 	if code, _ := getOver(t, tc, "/x"); code != 200 || calls.Load() != 0 {
 		t.Fatalf("status %d, pipeline calls %d", code, calls.Load())
+	}
+}
+
+// The transparent listener bridges TLS on a bridge port as the forward proxy does a
+// CONNECT, the SNI being the host: decided, decrypted, and re-originated to the
+// original destination with the SNI's name verified.
+func TestBridgeTransparent(t *testing.T) {
+	backendCA := newCA(t, "backend CA")
+	be := newHTTPSBackend(t, backendCA)
+	s := newBridgeSetup(t, backendCA, tlsbridge.Options{Ports: []int{be.port}}, "/blocked")
+	f, err := proxy.NewForward(proxy.ForwardOptions{Pipeline: pipe(t, pipeline.Outbound, s.rec), Bridge: s.bridge, OnDone: s.outs.done})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := transparentAt(t, f, be.addr)
+	host := net.JoinHostPort("backend.test", strconv.Itoa(be.port))
+	get := func(sni, path string) (*http.Response, string) {
+		t.Helper()
+		tr := &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{ServerName: sni, RootCAs: s.agentRoots},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get("https://" + net.JoinHostPort(sni, strconv.Itoa(be.port)) + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp, readAll(t, resp.Body)
+	}
+
+	resp, body := get("backend.test", "/t")
+	if resp.StatusCode != 200 || body != "from the backend /t" || !issuedBy(resp.TLS.PeerCertificates[0], s.bridge.CACert()) {
+		t.Fatalf("status %d body %q", resp.StatusCode, body)
+	}
+	if hits := be.received(); len(hits) != 1 || hits[0].auth != "Bearer exchanged" {
+		t.Fatalf("the backend received %+v", hits)
+	}
+	resp, _ = get("backend.test", "/blocked")
+	if resp.StatusCode != 403 {
+		t.Fatalf("denied path: status %d", resp.StatusCode)
+	}
+	// The destination's certificate is checked for the SNI's name, not only reached.
+	resp, body = get("elsewhere.test", "/t")
+	if resp.StatusCode != 502 {
+		t.Fatalf("a destination whose certificate is not for the SNI: status %d body %q", resp.StatusCode, body)
+	}
+	if hits := be.received(); len(hits) != 1 {
+		t.Fatalf("the backend received %+v", hits)
+	}
+	s.outs.wait(t, 6)
+	var got []seenReq
+	for _, r := range s.rec.all() {
+		if r.Host == host {
+			got = append(got, r)
+		}
+	}
+	want := []seenReq{
+		{http.MethodConnect, "tcp", host, ""}, {http.MethodGet, "https", host, "/t"},
+		{http.MethodConnect, "tcp", host, ""}, {http.MethodGet, "https", host, "/blocked"},
+	}
+	if !equalSeen(got, want) {
+		t.Fatalf("the pipeline saw %+v, want %+v", got, want)
+	}
+	for _, o := range s.outs.all() {
+		if o.Listener != "transparent" {
+			t.Fatalf("outcome %+v, want the transparent listener's", o)
+		}
 	}
 }
 

@@ -96,17 +96,22 @@ func NewForward(o ForwardOptions) (*Forward, error) {
 	f.c = newCore(NewTransport(o.DialPeer), rewrite, o.OnDone, bodyResponseTooLarge, o.DialPeer != nil, o.Log)
 	if o.Bridge != nil {
 		f.bridge = o.Bridge
-		// The agent's own destination, as the tunnel would reach it: DialTunnel, never
-		// the mesh's mutual TLS; TLS verified with the bridge's roots, SNI the host.
-		t := NewTransport(o.DialTunnel)
-		t.TLSClientConfig = o.Bridge.UpstreamTLS().Clone()
-		f.bc = newCore(t, func(ex *exchange, pr *httputil.ProxyRequest) {
-			u := pr.Out.URL
-			u.Scheme, u.Host, u.User = "https", ex.target, nil
-			pr.Out.Host = pr.In.Host
-		}, o.OnDone, bodyResponseTooLarge, false, o.Log)
+		f.bc = f.bridgeCore(f.dialTunnel)
 	}
 	return f, nil
+}
+
+// bridgeCore is a core for bridged requests: https to the exchange's target, reached
+// with dial (the agent's own destination, as a tunnel reaches it: never the mesh's
+// mutual TLS), TLS verified with the bridge's roots and the target's host as SNI.
+func (f *Forward) bridgeCore(dial dialFunc) *core {
+	t := NewTransport(dial)
+	t.TLSClientConfig = f.bridge.UpstreamTLS().Clone()
+	return newCore(t, func(ex *exchange, pr *httputil.ProxyRequest) {
+		u := pr.Out.URL
+		u.Scheme, u.Host, u.User = "https", ex.target, nil
+		pr.Out.Host = pr.In.Host
+	}, f.c.onDone, bodyResponseTooLarge, false, f.log)
 }
 
 func (f *Forward) skips(host string) bool {
@@ -301,30 +306,39 @@ func (f *Forward) serveBridged(ex *exchange, r *http.Request, conn net.Conn) {
 		_ = conn.Close()
 		return
 	}
-	srv := NewServer(&bridged{f: f, hostport: r.Host})
-	srv.ErrorLog = stdLogger(f.log)
-	ctx := r.Context()
+	serveDecrypted(r.Context(), tc, &bridged{f: f, c: f.bc, listener: ListenerForward, hostport: r.Host}, f.log)
+}
+
+// serveDecrypted serves HTTP/1.1 on a terminated TLS connection until it ends: headers
+// within 10 s, idle 5 minutes at most.
+func serveDecrypted(ctx context.Context, tc *tls.Conn, h http.Handler, l logr.Logger) {
+	srv := NewServer(h)
+	srv.ErrorLog = stdLogger(l)
 	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	_ = srv.Serve(newOneConn(tc))
 }
 
-// bridged serves the requests of one terminated CONNECT.
+// bridged serves the requests of one terminated connection.
 type bridged struct {
 	f        *Forward
+	c        *core
+	listener string
+	// hostport is the policy's host and the target: the CONNECT's, or on the
+	// transparent listener the SNI with the original destination's port.
 	hostport string
 }
 
-// ServeHTTP runs the unchanged outbound pipeline on a decrypted request (Host the
-// CONNECT's host:port, scheme https) and re-originates it over verified TLS to the
-// CONNECT's destination, whatever the request's Host header says.
+// ServeHTTP runs the unchanged outbound pipeline on a decrypted request (host the
+// connection's host:port, scheme https) and re-originates it over verified TLS to that
+// destination, whatever the request's Host header says.
 func (h *bridged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := getExchange(ListenerForward, w)
+	ex := getExchange(h.listener, w)
 	defer finish(ex, h.f.c.onDone)
 	if r.Method == http.MethodConnect {
 		writeJSON(&ex.w, http.StatusBadRequest, bodyBridgedConnect)
 		return
 	}
-	h.f.serveVia(h.f.bc, "https", ex, r, h.hostport, h.hostport, false)
+	h.f.serveVia(h.c, "https", ex, r, h.hostport, h.hostport, false)
 }
 
 var bodyBridgedConnect = []byte(`{"error":"CONNECT inside a bridged TLS session"}` + "\n")
