@@ -317,6 +317,33 @@ func equalSeen(a, b []seenReq) bool {
 	return true
 }
 
+// A decrypted request whose Host names another host than the CONNECT's is refused
+// 421: the policy decided on the CONNECT's host, and the destination would route by
+// the Host header (domain fronting).
+func TestBridgeRefusesFrontedHost(t *testing.T) {
+	backendCA := newCA(t, "backend CA")
+	be := newHTTPSBackend(t, backendCA)
+	s := newBridgeSetup(t, backendCA, tlsbridge.Options{Ports: []int{be.port}})
+	tc := tls.Client(s.connect(t, be.addr), &tls.Config{ServerName: "127.0.0.1", RootCAs: s.agentRoots})
+	if _, err := io.WriteString(tc, "GET /fronted HTTP/1.1\r\nHost: forbidden.example\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("status %d, want 421", resp.StatusCode)
+	}
+	if hits := be.received(); len(hits) != 0 {
+		t.Fatalf("the backend received %+v", hits)
+	}
+	if got := s.rec.all(); len(got) != 1 || got[0].Method != http.MethodConnect {
+		t.Fatalf("the pipeline saw %+v; want the CONNECT only", got)
+	}
+}
+
 // Test 3: a passthrough host is tunnelled blind: the agent sees the backend's own
 // certificate.
 func TestBridgePassthroughHost(t *testing.T) {

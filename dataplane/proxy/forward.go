@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strings"
 	"sync"
 	"time"
 
@@ -338,10 +339,37 @@ func (h *bridged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(&ex.w, http.StatusBadRequest, bodyBridgedConnect)
 		return
 	}
+	if !sameAuthority(r.Host, h.hostport) {
+		// The policy decides on the session's host, and the destination would route
+		// by this Host header (domain fronting).
+		writeJSON(&ex.w, http.StatusMisdirectedRequest, bodyMisdirected)
+		return
+	}
 	h.f.serveVia(h.c, "https", ex, r, h.hostport, h.hostport, false)
 }
 
-var bodyBridgedConnect = []byte(`{"error":"CONNECT inside a bridged TLS session"}` + "\n")
+var (
+	bodyBridgedConnect = []byte(`{"error":"CONNECT inside a bridged TLS session"}` + "\n")
+	bodyMisdirected    = []byte(`{"error":"the request's Host is not the host of its TLS session"}` + "\n")
+)
+
+// sameAuthority reports whether a request's Host header names hostport (host:port of
+// the session): the same host, case-insensitively, and the same port, 443 when the
+// header has none. An empty header (HTTP/1.0) names the session's host.
+func sameAuthority(hostHeader, hostport string) bool {
+	if hostHeader == "" {
+		return true
+	}
+	wantHost, wantPort, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	host, port, err := net.SplitHostPort(hostHeader)
+	if err != nil {
+		host, port = strings.TrimSuffix(strings.TrimPrefix(hostHeader, "["), "]"), "443"
+	}
+	return port == wantPort && strings.EqualFold(strings.TrimSuffix(host, "."), strings.TrimSuffix(wantHost, "."))
+}
 
 // relay copies both ways until both sides are done, each read within the idle
 // timeout, and closes both; a cancelled ctx closes them at once. It returns the bytes
