@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustsync/trustsync/dataplane/files"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
@@ -54,7 +55,9 @@ type Options struct {
 	CACheckInterval time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
-	Log logr.Logger
+	// Registerer gets the bridge's counters (none when nil).
+	Registerer prometheus.Registerer
+	Log        logr.Logger
 }
 
 // OptionsFor are the options of a resolved tls_bridge block.
@@ -104,6 +107,7 @@ type Bridge struct {
 	skip        *skipSet
 	leaves      *minter
 	upstream    *tls.Config
+	m           *metrics
 
 	caMu      sync.Mutex
 	ca        *authority
@@ -137,7 +141,10 @@ func New(o Options) (*Bridge, error) {
 		return nil, fmt.Errorf("tls bridge CA: %w", err)
 	}
 	b.ca, b.caChecked = ca, o.Now()
-	if b.leaves, err = newMinter(o.MaxLeaves); err != nil {
+	if b.m, err = newMetrics(o.Registerer); err != nil {
+		return nil, err
+	}
+	if b.leaves, err = newMinter(o.MaxLeaves, b.m.minted); err != nil {
 		return nil, err
 	}
 	roots, err := x509.SystemCertPool()
@@ -211,10 +218,12 @@ func (b *Bridge) Handshake(ctx context.Context, conn net.Conn, hostport string) 
 	ctx, cancel := context.WithTimeout(ctx, b.o.HandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
+		inc(b.m.handshakeFailed)
 		b.skip.add(host, b.o.Now())
 		b.o.Log.V(1).Info("tls bridge: the client refused the handshake; its host is tunnelled blind for a while", "host", host, "for", b.o.SkipTTL, "error", err.Error())
 		return nil, err
 	}
+	inc(b.m.handshakeOK)
 	return tc, nil
 }
 
@@ -248,9 +257,11 @@ func (b *Bridge) authority(now time.Time) *authority {
 	}
 	ca, err := loadCA(b.o.CADir)
 	if err != nil {
+		inc(b.m.reloadFailed)
 		b.o.Log.Error(err, "tls bridge: the CA's files changed but do not read; the previous CA stays in use")
 		return b.ca
 	}
+	inc(b.m.reloadOK)
 	b.o.Log.Info("tls bridge: CA reloaded", "subject", ca.cert.Subject.String(), "notAfter", ca.cert.NotAfter)
 	b.ca = ca
 	return ca

@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/trustsync/trustsync/dataplane/tlsbridge"
 	"github.com/trustsync/trustsync/internal/x509test"
 )
@@ -508,5 +511,43 @@ func TestUpstreamTLS(t *testing.T) {
 	}
 	if _, err := tlsbridge.New(tlsbridge.Options{}); err == nil {
 		t.Fatal("a bridge without ca_dir was made")
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	dir := t.TempDir()
+	writeCA(t, dir, newCA(t, "first"), time.Now().Add(-time.Hour))
+	clk := &clock{now: time.Now()}
+	reg := prometheus.NewRegistry()
+	b := newBridge(t, tlsbridge.Options{CADir: dir, Now: clk.Now, Registerer: reg})
+	if _, cerr, serr := handshake(t, b, "ok.example:443", &tls.Config{ServerName: "ok.example", RootCAs: pool(b.CACert())}); cerr != nil || serr != nil {
+		t.Fatalf("client %v, bridge %v", cerr, serr)
+	}
+	if _, _, serr := handshake(t, b, "pinned.example:443", &tls.Config{ServerName: "pinned.example", RootCAs: pool(newCA(t, "other").Cert)}); serr == nil {
+		t.Fatal("a refused leaf completed the handshake")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(tlsbridge.DefaultCACheckInterval)
+	_, _ = b.Leaf("x.example")
+	writeCA(t, dir, newCA(t, "second"), time.Now())
+	clk.add(tlsbridge.DefaultCACheckInterval)
+	_, _ = b.Leaf("x.example")
+	want := `
+# HELP trustsync_sidecar_tls_bridge_ca_reloads_total Reads of the bridge CA after its files changed, by result: ok, failed (the previous CA stays in use).
+# TYPE trustsync_sidecar_tls_bridge_ca_reloads_total counter
+trustsync_sidecar_tls_bridge_ca_reloads_total{result="failed"} 1
+trustsync_sidecar_tls_bridge_ca_reloads_total{result="ok"} 1
+# HELP trustsync_sidecar_tls_bridge_handshakes_total The agent's TLS handshakes the bridge terminated, by result: ok, failed (the client refused the leaf, or went away; its host is then tunnelled blind for a while).
+# TYPE trustsync_sidecar_tls_bridge_handshakes_total counter
+trustsync_sidecar_tls_bridge_handshakes_total{result="failed"} 1
+trustsync_sidecar_tls_bridge_handshakes_total{result="ok"} 1
+# HELP trustsync_sidecar_tls_bridge_leaves_minted_total Leaves the bridge minted (cache misses, expiring leaves, a new CA).
+# TYPE trustsync_sidecar_tls_bridge_leaves_minted_total counter
+trustsync_sidecar_tls_bridge_leaves_minted_total 4
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
 	}
 }

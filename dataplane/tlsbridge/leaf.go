@@ -12,6 +12,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Leaves, as upstream's: valid 24 h, backdated 1 h for clock skew, minted again when
@@ -26,8 +28,9 @@ const (
 // upstream: a leaf's key protects nothing the CA's does not), and keeps the last
 // MaxLeaves in an LRU.
 type minter struct {
-	key *ecdsa.PrivateKey
-	max int
+	key    *ecdsa.PrivateKey
+	max    int
+	minted prometheus.Counter
 
 	mu    sync.Mutex
 	order *list.List // of *leaf, most recent first
@@ -41,12 +44,12 @@ type leaf struct {
 	notAfter time.Time
 }
 
-func newMinter(max int) (*minter, error) {
+func newMinter(max int, minted prometheus.Counter) (*minter, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	return &minter{key: key, max: max, order: list.New(), byKey: make(map[string]*list.Element)}, nil
+	return &minter{key: key, max: max, minted: minted, order: list.New(), byKey: make(map[string]*list.Element)}, nil
 }
 
 // get is the leaf for name signed by ca: the cached one unless it is expiring or of
@@ -67,6 +70,7 @@ func (m *minter) get(ca *authority, name string, now time.Time) (*tls.Certificat
 	if err != nil {
 		return nil, err
 	}
+	inc(m.minted)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	l := &leaf{name: name, ca: ca, cert: cert, notAfter: notAfter}

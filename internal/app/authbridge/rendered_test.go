@@ -74,7 +74,7 @@ func TestRenderedConfigsRun(t *testing.T) {
 					}
 					local := *tb
 					local.CADir = dir
-					br, err := newBridge(&local, logr.Discard())
+					br, err := newBridge(&local, prometheus.NewRegistry(), logr.Discard())
 					if err != nil {
 						t.Fatalf("the rendered tls_bridge does not build: %v\n%s", err, cfg)
 					}

@@ -297,7 +297,7 @@ func (s *sidecar) start(ctx context.Context, r *sidecarconfig.Resolved, serve fu
 			fo.DialPeer = mtls.Dialer(mtls.ClientConfig(s.identity.x509, authz, mm), 10*time.Second, mm)
 		}
 		if r.TLSBridge != nil {
-			b, err := newBridge(r.TLSBridge, o.Log.WithName("tls-bridge"))
+			b, err := newBridge(r.TLSBridge, s.reg, o.Log.WithName("tls-bridge"))
 			if err != nil {
 				return err
 			}
@@ -336,9 +336,9 @@ func (s *sidecar) start(ctx context.Context, r *sidecarconfig.Resolved, serve fu
 
 // newBridge is the TLS bridge of a tls_bridge block: its CA read from ca_dir (or
 // generated there), re-read when cert-manager renews it.
-func newBridge(r *sidecarconfig.ResolvedTLSBridge, l logr.Logger) (*tlsbridge.Bridge, error) {
+func newBridge(r *sidecarconfig.ResolvedTLSBridge, reg prometheus.Registerer, l logr.Logger) (*tlsbridge.Bridge, error) {
 	o := tlsbridge.OptionsFor(r)
-	o.Log = l
+	o.Log, o.Registerer = l, reg
 	b, err := tlsbridge.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("tls_bridge: %w", err)
