@@ -165,3 +165,26 @@ func TestSelf(t *testing.T) {
 		}
 	}
 }
+
+func TestSameAuthority(t *testing.T) {
+	for _, tc := range []struct {
+		header, hostport string
+		want             bool
+	}{
+		{"api.example.com", "api.example.com:443", true},
+		{"API.example.com.", "api.example.com:443", true},
+		{"api.example.com:443", "api.example.com:443", true},
+		{"api.example.com:8443", "api.example.com:8443", true},
+		{"api.example.com", "api.example.com:8443", false},
+		{"api.example.com:8443", "api.example.com:443", false},
+		{"other.example.com", "api.example.com:443", false},
+		{"[2001:db8::1]", "[2001:db8::1]:443", true},
+		{"[2001:db8::1]:443", "[2001:db8::1]:443", true},
+		{"", "api.example.com:443", true},
+		{"api.example.com", "not-a-hostport", false},
+	} {
+		if got := sameAuthority(tc.header, tc.hostport); got != tc.want {
+			t.Errorf("sameAuthority(%q, %q) = %v, want %v", tc.header, tc.hostport, got, tc.want)
+		}
+	}
+}

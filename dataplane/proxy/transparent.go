@@ -37,8 +37,10 @@ type TransparentOptions struct {
 // connection, and returns nil once all have ended) or ln fails. Each connection goes
 // to its original destination, never to where its bytes say: an HTTP request is served
 // with the outbound pipeline (its Host header is only the policy's host), anything else
-// is decided as a CONNECT to the TLS SNI or the destination and tunnelled blind. A
-// denial closes the connection without a byte, as upstream.
+// is decided as a CONNECT to the TLS SNI or the destination and tunnelled blind, or,
+// when the forward proxy has a TLS bridge that terminates it, decrypted and served as
+// the forward proxy serves a bridged CONNECT. A denial closes the connection without a
+// byte, as upstream (inside a bridged session, a request's denial is answered).
 func ServeTransparent(ctx context.Context, ln net.Listener, o TransparentOptions) error {
 	if o.Forward == nil {
 		return errors.New("transparent listener: no forward proxy")
@@ -146,7 +148,41 @@ func (t *transparent) serve(ctx context.Context, conn net.Conn) {
 	if sni != "" {
 		host = net.JoinHostPort(sni, strconv.Itoa(int(dst.Port())))
 	}
+	if kind == sniffTLS && t.f.bridge != nil {
+		if first, _ := br.Peek(5); t.f.bridge.Terminates(host, first) {
+			t.bridge(ctx, pc, dst, host)
+			return
+		}
+	}
 	t.tunnel(ctx, pc, dst, host)
+}
+
+// bridge decides on a TLS connection as a CONNECT to host (the SNI, else the
+// destination) and, allowed, terminates it with the TLS bridge: its requests go
+// through the outbound pipeline with host as theirs and are re-originated over
+// verified TLS (SNI and name checked: host) to the original destination, never to
+// where host resolves. Its transport is the connection's own, so that a connection
+// verified for one name never carries a request for another.
+func (t *transparent) bridge(ctx context.Context, conn net.Conn, dst netip.AddrPort, host string) {
+	ex := getExchange(ListenerTransparent, nil)
+	defer finish(ex, t.f.c.onDone)
+	req := ex.build(pipeline.Outbound, t.f.pipeline(), http.MethodConnect, "tcp", host, "", http.Header{})
+	if d := ex.p.Request(ctx, req); d != nil {
+		ex.deny(d)
+		return
+	}
+	start := time.Now()
+	defer func() { ex.out.Upstream = time.Since(start) }()
+	tc, err := t.f.bridge.Handshake(ctx, conn, host)
+	if err != nil {
+		return
+	}
+	to := dst.String()
+	c := t.f.bridgeCore(func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return t.f.dialTunnel(ctx, network, to)
+	})
+	defer c.rp.Transport.(*http.Transport).CloseIdleConnections()
+	serveDecrypted(ctx, tc, &bridged{f: t.f, c: c, listener: ListenerTransparent, hostport: host}, t.f.log)
 }
 
 // sniff looks at what the client sends first, within the peek deadline. ok is false

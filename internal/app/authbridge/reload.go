@@ -170,8 +170,9 @@ func (s *sidecar) reload(ctx context.Context) {
 }
 
 // restartOnly names the parts of the configuration that differ between a and b and
-// that a reload cannot change: the mode, the listeners, mutual TLS, the Workload API
-// and the policy bundle source, which the process set up at start.
+// that a reload cannot change: the mode, the listeners, mutual TLS, the Workload API,
+// the TLS bridge and the policy bundle source, which the process set up at start (the
+// bridge's CA files are re-read on their own when they change).
 func restartOnly(a, b *sidecarconfig.Resolved) []string {
 	var out []string
 	same := func(name string, x, y any) {
@@ -192,6 +193,7 @@ func restartOnly(a, b *sidecarconfig.Resolved) []string {
 		P []string
 	}{b.MTLS, b.MTLSAllowedPeers})
 	same("spiffe", a.SPIFFE, b.SPIFFE)
+	same("tls_bridge", a.TLSBridge, b.TLSBridge)
 	oa, ob := opaConfig(a), opaConfig(b)
 	bundleSource := func(c *sidecarconfig.OPA) any {
 		if c == nil {

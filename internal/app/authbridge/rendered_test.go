@@ -31,7 +31,7 @@ func TestRenderedConfigsRun(t *testing.T) {
 	ca := x509test.NewSPIFFECA(t, "example.org")
 	id := spiffeid.RequireFromString("spiffe://example.org/ns/demo/sa/assistant")
 	svid := ca.SVID(t, id.String(), x509test.Options{})
-	ran := 0
+	ran, bridged := 0, 0
 	for _, g := range goldens {
 		data, err := os.ReadFile(g)
 		if err != nil {
@@ -60,15 +60,28 @@ func TestRenderedConfigsRun(t *testing.T) {
 				// The variables the webhook gives the proxy container.
 				env := map[string]string{"SPIRE_ENABLED": "true", "MTLS_MODE": "permissive"}
 				l, err := load(file, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-				if strings.Contains(cfg, "tls_bridge:") && strings.Contains(cfg, "mode: enabled") {
-					// The webhook gives these agents upstream's image (security/authbridge).
-					if err == nil || !strings.Contains(err.Error(), "tls_bridge") {
-						t.Fatalf("a TLS-bridge configuration: %v, want a refusal naming tls_bridge", err)
-					}
-					return
-				}
 				if err != nil {
 					t.Fatalf("the data plane refuses the rendered config: %v\n%s", err, cfg)
+				}
+				if tb := l.resolved.TLSBridge; tb != nil {
+					// The bridge, with cert-manager's Secret where the webhook mounts it.
+					bridgeCA := x509test.New(t, x509test.Options{CommonName: "bridge", IsCA: true})
+					dir := t.TempDir()
+					for f, data := range map[string][]byte{"tls.crt": bridgeCA.CertPEM(), "tls.key": bridgeCA.KeyPEM(t), "ca.crt": bridgeCA.CertPEM()} {
+						if err := os.WriteFile(filepath.Join(dir, f), data, 0o600); err != nil {
+							t.Fatal(err)
+						}
+					}
+					local := *tb
+					local.CADir = dir
+					br, err := newBridge(&local, prometheus.NewRegistry(), logr.Discard())
+					if err != nil {
+						t.Fatalf("the rendered tls_bridge does not build: %v\n%s", err, cfg)
+					}
+					if !br.CACert().Equal(bridgeCA.Cert) || !br.Intercepts("api.example.com:443") {
+						t.Fatal("the bridge does not use the mounted CA or the default ports")
+					}
+					bridged++
 				}
 				b := &builder{reg: prometheus.NewRegistry(), log: logr.Discard()}
 				if l.resolved.SPIFFE != nil {
@@ -92,6 +105,9 @@ func TestRenderedConfigsRun(t *testing.T) {
 	}
 	if ran == 0 {
 		t.Fatal("no proxy-sidecar config.yaml in the golden renders")
+	}
+	if bridged == 0 {
+		t.Fatal("no golden render enables the TLS bridge")
 	}
 }
 

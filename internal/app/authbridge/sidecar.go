@@ -25,6 +25,7 @@ import (
 	"github.com/trustsync/trustsync/dataplane/origdst"
 	"github.com/trustsync/trustsync/dataplane/pipeline"
 	"github.com/trustsync/trustsync/dataplane/proxy"
+	"github.com/trustsync/trustsync/dataplane/tlsbridge"
 	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
@@ -118,9 +119,6 @@ func load(path string, env func(string) (string, bool)) (*loaded, error) {
 	}
 	if !r.ThisDataPlane {
 		return nil, fmt.Errorf("%s: mode %s is run by %s, not by this data plane (proxy-sidecar)", path, r.Mode, r.RunBy)
-	}
-	if r.TLSBridge != nil {
-		return nil, fmt.Errorf("%s: tls_bridge: enabled is not supported by this data plane yet; run upstream's authbridge image for the TLS bridge", path)
 	}
 	return &loaded{resolved: r, sum: sha256.Sum256(data)}, nil
 }
@@ -298,6 +296,13 @@ func (s *sidecar) start(ctx context.Context, r *sidecarconfig.Resolved, serve fu
 		if r.MTLS == sidecarconfig.MTLSStrict {
 			fo.DialPeer = mtls.Dialer(mtls.ClientConfig(s.identity.x509, authz, mm), 10*time.Second, mm)
 		}
+		if r.TLSBridge != nil {
+			b, err := newBridge(r.TLSBridge, s.reg, o.Log.WithName("tls-bridge"))
+			if err != nil {
+				return err
+			}
+			fo.Bridge = b
+		}
 		fwd, err := proxy.NewForward(fo)
 		if err != nil {
 			return err
@@ -327,6 +332,19 @@ func (s *sidecar) start(ctx context.Context, r *sidecarconfig.Resolved, serve fu
 		o.Ready(addrs)
 	}
 	return nil
+}
+
+// newBridge is the TLS bridge of a tls_bridge block: its CA read from ca_dir (or
+// generated there), re-read when cert-manager renews it.
+func newBridge(r *sidecarconfig.ResolvedTLSBridge, reg prometheus.Registerer, l logr.Logger) (*tlsbridge.Bridge, error) {
+	o := tlsbridge.OptionsFor(r)
+	o.Log, o.Registerer = l, reg
+	b, err := tlsbridge.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("tls_bridge: %w", err)
+	}
+	l.Info("TLS bridge on", "ca", b.CACert().Subject.String(), "ports", r.Ports, "passthrough_hosts", r.PassthroughHosts)
+	return b, nil
 }
 
 func (s *sidecar) inbound() *pipeline.Pipeline  { return s.current.Load().inbound }
