@@ -31,27 +31,47 @@ func TestRenderedConfigsRun(t *testing.T) {
 	ca := x509test.NewSPIFFECA(t, "example.org")
 	id := spiffeid.RequireFromString("spiffe://example.org/ns/demo/sa/assistant")
 	svid := ca.SVID(t, id.String(), x509test.Options{})
-	ran, bridged := 0, 0
+	ran, bridged, lite := 0, 0, 0
+	type object struct {
+		Kind     string                           `yaml:"kind"`
+		Metadata struct{ Name, Namespace string } `yaml:"metadata"`
+		Data     map[string]string                `yaml:"data"`
+		Spec     struct {
+			AuthBridgeMode string                `yaml:"authBridgeMode"`
+			TargetRef      struct{ Name string } `yaml:"targetRef"`
+		} `yaml:"spec"`
+	}
 	for _, g := range goldens {
 		data, err := os.ReadFile(g)
 		if err != nil {
 			t.Fatal(err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		for {
-			var obj struct {
-				Kind     string                `yaml:"kind"`
-				Metadata struct{ Name string } `yaml:"metadata"`
-				Data     map[string]string     `yaml:"data"`
-			}
-			if err := dec.Decode(&obj); err != nil {
+		var objs []object
+		for dec := yaml.NewDecoder(bytes.NewReader(data)); ; {
+			var o object
+			if err := dec.Decode(&o); err != nil {
 				break
 			}
+			objs = append(objs, o)
+		}
+		// The workloads whose AgentRuntime asks for the lite image: their sidecar runs
+		// with --lite.
+		liteConfigs := map[string]bool{}
+		for _, o := range objs {
+			if o.Kind == "AgentRuntime" && o.Spec.AuthBridgeMode == "lite" {
+				liteConfigs[o.Metadata.Namespace+"/authbridge-config-"+o.Spec.TargetRef.Name] = true
+			}
+		}
+		for _, obj := range objs {
 			cfg, ok := obj.Data["config.yaml"]
 			if obj.Kind != "ConfigMap" || !strings.HasPrefix(obj.Metadata.Name, "authbridge-config-") || !ok || !strings.Contains(cfg, "mode: proxy-sidecar") {
 				continue
 			}
 			name := filepath.Base(g) + "/" + obj.Metadata.Name
+			isLite := liteConfigs[obj.Metadata.Namespace+"/"+obj.Metadata.Name]
+			if isLite {
+				lite++
+			}
 			t.Run(name, func(t *testing.T) {
 				file := filepath.Join(t.TempDir(), "config.yaml")
 				if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
@@ -83,7 +103,7 @@ func TestRenderedConfigsRun(t *testing.T) {
 					}
 					bridged++
 				}
-				b := &builder{reg: prometheus.NewRegistry(), log: logr.Discard()}
+				b := &builder{reg: prometheus.NewRegistry(), log: logr.Discard(), lite: isLite}
 				if l.resolved.SPIFFE != nil {
 					b.identity = &workloadIdentity{id: id}
 					if c := opaConfig(l.resolved); c != nil {
@@ -106,8 +126,8 @@ func TestRenderedConfigsRun(t *testing.T) {
 	if ran == 0 {
 		t.Fatal("no proxy-sidecar config.yaml in the golden renders")
 	}
-	if bridged == 0 {
-		t.Fatal("no golden render enables the TLS bridge")
+	if bridged == 0 || lite == 0 {
+		t.Fatalf("the golden renders enable the TLS bridge in %d configs and the lite image in %d, want both", bridged, lite)
 	}
 }
 
