@@ -39,15 +39,15 @@ func TestProxyContainerCommand(t *testing.T) {
 		{"trustsync lite", gitopsv1.DefaultAuthBridgeImage, gitopsv1.DefaultAuthBridgeLiteImage, agentv1.AuthBridgeLite, []string{"/usr/local/bin/trustsync", "authbridge", "--lite"}},
 		{"upstream proxy", gitopsv1.UpstreamAuthBridgeImage, gitopsv1.UpstreamAuthBridgeLiteImage, agentv1.AuthBridgeProxySidecar, nil},
 		{"upstream lite", gitopsv1.UpstreamAuthBridgeImage, gitopsv1.UpstreamAuthBridgeLiteImage, agentv1.AuthBridgeLite, nil},
-		{"trustsync with the TLS bridge runs upstream's", gitopsv1.DefaultAuthBridgeImage, gitopsv1.DefaultAuthBridgeLiteImage, agentv1.AuthBridgeLite, nil},
+		{"trustsync lite with the TLS bridge", gitopsv1.DefaultAuthBridgeImage, gitopsv1.DefaultAuthBridgeLiteImage, agentv1.AuthBridgeLite, []string{"/usr/local/bin/trustsync", "authbridge", "--lite"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := gitopsv1.DefaultPlatform()
 			p.Images.AuthBridge, p.Images.AuthBridgeLite = tt.full, tt.lite
 			bridge := strings.Contains(tt.name, "TLS bridge")
 			c := proxyContainer(InjectInput{Platform: p, Settings: Settings{Mode: tt.mode, TLSBridge: bridge}}, nil, nil)
-			if bridge && c.Image != gitopsv1.UpstreamAuthBridgeLiteImage {
-				t.Errorf("image %s, want upstream's lite image", c.Image)
+			if want := map[bool]string{false: tt.full, true: tt.lite}[tt.mode == agentv1.AuthBridgeLite]; c.Image != want {
+				t.Errorf("image %s, want %s", c.Image, want)
 			}
 			if !slices.Equal(c.Command, tt.wantCommand) {
 				t.Errorf("command %q, want %q", c.Command, tt.wantCommand)

@@ -289,14 +289,6 @@ func proxyContainer(in InjectInput, mounts []corev1.VolumeMount, env []corev1.En
 	if lite {
 		image = in.Platform.Images.AuthBridgeLite
 	}
-	// trustsync's data plane has no TLS bridge yet, and refuses a configuration that
-	// enables it: such agents run upstream's image.
-	if in.Settings.TLSBridge && IsTrustsyncImage(image) {
-		image = gitopsv1.UpstreamAuthBridgeImage
-		if lite {
-			image = gitopsv1.UpstreamAuthBridgeLiteImage
-		}
-	}
 	// trustsync's image runs the data plane as a subcommand; upstream's images run
 	// their proxy as the entrypoint and take the same --config.
 	var command []string
