@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/manifest"
@@ -65,11 +67,16 @@ type item struct {
 	manager string
 	write   bool // must be applied
 	check   bool // live exists but nothing is recorded: a dry-run decides
+	// applied says the live object carries this desired object's hash: nothing is
+	// recorded (the engine restarted), but Git did not change it since the last apply,
+	// so what the dry-run finds different is drift.
+	applied bool
 }
 
 var (
 	gkCRD       = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
 	gkNamespace = schema.GroupKind{Kind: "Namespace"}
+	gkSecret    = schema.GroupKind{Kind: "Secret"}
 )
 
 // Apply converges the cluster on desired. Every object that is about to be written is
@@ -214,6 +221,15 @@ func (m *Manager) prepare(desired []*manifest.Object) ([]*item, error) {
 		if it.hash, err = hashOf(o); err != nil {
 			return nil, err
 		}
+		if gvk.GroupKind() != gkSecret {
+			// Not on a Secret: a hash of its data would be an oracle for guessing it.
+			a := o.GetAnnotations()
+			if a == nil {
+				a = map[string]string{}
+			}
+			a[gitopsv1.AnnotationApplied] = it.hash
+			o.SetAnnotations(a)
+		}
 		items = append(items, it)
 	}
 	if len(errs) > 0 {
@@ -255,6 +271,19 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 		case it.live == nil:
 			it.action, it.write = Created, true
 		case rec == nil:
+			// Nothing recorded: the engine restarted, or never applied it.
+			it.applied = it.live.GetAnnotations()[gitopsv1.AnnotationApplied] == it.hash
+			ours, err := ownedFields(it.live, m.opts.FieldOwner)
+			if err != nil {
+				return err
+			}
+			if it.applied && ours != nil && !m.writtenSince(it) {
+				// What Git wants is what was applied, and nobody has written a field
+				// of it since: nothing to send, nothing to dry-run.
+				it.action = Unchanged
+				m.remember(it.ref, &record{hash: it.hash, rv: it.live.GetResourceVersion(), owned: ours})
+				continue
+			}
 			it.check = true
 		case rec.hash != it.hash:
 			it.action, it.write = Configured, true
@@ -276,6 +305,30 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 		}
 	}
 	return errors.Join(conflicts...)
+}
+
+// writtenSince reports whether another manager has written, since this manager's
+// last apply, a field the desired object sets (the cache keeps the other managers'
+// entries of the main resource from then on). A list the desired object sets counts as
+// written when anything in it is: matching items by key is left to the dry-run.
+func (m *Manager) writtenSince(it *item) bool {
+	for _, e := range it.live.GetManagedFields() {
+		if e.Manager == m.opts.FieldOwner || e.Subresource != "" || e.FieldsV1 == nil {
+			continue
+		}
+		set := &fieldpath.Set{}
+		if err := set.FromJSON(bytes.NewReader(e.FieldsV1.Raw)); err != nil {
+			return true
+		}
+		written := false
+		set.Leaves().Iterate(func(p fieldpath.Path) {
+			written = written || setsPath(it.obj.Object, p)
+		})
+		if written {
+			return true
+		}
+	}
+	return false
 }
 
 // otherOwner describes the owner of an object that carries owner labels other than this
@@ -383,6 +436,18 @@ func (m *Manager) dryRun(ctx context.Context, items []*item) error {
 			it.action = Unchanged
 			m.remember(it.ref, &record{hash: it.hash, rv: it.live.GetResourceVersion(), owned: owned})
 			continue
+		}
+		if it.applied {
+			// Git wants what was applied: the fields the apply would own and the
+			// manager owns no longer are drift, decided as drift is (warn writes
+			// nothing). The record holds what the apply owned, so the next plan finds
+			// the same drift from the cache alone.
+			if it.drift = lostFields(owned, liveOwned, it.obj.Object); len(it.drift) > 0 {
+				m.remember(it.ref, &record{hash: it.hash, owned: owned})
+				it.manager = m.driftManager(ctx, it)
+				m.onDrift(it)
+				continue
+			}
 		}
 		it.action, it.write = Configured, true
 	}

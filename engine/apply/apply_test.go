@@ -369,6 +369,8 @@ func TestUnservedKind(t *testing.T) {
 
 // TestColdStart: a new Manager (a restarted engine) checks existing objects with one
 // dry-run each, writes nothing when they match, and is back to sending nothing after.
+// TestColdStart: after a restart (nothing recorded) an object that carries the hash of
+// what Git wants, and that nobody wrote since, costs no request: no dry-run, no write.
 func TestColdStart(t *testing.T) {
 	f := newFixture(t, nil)
 	objs := f.objects(namespace, cmA, cmB)
@@ -378,13 +380,101 @@ func TestColdStart(t *testing.T) {
 	f.mgr.Forget()
 	f.requests.Reset()
 	cs := f.apply(f.objects(namespace, cmA, cmB))
-	if cs.Count(Unchanged) != 3 || f.requests.Writes() != 0 || f.requests.Count(metrics.VerbDryRun) != 3 {
+	if cs.Count(Unchanged) != 3 || f.requests.Writes() != 0 || f.requests.Count(metrics.VerbDryRun) != 0 {
 		t.Fatalf("cold start: %v, %d writes, %d dry-runs", f.actions(cs), f.requests.Writes(), f.requests.Count(metrics.VerbDryRun))
 	}
 	f.requests.Reset()
 	f.apply(f.objects(namespace, cmA, cmB))
 	if f.requests.Writes()+f.requests.Count(metrics.VerbDryRun) != 0 {
 		t.Fatal("requests after the cold start")
+	}
+}
+
+// TestColdStartDrift: drift that happened while the engine was down is found after the
+// restart, with one dry-run for the object written since, none for one whose foreign
+// write touched no field of Git's; warn reports it and writes nothing, also on the next
+// plan, which needs no dry-run; correct corrects it.
+func TestColdStartDrift(t *testing.T) {
+	for _, mode := range []gitopsv1.DriftMode{gitopsv1.DriftWarn, gitopsv1.DriftCorrect} {
+		t.Run(string(mode), func(t *testing.T) {
+			f := newFixture(t, func(o *Options) { o.DriftMode = mode })
+			objs := f.objects(namespace, cmA, cmB)
+			f.apply(objs)
+			f.settle(objs)
+
+			f.mgr.Forget() // the engine is down
+			editConfigMap(t, f.ns, "a", "key", "tampered", "kubectl-edit")
+			editConfigMap(t, f.ns, "b", "other", "added", "kubectl-edit") // a field Git does not set
+			f.settle(objs)
+			f.requests.Reset()
+			cs := f.apply(f.objects(namespace, cmA, cmB))
+			drifted := cs.Drifted()
+			if len(drifted) != 1 || drifted[0].Object.Name != "a" || strings.Join(drifted[0].Drift, ",") != "/data/key" || drifted[0].Manager != "kubectl-edit" {
+				t.Fatalf("drifted %+v, want a's /data/key by kubectl-edit", drifted)
+			}
+			if a := f.actions(cs); a["ConfigMap/b"] != Unchanged {
+				t.Errorf("a foreign write outside Git's fields counted: %v", a)
+			}
+			if n := f.requests.Count(metrics.VerbDryRun); n != 1 {
+				t.Errorf("%d dry-runs, want 1 (a's)", n)
+			}
+			value := func() string {
+				cm := &unstructured.Unstructured{}
+				cm.SetAPIVersion("v1")
+				cm.SetKind("ConfigMap")
+				if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "a"}, cm); err != nil {
+					t.Fatal(err)
+				}
+				v, _, _ := unstructured.NestedString(cm.Object, "data", "key")
+				return v
+			}
+			switch mode {
+			case gitopsv1.DriftWarn:
+				if drifted[0].Action != Drifted || value() != "tampered" || f.requests.Writes() != 0 {
+					t.Fatalf("warn mode after a restart: action %s, value %q, %d writes", drifted[0].Action, value(), f.requests.Writes())
+				}
+				f.requests.Reset()
+				cs = f.apply(f.objects(namespace, cmA, cmB))
+				if d := cs.Drifted(); len(d) != 1 || d[0].Action != Drifted || f.requests.Writes()+f.requests.Count(metrics.VerbDryRun) != 0 {
+					t.Errorf("the next plan: %+v, %d writes, %d dry-runs; want the same drift from the cache alone", d, f.requests.Writes(), f.requests.Count(metrics.VerbDryRun))
+				}
+			case gitopsv1.DriftCorrect:
+				if drifted[0].Action != Configured || value() != "one" {
+					t.Fatalf("correct mode after a restart: action %s, value %q", drifted[0].Action, value())
+				}
+			}
+		})
+	}
+}
+
+// TestColdStartGitChange: what Git changed while the engine was down is applied after the
+// restart, in warn mode too (warn is about others' writes, not Git's); a Secret, which
+// carries no hash, is settled by a dry-run.
+func TestColdStartGitChange(t *testing.T) {
+	const secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: '%NS%'}\nstringData: {token: t0}"
+	f := newFixture(t, func(o *Options) { o.DriftMode = gitopsv1.DriftWarn })
+	objs := f.objects(namespace, cmA, cmB, secret)
+	f.apply(objs)
+	f.settle(objs)
+	s := &unstructured.Unstructured{}
+	s.SetAPIVersion("v1")
+	s.SetKind("Secret")
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "s"}, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.GetAnnotations()[gitopsv1.AnnotationApplied]; ok {
+		t.Error("a Secret carries the hash of its data")
+	}
+
+	f.mgr.Forget()
+	f.requests.Reset()
+	cs := f.apply(f.objects(namespace, strings.Replace(cmA, "key: one", "key: changed", 1), cmB, secret))
+	a := f.actions(cs)
+	if a["ConfigMap/a"] != Configured || a["ConfigMap/b"] != Unchanged || a["Secret/s"] != Unchanged || len(cs.Drifted()) != 0 {
+		t.Fatalf("after a restart with a Git change: %v", a)
+	}
+	if n := f.requests.Count(metrics.VerbDryRun); n != 2 {
+		t.Errorf("%d dry-runs, want 2 (the changed ConfigMap, the Secret)", n)
 	}
 }
 

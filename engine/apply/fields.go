@@ -49,6 +49,29 @@ func lostFields(before, now *fieldpath.Set, desired map[string]any) []string {
 	return out
 }
 
+// setsPath reports whether obj sets the field at p or one above or below it; a list
+// item, a set member or an index counts as set wherever obj has a list.
+func setsPath(obj map[string]any, p fieldpath.Path) bool {
+	var cur any = obj
+	for _, pe := range p {
+		switch {
+		case pe.FieldName != nil:
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return true // obj sets a value here, which holds the field
+			}
+			v, ok := m[*pe.FieldName]
+			if !ok {
+				return false
+			}
+			cur = v
+		default:
+			return cur != nil
+		}
+	}
+	return true
+}
+
 // pointer renders a field path as a JSON pointer into obj.
 func pointer(p fieldpath.Path, obj map[string]any) string {
 	var b strings.Builder

@@ -41,17 +41,26 @@ func New(cfg *rest.Config, o Options) (crcache.Cache, error) {
 	})
 }
 
-// KeepManagedFields returns a transform that keeps only the given manager's
-// managedFields entries and drops the last-applied-configuration annotation.
+// KeepManagedFields returns a transform that keeps the given manager's managedFields
+// entries, and of the others only those on the main resource at least as recent as the
+// manager's last apply (the writes since then, which a restarted engine must weigh; the
+// rest are history it never reads), and drops the last-applied-configuration annotation.
 func KeepManagedFields(manager string) cache.TransformFunc {
 	return func(obj any) (any, error) {
 		m, ok := obj.(metav1.Object)
 		if !ok {
 			return obj, nil
 		}
+		var applied *metav1.Time
+		for _, e := range m.GetManagedFields() {
+			if e.Manager == manager && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
+				applied = e.Time
+			}
+		}
 		var kept []metav1.ManagedFieldsEntry
 		for _, e := range m.GetManagedFields() {
-			if e.Manager == manager {
+			since := e.Subresource == "" && (applied == nil || e.Time == nil || !e.Time.Before(applied))
+			if e.Manager == manager || since {
 				kept = append(kept, e)
 			}
 		}

@@ -7,6 +7,11 @@ const (
 	LabelSyncName      = "sync.gitops.trustsync.dev/name"
 	LabelSyncNamespace = "sync.gitops.trustsync.dev/namespace"
 
+	// AnnotationApplied is the content hash of the object as a Sync last applied it
+	// (Secrets excepted), so an engine that restarted knows without a dry-run whether Git
+	// changed the object since.
+	AnnotationApplied = "sync.gitops.trustsync.dev/applied"
+
 	// AnnotationReconcileRequestedAt asks for an immediate reconcile when its value
 	// changes; status.lastHandledReconcileAt echoes the value once handled.
 	AnnotationReconcileRequestedAt = "gitops.trustsync.dev/reconcile-requested-at"
