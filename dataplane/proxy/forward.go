@@ -214,20 +214,28 @@ func (f *Forward) connect(ex *exchange, r *http.Request) {
 		writeJSON(&ex.w, http.StatusInternalServerError, bodyNoHijack)
 		return
 	}
-	_ = conn.SetDeadline(time.Now().Add(dialTimeout))
-	if _, err := conn.Write([]byte("HTTP/1.1 200 Connection Established\r\n\r\n")); err != nil {
+	client, err := established(conn, brw)
+	if err != nil {
 		_ = conn.Close()
 		_ = up.Close()
 		return
 	}
-	_ = conn.SetDeadline(time.Time{})
-	// Bytes the client sent after the CONNECT head are in the server's reader.
-	var client net.Conn = conn
-	if n := brw.Reader.Buffered(); n > 0 {
-		client = &peekedConn{Conn: conn, r: io.MultiReader(io.LimitReader(brw.Reader, int64(n)), conn)}
-	}
 	ex.out.BytesIn, ex.out.BytesOut = relay(r.Context(), client, up)
 	ex.out.Upstream = time.Since(start)
+}
+
+// established answers a hijacked CONNECT with 200 and returns the client's connection,
+// the bytes it sent after the CONNECT head (already in the server's reader) first.
+func established(conn net.Conn, brw *bufio.ReadWriter) (net.Conn, error) {
+	_ = conn.SetDeadline(time.Now().Add(dialTimeout))
+	if _, err := conn.Write([]byte("HTTP/1.1 200 Connection Established\r\n\r\n")); err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if n := brw.Reader.Buffered(); n > 0 {
+		return &peekedConn{Conn: conn, r: io.MultiReader(io.LimitReader(brw.Reader, int64(n)), conn)}, nil
+	}
+	return conn, nil
 }
 
 // bridgeConnect serves an allowed CONNECT the TLS bridge intercepts, in upstream's
@@ -244,15 +252,10 @@ func (f *Forward) bridgeConnect(ex *exchange, r *http.Request) {
 	}
 	stop := context.AfterFunc(r.Context(), func() { _ = conn.Close() })
 	defer stop()
-	_ = conn.SetDeadline(time.Now().Add(dialTimeout))
-	if _, err := conn.Write([]byte("HTTP/1.1 200 Connection Established\r\n\r\n")); err != nil {
+	client, err := established(conn, brw)
+	if err != nil {
 		_ = conn.Close()
 		return
-	}
-	_ = conn.SetDeadline(time.Time{})
-	var client net.Conn = conn
-	if n := brw.Reader.Buffered(); n > 0 {
-		client = &peekedConn{Conn: conn, r: io.MultiReader(io.LimitReader(brw.Reader, int64(n)), conn)}
 	}
 	br := bufio.NewReaderSize(client, 64)
 	_ = conn.SetReadDeadline(time.Now().Add(bridgePeekTimeout))

@@ -166,9 +166,7 @@ func (t *transparent) serve(ctx context.Context, conn net.Conn) {
 func (t *transparent) bridge(ctx context.Context, conn net.Conn, dst netip.AddrPort, host string) {
 	ex := getExchange(ListenerTransparent, nil)
 	defer finish(ex, t.f.c.onDone)
-	req := ex.build(pipeline.Outbound, t.f.pipeline(), http.MethodConnect, "tcp", host, "", http.Header{})
-	if d := ex.p.Request(ctx, req); d != nil {
-		ex.deny(d)
+	if !t.allowed(ctx, ex, host) {
 		return
 	}
 	start := time.Now()
@@ -268,13 +266,22 @@ func (c *helloConn) SetWriteDeadline(time.Time) error { return nil }
 func (c *helloConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
 func (c *helloConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
 
+// allowed decides on a connection the listener does not read as HTTP, as a CONNECT to
+// host; a denial is recorded on ex.
+func (t *transparent) allowed(ctx context.Context, ex *exchange, host string) bool {
+	req := ex.build(pipeline.Outbound, t.f.pipeline(), http.MethodConnect, "tcp", host, "", http.Header{})
+	if d := ex.p.Request(ctx, req); d != nil {
+		ex.deny(d)
+		return false
+	}
+	return true
+}
+
 // tunnel decides on a non-HTTP connection as a CONNECT to host and relays it to dst.
 func (t *transparent) tunnel(ctx context.Context, conn net.Conn, dst netip.AddrPort, host string) {
 	ex := getExchange(ListenerTransparent, nil)
 	defer finish(ex, t.f.c.onDone)
-	req := ex.build(pipeline.Outbound, t.f.pipeline(), http.MethodConnect, "tcp", host, "", http.Header{})
-	if d := ex.p.Request(ctx, req); d != nil {
-		ex.deny(d)
+	if !t.allowed(ctx, ex, host) {
 		return
 	}
 	start := time.Now()
