@@ -228,18 +228,25 @@ func TestApplyIsAllOrNothing(t *testing.T) {
 	if w := f.requests.Writes(); w != 0 {
 		t.Fatalf("%d writes despite a failed dry-run", w)
 	}
-	cm := &unstructured.Unstructured{}
-	cm.SetAPIVersion("v1")
-	cm.SetKind("ConfigMap")
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "a"}, cm); err != nil {
-		t.Fatal(err)
-	}
-	if v, _, _ := unstructured.NestedString(cm.Object, "data", "key"); v != "one" {
+	if v := dataKey(t, f.ns, "a"); v != "one" {
 		t.Fatalf("the good object of the bad revision was written: key=%q", v)
 	}
 }
 
 // editConfigMap changes a ConfigMap as another field manager would (kubectl edit).
+// dataKey is the live value of data.key of ConfigMap ns/name.
+func dataKey(t *testing.T, ns, name string) string {
+	t.Helper()
+	cm := &unstructured.Unstructured{}
+	cm.SetAPIVersion("v1")
+	cm.SetKind("ConfigMap")
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, cm); err != nil {
+		t.Fatal(err)
+	}
+	v, _, _ := unstructured.NestedString(cm.Object, "data", "key")
+	return v
+}
+
 func editConfigMap(t *testing.T, ns, name, key, value, manager string) {
 	t.Helper()
 	cm := &unstructured.Unstructured{}
@@ -278,13 +285,7 @@ func TestDrift(t *testing.T) {
 			if drifted[0].Manager != "kubectl-edit" {
 				t.Errorf("manager %q", drifted[0].Manager)
 			}
-			cm := &unstructured.Unstructured{}
-			cm.SetAPIVersion("v1")
-			cm.SetKind("ConfigMap")
-			if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "a"}, cm); err != nil {
-				t.Fatal(err)
-			}
-			value, _, _ := unstructured.NestedString(cm.Object, "data", "key")
+			value := dataKey(t, f.ns, "a")
 			switch mode {
 			case gitopsv1.DriftWarn:
 				if drifted[0].Action != Drifted || value != "tampered" || f.requests.Writes() != 0 {
@@ -418,16 +419,7 @@ func TestColdStartDrift(t *testing.T) {
 			if n := f.requests.Count(metrics.VerbDryRun); n != 1 {
 				t.Errorf("%d dry-runs, want 1 (a's)", n)
 			}
-			value := func() string {
-				cm := &unstructured.Unstructured{}
-				cm.SetAPIVersion("v1")
-				cm.SetKind("ConfigMap")
-				if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "a"}, cm); err != nil {
-					t.Fatal(err)
-				}
-				v, _, _ := unstructured.NestedString(cm.Object, "data", "key")
-				return v
-			}
+			value := func() string { return dataKey(t, f.ns, "a") }
 			switch mode {
 			case gitopsv1.DriftWarn:
 				if drifted[0].Action != Drifted || value() != "tampered" || f.requests.Writes() != 0 {
