@@ -24,6 +24,9 @@ import (
 func main() {
 	agents := flag.Int("agents", 1000, "agents in the generated repository")
 	runs := flag.Int("runs", 3, "timed no-op runs of each side")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of trustsync's no-op runs here")
+	restartProfile := flag.String("restartprofile", "", "write a CPU profile of the no-op after a restart here")
+	skipBaseline := flag.Bool("skip-baseline", false, "leave out fluxcd/pkg/ssa (for profiling; no P1 line)")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -49,6 +52,7 @@ func main() {
 	}
 	fmt.Printf("trustsync first apply: %s ms\n", benchutil.Ms(first[0]))
 	e.Requests.Reset()
+	stopProfile := benchutil.CPUProfile(*cpuprofile)
 	noop, err := benchutil.Time(*runs, func() error {
 		cs, err := e.Manager.Apply(ctx, objs)
 		if err == nil && cs.Count("unchanged") != len(objs) {
@@ -59,17 +63,52 @@ func main() {
 	if err != nil {
 		benchutil.Fatal(err)
 	}
+	stopProfile()
 	writes, dryruns := e.Requests.Writes()/int64(*runs), e.Requests.Count(metrics.VerbDryRun)/int64(*runs)
 	fmt.Printf("trustsync no-op apply: median %s ms, %d writes, %d dry-runs\n", benchutil.Ms(benchutil.Median(noop)), writes, dryruns)
 
+	// the same no-op right after a controller restart: a new cache, nothing remembered
+	if err := e.Restart(); err != nil {
+		benchutil.Fatal(err)
+	}
+	warm, err := e.WarmCache(ctx, objs)
+	if err != nil {
+		benchutil.Fatal(err)
+	}
+	e.Requests.Reset()
+	stopProfile = benchutil.CPUProfile(*restartProfile)
+	restart, err := benchutil.Time(1, func() error {
+		cs, err := e.Manager.Apply(ctx, objs)
+		if err == nil && cs.Count("unchanged") != len(objs) {
+			err = fmt.Errorf("no-op apply after a restart changed something: %s", cs.Summary())
+		}
+		return err
+	})
+	stopProfile()
+	if err != nil {
+		benchutil.Fatal(err)
+	}
+	fmt.Printf("trustsync no-op apply after a restart: %s ms (cache synced in %s ms before it)\n", benchutil.Ms(restart[0]), benchutil.Ms(warm))
+	tm := benchutil.Median(noop)
+	benchutil.Result("P1R",
+		"writes", fmt.Sprint(e.Requests.Writes()),
+		"dryruns", fmt.Sprint(e.Requests.Count(metrics.VerbDryRun)),
+		"ms", benchutil.Ms(restart[0]),
+		"p1_ms", benchutil.Ms(tm),
+		"ratio_to_p1", fmt.Sprintf("%.2f", float64(restart[0])/float64(tm)),
+		"cache_sync_ms", benchutil.Ms(warm),
+	)
+
 	// baseline: fluxcd/pkg/ssa on a control plane of its own
+	if *skipBaseline {
+		return
+	}
 	fluxMs, fluxWrites, fluxDryruns, err := baseline(ctx, objs, *runs)
 	if err != nil {
 		benchutil.Fatal(err)
 	}
 	fmt.Printf("fluxcd/pkg/ssa ApplyAllStaged no-op: median %s ms, %d writes, %d dry-runs\n", benchutil.Ms(fluxMs), fluxWrites, fluxDryruns)
 
-	tm := benchutil.Median(noop)
 	benchutil.Result("P1",
 		"objects", fmt.Sprint(len(objs)),
 		"writes", fmt.Sprint(writes),

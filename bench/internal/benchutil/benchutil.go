@@ -3,6 +3,7 @@ package benchutil
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -46,4 +47,23 @@ func Result(id string, kv ...string) {
 func Fatal(err error) {
 	fmt.Fprintln(os.Stderr, "bench:", err)
 	os.Exit(1)
+}
+
+// CPUProfile starts a CPU profile written to path and returns what stops it; with an
+// empty path it does nothing. The benchmarks profile only their timed part.
+func CPUProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
