@@ -72,23 +72,31 @@ func Sort(objs []*Object) {
 	slices.SortStableFunc(objs, Compare)
 }
 
-// Compare is the order of Sort.
+// Compare is the order of Sort: by kind (CompareKinds), namespace, then name.
 func Compare(a, b *Object) int {
-	ga, gb := a.GroupVersionKind(), b.GroupVersionKind()
-	ka := resid.NewGvk(ga.Group, ga.Version, ga.Kind)
-	kb := resid.NewGvk(gb.Group, gb.Version, gb.Kind)
-	if !ka.Equals(kb) {
-		if ka.IsLessThan(kb) {
-			return -1
-		}
-		if kb.IsLessThan(ka) {
-			return 1
-		}
+	if c := CompareKinds(a.GroupVersionKind(), b.GroupVersionKind()); c != 0 {
+		return c
 	}
 	if c := strings.Compare(a.GetNamespace(), b.GetNamespace()); c != 0 {
 		return c
 	}
 	return strings.Compare(a.GetName(), b.GetName())
+}
+
+// CompareKinds orders kinds as kustomize does: those others depend on (Namespaces,
+// CRDs, ...) first.
+func CompareKinds(ga, gb schema.GroupVersionKind) int {
+	ka := resid.NewGvk(ga.Group, ga.Version, ga.Kind)
+	kb := resid.NewGvk(gb.Group, gb.Version, gb.Kind)
+	switch {
+	case ka.Equals(kb):
+		return 0
+	case ka.IsLessThan(kb):
+		return -1
+	case kb.IsLessThan(ka):
+		return 1
+	}
+	return 0
 }
 
 // Index finds objects by reference.

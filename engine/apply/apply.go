@@ -55,7 +55,9 @@ func stageErr(stage Stage, err error) error {
 
 // item is one desired object on its way through a run.
 type item struct {
-	obj           *manifest.Object // prepared: namespace, owner labels, ignored fields removed
+	src           *manifest.Object // as desired
+	gvk           schema.GroupVersionKind
+	obj           *manifest.Object // prepared (see prepareObject); nil until Manager.object
 	ref           manifest.Ref
 	hash          string
 	clusterScoped bool
@@ -79,10 +81,22 @@ var (
 	gkSecret    = schema.GroupKind{Kind: "Secret"}
 )
 
+// preparedKey is a desired object as prepare saw it; preparedItem what it found.
+type preparedKey struct {
+	obj           *manifest.Object
+	clusterScoped bool
+}
+
+type preparedItem struct {
+	ref  manifest.Ref
+	hash string
+}
+
 // Apply converges the cluster on desired. Every object that is about to be written is
 // dry-run first; when any dry-run fails nothing is written and the error names every
 // object that failed. Objects whose namespace or kind the same run creates are dry-run
-// once those exist, after the cluster-scoped stage.
+// once those exist, after the cluster-scoped stage. Desired objects are only read, and
+// an object given again is known by its address: it must not change once given.
 func (m *Manager) Apply(ctx context.Context, desired []*manifest.Object) (*ChangeSet, error) {
 	items, err := m.prepare(desired)
 	if err != nil {
@@ -102,8 +116,8 @@ func (m *Manager) Apply(ctx context.Context, desired []*manifest.Object) (*Chang
 		case gkNamespace:
 			newNamespaces[it.ref.Name] = true
 		case gkCRD:
-			group, _, _ := unstructured.NestedString(it.obj.Object, "spec", "group")
-			kind, _, _ := unstructured.NestedString(it.obj.Object, "spec", "names", "kind")
+			group, _, _ := unstructured.NestedString(it.src.Object, "spec", "group")
+			kind, _, _ := unstructured.NestedString(it.src.Object, "spec", "names", "kind")
 			newKinds[schema.GroupKind{Group: group, Kind: kind}] = true
 		}
 	}
@@ -114,7 +128,7 @@ func (m *Manager) Apply(ctx context.Context, desired []*manifest.Object) (*Chang
 	var now, later []*item
 	for _, it := range items {
 		if !it.served && !deferred(it) {
-			return nil, stageErr(StagePlan, &manifest.Error{File: it.obj.Source, Object: it.ref, Err: fmt.Errorf("the cluster does not serve %s, and no CustomResourceDefinition of this revision defines it", it.obj.GroupVersionKind())})
+			return nil, stageErr(StagePlan, &manifest.Error{File: it.src.Source, Object: it.ref, Err: fmt.Errorf("the cluster does not serve %s, and no CustomResourceDefinition of this revision defines it", it.gvk)})
 		}
 		if (it.write || it.check) && !deferred(it) {
 			now = append(now, it)
@@ -157,14 +171,15 @@ func (m *Manager) Apply(ctx context.Context, desired []*manifest.Object) (*Chang
 
 	cs := &ChangeSet{}
 	for _, it := range items {
-		cs.Changes = append(cs.Changes, Change{Object: it.ref, Version: it.obj.GroupVersionKind().Version, Action: it.action, Drift: it.drift, Manager: it.manager})
+		cs.Changes = append(cs.Changes, Change{Object: it.ref, Version: it.gvk.Version, Action: it.action, Drift: it.drift, Manager: it.manager})
 	}
 	return cs, nil
 }
 
-// prepare copies the desired objects and gives them what the cluster and the owner need:
-// the namespace of namespaced objects, the owner labels, no ignored fields; then hashes
-// them.
+// prepare gives each desired object its ref and hash, as prepareObject makes them. An
+// object the last run prepared (the same object: a revision's render is kept, and
+// desired objects never change) keeps its ref and hash and is copied again only if it
+// must be sent; mappings are looked up once per kind.
 func (m *Manager) prepare(desired []*manifest.Object) ([]*item, error) {
 	items := make([]*item, 0, len(desired))
 	crdScopes := map[schema.GroupKind]bool{} // kind → cluster-scoped, for kinds this revision defines
@@ -176,67 +191,117 @@ func (m *Manager) prepare(desired []*manifest.Object) ([]*item, error) {
 			crdScopes[schema.GroupKind{Group: group, Kind: kind}] = scope == "Cluster"
 		}
 	}
+	type scope struct{ served, cluster bool }
+	scopes := map[schema.GroupVersionKind]scope{}
+	var kinds []schema.GroupVersionKind
+	prepared := make(map[preparedKey]preparedItem, len(desired))
 	seen := map[manifest.Ref]string{}
 	var errs []error
 	for _, d := range desired {
-		o := manifest.New(d.DeepCopy(), d.Source)
-		gvk := o.GroupVersionKind()
-		it := &item{obj: o}
-		mapping, err := m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		switch {
-		case err == nil:
-			it.served = true
-			it.clusterScoped = mapping.Scope.Name() == meta.RESTScopeNameRoot
-		case meta.IsNoMatchError(err):
-			it.clusterScoped = crdScopes[gvk.GroupKind()]
-		default:
-			return nil, fmt.Errorf("mapping %s: %w", gvk, err)
-		}
-		if it.clusterScoped {
-			o.SetNamespace("")
-		} else if o.GetNamespace() == "" {
-			o.SetNamespace("default")
-		}
-		l := o.GetLabels()
-		if l == nil {
-			l = map[string]string{}
-		}
-		for k, v := range m.opts.Labels {
-			l[k] = v
-		}
-		o.SetLabels(l)
-		for _, r := range m.ignore {
-			if r.matches(o) {
-				for _, p := range r.paths {
-					removePointer(o.Object, p)
-				}
+		gvk := d.GroupVersionKind()
+		sc, ok := scopes[gvk]
+		if !ok {
+			mapping, err := m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+			switch {
+			case err == nil:
+				sc = scope{served: true, cluster: mapping.Scope.Name() == meta.RESTScopeNameRoot}
+			case meta.IsNoMatchError(err):
+				sc = scope{cluster: crdScopes[gvk.GroupKind()]}
+			default:
+				return nil, fmt.Errorf("mapping %s: %w", gvk, err)
 			}
+			scopes[gvk] = sc
+			kinds = append(kinds, gvk)
 		}
-		it.ref = o.Ref()
+		it := &item{src: d, gvk: gvk, served: sc.served, clusterScoped: sc.cluster}
+		key := preparedKey{d, sc.cluster}
+		if p, ok := m.prepared[key]; ok {
+			it.ref, it.hash = p.ref, p.hash
+		} else {
+			o, hash, err := m.prepareObject(d, sc.cluster)
+			if err != nil {
+				return nil, err
+			}
+			it.obj, it.ref, it.hash = o, o.Ref(), hash
+		}
+		prepared[key] = preparedItem{ref: it.ref, hash: it.hash}
 		if other, dup := seen[it.ref]; dup {
-			errs = append(errs, &manifest.Error{File: o.Source, Object: it.ref, Err: fmt.Errorf("defined twice (also in %s)", other)})
+			errs = append(errs, &manifest.Error{File: d.Source, Object: it.ref, Err: fmt.Errorf("defined twice (also in %s)", other)})
 			continue
 		}
-		seen[it.ref] = o.Source
-		if it.hash, err = hashOf(o); err != nil {
-			return nil, err
-		}
-		if gvk.GroupKind() != gkSecret {
-			// Not on a Secret: a hash of its data would be an oracle for guessing it.
-			a := o.GetAnnotations()
-			if a == nil {
-				a = map[string]string{}
-			}
-			a[gitopsv1.AnnotationApplied] = it.hash
-			o.SetAnnotations(a)
-		}
+		seen[it.ref] = d.Source
 		items = append(items, it)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	slices.SortStableFunc(items, func(a, b *item) int { return manifest.Compare(a.obj, b.obj) })
+	m.prepared = prepared
+	// manifest.Compare's order, with the kinds ranked once rather than in every comparison.
+	rank := make(map[schema.GroupVersionKind]int, len(kinds))
+	slices.SortFunc(kinds, manifest.CompareKinds)
+	for i, k := range kinds {
+		rank[k] = i
+	}
+	slices.SortStableFunc(items, func(a, b *item) int {
+		if c := rank[a.gvk] - rank[b.gvk]; c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.ref.Namespace, b.ref.Namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ref.Name, b.ref.Name)
+	})
 	return items, nil
+}
+
+// prepareObject copies a desired object and gives it what the cluster and the owner
+// need: the namespace of a namespaced object, the owner labels, no ignored fields, and
+// the hash of all that in the applied annotation.
+func (m *Manager) prepareObject(d *manifest.Object, clusterScoped bool) (*manifest.Object, string, error) {
+	o := manifest.New(d.DeepCopy(), d.Source)
+	if clusterScoped {
+		o.SetNamespace("")
+	} else if o.GetNamespace() == "" {
+		o.SetNamespace("default")
+	}
+	l := o.GetLabels()
+	if l == nil {
+		l = map[string]string{}
+	}
+	for k, v := range m.opts.Labels {
+		l[k] = v
+	}
+	o.SetLabels(l)
+	for _, r := range m.ignore {
+		if r.matches(o) {
+			for _, p := range r.paths {
+				removePointer(o.Object, p)
+			}
+		}
+	}
+	hash, err := hashOf(o)
+	if err != nil {
+		return nil, "", err
+	}
+	if o.GroupVersionKind().GroupKind() != gkSecret {
+		// Not on a Secret: a hash of its data would be an oracle for guessing it.
+		a := o.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[gitopsv1.AnnotationApplied] = hash
+		o.SetAnnotations(a)
+	}
+	return o, hash, nil
+}
+
+// object is the item's prepared object, made again when prepare reused its ref and hash.
+func (m *Manager) object(it *item) *manifest.Object {
+	if it.obj == nil {
+		// It was prepared before from the same object with the same options: no error.
+		it.obj, _, _ = m.prepareObject(it.src, it.clusterScoped)
+	}
+	return it.obj
 }
 
 // classify decides, from the cache and the records alone, what each object needs.
@@ -245,9 +310,10 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 	var conflicts []error
 	for _, it := range items {
 		live := &unstructured.Unstructured{}
-		live.SetGroupVersionKind(it.obj.GroupVersionKind())
+		live.SetGroupVersionKind(it.gvk)
 		if it.served {
-			err := m.cache.Get(ctx, client.ObjectKey{Namespace: it.ref.Namespace, Name: it.ref.Name}, live)
+			// The cache's own copy: the run only reads it.
+			err := m.cache.Get(ctx, client.ObjectKey{Namespace: it.ref.Namespace, Name: it.ref.Name}, live, client.UnsafeDisableDeepCopy)
 			switch {
 			case err == nil:
 				it.live = live
@@ -258,7 +324,7 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 		}
 		if it.live != nil {
 			if other := m.otherOwner(it.live); other != "" {
-				conflicts = append(conflicts, &manifest.Error{File: it.obj.Source, Object: it.ref,
+				conflicts = append(conflicts, &manifest.Error{File: it.src.Source, Object: it.ref,
 					Err: fmt.Errorf("already managed by another owner (%s); an object can have one owner", other)})
 				continue
 			}
@@ -294,7 +360,7 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 			if err != nil {
 				return err
 			}
-			if it.drift = lostFields(rec.owned, now, it.obj.Object); len(it.drift) == 0 {
+			if it.drift = lostFields(rec.owned, now, m.object(it).Object); len(it.drift) == 0 {
 				// Changed by someone, but not in the fields we own (status, others' fields).
 				it.action = Unchanged
 				m.remember(it.ref, &record{hash: rec.hash, rv: it.live.GetResourceVersion(), owned: rec.owned})
@@ -322,7 +388,7 @@ func (m *Manager) writtenSince(it *item) bool {
 		}
 		written := false
 		set.Leaves().Iterate(func(p fieldpath.Path) {
-			written = written || setsPath(it.obj.Object, p)
+			written = written || setsPath(m.object(it).Object, p)
 		})
 		if written {
 			return true
@@ -334,17 +400,22 @@ func (m *Manager) writtenSince(it *item) bool {
 // otherOwner describes the owner of an object that carries owner labels other than this
 // Manager's (e.g. another Sync's) by those labels; "" when it is ours or nobody's.
 func (m *Manager) otherOwner(u *unstructured.Unstructured) string {
-	l := u.GetLabels()
-	var theirs []string
+	l, _, _ := unstructured.NestedFieldNoCopy(u.Object, "metadata", "labels") // live objects are the cache's: read in place
+	labels, _ := l.(map[string]any)
 	differs := false
-	for _, k := range slices.Sorted(maps.Keys(m.opts.Labels)) {
-		if v, ok := l[k]; ok {
-			theirs = append(theirs, k+"="+v)
-			differs = differs || v != m.opts.Labels[k]
+	for k, want := range m.opts.Labels {
+		if v, ok := labels[k]; ok && v != want {
+			differs = true
 		}
 	}
 	if !differs {
 		return ""
+	}
+	var theirs []string
+	for _, k := range slices.Sorted(maps.Keys(m.opts.Labels)) {
+		if v, ok := labels[k].(string); ok {
+			theirs = append(theirs, k+"="+v)
+		}
 	}
 	return strings.Join(theirs, ", ")
 }
@@ -367,7 +438,7 @@ func (m *Manager) onDrift(it *item) {
 // keeps only this manager's field ownership. Best effort.
 func (m *Manager) driftManager(ctx context.Context, it *item) string {
 	fresh := &unstructured.Unstructured{}
-	fresh.SetGroupVersionKind(it.obj.GroupVersionKind())
+	fresh.SetGroupVersionKind(it.gvk)
 	if err := m.client.Get(ctx, client.ObjectKey{Namespace: it.ref.Namespace, Name: it.ref.Name}, fresh); err != nil {
 		return ""
 	}
@@ -399,9 +470,9 @@ func (m *Manager) applyAll(ctx context.Context, items []*item, dryRun bool) ([]*
 	g.SetLimit(m.opts.Concurrency)
 	for i, it := range items {
 		g.Go(func() error {
-			u := it.obj.DeepCopy()
+			u := m.object(it).DeepCopy()
 			if err := m.client.Apply(gctx, client.ApplyConfigurationFromUnstructured(u), opts...); err != nil {
-				errs[i] = &manifest.Error{File: it.obj.Source, Object: it.ref, Err: fmt.Errorf("%s: %w", failure, err)}
+				errs[i] = &manifest.Error{File: it.src.Source, Object: it.ref, Err: fmt.Errorf("%s: %w", failure, err)}
 				return nil
 			}
 			results[i] = u
@@ -442,7 +513,7 @@ func (m *Manager) dryRun(ctx context.Context, items []*item) error {
 			// manager owns no longer are drift, decided as drift is (warn writes
 			// nothing). The record holds what the apply owned, so the next plan finds
 			// the same drift from the cache alone.
-			if it.drift = lostFields(owned, liveOwned, it.obj.Object); len(it.drift) > 0 {
+			if it.drift = lostFields(owned, liveOwned, m.object(it).Object); len(it.drift) > 0 {
 				m.remember(it.ref, &record{hash: it.hash, owned: owned})
 				it.manager = m.driftManager(ctx, it)
 				m.onDrift(it)
@@ -524,14 +595,14 @@ func (m *Manager) waitForCRDs(ctx context.Context, items []*item) error {
 		}
 		for {
 			crd := &unstructured.Unstructured{}
-			crd.SetGroupVersionKind(it.obj.GroupVersionKind())
+			crd.SetGroupVersionKind(it.gvk)
 			err := m.client.Get(ctx, client.ObjectKey{Name: it.ref.Name}, crd)
 			if err == nil && established(crd) {
 				break
 			}
 			select {
 			case <-ctx.Done():
-				return &manifest.Error{File: it.obj.Source, Object: it.ref, Err: fmt.Errorf("not established within %s", m.opts.CRDTimeout)}
+				return &manifest.Error{File: it.src.Source, Object: it.ref, Err: fmt.Errorf("not established within %s", m.opts.CRDTimeout)}
 			case <-time.After(100 * time.Millisecond):
 			}
 		}

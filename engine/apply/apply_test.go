@@ -190,6 +190,38 @@ func TestApplyCreatesThenSendsNothing(t *testing.T) {
 	}
 }
 
+// TestKeptRenderIsPreparedOnce: the same objects applied again (a Sync keeps its last
+// render) send nothing; after Reconfigure they are prepared with the new options, so a
+// new owner label is applied.
+func TestKeptRenderIsPreparedOnce(t *testing.T) {
+	f := newFixture(t, nil)
+	objs := f.objects(namespace, cmA, cmB)
+	f.apply(objs)
+	f.settle(objs)
+
+	f.requests.Reset()
+	if cs := f.apply(objs); cs.Count(Unchanged) != 3 || f.requests.Writes() != 0 || f.requests.Count(metrics.VerbDryRun) != 0 {
+		t.Fatalf("the kept render again: %v, %d writes, %d dry-runs", f.actions(cs), f.requests.Writes(), f.requests.Count(metrics.VerbDryRun))
+	}
+
+	opts := f.opts
+	opts.Labels = map[string]string{ownerLabel: f.ns, "team": "blue"}
+	if err := f.mgr.Reconfigure(f.client, opts); err != nil {
+		t.Fatal(err)
+	}
+	if cs := f.apply(objs); cs.Count(Configured) != 3 {
+		t.Fatalf("after Reconfigure: %v, want all configured", f.actions(cs))
+	}
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(objs[1].GroupVersionKind())
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "a"}, live); err != nil {
+		t.Fatal(err)
+	}
+	if live.GetLabels()["team"] != "blue" {
+		t.Fatalf("labels %v, want team=blue", live.GetLabels())
+	}
+}
+
 func TestApplyOnlyTheChangedObject(t *testing.T) {
 	f := newFixture(t, nil)
 	objs := f.objects(namespace, cmA, cmB)

@@ -34,6 +34,10 @@ type Manager struct {
 	opts   Options
 	ignore []ignoreRule
 
+	// prepared are the refs and hashes of the last Apply's desired objects (see
+	// prepare); options change them, so Reconfigure drops them.
+	prepared map[preparedKey]preparedItem
+
 	mu      sync.Mutex
 	records map[manifest.Ref]*record
 }
@@ -68,6 +72,7 @@ func (m *Manager) Reconfigure(c Client, opts Options) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.client, m.opts, m.ignore = c, opts, ignore
+	m.prepared = nil
 	return nil
 }
 
