@@ -1,7 +1,6 @@
 package apply
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -254,17 +253,22 @@ func (m *Manager) prepare(desired []*manifest.Object) ([]*item, error) {
 	return items, nil
 }
 
-// prepareObject copies a desired object and gives it what the cluster and the owner
-// need: the namespace of a namespaced object, the owner labels, no ignored fields, and
-// the hash of all that in the applied annotation.
+// prepareObject gives a desired object what the cluster and the owner need: the
+// namespace of a namespaced object, the owner labels, no ignored fields, and the hash
+// of all that in the applied annotation. The result shares what it leaves as it was
+// with d (it is read only, and copied before it is sent); only an object that ignore
+// rules cut is copied whole.
 func (m *Manager) prepareObject(d *manifest.Object, clusterScoped bool) (*manifest.Object, string, error) {
-	o := manifest.New(d.DeepCopy(), d.Source)
+	top := maps.Clone(d.Object)
+	meta, _ := top["metadata"].(map[string]any)
+	top["metadata"] = maps.Clone(meta)
+	o := manifest.New(&unstructured.Unstructured{Object: top}, d.Source)
 	if clusterScoped {
 		o.SetNamespace("")
 	} else if o.GetNamespace() == "" {
 		o.SetNamespace("default")
 	}
-	l := o.GetLabels()
+	l := o.GetLabels() // a copy
 	if l == nil {
 		l = map[string]string{}
 	}
@@ -272,8 +276,12 @@ func (m *Manager) prepareObject(d *manifest.Object, clusterScoped bool) (*manife
 		l[k] = v
 	}
 	o.SetLabels(l)
+	copied := false
 	for _, r := range m.ignore {
 		if r.matches(o) {
+			if !copied {
+				o, copied = manifest.New(o.DeepCopy(), d.Source), true
+			}
 			for _, p := range r.paths {
 				removePointer(o.Object, p)
 			}
@@ -285,7 +293,7 @@ func (m *Manager) prepareObject(d *manifest.Object, clusterScoped bool) (*manife
 	}
 	if o.GroupVersionKind().GroupKind() != gkSecret {
 		// Not on a Secret: a hash of its data would be an oracle for guessing it.
-		a := o.GetAnnotations()
+		a := o.GetAnnotations() // a copy
 		if a == nil {
 			a = map[string]string{}
 		}
@@ -338,16 +346,14 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 			it.action, it.write = Created, true
 		case rec == nil:
 			// Nothing recorded: the engine restarted, or never applied it.
-			it.applied = it.live.GetAnnotations()[gitopsv1.AnnotationApplied] == it.hash
-			ours, err := ownedFields(it.live, m.opts.FieldOwner)
-			if err != nil {
-				return err
-			}
-			if it.applied && ours != nil && !m.writtenSince(it) {
+			annotations, _, _ := unstructured.NestedFieldNoCopy(it.live.Object, "metadata", "annotations")
+			a, _ := annotations.(map[string]any)
+			it.applied = a[gitopsv1.AnnotationApplied] == it.hash
+			if ours := ownedEntry(it.live, m.opts.FieldOwner); it.applied && ours != nil && !m.writtenSince(it) {
 				// What Git wants is what was applied, and nobody has written a field
 				// of it since: nothing to send, nothing to dry-run.
 				it.action = Unchanged
-				m.remember(it.ref, &record{hash: it.hash, rv: it.live.GetResourceVersion(), owned: ours})
+				m.remember(it.ref, &record{hash: it.hash, rv: it.live.GetResourceVersion(), ownedRaw: ours})
 				continue
 			}
 			it.check = true
@@ -360,10 +366,14 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 			if err != nil {
 				return err
 			}
-			if it.drift = lostFields(rec.owned, now, m.object(it).Object); len(it.drift) == 0 {
+			owned, err := rec.ownedSet()
+			if err != nil {
+				return fmt.Errorf("managed fields of %s as applied: %w", it.ref, err)
+			}
+			if it.drift = lostFields(owned, now, m.object(it).Object); len(it.drift) == 0 {
 				// Changed by someone, but not in the fields we own (status, others' fields).
 				it.action = Unchanged
-				m.remember(it.ref, &record{hash: rec.hash, rv: it.live.GetResourceVersion(), owned: rec.owned})
+				m.remember(it.ref, &record{hash: rec.hash, rv: it.live.GetResourceVersion(), owned: owned})
 				continue
 			}
 			it.manager = m.driftManager(ctx, it)
@@ -378,13 +388,13 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 // entries of the main resource from then on). A list the desired object sets counts as
 // written when anything in it is: matching items by key is left to the dry-run.
 func (m *Manager) writtenSince(it *item) bool {
-	for _, e := range it.live.GetManagedFields() {
-		if e.Manager == m.opts.FieldOwner || e.Subresource != "" || e.FieldsV1 == nil {
+	for _, e := range managedEntries(it.live) {
+		if e["manager"] == m.opts.FieldOwner || !isMainResource(e) || e["fieldsV1"] == nil {
 			continue
 		}
-		set := &fieldpath.Set{}
-		if err := set.FromJSON(bytes.NewReader(e.FieldsV1.Raw)); err != nil {
-			return true
+		set, err := parseFields(e["fieldsV1"])
+		if err != nil {
+			return true // unreadable: the dry-run decides
 		}
 		written := false
 		set.Leaves().Iterate(func(p fieldpath.Path) {

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -17,17 +18,57 @@ import (
 // ownedFields is the set of fields the manager owns through apply on the object's main
 // resource; nil when it owns none.
 func ownedFields(u *unstructured.Unstructured, manager string) (*fieldpath.Set, error) {
-	for _, e := range u.GetManagedFields() {
-		if e.Manager != manager || e.Operation != metav1.ManagedFieldsOperationApply || e.Subresource != "" || e.FieldsV1 == nil {
-			continue
-		}
-		set := &fieldpath.Set{}
-		if err := set.FromJSON(bytes.NewReader(e.FieldsV1.Raw)); err != nil {
-			return nil, fmt.Errorf("managed fields of %s: %w", u.GetName(), err)
-		}
-		return set, nil
+	raw := ownedEntry(u, manager)
+	if raw == nil {
+		return nil, nil
 	}
-	return nil, nil
+	set, err := parseFields(raw)
+	if err != nil {
+		return nil, fmt.Errorf("managed fields of %s: %w", u.GetName(), err)
+	}
+	return set, nil
+}
+
+// ownedEntry is the fieldsV1 of the manager's apply entry on the main resource, as the
+// object holds it (read in place, not converted); nil when there is none.
+func ownedEntry(u *unstructured.Unstructured, manager string) any {
+	for _, e := range managedEntries(u) {
+		if e["manager"] == manager && e["operation"] == string(metav1.ManagedFieldsOperationApply) && isMainResource(e) && e["fieldsV1"] != nil {
+			return e["fieldsV1"]
+		}
+	}
+	return nil
+}
+
+// managedEntries are the object's managedFields entries, read in place.
+func managedEntries(u *unstructured.Unstructured) []map[string]any {
+	list, _, _ := unstructured.NestedFieldNoCopy(u.Object, "metadata", "managedFields")
+	items, _ := list.([]any)
+	out := make([]map[string]any, 0, len(items))
+	for _, item := range items {
+		if e, ok := item.(map[string]any); ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func isMainResource(e map[string]any) bool {
+	sub, _ := e["subresource"].(string)
+	return sub == ""
+}
+
+// parseFields reads a fieldsV1 value as the API server wrote it.
+func parseFields(raw any) (*fieldpath.Set, error) {
+	data, err := json.Marshal(raw)
+	if err != nil {
+		return nil, err
+	}
+	set := &fieldpath.Set{}
+	if err := set.FromJSON(bytes.NewReader(data)); err != nil {
+		return nil, err
+	}
+	return set, nil
 }
 
 // lostFields are the fields the manager owned after its apply and owns no longer:

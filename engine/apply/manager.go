@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -47,6 +49,21 @@ type record struct {
 	hash  string         // of the desired object as applied
 	rv    string         // resourceVersion right after the apply, or of the last clean check
 	owned *fieldpath.Set // fields the field manager owned right after the apply
+	// ownedRaw is owned as the live object holds it (a fieldsV1), parsed only when the
+	// object changes: a restart records every object, and most never change.
+	ownedRaw any
+}
+
+// ownedSet is the record's owned fields, parsed from ownedRaw the first time.
+func (r *record) ownedSet() (*fieldpath.Set, error) {
+	if r.owned == nil && r.ownedRaw != nil {
+		set, err := parseFields(r.ownedRaw)
+		if err != nil {
+			return nil, err
+		}
+		r.owned, r.ownedRaw = set, nil
+	}
+	return r.owned, nil
 }
 
 // New returns a Manager. cache answers reads without requests (an informer cache that
@@ -99,12 +116,70 @@ func (m *Manager) remember(ref manifest.Ref, r *record) {
 	m.records[ref] = r
 }
 
-// hashOf is the content hash of a desired object; maps marshal with sorted keys.
+// hashOf is the content hash of a desired object: SHA-256 of its canonical form.
 func hashOf(o *manifest.Object) (string, error) {
-	data, err := json.Marshal(o.Object)
+	data, err := appendCanonical(make([]byte, 0, 4096), o.Object)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", o.Ref(), err)
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// appendCanonical appends an encoding of a JSON value as unstructured objects hold it
+// in which equal values, and only they, encode alike: each value tagged with its type,
+// strings and containers with their lengths, map keys sorted. It is what json.Marshal
+// would give a hash, without reflection.
+func appendCanonical(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(b, 'n'), nil
+	case bool:
+		if v {
+			return append(b, 't'), nil
+		}
+		return append(b, 'f'), nil
+	case string:
+		b = strconv.AppendInt(append(b, 's'), int64(len(v)), 10)
+		return append(append(b, ':'), v...), nil
+	case int64:
+		return append(strconv.AppendInt(append(b, 'i'), v, 10), ';'), nil
+	case int:
+		return append(strconv.AppendInt(append(b, 'i'), int64(v), 10), ';'), nil
+	case float64:
+		return append(strconv.AppendFloat(append(b, 'd'), v, 'g', -1, 64), ';'), nil
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(strconv.AppendInt(append(b, 'm'), int64(len(v)), 10), '{')
+		var err error
+		for _, k := range keys {
+			if b, err = appendCanonical(b, k); err != nil {
+				return nil, err
+			}
+			if b, err = appendCanonical(b, v[k]); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	case []any:
+		b = append(strconv.AppendInt(append(b, 'a'), int64(len(v)), 10), '[')
+		var err error
+		for _, x := range v {
+			if b, err = appendCanonical(b, x); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	}
+	// Anything else (no render makes one) as JSON, tagged apart.
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	b = strconv.AppendInt(append(b, 'j'), int64(len(data)), 10)
+	return append(append(b, ':'), data...), nil
 }
