@@ -323,6 +323,14 @@ func (d *Decider) DecideInput(ctx context.Context, pt Point, build func(Fields) 
 	return d.DecideValue(ctx, pt, in)
 }
 
+// Remembers reports whether a repeated input is decided at pt without an evaluation:
+// the point is constant, or its rules read known input fields only and the memo keeps
+// its decisions.
+func (d *Decider) Remembers(pt Point) bool {
+	_, constant := d.constant[pt]
+	return constant || d.memos[pt] != nil
+}
+
 // inputOption hands input to OPA: an ast.Value as it is, anything else for OPA to
 // convert (which would take an ast.Value apart as a Go struct).
 func inputOption(input any) rego.EvalOption {

@@ -56,6 +56,9 @@ func TestMemoReads(t *testing.T) {
 			d := clientDecider(t, tc.rules, tc.extra...)
 			pt := Points[0]
 			m := d.memos[pt]
+			if d.Remembers(pt) != (tc.reads != "") {
+				t.Errorf("Remembers = %v, want %v", d.Remembers(pt), tc.reads != "")
+			}
 			if tc.reads == "" {
 				if m != nil {
 					t.Fatalf("a memo keyed on %v, want none", m.reads)
