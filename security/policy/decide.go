@@ -436,7 +436,7 @@ var keepAST = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any,
 func (d *Decider) eval(ctx context.Context, q rego.PreparedEvalQuery, input rego.EvalOption) (rego.ResultSet, *watch, error) {
 	w := startWatch(ctx, time.Now().Add(d.limits.RegoDeadline()), d.limits.RegoBytes(), nil)
 	defer w.done()
-	rs, err := q.Eval(ctx, input, rego.EvalExternalCancel(w), noMetrics, keepAST)
+	rs, err := q.Eval(ctx, input, rego.EvalExternalCancel(w), noMetrics, keepAST, rego.EvalVirtualCache(newRuleCache()))
 	return rs, w, err
 }
 
