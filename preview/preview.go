@@ -11,6 +11,7 @@ import (
 	"github.com/trustsync/trustsync/preview/diff"
 	"github.com/trustsync/trustsync/preview/report"
 	"github.com/trustsync/trustsync/renderers"
+	"github.com/trustsync/trustsync/renderers/kustomize"
 	"github.com/trustsync/trustsync/security/policy"
 )
 
@@ -44,7 +45,9 @@ func Run(ctx context.Context, trees Trees, o Options) (*report.Report, error) {
 		o.Gate = report.GateCrossNamespace
 	}
 	r := &report.Report{Path: o.Path, Gate: o.Gate}
-	base, baseRes, err := render(ctx, trees, o, o.Base)
+	// The head renders anew only the kustomizations the pull request changed.
+	runs := &kustomize.Cache{}
+	base, baseRes, err := render(ctx, trees, o, o.Base, runs)
 	r.Base = base
 	if err != nil {
 		if base.Commit == "" {
@@ -56,7 +59,7 @@ func Run(ctx context.Context, trees Trees, o Options) (*report.Report, error) {
 			r.BaseErrors = append(r.BaseErrors, e.Error())
 		}
 	}
-	head, headRes, err := render(ctx, trees, o, o.Head)
+	head, headRes, err := render(ctx, trees, o, o.Head, runs)
 	r.Head = head
 	if err != nil {
 		if head.Commit == "" {
@@ -82,11 +85,11 @@ func Run(ctx context.Context, trees Trees, o Options) (*report.Report, error) {
 }
 
 // render renders o.Path at rev. The tests are run by Run, to report each.
-func render(ctx context.Context, trees Trees, o Options, rev string) (report.Revision, *renderers.Result, error) {
+func render(ctx context.Context, trees Trees, o Options, rev string, runs *kustomize.Cache) (report.Revision, *renderers.Result, error) {
 	fsys, commit, err := trees.Tree(ctx, rev)
 	if err != nil {
 		return report.Revision{Ref: rev}, nil, err
 	}
-	res, err := renderers.Render(fsys, o.Path, renderers.Options{Platform: o.Platform, Namespace: o.Namespace, SkipPolicyTests: true})
+	res, err := renderers.Render(fsys, o.Path, renderers.Options{Platform: o.Platform, Namespace: o.Namespace, SkipPolicyTests: true, Cache: runs})
 	return report.Revision{Ref: rev, Commit: commit}, res, err
 }

@@ -59,6 +59,9 @@ type Options struct {
 	// SkipPolicyTests leaves the Rego tests out of the render, for a caller that runs and
 	// reports them itself (trustsync policy test); a revision is never applied without.
 	SkipPolicyTests bool
+	// Cache, when set, keeps kustomize's runs for the next renders: a revision renders
+	// anew only the kustomizations whose files changed (kustomize.Cache).
+	Cache *kustomize.Cache
 }
 
 // Render builds dir of the tree fsys into the revision's manifests.
@@ -68,7 +71,7 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 		p = gitopsv1.DefaultPlatform()
 	}
 	started := time.Now()
-	objs, err := kustomize.Build(fsys, dir, kustomize.Options{Namespace: opts.Namespace, Limits: buildLimits(&p.Limits, started)})
+	objs, err := kustomize.Build(fsys, dir, kustomize.Options{Namespace: opts.Namespace, Limits: buildLimits(&p.Limits, started), Cache: opts.Cache})
 	if err != nil {
 		return nil, err
 	}

@@ -8,11 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/trustsync/trustsync/bench/internal/benchutil"
 	"github.com/trustsync/trustsync/bench/internal/engineload"
+	"github.com/trustsync/trustsync/bench/internal/repogen"
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/internal/stack"
 	"github.com/trustsync/trustsync/internal/testenv"
@@ -29,17 +29,6 @@ func main() {
 	if err != nil {
 		benchutil.Fatal(err)
 	}
-	// The change: agent-0000 goes from the default mTLS mode to strict.
-	file := filepath.Join(dir, "team-00", "agent-0000.yaml")
-	data, err := os.ReadFile(file)
-	if err != nil {
-		benchutil.Fatal(err)
-	}
-	changed := strings.Replace(string(data), "name: agent-0000}\n", "name: agent-0000}\n  mtlsMode: strict\n", 1)
-	if changed == string(data) {
-		benchutil.Fatal(fmt.Errorf("the generated agent changed shape; update the benchmark"))
-	}
-
 	e, err := engineload.Start()
 	if err != nil {
 		benchutil.Fatal(err)
@@ -51,7 +40,7 @@ func main() {
 	if err := e.Settle(ctx, objs); err != nil {
 		benchutil.Fatal(err)
 	}
-	if err := os.WriteFile(file, []byte(changed), 0o644); err != nil {
+	if _, err := repogen.ChangeAgent(dir); err != nil {
 		benchutil.Fatal(err)
 	}
 	next, err := engineload.Render(dir)

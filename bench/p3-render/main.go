@@ -15,15 +15,18 @@ import (
 	"github.com/trustsync/trustsync/bench/internal/repogen"
 	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers"
+	"github.com/trustsync/trustsync/renderers/kustomize"
 )
 
 func main() {
 	agents := flag.Int("agents", 1000, "agents in the generated repository")
 	namespaces := flag.Int("namespaces", 10, "team namespaces they are spread over")
 	runs := flag.Int("runs", 5, "timed runs of each side")
-	kustomize := flag.String("kustomize", os.Getenv("KUSTOMIZE"), "kustomize CLI binary")
+	kustomizeCLI := flag.String("kustomize", os.Getenv("KUSTOMIZE"), "kustomize CLI binary")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the warm renders here")
+	changeProfile := flag.String("changeprofile", "", "write a CPU profile of the render of one changed agent here")
 	flag.Parse()
-	if *kustomize == "" {
+	if *kustomizeCLI == "" {
 		benchutil.Fatal(fmt.Errorf("no kustomize binary: set KUSTOMIZE or -kustomize (make kustomize builds it)"))
 	}
 
@@ -56,7 +59,9 @@ func main() {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
+	stopProfile := benchutil.CPUProfile(*cpuprofile)
 	warm, err := benchutil.Time(*runs, render)
+	stopProfile()
 	if err != nil {
 		benchutil.Fatal(err)
 	}
@@ -65,6 +70,34 @@ func main() {
 	fmt.Printf("trustsync render: %d agents, %d objects; cold %s ms, warm median %s ms, %.0f MB allocated per render\n",
 		len(res.Agents), len(res.Objects), benchutil.Ms(cold[0]), benchutil.Ms(benchutil.Median(warm)), allocMB)
 
+	// One agent changed, rendered with the kustomize runs of the render before kept.
+	cache := &kustomize.Cache{}
+	if _, err := renderers.Render(root.FS(), ".", renderers.Options{Platform: p, Cache: cache}); err != nil {
+		benchutil.Fatal(err)
+	}
+	if _, err := repogen.ChangeAgent(repo); err != nil {
+		benchutil.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var changed *renderers.Result
+	stopProfile = benchutil.CPUProfile(*changeProfile)
+	change, err := benchutil.Time(1, func() error {
+		var err error
+		changed, err = renderers.Render(root.FS(), ".", renderers.Options{Platform: p, Cache: cache})
+		return err
+	})
+	stopProfile()
+	if err != nil {
+		benchutil.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	changeMB := float64(after.TotalAlloc-before.TotalAlloc) / (1 << 20)
+	if len(changed.Objects) != len(res.Objects) {
+		benchutil.Fatal(fmt.Errorf("the changed render has %d objects, the first %d", len(changed.Objects), len(res.Objects)))
+	}
+	fmt.Printf("one agent changed, rendered with the last render's kustomize runs kept: %s ms, %.0f MB allocated\n", benchutil.Ms(change[0]), changeMB)
+
 	expanded := filepath.Join(work, "expanded")
 	if err := writeExpanded(expanded, res.Objects); err != nil {
 		benchutil.Fatal(err)
@@ -72,7 +105,7 @@ func main() {
 	var kustOut []byte
 	base, err := benchutil.Time(*runs, func() error {
 		var stderr bytes.Buffer
-		cmd := exec.Command(*kustomize, "build", expanded)
+		cmd := exec.Command(*kustomizeCLI, "build", expanded)
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
@@ -98,6 +131,8 @@ func main() {
 		"kustomize_ms", benchutil.Ms(km),
 		"alloc_mb", fmt.Sprintf("%.0f", allocMB),
 		"ratio", fmt.Sprintf("%.2f", float64(km)/float64(tm)),
+		"change_ms", benchutil.Ms(change[0]),
+		"change_alloc_mb", fmt.Sprintf("%.0f", changeMB),
 	)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/renderers"
+	"github.com/trustsync/trustsync/renderers/kustomize"
 )
 
 // errArtifactGone: the artifact's directory is not there (pruned from the Git cache).
@@ -17,7 +18,8 @@ var errArtifactGone = errors.New("the artifact is no longer on disk")
 
 // renderCache keeps each Sync's last render, so a reconcile with nothing new in Git does
 // not render again: the render is a pure function of the artifact, the path, the target
-// namespace and the platform (fixed for the process).
+// namespace and the platform (fixed for the process). It also keeps each Sync's
+// kustomize runs, so a new revision renders anew only the kustomizations it changed.
 type renderCache struct {
 	mu      sync.Mutex
 	entries map[types.NamespacedName]renderEntry
@@ -27,15 +29,21 @@ type renderEntry struct {
 	key    string
 	result *renderers.Result
 	err    error
+	runs   *kustomize.Cache
 }
 
 func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitopsv1.SyncSpec, p *gitopsv1.Platform) (*renderers.Result, error) {
 	dir := spec.SourcePath()
 	key := a.Digest + "\x00" + dir + "\x00" + spec.TargetNamespace
 	c.mu.Lock()
-	if e, ok := c.entries[sync]; ok && e.key == key {
+	e, ok := c.entries[sync]
+	if ok && e.key == key {
 		c.mu.Unlock()
 		return e.result, e.err
+	}
+	runs := e.runs
+	if runs == nil {
+		runs = &kustomize.Cache{}
 	}
 	c.mu.Unlock()
 
@@ -45,14 +53,14 @@ func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitops
 		return nil, fmt.Errorf("%w: %v", errArtifactGone, err)
 	}
 	defer root.Close()
-	res, err := renderers.Render(root.FS(), dir, renderers.Options{Platform: p, Namespace: spec.TargetNamespace})
+	res, err := renderers.Render(root.FS(), dir, renderers.Options{Platform: p, Namespace: spec.TargetNamespace, Cache: runs})
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {
 		c.entries = map[types.NamespacedName]renderEntry{}
 	}
-	c.entries[sync] = renderEntry{key: key, result: res, err: err}
+	c.entries[sync] = renderEntry{key: key, result: res, err: err, runs: runs}
 	return res, err
 }
 

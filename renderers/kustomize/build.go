@@ -29,6 +29,8 @@ type Options struct {
 	Namespace string
 	// Limits bound the build; zero fields take their defaults.
 	Limits Limits
+	// Cache, when set, keeps kustomize runs for the next builds (see Cache).
+	Cache *Cache
 }
 
 // originAnnotation is where kustomize records the file each object came from.
@@ -50,6 +52,7 @@ func Build(fsys fs.FS, dir string, opts Options) ([]*manifest.Object, error) {
 		return nil, fmt.Errorf("path %q is %w", dir, errOutsideTree)
 	}
 	t := newTree(fsys, opts.Limits)
+	t.cache = opts.Cache
 	if !t.IsDir(virtual(dir)) {
 		if v := t.takeViolations(); len(v) > 0 {
 			return nil, errors.Join(v...)
@@ -177,8 +180,18 @@ func runKustomize(t *tree, dir, namespace string) ([]*manifest.Object, error) {
 		return nil, err
 	}
 
+	key := runKey{dir: dir, namespace: namespace}
+	if objs, ok := t.cache.lookup(t, key); ok {
+		return objs, nil
+	}
+	if t.exceeded != nil {
+		return nil, t.exceeded
+	}
 	t.runObjects, t.inKustomize = 0, true
-	defer func() { t.inKustomize = false }()
+	if t.cache != nil {
+		t.journal = &journal{}
+	}
+	defer func() { t.inKustomize, t.journal = false, nil }()
 	buildMu.Lock()
 	k := krusty.MakeKustomizer(&krusty.Options{
 		LoadRestrictions: kustypes.LoadRestrictionsNone, // the tree itself is the boundary
@@ -200,6 +213,9 @@ func runKustomize(t *tree, dir, namespace string) ([]*manifest.Object, error) {
 			return nil, err
 		}
 		objs = append(objs, o)
+	}
+	if t.journal != nil {
+		t.cache.store(key, t.journal.queries, objs)
 	}
 	return objs, nil
 }

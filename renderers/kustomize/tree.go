@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +66,11 @@ type tree struct {
 	// the walks take a failed stat as "no such file", so a build past a limit could
 	// otherwise go on with part of the tree.
 	exceeded error
+
+	// cache keeps runs for later builds; journal records kustomize's questions
+	// during a run for it (nil outside one).
+	cache   *Cache
+	journal *journal
 
 	mu         sync.Mutex
 	violations []error
@@ -374,12 +380,24 @@ func virtual(r string) string {
 
 // IsDir implements filesys.FileSystem.
 func (t *tree) IsDir(p string) bool {
+	v := t.isDir(p)
+	t.note(opIsDir, p, digest(strconv.FormatBool(v)))
+	return v
+}
+
+func (t *tree) isDir(p string) bool {
 	info, _, err := t.stat(p)
 	return err == nil && info.IsDir()
 }
 
 // Exists implements filesys.FileSystem.
 func (t *tree) Exists(p string) bool {
+	v := t.exists(p)
+	t.note(opExists, p, digest(strconv.FormatBool(v)))
+	return v
+}
+
+func (t *tree) exists(p string) bool {
 	_, _, err := t.stat(p)
 	return err == nil
 }
@@ -387,6 +405,12 @@ func (t *tree) Exists(p string) bool {
 // ReadFile implements filesys.FileSystem. A kustomization is served as its checked
 // copy, a YAML file only once it passed the guard.
 func (t *tree) ReadFile(p string) ([]byte, error) {
+	data, err := t.readFile(p)
+	t.note(opReadFile, p, digest(string(data), errText(err)))
+	return data, err
+}
+
+func (t *tree) readFile(p string) ([]byte, error) {
 	if isKustomizationName(path.Base(p)) {
 		doc, err := t.kustomization(p)
 		if err != nil {
@@ -424,6 +448,12 @@ func (t *tree) ReadFile(p string) ([]byte, error) {
 
 // ReadDir implements filesys.FileSystem.
 func (t *tree) ReadDir(p string) ([]string, error) {
+	names, err := t.readDir(p)
+	t.note(opReadDir, p, digest(append(slices.Clone(names), errText(err))...))
+	return names, err
+}
+
+func (t *tree) readDir(p string) ([]string, error) {
 	info, r, err := t.stat(p)
 	if err != nil {
 		return nil, err
@@ -451,6 +481,12 @@ func (t *tree) ReadDir(p string) ([]string, error) {
 // CleanedAbs implements filesys.FileSystem: the directory part of a path with symlinks
 // resolved, and the file name when the path is a file.
 func (t *tree) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
+	dir, name, err := t.cleanedAbs(p)
+	t.note(opCleanedAbs, p, digest(string(dir), name, errText(err)))
+	return dir, name, err
+}
+
+func (t *tree) cleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
 	info, r, err := t.stat(p)
 	if err != nil {
 		return "", "", err
@@ -463,19 +499,34 @@ func (t *tree) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
 
 // Open implements filesys.FileSystem; the file is read-only.
 func (t *tree) Open(p string) (filesys.File, error) {
-	info, _, err := t.stat(p)
-	if err != nil {
-		return nil, err
-	}
-	data, err := t.ReadFile(p)
+	info, data, err := t.open(p)
+	t.note(opOpen, p, openDigest(info, data, err))
 	if err != nil {
 		return nil, err
 	}
 	return &readOnlyFile{Reader: bytes.NewReader(data), info: info}, nil
 }
 
+func (t *tree) open(p string) (fs.FileInfo, []byte, error) {
+	info, _, err := t.stat(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := t.readFile(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return info, data, nil
+}
+
 // Glob implements filesys.FileSystem.
 func (t *tree) Glob(pattern string) ([]string, error) {
+	matches, err := t.glob(pattern)
+	t.note(opGlob, pattern, digest(append(slices.Clone(matches), errText(err))...))
+	return matches, err
+}
+
+func (t *tree) glob(pattern string) ([]string, error) {
 	r, err := t.rel(pattern)
 	if err != nil {
 		return nil, err
@@ -496,8 +547,19 @@ func (t *tree) Glob(pattern string) ([]string, error) {
 	return matches, nil
 }
 
-// Walk implements filesys.FileSystem.
+// Walk implements filesys.FileSystem. A walk that walkFn cut short is journaled as
+// such: its replay, which walks everything, differs, and the run is not reused.
 func (t *tree) Walk(p string, walkFn filepath.WalkFunc) error {
+	var parts []string
+	err := t.walk(p, func(name string, info fs.FileInfo, err error) error {
+		parts = append(parts, walkStep(name, info, err))
+		return walkFn(name, info, err)
+	})
+	t.note(opWalk, p, digest(append(parts, errText(err))...))
+	return err
+}
+
+func (t *tree) walk(p string, walkFn filepath.WalkFunc) error {
 	_, r, err := t.stat(p)
 	if err != nil {
 		return walkFn(p, nil, err)

@@ -135,3 +135,18 @@ spec:
         allow if endswith(input.identity.client_id, "/sa/%[4]s")
 `, name, typ, i, peer, extra)
 }
+
+// ChangeAgent makes the change the benchmarks measure in a repository Write made:
+// agent-0000 goes from the default mTLS mode to strict. It returns the file changed.
+func ChangeAgent(dir string) (string, error) {
+	file := filepath.Join(dir, "team-00", "agent-0000.yaml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	changed := strings.Replace(string(data), "name: agent-0000}\n", "name: agent-0000}\n  mtlsMode: strict\n", 1)
+	if changed == string(data) {
+		return "", fmt.Errorf("the generated agent changed shape; update ChangeAgent")
+	}
+	return file, os.WriteFile(file, []byte(changed), 0o644)
+}
