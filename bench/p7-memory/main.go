@@ -19,11 +19,12 @@ import (
 func main() {
 	binary := flag.String("trustsync", "bin/trustsync", "trustsync binary (make build)")
 	agents := flag.Int("agents", 1000, "agents in the generated repository")
+	heapProfile := flag.String("heapprofile", "", "write the controller's heap profile, once synced, here")
 	flag.Parse()
 	log.SetLogger(logr.Discard())
 	ctx := context.Background()
 
-	s, err := stack.Start(ctx, *binary)
+	s, err := stack.StartWith(ctx, *binary, stack.Options{Pprof: *heapProfile != ""})
 	if err != nil {
 		benchutil.Fatal(err)
 	}
@@ -70,6 +71,11 @@ func main() {
 	rss, peak, err := s.Memory()
 	if err != nil {
 		benchutil.Fatal(err)
+	}
+	if *heapProfile != "" {
+		if err := s.HeapProfile(ctx, *heapProfile); err != nil {
+			benchutil.Fatal(err)
+		}
 	}
 	fmt.Printf("synced %d agents in %.1f s; controller RSS %.0f MiB (idle %.0f MiB, peak %.0f MiB) on %s/%s\n",
 		*agents, synced.Seconds(), rss, idle, peak, runtime.GOOS, runtime.GOARCH)

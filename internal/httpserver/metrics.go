@@ -2,6 +2,8 @@ package httpserver
 
 import (
 	"net/http"
+	"net/http/pprof"
+	"time"
 
 	"github.com/go-logr/logr"
 
@@ -28,4 +30,16 @@ func ProbeServers(metricsAddr string, g prometheus.Gatherer, healthAddr string, 
 		out = append(out, &Server{Name: "health probe", Addr: healthAddr, Handler: probes, Options: o, Log: log})
 	}
 	return out
+}
+
+// Pprof serves Go's runtime profiles under /debug/pprof/. Its write timeout covers a
+// 30-second CPU profile, the default of go tool pprof.
+func Pprof(addr string, o Options, log logr.Logger) *Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	o.WriteTimeout = max(o.WriteTimeout, 45*time.Second)
+	return &Server{Name: "pprof", Addr: addr, Handler: mux, Options: o, Log: log}
 }

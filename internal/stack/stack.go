@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +35,7 @@ type Stack struct {
 	Gitea      *giteatest.Server
 	Keycloak   *keycloaktest.Server
 	Receiver   string // host:port of the controller's receiver
+	Pprof      string // host:port of the controller's profiles, with Options.Pprof
 	Controller *exec.Cmd
 	work       string
 }
@@ -42,6 +45,8 @@ type Options struct {
 	// Keycloak runs a fake Keycloak (its admin API and a real OIDC provider) and lets the
 	// controller register every agent there; without it client registration is off.
 	Keycloak bool
+	// Pprof serves the controller's runtime profiles on a loopback address (Stack.Pprof).
+	Pprof bool
 }
 
 // Start starts the control plane, Gitea and the controller binary.
@@ -77,9 +82,17 @@ func StartWith(ctx context.Context, binary string, o Options) (*Stack, error) {
 		s.Stop()
 		return nil, err
 	}
-	s.Controller = exec.Command(binary, "controller", "--kubeconfig", kubeconfig, "--platform", platform,
+	args := []string{"controller", "--kubeconfig", kubeconfig, "--platform", platform,
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
-		"--receiver-bind-address", s.Receiver, "--cache-dir", filepath.Join(s.work, "cache"))
+		"--receiver-bind-address", s.Receiver, "--cache-dir", filepath.Join(s.work, "cache")}
+	if o.Pprof {
+		if s.Pprof, err = httpservertest.FreeAddr(); err != nil {
+			s.Stop()
+			return nil, err
+		}
+		args = append(args, "--pprof-bind-address", s.Pprof)
+	}
+	s.Controller = exec.Command(binary, args...)
 	logFile, err := os.Create(filepath.Join(s.work, "controller.log"))
 	if err != nil {
 		s.Stop()
@@ -242,6 +255,35 @@ func (s *Stack) Memory() (rss, peak float64, err error) {
 		}
 	}
 	return rss, peak, nil
+}
+
+// HeapProfile writes the controller's heap profile (after a GC) to path; it needs
+// Options.Pprof.
+func (s *Stack) HeapProfile(ctx context.Context, path string) error {
+	if s.Pprof == "" {
+		return fmt.Errorf("the stack serves no profiles: start it with Options.Pprof")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Pprof+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heap profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, io.LimitReader(resp.Body, 256<<20)); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Repo is a working copy for pushing to Gitea with the git CLI.

@@ -41,6 +41,9 @@ type Options struct {
 	Platform *gitopsv1.Platform
 	// MetricsAddr, HealthAddr and ReceiverAddr are listen addresses; "0" turns one off.
 	MetricsAddr, HealthAddr, ReceiverAddr string
+	// PprofAddr serves Go's runtime profiles (package httpserver's Pprof); "" or "0",
+	// the default, turns it off. Unauthenticated: bind it to loopback.
+	PprofAddr string
 	// LeaderElection makes one replica of several do the work.
 	LeaderElection bool
 	// CacheDir holds the Git clones and checked-out revisions.
@@ -153,7 +156,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	probes := &httpserver.Probes{}
 	probes.AddHealthz("ping", httpserver.Check(healthz.Ping))
 	probes.AddReadyz("ping", httpserver.Check(healthz.Ping))
-	for _, srv := range httpserver.ProbeServers(o.MetricsAddr, ctrlmetrics.Registry, o.HealthAddr, probes, o.Servers, log.FromContext(ctx)) {
+	servers := httpserver.ProbeServers(o.MetricsAddr, ctrlmetrics.Registry, o.HealthAddr, probes, o.Servers, log.FromContext(ctx))
+	if httpserver.Enabled(o.PprofAddr) {
+		servers = append(servers, httpserver.Pprof(o.PprofAddr, o.Servers, log.FromContext(ctx)))
+	}
+	for _, srv := range servers {
 		if err := mgr.Add(srv); err != nil {
 			return err
 		}
