@@ -2,12 +2,8 @@ package apply
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"slices"
-	"strconv"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -116,70 +112,11 @@ func (m *Manager) remember(ref manifest.Ref, r *record) {
 	m.records[ref] = r
 }
 
-// hashOf is the content hash of a desired object: SHA-256 of its canonical form.
+// hashOf is the content hash of a desired object (manifest.Hash), in hex.
 func hashOf(o *manifest.Object) (string, error) {
-	data, err := appendCanonical(make([]byte, 0, 4096), o.Object)
+	sum, err := manifest.Hash(o)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", o.Ref(), err)
 	}
-	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]), nil
-}
-
-// appendCanonical appends an encoding of a JSON value as unstructured objects hold it
-// in which equal values, and only they, encode alike: each value tagged with its type,
-// strings and containers with their lengths, map keys sorted. It is what json.Marshal
-// would give a hash, without reflection.
-func appendCanonical(b []byte, v any) ([]byte, error) {
-	switch v := v.(type) {
-	case nil:
-		return append(b, 'n'), nil
-	case bool:
-		if v {
-			return append(b, 't'), nil
-		}
-		return append(b, 'f'), nil
-	case string:
-		b = strconv.AppendInt(append(b, 's'), int64(len(v)), 10)
-		return append(append(b, ':'), v...), nil
-	case int64:
-		return append(strconv.AppendInt(append(b, 'i'), v, 10), ';'), nil
-	case int:
-		return append(strconv.AppendInt(append(b, 'i'), int64(v), 10), ';'), nil
-	case float64:
-		return append(strconv.AppendFloat(append(b, 'd'), v, 'g', -1, 64), ';'), nil
-	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(strconv.AppendInt(append(b, 'm'), int64(len(v)), 10), '{')
-		var err error
-		for _, k := range keys {
-			if b, err = appendCanonical(b, k); err != nil {
-				return nil, err
-			}
-			if b, err = appendCanonical(b, v[k]); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, '}'), nil
-	case []any:
-		b = append(strconv.AppendInt(append(b, 'a'), int64(len(v)), 10), '[')
-		var err error
-		for _, x := range v {
-			if b, err = appendCanonical(b, x); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
-	}
-	// Anything else (no render makes one) as JSON, tagged apart.
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	b = strconv.AppendInt(append(b, 'j'), int64(len(data)), 10)
-	return append(append(b, ':'), data...), nil
 }
