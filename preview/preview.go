@@ -11,7 +11,6 @@ import (
 	"github.com/trustsync/trustsync/preview/diff"
 	"github.com/trustsync/trustsync/preview/report"
 	"github.com/trustsync/trustsync/renderers"
-	"github.com/trustsync/trustsync/renderers/kustomize"
 	"github.com/trustsync/trustsync/security/policy"
 )
 
@@ -46,7 +45,7 @@ func Run(ctx context.Context, trees Trees, o Options) (*report.Report, error) {
 	}
 	r := &report.Report{Path: o.Path, Gate: o.Gate}
 	// The head renders anew only the kustomizations the pull request changed.
-	runs := &kustomize.Cache{}
+	runs := &renderers.Cache{}
 	base, baseRes, err := render(ctx, trees, o, o.Base, runs)
 	r.Base = base
 	if err != nil {
@@ -85,7 +84,7 @@ func Run(ctx context.Context, trees Trees, o Options) (*report.Report, error) {
 }
 
 // render renders o.Path at rev. The tests are run by Run, to report each.
-func render(ctx context.Context, trees Trees, o Options, rev string, runs *kustomize.Cache) (report.Revision, *renderers.Result, error) {
+func render(ctx context.Context, trees Trees, o Options, rev string, runs *renderers.Cache) (report.Revision, *renderers.Result, error) {
 	fsys, commit, err := trees.Tree(ctx, rev)
 	if err != nil {
 		return report.Revision{Ref: rev}, nil, err

@@ -14,7 +14,7 @@ import (
 // and reports one it would refuse at the AgentRuntime it was generated for: the names
 // and labels trustsync derives (authbridge-config-<workload>, the AgentRuntime's name as
 // a label value) can outgrow what the API server accepts even when every input is valid.
-func checkGenerated(build, expanded []*manifest.Object) error {
+func checkGenerated(build, expanded []*manifest.Object, memo *schema.Memo) error {
 	runtimes := map[string]*manifest.Object{}
 	for _, o := range build {
 		if o.GetKind() == "AgentRuntime" && o.GroupVersionKind().Group == "agent.kagenti.dev" {
@@ -33,7 +33,7 @@ func checkGenerated(build, expanded []*manifest.Object) error {
 	}
 	var errs []error
 	seen := map[string]bool{}
-	for _, err := range manifest.Errors(schema.Check(generated)) {
+	for _, err := range manifest.Errors(schema.CheckWith(generated, memo)) {
 		var me *manifest.Error
 		if !errors.As(err, &me) {
 			errs = append(errs, err)

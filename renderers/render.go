@@ -59,9 +59,33 @@ type Options struct {
 	// SkipPolicyTests leaves the Rego tests out of the render, for a caller that runs and
 	// reports them itself (trustsync policy test); a revision is never applied without.
 	SkipPolicyTests bool
-	// Cache, when set, keeps kustomize's runs for the next renders: a revision renders
-	// anew only the kustomizations whose files changed (kustomize.Cache).
-	Cache *kustomize.Cache
+	// Cache, when set, keeps what the next renders can reuse (see Cache).
+	Cache *Cache
+}
+
+// Cache keeps what one render leaves the next: kustomize's runs, by what they read
+// (kustomize.Cache), and the objects that passed the schema check, by content
+// (schema.Memo). A Sync keeps one across its revisions, so a revision renders anew only
+// the kustomizations it changed and checks only the objects that differ; a preview
+// shares its base's with its head. The zero Cache is ready; it is safe for concurrent
+// renders.
+type Cache struct {
+	runs   kustomize.Cache
+	schema schema.Memo
+}
+
+func (c *Cache) kustomizeRuns() *kustomize.Cache {
+	if c == nil {
+		return nil
+	}
+	return &c.runs
+}
+
+func (c *Cache) schemaMemo() *schema.Memo {
+	if c == nil {
+		return nil
+	}
+	return &c.schema
 }
 
 // Render builds dir of the tree fsys into the revision's manifests.
@@ -71,11 +95,11 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 		p = gitopsv1.DefaultPlatform()
 	}
 	started := time.Now()
-	objs, err := kustomize.Build(fsys, dir, kustomize.Options{Namespace: opts.Namespace, Limits: buildLimits(&p.Limits, started), Cache: opts.Cache})
+	objs, err := kustomize.Build(fsys, dir, kustomize.Options{Namespace: opts.Namespace, Limits: buildLimits(&p.Limits, started), Cache: opts.Cache.kustomizeRuns()})
 	if err != nil {
 		return nil, err
 	}
-	schemaErr := schema.Check(objs)
+	schemaErr := schema.CheckWith(objs, opts.Cache.schemaMemo())
 	expanded, expandErr := secureprofile.Expand(objs, p)
 	// Policies are checked even when the agents failed, so one run reports everything;
 	// with a good expansion, the generated default policy is checked too.
@@ -83,7 +107,7 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 	var generatedErr error
 	if expandErr == nil {
 		checked = expanded.Objects
-		generatedErr = checkGenerated(objs, expanded.Objects)
+		generatedErr = checkGenerated(objs, expanded.Objects, opts.Cache.schemaMemo())
 	}
 	// The Rego tests run only on a revision that is otherwise good: they decide calls
 	// through all tiers, and a failed expansion lacks the default global one, so their

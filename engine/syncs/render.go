@@ -10,7 +10,6 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/renderers"
-	"github.com/trustsync/trustsync/renderers/kustomize"
 )
 
 // errArtifactGone: the artifact's directory is not there (pruned from the Git cache).
@@ -19,7 +18,7 @@ var errArtifactGone = errors.New("the artifact is no longer on disk")
 // renderCache keeps each Sync's last render, so a reconcile with nothing new in Git does
 // not render again: the render is a pure function of the artifact, the path, the target
 // namespace and the platform (fixed for the process). It also keeps each Sync's
-// kustomize runs, so a new revision renders anew only the kustomizations it changed.
+// renderers.Cache, so a new revision renders anew only what it changed.
 type renderCache struct {
 	mu      sync.Mutex
 	entries map[types.NamespacedName]renderEntry
@@ -29,7 +28,7 @@ type renderEntry struct {
 	key    string
 	result *renderers.Result
 	err    error
-	runs   *kustomize.Cache
+	runs   *renderers.Cache
 }
 
 func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitopsv1.SyncSpec, p *gitopsv1.Platform) (*renderers.Result, error) {
@@ -43,7 +42,7 @@ func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitops
 	}
 	runs := e.runs
 	if runs == nil {
-		runs = &kustomize.Cache{}
+		runs = &renderers.Cache{}
 	}
 	c.mu.Unlock()
 

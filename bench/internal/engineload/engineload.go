@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -41,18 +42,31 @@ func Repo(n int) ([]*manifest.Object, string, error) {
 	if err := repogen.Write(dir, repogen.Options{Agents: n, Namespaces: 10}); err != nil {
 		return nil, dir, err
 	}
-	objs, err := Render(dir)
+	objs, err := Render(dir, nil)
 	return objs, dir, err
 }
 
-// Render renders a repository directory.
-func Render(dir string) ([]*manifest.Object, error) {
+// Render renders a repository directory, keeping kustomize's runs in cache when given
+// (as a Sync keeps them across revisions).
+func Render(dir string, cache *renderers.Cache) ([]*manifest.Object, error) {
+	return render(dir, renderers.Options{Cache: cache})
+}
+
+// RenderWith renders a repository directory with other render limits (repositories past
+// the defaults).
+func RenderWith(dir string, limits gitopsv1.Limits) ([]*manifest.Object, error) {
+	p := gitopsv1.DefaultPlatform()
+	p.Limits = limits
+	return render(dir, renderers.Options{Platform: p})
+}
+
+func render(dir string, o renderers.Options) ([]*manifest.Object, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	res, err := renderers.Render(root.FS(), ".", renderers.Options{})
+	res, err := renderers.Render(root.FS(), ".", o)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +152,24 @@ func (e *Engine) WarmCache(ctx context.Context, objs []*manifest.Object) (time.D
 		return 0, fmt.Errorf("cache did not sync")
 	}
 	return time.Since(start), nil
+}
+
+// Noop times runs applies of objs that must change nothing, and returns their median.
+func (e *Engine) Noop(ctx context.Context, objs []*manifest.Object, runs int) (time.Duration, error) {
+	times := make([]time.Duration, 0, runs)
+	for range runs {
+		start := time.Now()
+		cs, err := e.Manager.Apply(ctx, objs)
+		if err != nil {
+			return 0, err
+		}
+		times = append(times, time.Since(start))
+		if cs.Count(apply.Unchanged) != len(objs) {
+			return 0, fmt.Errorf("no-op apply changed something: %s", cs.Summary())
+		}
+	}
+	slices.Sort(times)
+	return times[len(times)/2], nil
 }
 
 // Settle waits until the cache holds every object at its latest version.
