@@ -47,6 +47,8 @@ type Options struct {
 	Keycloak bool
 	// Pprof serves the controller's runtime profiles on a loopback address (Stack.Pprof).
 	Pprof bool
+	// Limits replace the Platform's default limits where set (large benchmarks).
+	Limits gitopsv1.Limits
 }
 
 // Start starts the control plane, Gitea and the controller binary.
@@ -111,6 +113,7 @@ func StartWith(ctx context.Context, binary string, o Options) (*Stack, error) {
 // registration off.
 func (s *Stack) writePlatform(ctx context.Context, path string, o Options) error {
 	p := gitopsv1.DefaultPlatform()
+	p.Limits = o.Limits
 	if !o.Keycloak {
 		p.FeatureGates.ClientRegistration = ptr.To(false)
 	} else {
