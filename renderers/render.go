@@ -64,14 +64,16 @@ type Options struct {
 }
 
 // Cache keeps what one render leaves the next: kustomize's runs, by what they read
-// (kustomize.Cache), and the objects that passed the schema check, by content
-// (schema.Memo). A Sync keeps one across its revisions, so a revision renders anew only
+// (kustomize.Cache), the objects that passed the schema check, by content
+// (schema.Memo), and the AuthorizationPolicies that passed their checks
+// (policy.CheckMemo). A Sync keeps one across its revisions, so a revision renders anew only
 // the kustomizations it changed and checks only the objects that differ; a preview
 // shares its base's with its head. The zero Cache is ready; it is safe for concurrent
 // renders.
 type Cache struct {
-	runs   kustomize.Cache
-	schema schema.Memo
+	runs     kustomize.Cache
+	schema   schema.Memo
+	policies policy.CheckMemo
 }
 
 func (c *Cache) kustomizeRuns() *kustomize.Cache {
@@ -86,6 +88,13 @@ func (c *Cache) schemaMemo() *schema.Memo {
 		return nil
 	}
 	return &c.schema
+}
+
+func (c *Cache) policyMemo() *policy.CheckMemo {
+	if c == nil {
+		return nil
+	}
+	return &c.policies
 }
 
 // Render builds dir of the tree fsys into the revision's manifests.
@@ -113,7 +122,7 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 	// through all tiers, and a failed expansion lacks the default global one, so their
 	// failures would be caused by the other errors, not by the policies.
 	runTests := !opts.SkipPolicyTests && schemaErr == nil && expandErr == nil && generatedErr == nil
-	checkedPolicies, policyErr := checkPolicies(checked, p, runTests)
+	checkedPolicies, policyErr := checkPolicies(checked, p, runTests, opts.Cache.policyMemo())
 	schemaErr = withoutCovered(schemaErr, expandErr, policyErr)
 	if err := errors.Join(schemaErr, expandErr, generatedErr, policyErr); err != nil {
 		return nil, sorted(err)
@@ -139,7 +148,7 @@ func buildLimits(l *gitopsv1.Limits, started time.Time) kustomize.Limits {
 // checkPolicies compiles every AuthorizationPolicy of the revision and, when they
 // compile and runTests is set, runs their Rego tests: a failing test fails the revision
 // like a compile error, naming the test file and line.
-func checkPolicies(objs []*manifest.Object, p *gitopsv1.Platform, runTests bool) (*checkedPolicies, error) {
+func checkPolicies(objs []*manifest.Object, p *gitopsv1.Platform, runTests bool, memo *policy.CheckMemo) (*checkedPolicies, error) {
 	platformNamespace := p.Namespace
 	var (
 		typed   []*agentv1.AuthorizationPolicy
@@ -172,7 +181,7 @@ func checkPolicies(objs []*manifest.Object, p *gitopsv1.Platform, runTests bool)
 		out = append(out, pol)
 	}
 	// Policies that decoded are still checked, so one bad object hides no other problem.
-	for _, e := range policy.Check(typed, policy.CheckOptions{PlatformNamespace: platformNamespace, PartialGlobalTier: partialGlobal, Limits: p.Limits, TrustDomain: p.TrustDomain}) {
+	for _, e := range policy.Check(typed, policy.CheckOptions{PlatformNamespace: platformNamespace, PartialGlobalTier: partialGlobal, Limits: p.Limits, TrustDomain: p.TrustDomain, Memo: memo}) {
 		o := sources[e.Namespace+"/"+e.Name]
 		errs = append(errs, &manifest.Error{File: o.Source, Object: o.Ref(), Field: e.Field, Err: e.Unlocated()})
 	}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"regexp"
@@ -87,6 +88,9 @@ type CheckOptions struct {
 	// TrustDomain of the platform, which a client policy's clientID in SPIFFE form must
 	// name; not checked when empty.
 	TrustDomain string
+	// Memo, when set, remembers the policies that passed, so a revision checks anew
+	// only the policies it changed (see CheckMemo).
+	Memo *CheckMemo
 }
 
 // Check verifies a set of AuthorizationPolicies as a revision would deploy them: global
@@ -101,11 +105,25 @@ func Check(policies []*agentv1.AuthorizationPolicy, o CheckOptions) []*Error {
 	var errs []*Error
 	parsed := make([][]*ast.Module, len(policies))
 	for i, p := range policies {
+		var key [sha256.Size]byte
+		remember := false
+		if o.Memo != nil {
+			if key, remember = o.Memo.key(p, &o); remember {
+				if mods := o.Memo.passed(key); mods != nil {
+					parsed[i] = mods
+					continue
+				}
+			}
+		}
 		mods, perrs := parse(p, &o)
 		errs = append(errs, perrs...)
 		if len(perrs) == 0 {
 			parsed[i] = mods
-			errs = append(errs, compile(p, mods)...)
+			cerrs := compile(p, mods)
+			errs = append(errs, cerrs...)
+			if remember && len(cerrs) == 0 && len(mods) > 0 {
+				o.Memo.put(key, mods)
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -1,0 +1,74 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+)
+
+// CheckMemo remembers the AuthorizationPolicies that passed Check's checks of one
+// policy alone (shape, bounds, parse, compile), with their parsed modules, by their
+// namespace, name and spec and the options those checks read; what is checked across
+// policies (a tier's modules together, the global tier's coverage) is checked every
+// time, and a policy that failed is checked again, to report its errors. It keeps two
+// generations of at most checkMemoSize policies. The zero CheckMemo is ready; it is safe
+// for concurrent checks.
+type CheckMemo struct {
+	mu        sync.Mutex
+	cur, prev map[[sha256.Size]byte][]*ast.Module
+}
+
+const checkMemoSize = 1 << 14
+
+// checkKey is what the checks of one policy read.
+type checkKey struct {
+	Namespace, Name   string
+	Spec              agentv1.AuthorizationPolicySpec
+	PlatformNamespace string
+	Limits            gitopsv1.Limits
+	TrustDomain       string
+}
+
+func (m *CheckMemo) key(p *agentv1.AuthorizationPolicy, o *CheckOptions) ([sha256.Size]byte, bool) {
+	data, err := json.Marshal(checkKey{p.Namespace, p.Name, p.Spec, o.PlatformNamespace, o.Limits, o.TrustDomain})
+	if err != nil {
+		return [sha256.Size]byte{}, false
+	}
+	return sha256.Sum256(data), true
+}
+
+// passed is the parsed modules of a policy that passed, nil when it is not remembered.
+// Compilers copy the modules they are given, so they are shared as they are.
+func (m *CheckMemo) passed(k [sha256.Size]byte) []*ast.Module {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mods, ok := m.cur[k]; ok {
+		return mods
+	}
+	if mods, ok := m.prev[k]; ok {
+		m.putLocked(k, mods)
+		return mods
+	}
+	return nil
+}
+
+func (m *CheckMemo) put(k [sha256.Size]byte, mods []*ast.Module) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.putLocked(k, mods)
+}
+
+func (m *CheckMemo) putLocked(k [sha256.Size]byte, mods []*ast.Module) {
+	if len(m.cur) >= checkMemoSize {
+		m.prev, m.cur = m.cur, nil
+	}
+	if m.cur == nil {
+		m.cur = map[[sha256.Size]byte][]*ast.Module{}
+	}
+	m.cur[k] = mods
+}
