@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -193,9 +194,8 @@ func (m *Manager) prepare(desired []*manifest.Object) ([]*item, error) {
 	type scope struct{ served, cluster bool }
 	scopes := map[schema.GroupVersionKind]scope{}
 	var kinds []schema.GroupVersionKind
-	prepared := make(map[preparedKey]preparedItem, len(desired))
-	seen := map[manifest.Ref]string{}
-	var errs []error
+	all := make([]*item, 0, len(desired))
+	var fresh []*item // not prepared by the last run
 	for _, d := range desired {
 		gvk := d.GroupVersionKind()
 		sc, ok := scopes[gvk]
@@ -213,22 +213,40 @@ func (m *Manager) prepare(desired []*manifest.Object) ([]*item, error) {
 			kinds = append(kinds, gvk)
 		}
 		it := &item{src: d, gvk: gvk, served: sc.served, clusterScoped: sc.cluster}
-		key := preparedKey{d, sc.cluster}
-		if p, ok := m.prepared[key]; ok {
+		if p, ok := m.prepared[preparedKey{d, sc.cluster}]; ok {
 			it.ref, it.hash = p.ref, p.hash
 		} else {
-			o, hash, err := m.prepareObject(d, sc.cluster)
+			fresh = append(fresh, it)
+		}
+		all = append(all, it)
+	}
+	// A new revision, or the first after a restart, prepares every object: the hashes
+	// are worked out on every core.
+	g := errgroup.Group{}
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for _, it := range fresh {
+		g.Go(func() error {
+			o, hash, err := m.prepareObject(it.src, it.clusterScoped)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			it.obj, it.ref, it.hash = o, o.Ref(), hash
-		}
-		prepared[key] = preparedItem{ref: it.ref, hash: it.hash}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	prepared := make(map[preparedKey]preparedItem, len(desired))
+	seen := map[manifest.Ref]string{}
+	var errs []error
+	for _, it := range all {
+		prepared[preparedKey{it.src, it.clusterScoped}] = preparedItem{ref: it.ref, hash: it.hash}
 		if other, dup := seen[it.ref]; dup {
-			errs = append(errs, &manifest.Error{File: d.Source, Object: it.ref, Err: fmt.Errorf("defined twice (also in %s)", other)})
+			errs = append(errs, &manifest.Error{File: it.src.Source, Object: it.ref, Err: fmt.Errorf("defined twice (also in %s)", other)})
 			continue
 		}
-		seen[it.ref] = d.Source
+		seen[it.ref] = it.src.Source
 		items = append(items, it)
 	}
 	if len(errs) > 0 {
