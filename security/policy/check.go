@@ -109,7 +109,7 @@ func Check(policies []*agentv1.AuthorizationPolicy, o CheckOptions) []*Error {
 		remember := false
 		if o.Memo != nil {
 			if key, remember = o.Memo.key(p, &o); remember {
-				if mods := o.Memo.passed(key); mods != nil {
+				if mods, ok := o.Memo.passed(key); ok {
 					parsed[i] = mods
 					continue
 				}
@@ -121,7 +121,10 @@ func Check(policies []*agentv1.AuthorizationPolicy, o CheckOptions) []*Error {
 			parsed[i] = mods
 			cerrs := compile(p, mods)
 			errs = append(errs, cerrs...)
-			if remember && len(cerrs) == 0 && len(mods) > 0 {
+			if remember && len(cerrs) == 0 {
+				if p.EffectiveScope() == agentv1.ScopeClient {
+					mods = nil // the checks across policies read no client policy's modules
+				}
 				o.Memo.put(key, mods)
 			}
 		}

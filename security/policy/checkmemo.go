@@ -12,10 +12,12 @@ import (
 )
 
 // CheckMemo remembers the AuthorizationPolicies that passed Check's checks of one
-// policy alone (shape, bounds, parse, compile), with their parsed modules, by their
+// policy alone (shape, bounds, parse, compile), by their
 // namespace, name and spec and the options those checks read; what is checked across
 // policies (a tier's modules together, the global tier's coverage) is checked every
-// time, and a policy that failed is checked again, to report its errors. It keeps two
+// time, from the kept modules of the global and namespace policies (a client policy
+// keeps none: nothing reads them), and a policy that failed is checked again, to report
+// its errors. It keeps two
 // generations of at most checkMemoSize policies. The zero CheckMemo is ready; it is safe
 // for concurrent checks.
 type CheckMemo struct {
@@ -42,19 +44,20 @@ func (m *CheckMemo) key(p *agentv1.AuthorizationPolicy, o *CheckOptions) ([sha25
 	return sha256.Sum256(data), true
 }
 
-// passed is the parsed modules of a policy that passed, nil when it is not remembered.
-// Compilers copy the modules they are given, so they are shared as they are.
-func (m *CheckMemo) passed(k [sha256.Size]byte) []*ast.Module {
+// passed reports whether a policy passed, with the parsed modules that the checks
+// across policies read (see Check; none for a client policy). Compilers copy the
+// modules they are given, so they are shared as they are.
+func (m *CheckMemo) passed(k [sha256.Size]byte) ([]*ast.Module, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if mods, ok := m.cur[k]; ok {
-		return mods
+		return mods, true
 	}
 	if mods, ok := m.prev[k]; ok {
 		m.putLocked(k, mods)
-		return mods
+		return mods, true
 	}
-	return nil
+	return nil, false
 }
 
 func (m *CheckMemo) put(k [sha256.Size]byte, mods []*ast.Module) {
