@@ -41,8 +41,8 @@ type cachedRun struct {
 
 // lookup replays the kept runs of key on t, newest first, and returns copies of the
 // objects of the first whose every answer is the same. A replay that differs leaves the
-// tree's object counts as they were; what it read counts towards the revision's limits,
-// as the run that follows reads the same.
+// tree's object counts and violations as they were; what it read counts towards the
+// revision's limits, as the run that follows reads the same.
 func (c *Cache) lookup(t *tree, key runKey) ([]*manifest.Object, bool) {
 	if c == nil {
 		return nil, false
@@ -51,7 +51,7 @@ func (c *Cache) lookup(t *tree, key runKey) ([]*manifest.Object, bool) {
 	runs := slices.Clone(c.runs[key])
 	c.mu.Unlock()
 	for _, r := range runs {
-		objects, runObjects := t.objects, t.runObjects
+		objects, runObjects, violations := t.objects, t.runObjects, t.violationCount()
 		t.runObjects, t.inKustomize = 0, true
 		same := t.replay(r.journal)
 		t.inKustomize = false
@@ -62,7 +62,9 @@ func (c *Cache) lookup(t *tree, key runKey) ([]*manifest.Object, bool) {
 			c.mu.Unlock()
 			return copyObjects(r.objs), true
 		}
+		// The run that follows counts and reports what it finds itself.
 		t.objects, t.runObjects = objects, runObjects
+		t.keepViolations(violations)
 		if t.exceeded != nil {
 			return nil, false
 		}

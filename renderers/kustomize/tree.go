@@ -280,6 +280,21 @@ func (t *tree) takeViolations() []error {
 	return v
 }
 
+func (t *tree) violationCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.violations)
+}
+
+// keepViolations drops the violations recorded after the first n.
+func (t *tree) keepViolations(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.violations) > n {
+		t.violations = t.violations[:n]
+	}
+}
+
 // rel maps a virtual path to a tree-relative one ("." for the root).
 func (t *tree) rel(p string) (string, error) {
 	if !path.IsAbs(p) {
