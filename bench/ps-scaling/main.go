@@ -40,11 +40,19 @@ func main() {
 			benchutil.Fatal(fmt.Errorf("bad size %q", f))
 		}
 		namespaces := max(1, n/100)
-		render, err := renderMs(n, namespaces, *runs)
+		dir, err := os.MkdirTemp("", "trustsync-ps-")
 		if err != nil {
 			benchutil.Fatal(err)
 		}
-		noop, err := noopMs(ctx, n, namespaces, *runs)
+		if err := repogen.Write(dir, repogen.Options{Agents: n, Namespaces: namespaces}); err != nil {
+			benchutil.Fatal(err)
+		}
+		render, err := renderMs(dir, *runs)
+		if err != nil {
+			benchutil.Fatal(err)
+		}
+		noop, err := noopMs(ctx, dir, *runs)
+		_ = os.RemoveAll(dir)
 		if err != nil {
 			benchutil.Fatal(err)
 		}
@@ -72,16 +80,8 @@ func main() {
 	}, kv...)...)
 }
 
-// renderMs is the median warm render of a generated repository.
-func renderMs(agents, namespaces, runs int) (time.Duration, error) {
-	dir, err := os.MkdirTemp("", "trustsync-ps-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	if err := repogen.Write(dir, repogen.Options{Agents: agents, Namespaces: namespaces}); err != nil {
-		return 0, err
-	}
+// renderMs is the median warm render of the repository in dir.
+func renderMs(dir string, runs int) (time.Duration, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return 0, err
@@ -103,17 +103,9 @@ func renderMs(agents, namespaces, runs int) (time.Duration, error) {
 	return benchutil.Median(times), nil
 }
 
-// noopMs is the median no-op apply of a generated repository on a control plane of its
+// noopMs is the median no-op apply of the repository in dir on a control plane of its
 // own, after its first apply.
-func noopMs(ctx context.Context, agents, namespaces, runs int) (time.Duration, error) {
-	dir, err := os.MkdirTemp("", "trustsync-ps-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	if err := repogen.Write(dir, repogen.Options{Agents: agents, Namespaces: namespaces}); err != nil {
-		return 0, err
-	}
+func noopMs(ctx context.Context, dir string, runs int) (time.Duration, error) {
 	objs, err := engineload.RenderWith(dir, limits)
 	if err != nil {
 		return 0, err
