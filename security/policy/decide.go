@@ -190,9 +190,9 @@ func directAt(ctx context.Context, b *Bundle, pt Point) (*tierQueries, error) {
 // false, as a rule body's expression does. The decision object is then explained as
 // the combiner's would be.
 // It is false only when an evaluation failed; the decision is then that failure's deny.
-func (d *Decider) decideDirect(ctx context.Context, pt Point, tq *tierQueries, input rego.EvalOption) (Decision, bool) {
+func (d *Decider) decideDirect(ctx context.Context, w *watch, pt Point, tq *tierQueries, input rego.EvalOption) (Decision, bool) {
 	holds := func(q *rego.PreparedEvalQuery) (bool, *Decision) {
-		rs, w, err := d.eval(ctx, *q, input)
+		rs, err := d.eval(ctx, w, *q, input)
 		if err != nil {
 			dec := d.evalError(ctx, w, err)
 			return false, &dec
@@ -361,20 +361,23 @@ func (d *Decider) decide(ctx context.Context, pt Point, input ast.Value) Decisio
 	return dec
 }
 
-// evaluate decides at pt by evaluating its queries; it is false when an evaluation
-// failed (the decision is then that failure's deny).
+// evaluate decides at pt by evaluating its queries, all under one watch of the
+// Decider's bounds: they bound the decision; it is false when an evaluation failed (the
+// decision is then that failure's deny).
 func (d *Decider) evaluate(ctx context.Context, pt Point, input rego.EvalOption) (Decision, bool) {
 	if c, ok := d.constant[pt]; ok {
 		return c, true
 	}
+	w := startWatch(ctx, time.Now().Add(d.limits.RegoDeadline()), d.limits.RegoBytes(), nil)
+	defer w.done()
 	if tq, ok := d.direct[pt]; ok {
-		return d.decideDirect(ctx, pt, tq, input)
+		return d.decideDirect(ctx, w, pt, tq, input)
 	}
 	q, ok := d.queries[pt]
 	if !ok {
 		return Decision{Reason: fmt.Sprintf("%q is not a decision point", pt)}, true
 	}
-	rs, w, err := d.eval(ctx, q, input)
+	rs, err := d.eval(ctx, w, q, input)
 	if err != nil {
 		return d.evalError(ctx, w, err), false
 	}
@@ -431,13 +434,10 @@ var noMetrics = rego.EvalMetrics(metrics.NoOp())
 // fields where they are rather than OPA converting the whole object to Go first.
 var keepAST = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil })
 
-// eval runs q under a watch of the Decider's bounds. The watch is OPA's cancellation,
-// so OPA starts no goroutine of its own to follow ctx.
-func (d *Decider) eval(ctx context.Context, q rego.PreparedEvalQuery, input rego.EvalOption) (rego.ResultSet, *watch, error) {
-	w := startWatch(ctx, time.Now().Add(d.limits.RegoDeadline()), d.limits.RegoBytes(), nil)
-	defer w.done()
-	rs, err := q.Eval(ctx, input, rego.EvalExternalCancel(w), noMetrics, keepAST, rego.EvalVirtualCache(newRuleCache()))
-	return rs, w, err
+// eval runs q under w, the watch of the decision's bounds. The watch is OPA's
+// cancellation, so OPA starts no goroutine of its own to follow ctx.
+func (d *Decider) eval(ctx context.Context, w *watch, q rego.PreparedEvalQuery, input rego.EvalOption) (rego.ResultSet, error) {
+	return q.Eval(ctx, input, rego.EvalExternalCancel(w), noMetrics, keepAST, rego.EvalVirtualCache(newRuleCache()))
 }
 
 // Locate says where the evaluation of a decision that Decide stopped at the bound
