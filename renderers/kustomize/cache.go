@@ -159,7 +159,7 @@ type journal struct {
 	queries []query
 }
 
-// note records a question of the current run, if one is recorded.
+// note records a question of the current run (t.journal is set).
 func (t *tree) note(o op, p string, answer [sha256.Size]byte) {
 	if j := t.journal; j != nil {
 		j.mu.Lock()
