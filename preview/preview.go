@@ -44,9 +44,9 @@ func Run(ctx context.Context, trees Trees, o Options) (*report.Report, error) {
 		o.Gate = report.GateCrossNamespace
 	}
 	r := &report.Report{Path: o.Path, Gate: o.Gate}
-	// The head renders anew only the kustomizations the pull request changed.
-	runs := &renderers.Cache{}
-	base, baseRes, err := render(ctx, trees, o, o.Base, runs)
+	// The head renders anew only what the pull request changed.
+	cache := &renderers.Cache{}
+	base, baseRes, err := render(ctx, trees, o, o.Base, cache)
 	r.Base = base
 	if err != nil {
 		if base.Commit == "" {
@@ -58,7 +58,7 @@ func Run(ctx context.Context, trees Trees, o Options) (*report.Report, error) {
 			r.BaseErrors = append(r.BaseErrors, e.Error())
 		}
 	}
-	head, headRes, err := render(ctx, trees, o, o.Head, runs)
+	head, headRes, err := render(ctx, trees, o, o.Head, cache)
 	r.Head = head
 	if err != nil {
 		if head.Commit == "" {
@@ -84,11 +84,11 @@ func Run(ctx context.Context, trees Trees, o Options) (*report.Report, error) {
 }
 
 // render renders o.Path at rev. The tests are run by Run, to report each.
-func render(ctx context.Context, trees Trees, o Options, rev string, runs *renderers.Cache) (report.Revision, *renderers.Result, error) {
+func render(ctx context.Context, trees Trees, o Options, rev string, cache *renderers.Cache) (report.Revision, *renderers.Result, error) {
 	fsys, commit, err := trees.Tree(ctx, rev)
 	if err != nil {
 		return report.Revision{Ref: rev}, nil, err
 	}
-	res, err := renderers.Render(fsys, o.Path, renderers.Options{Platform: o.Platform, Namespace: o.Namespace, SkipPolicyTests: true, Cache: runs})
+	res, err := renderers.Render(fsys, o.Path, renderers.Options{Platform: o.Platform, Namespace: o.Namespace, SkipPolicyTests: true, Cache: cache})
 	return report.Revision{Ref: rev, Commit: commit}, res, err
 }

@@ -66,8 +66,8 @@ type Options struct {
 // Cache keeps what one render leaves the next: kustomize's runs, by what they read
 // (kustomize.Cache), the objects that passed the schema check, by content
 // (schema.Memo), and the AuthorizationPolicies that passed their checks
-// (policy.CheckMemo). A Sync keeps one across its revisions, so a revision renders anew only
-// the kustomizations it changed and checks only the objects that differ; a preview
+// (policy.CheckMemo). A Sync keeps one across its revisions, so a revision renders anew
+// only the kustomizations it changed and checks only the objects that differ; a preview
 // shares its base's with its head. The zero Cache is ready; it is safe for concurrent
 // renders.
 type Cache struct {

@@ -28,7 +28,7 @@ type renderEntry struct {
 	key    string
 	result *renderers.Result
 	err    error
-	runs   *renderers.Cache
+	cache  *renderers.Cache
 }
 
 func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitopsv1.SyncSpec, p *gitopsv1.Platform) (*renderers.Result, error) {
@@ -40,9 +40,9 @@ func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitops
 		c.mu.Unlock()
 		return e.result, e.err
 	}
-	runs := e.runs
-	if runs == nil {
-		runs = &renderers.Cache{}
+	cache := e.cache
+	if cache == nil {
+		cache = &renderers.Cache{}
 	}
 	c.mu.Unlock()
 
@@ -52,14 +52,14 @@ func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitops
 		return nil, fmt.Errorf("%w: %v", errArtifactGone, err)
 	}
 	defer root.Close()
-	res, err := renderers.Render(root.FS(), dir, renderers.Options{Platform: p, Namespace: spec.TargetNamespace, Cache: runs})
+	res, err := renderers.Render(root.FS(), dir, renderers.Options{Platform: p, Namespace: spec.TargetNamespace, Cache: cache})
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {
 		c.entries = map[types.NamespacedName]renderEntry{}
 	}
-	c.entries[sync] = renderEntry{key: key, result: res, err: err, runs: runs}
+	c.entries[sync] = renderEntry{key: key, result: res, err: err, cache: cache}
 	return res, err
 }
 
