@@ -18,7 +18,8 @@ import (
 // touched, and a pull request's preview shares its base's runs.
 //
 // A Cache is safe for concurrent builds. It keeps the last two runs of each
-// kustomization (the applied revision and the next) and at most MaxRuns in all.
+// kustomization (the applied revision and the next) and at most MaxRuns in all, and the
+// verdicts of the YAML guard by content (two generations of 65,536 files).
 type Cache struct {
 	// MaxRuns bounds the runs kept; zero means 256.
 	MaxRuns int
@@ -28,6 +29,54 @@ type Cache struct {
 	runs  map[runKey][]*cachedRun
 	count int
 	hits  int // runs replayed instead of run, for tests
+
+	// guarded are the YAML files that passed the guard, by digest of their content and
+	// the bounds: a replay reads every file again, and need not parse it again.
+	guarded, guardedBefore map[guardKey]int
+}
+
+type guardKey struct {
+	content [sha256.Size]byte
+	bounds  yamlBounds
+}
+
+const guardedSize = 1 << 16
+
+// guardedDocuments is the number of documents of a file that passed the guard with the
+// same content and bounds before.
+func (c *Cache) guardedDocuments(k guardKey) (int, bool) {
+	if c == nil {
+		return 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.guarded[k]; ok {
+		return n, true
+	}
+	if n, ok := c.guardedBefore[k]; ok {
+		c.passGuardLocked(k, n)
+		return n, true
+	}
+	return 0, false
+}
+
+func (c *Cache) passGuard(k guardKey, documents int) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.passGuardLocked(k, documents)
+}
+
+func (c *Cache) passGuardLocked(k guardKey, documents int) {
+	if len(c.guarded) >= guardedSize {
+		c.guardedBefore, c.guarded = c.guarded, nil
+	}
+	if c.guarded == nil {
+		c.guarded = map[guardKey]int{}
+	}
+	c.guarded[k] = documents
 }
 
 // runKey is the build a run was: the directory and the namespace it was given.

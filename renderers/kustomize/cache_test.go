@@ -37,6 +37,7 @@ func TestCacheIsTheBuild(t *testing.T) {
 		{"a file the build does not read", func(m fstest.MapFS) { m["team-a/README.md"] = file("notes") }, Limits{}, 2},
 		{"a resource removed", func(m fstest.MapFS) { delete(m, "team-a/two.yaml") }, Limits{}, 0}, // the build stops at team-a
 		{"a lower object bound", func(fstest.MapFS) {}, Limits{ObjectsPerBuild: 2}, 0},
+		{"a lower YAML depth bound", func(fstest.MapFS) {}, Limits{YAMLDepth: 1}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cache := &Cache{}

@@ -2,6 +2,7 @@ package kustomize
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -150,6 +151,14 @@ func (t *tree) guard(file string, data []byte) (int, error) {
 	if n, ok := t.guarded[file]; ok {
 		return n, nil
 	}
+	var key guardKey
+	if t.cache != nil {
+		key = guardKey{content: sha256.Sum256(data), bounds: t.yamlBounds()}
+		if n, ok := t.cache.guardedDocuments(key); ok {
+			t.guarded[file] = n
+			return n, nil
+		}
+	}
 	facts, err := guardYAML(data, t.yamlBounds())
 	if err != nil {
 		var b *boundError
@@ -161,6 +170,9 @@ func (t *tree) guard(file string, data []byte) (int, error) {
 		return 0, err
 	}
 	t.guarded[file] = facts.documents
+	if t.cache != nil {
+		t.cache.passGuard(key, facts.documents)
+	}
 	return facts.documents, nil
 }
 
