@@ -71,7 +71,7 @@ var rules = []rule{
 	// Sideways, within the middle tier.
 	{pkgs: "sources/...", forbid: []string{"renderers/...", "security/..."}, why: "sources own nothing about what the files mean"},
 	{pkgs: "renderers/...", forbid: []string{"sources/..."}, why: "a render reads the tree it is given"},
-	{pkgs: "renderers/kustomize", forbid: []string{"..."}, allow: []string{"manifest", "internal/confine"}, why: "the kustomize build is self-contained"},
+	{pkgs: "renderers/kustomize", forbid: []string{"..."}, allow: []string{"manifest", "internal/confine", "internal/generations"}, why: "the kustomize build is self-contained"},
 	{pkgs: "security/...", forbid: []string{"renderers/...", "sources/..."}, why: "security rules do not render or fetch"},
 
 	// Sideways, within the processes' tier.
@@ -82,7 +82,7 @@ var rules = []rule{
 	{pkgs: "preview/...", forbid: []string{"engine/...", "webhook/..."}, why: "previews post nothing and apply nothing"},
 	{pkgs: "fleet/...", forbid: []string{"webhook/..."}, why: "fleet builds on the engine"},
 	{pkgs: "dataplane/...", forbid: []string{"renderers/...", "sources/...", "engine/...", "webhook/...", "sigs.k8s.io/controller-runtime/...", "github.com/go-git/...", "sigs.k8s.io/kustomize/..."}, why: "the sidecar links no controller, renderer or Git code"},
-	{pkgs: "dataplane/bundles", forbid: []string{"..."}, allow: []string{"api/...", "internal/redact", "security/identity", "security/policy", "security/authbridge/sidecarconfig"}, why: "the bundle client fetches and decides: policy, identities and the sidecar's config only"},
+	{pkgs: "dataplane/bundles", forbid: []string{"..."}, allow: []string{"api/...", "internal/redact", "internal/generations", "security/identity", "security/policy", "security/authbridge/sidecarconfig"}, why: "the bundle client fetches and decides: policy, identities and the sidecar's config only"},
 	{pkgs: "dataplane/files", forbid: []string{"..."}, why: "bounded file reading links no trustsync package"},
 	{pkgs: "dataplane/pipeline", forbid: []string{"..."}, why: "the request model and plugin runner are the data plane's rules layer: they link no trustsync package"},
 	{pkgs: "dataplane/plugins/...", forbid: []string{"dataplane/proxy/...", "dataplane/mtls/...", "dataplane/bundles/...", "dataplane/origdst/..."}, why: "plugins decide requests; listeners, transport and bundle fetching are the assembly's to wire"},

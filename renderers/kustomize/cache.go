@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/trustsync/trustsync/internal/generations"
 	"github.com/trustsync/trustsync/manifest"
 )
 
@@ -32,51 +33,12 @@ type Cache struct {
 
 	// guarded are the YAML files that passed the guard, by digest of their content and
 	// the bounds: a replay reads every file again, and need not parse it again.
-	guarded, guardedBefore map[guardKey]int
+	guarded generations.Map[guardKey, int]
 }
 
 type guardKey struct {
 	content [sha256.Size]byte
 	bounds  yamlBounds
-}
-
-const guardedSize = 1 << 16
-
-// guardedDocuments is the number of documents of a file that passed the guard with the
-// same content and bounds before.
-func (c *Cache) guardedDocuments(k guardKey) (int, bool) {
-	if c == nil {
-		return 0, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if n, ok := c.guarded[k]; ok {
-		return n, true
-	}
-	if n, ok := c.guardedBefore[k]; ok {
-		c.passGuardLocked(k, n)
-		return n, true
-	}
-	return 0, false
-}
-
-func (c *Cache) passGuard(k guardKey, documents int) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.passGuardLocked(k, documents)
-}
-
-func (c *Cache) passGuardLocked(k guardKey, documents int) {
-	if len(c.guarded) >= guardedSize {
-		c.guardedBefore, c.guarded = c.guarded, nil
-	}
-	if c.guarded == nil {
-		c.guarded = map[guardKey]int{}
-	}
-	c.guarded[k] = documents
 }
 
 // runKey is the build a run was: the directory and the namespace it was given.

@@ -154,7 +154,7 @@ func (t *tree) guard(file string, data []byte) (int, error) {
 	var key guardKey
 	if t.cache != nil {
 		key = guardKey{content: sha256.Sum256(data), bounds: t.yamlBounds()}
-		if n, ok := t.cache.guardedDocuments(key); ok {
+		if n, ok := t.cache.guarded.Get(key); ok {
 			t.guarded[file] = n
 			return n, nil
 		}
@@ -171,7 +171,7 @@ func (t *tree) guard(file string, data []byte) (int, error) {
 	}
 	t.guarded[file] = facts.documents
 	if t.cache != nil {
-		t.cache.passGuard(key, facts.documents)
+		t.cache.guarded.Put(key, facts.documents)
 	}
 	return facts.documents, nil
 }

@@ -4,51 +4,25 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"sync"
-
+	"github.com/trustsync/trustsync/internal/generations"
 	"github.com/trustsync/trustsync/manifest"
 )
 
 // Memo remembers the objects that passed the check, by content (manifest.Hash), so a
 // render checks anew only what changed since the renders before. What failed is always
 // checked again: its errors name its file, which the content does not hold. It keeps two
-// generations of at most memoSize objects. The zero Memo is ready; it is safe for
-// concurrent checks.
+// generations of 65,536 objects. The zero Memo is ready; it is safe for concurrent
+// checks.
 type Memo struct {
-	mu        sync.Mutex
-	cur, prev map[[sha256.Size]byte]struct{}
+	passes generations.Map[[sha256.Size]byte, struct{}]
 }
-
-const memoSize = 1 << 16
 
 func (m *Memo) passed(k [sha256.Size]byte) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.cur[k]; ok {
-		return true
-	}
-	if _, ok := m.prev[k]; ok {
-		m.putLocked(k)
-		return true
-	}
-	return false
+	_, ok := m.passes.Get(k)
+	return ok
 }
 
-func (m *Memo) put(k [sha256.Size]byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.putLocked(k)
-}
-
-func (m *Memo) putLocked(k [sha256.Size]byte) {
-	if len(m.cur) >= memoSize {
-		m.prev, m.cur = m.cur, nil
-	}
-	if m.cur == nil {
-		m.cur = map[[sha256.Size]byte]struct{}{}
-	}
-	m.cur[k] = struct{}{}
-}
+func (m *Memo) put(k [sha256.Size]byte) { m.passes.Put(k, struct{}{}) }
 
 // CheckWith is Check, skipping the objects memo saw pass and remembering those that
 // pass now; a nil memo checks everything.

@@ -3,29 +3,25 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/json"
-	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/generations"
 )
 
 // CheckMemo remembers the AuthorizationPolicies that passed Check's checks of one
-// policy alone (shape, bounds, parse, compile), by their
-// namespace, name and spec and the options those checks read; what is checked across
-// policies (a tier's modules together, the global tier's coverage) is checked every
-// time, from the kept modules of the global and namespace policies (a client policy
-// keeps none: nothing reads them), and a policy that failed is checked again, to report
-// its errors. It keeps two
-// generations of at most checkMemoSize policies. The zero CheckMemo is ready; it is safe
-// for concurrent checks.
+// policy alone (shape, bounds, parse, compile), by their namespace, name and spec and
+// the options those checks read. What is checked across policies (a tier's modules
+// together, the global tier's coverage) is checked every time, from the kept modules of
+// the global and namespace policies (a client policy keeps none: nothing reads them),
+// and a policy that failed is checked again, to report its errors. It keeps two
+// generations of 65,536 policies. The zero CheckMemo is ready; it is safe for
+// concurrent checks.
 type CheckMemo struct {
-	mu        sync.Mutex
-	cur, prev map[[sha256.Size]byte][]*ast.Module
+	passes generations.Map[[sha256.Size]byte, []*ast.Module]
 }
-
-const checkMemoSize = 1 << 14
 
 // checkKey is what the checks of one policy read.
 type checkKey struct {
@@ -47,31 +43,6 @@ func (m *CheckMemo) key(p *agentv1.AuthorizationPolicy, o *CheckOptions) ([sha25
 // passed reports whether a policy passed, with the parsed modules that the checks
 // across policies read (see Check; none for a client policy). Compilers copy the
 // modules they are given, so they are shared as they are.
-func (m *CheckMemo) passed(k [sha256.Size]byte) ([]*ast.Module, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if mods, ok := m.cur[k]; ok {
-		return mods, true
-	}
-	if mods, ok := m.prev[k]; ok {
-		m.putLocked(k, mods)
-		return mods, true
-	}
-	return nil, false
-}
+func (m *CheckMemo) passed(k [sha256.Size]byte) ([]*ast.Module, bool) { return m.passes.Get(k) }
 
-func (m *CheckMemo) put(k [sha256.Size]byte, mods []*ast.Module) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.putLocked(k, mods)
-}
-
-func (m *CheckMemo) putLocked(k [sha256.Size]byte, mods []*ast.Module) {
-	if len(m.cur) >= checkMemoSize {
-		m.prev, m.cur = m.cur, nil
-	}
-	if m.cur == nil {
-		m.cur = map[[sha256.Size]byte][]*ast.Module{}
-	}
-	m.cur[k] = mods
-}
+func (m *CheckMemo) put(k [sha256.Size]byte, mods []*ast.Module) { m.passes.Put(k, mods) }

@@ -4,9 +4,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/trustsync/trustsync/internal/generations"
 )
 
 // A policy is a pure function of its bundle and its input: Capabilities refuses every
@@ -24,9 +24,8 @@ const (
 	memoKeyBytes = 1024
 )
 
-// memo remembers the decisions of one point. It keeps two generations: lookups find
-// either, inserts go to the newer, and a full newer generation replaces the older, so
-// the callers seen recently stay and the memory is bounded.
+// memo remembers the decisions of one point, in two generations of memoEntries (package
+// generations): the callers seen recently stay and the memory is bounded.
 type memo struct {
 	// reads are the input fields the point's rules can read, as paths below input,
 	// sorted, none a prefix of another.
@@ -34,8 +33,7 @@ type memo struct {
 	// fields are the top-level keys of reads.
 	fields Fields
 
-	mu       sync.Mutex
-	cur, old map[string]Decision
+	decisions generations.Map[string, Decision]
 }
 
 // newMemo is the memo of the decision at query, nil when its rules read the input
@@ -45,7 +43,8 @@ func newMemo(c *ast.Compiler, query ast.Ref) *memo {
 	if !ok {
 		return nil
 	}
-	m := &memo{reads: reads, cur: map[string]Decision{}, fields: Fields{some: true}}
+	m := &memo{reads: reads, fields: Fields{some: true}}
+	m.decisions.Size = memoEntries
 	for _, r := range reads {
 		if k, ok := r[1].Value.(ast.String); ok && !slices.Contains(m.fields.keys, string(k)) {
 			m.fields.keys = append(m.fields.keys, string(k))
@@ -192,28 +191,6 @@ func lookup(v ast.Value, path ast.Ref) ast.Value {
 	return v
 }
 
-func (m *memo) get(k string) (Decision, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if d, ok := m.cur[k]; ok {
-		return d, true
-	}
-	d, ok := m.old[k]
-	if ok {
-		m.putLocked(k, d)
-	}
-	return d, ok
-}
+func (m *memo) get(k string) (Decision, bool) { return m.decisions.Get(k) }
 
-func (m *memo) put(k string, d Decision) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.putLocked(k, d)
-}
-
-func (m *memo) putLocked(k string, d Decision) {
-	if len(m.cur) >= memoEntries {
-		m.old, m.cur = m.cur, make(map[string]Decision, memoEntries)
-	}
-	m.cur[k] = d
-}
+func (m *memo) put(k string, d Decision) { m.decisions.Put(k, d) }

@@ -116,7 +116,7 @@ func TestMemoDecisions(t *testing.T) {
 		if got != want || got.Allow != tc.allow {
 			t.Errorf("%d: memo %v, evaluated %v, want allow=%v", i, got, want, tc.allow)
 		}
-		if n := len(m.cur) + len(m.old); n != tc.entries {
+		if n := m.decisions.Len(); n != tc.entries {
 			t.Errorf("%d: %d decisions remembered, want %d", i, n, tc.entries)
 		}
 	}
@@ -132,7 +132,7 @@ func TestMemoBounds(t *testing.T) {
 	for i := range 3*memoEntries + 7 {
 		d.DecideValue(ctx, pt, ast.MustParseTerm(fmt.Sprintf(`{"identity": {"client_id": "c%d"}}`, i)).Value)
 	}
-	if n := len(m.cur) + len(m.old); n > 2*memoEntries {
+	if n := m.decisions.Len(); n > 2*memoEntries {
 		t.Errorf("%d decisions remembered, bound %d", n, 2*memoEntries)
 	}
 	fresh := clientDecider(t, "allow if input.identity.client_id == \""+idA+"\"\n")
@@ -140,7 +140,7 @@ func TestMemoBounds(t *testing.T) {
 	if got := fresh.DecideValue(ctx, pt, long); got.Allow {
 		t.Errorf("a long client ID: %v, want deny", got)
 	}
-	if m := fresh.memos[pt]; len(m.cur)+len(m.old) != 0 {
+	if m := fresh.memos[pt]; m.decisions.Len() != 0 {
 		t.Error("a key past the bound was remembered")
 	}
 }
@@ -154,7 +154,7 @@ func TestMemoSkipsFailures(t *testing.T) {
 	if got := d.DecideValue(ctx, pt, in); got.Allow || !strings.Contains(got.Reason, "failed to evaluate") {
 		t.Fatalf("a conflict: %v, want the evaluation's error", got)
 	}
-	if m := d.memos[pt]; len(m.cur)+len(m.old) != 0 {
+	if m := d.memos[pt]; m.decisions.Len() != 0 {
 		t.Errorf("the failure was remembered")
 	}
 }
