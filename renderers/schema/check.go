@@ -1,9 +1,6 @@
 package schema
 
 import (
-	"errors"
-	"fmt"
-
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
@@ -12,17 +9,7 @@ import (
 
 // Check validates every object as the API server would on create, so far as a render
 // can know it, and returns every problem, each naming file, object and field.
-func Check(objs []*manifest.Object) error {
-	r, err := loadRegistry()
-	if err != nil {
-		return fmt.Errorf("trustsync's CRDs: %w", err) // a build without valid CRDs is broken
-	}
-	var errs []error
-	for _, o := range objs {
-		errs = append(errs, r.check(o)...)
-	}
-	return errors.Join(errs...)
-}
+func Check(objs []*manifest.Object) error { return CheckWith(objs, nil) }
 
 func (r *registry) check(o *manifest.Object) []error {
 	k, v, err := r.resolve(o)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+
 	"github.com/trustsync/trustsync/internal/generations"
 	"github.com/trustsync/trustsync/manifest"
 )
@@ -27,32 +28,26 @@ func (m *Memo) put(k [sha256.Size]byte) { m.passes.Put(k, struct{}{}) }
 // CheckWith is Check, skipping the objects memo saw pass and remembering those that
 // pass now; a nil memo checks everything.
 func CheckWith(objs []*manifest.Object, memo *Memo) error {
-	if memo == nil {
-		return Check(objs)
-	}
-	var todo []*manifest.Object
-	var keys [][sha256.Size]byte
-	for _, o := range objs {
-		k, err := manifest.Hash(o)
-		if err != nil {
-			todo = append(todo, o) // checked as it is; not remembered
-			keys = append(keys, [sha256.Size]byte{})
-			continue
-		}
-		if !memo.passed(k) {
-			todo = append(todo, o)
-			keys = append(keys, k)
-		}
-	}
 	r, err := loadRegistry()
 	if err != nil {
-		return fmt.Errorf("trustsync's CRDs: %w", err)
+		return fmt.Errorf("trustsync's CRDs: %w", err) // a build without valid CRDs is broken
 	}
 	var errs []error
-	for i, o := range todo {
+	for _, o := range objs {
+		var key [sha256.Size]byte
+		remember := false
+		if memo != nil {
+			var herr error
+			if key, herr = manifest.Hash(o); herr == nil { // else checked, not remembered
+				if memo.passed(key) {
+					continue
+				}
+				remember = true
+			}
+		}
 		oerrs := r.check(o)
-		if len(oerrs) == 0 && keys[i] != ([sha256.Size]byte{}) {
-			memo.put(keys[i])
+		if remember && len(oerrs) == 0 {
+			memo.put(key)
 		}
 		errs = append(errs, oerrs...)
 	}
