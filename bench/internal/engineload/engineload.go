@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -18,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/bench/internal/benchutil"
 	"github.com/trustsync/trustsync/bench/internal/repogen"
 	"github.com/trustsync/trustsync/engine/apply"
 	"github.com/trustsync/trustsync/engine/metrics"
@@ -156,20 +156,17 @@ func (e *Engine) WarmCache(ctx context.Context, objs []*manifest.Object) (time.D
 
 // Noop times runs applies of objs that must change nothing, and returns their median.
 func (e *Engine) Noop(ctx context.Context, objs []*manifest.Object, runs int) (time.Duration, error) {
-	times := make([]time.Duration, 0, runs)
-	for range runs {
-		start := time.Now()
+	times, err := benchutil.Time(runs, func() error {
 		cs, err := e.Manager.Apply(ctx, objs)
-		if err != nil {
-			return 0, err
+		if err == nil && cs.Count(apply.Unchanged) != len(objs) {
+			err = fmt.Errorf("no-op apply changed something: %s", cs.Summary())
 		}
-		times = append(times, time.Since(start))
-		if cs.Count(apply.Unchanged) != len(objs) {
-			return 0, fmt.Errorf("no-op apply changed something: %s", cs.Summary())
-		}
+		return err
+	})
+	if err != nil {
+		return 0, err
 	}
-	slices.Sort(times)
-	return times[len(times)/2], nil
+	return benchutil.Median(times), nil
 }
 
 // Settle waits until the cache holds every object at its latest version.
