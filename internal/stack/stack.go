@@ -266,6 +266,8 @@ func (s *Stack) HeapProfile(ctx context.Context, path string) error {
 	if s.Pprof == "" {
 		return fmt.Errorf("the stack serves no profiles: start it with Options.Pprof")
 	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute) // a heap profile is written at once
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Pprof+"/debug/pprof/heap?gc=1", nil)
 	if err != nil {
 		return err
