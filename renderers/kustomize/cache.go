@@ -170,13 +170,12 @@ type journal struct {
 	queries []query
 }
 
-// note records a question of the current run (t.journal is set).
+// note records a question of the current run; callers digest and note only while
+// t.journal is set.
 func (t *tree) note(o op, p string, answer [sha256.Size]byte) {
-	if j := t.journal; j != nil {
-		j.mu.Lock()
-		j.queries = append(j.queries, query{op: o, path: p, answer: answer})
-		j.mu.Unlock()
-	}
+	t.journal.mu.Lock()
+	t.journal.queries = append(t.journal.queries, query{op: o, path: p, answer: answer})
+	t.journal.mu.Unlock()
 }
 
 // replay asks the tree every question of a journal again and reports whether each
