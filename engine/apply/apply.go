@@ -66,6 +66,7 @@ type item struct {
 
 	action  Action
 	drift   []string
+	diffs   []FieldDiff
 	manager string
 	write   bool // must be applied
 	check   bool // live exists but nothing is recorded: a dry-run decides
@@ -171,7 +172,7 @@ func (m *Manager) Apply(ctx context.Context, desired []*manifest.Object) (*Chang
 
 	cs := &ChangeSet{}
 	for _, it := range items {
-		cs.Changes = append(cs.Changes, Change{Object: it.ref, Version: it.gvk.Version, Action: it.action, Drift: it.drift, Manager: it.manager})
+		cs.Changes = append(cs.Changes, Change{Object: it.ref, Version: it.gvk.Version, Action: it.action, Drift: it.drift, Manager: it.manager, Diffs: it.diffs})
 	}
 	return cs, nil
 }
@@ -388,7 +389,7 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 			if err != nil {
 				return fmt.Errorf("managed fields of %s as applied: %w", it.ref, err)
 			}
-			if it.drift = lostFields(owned, now, m.object(it).Object); len(it.drift) == 0 {
+			if !m.lost(it, owned, now) {
 				// Changed by someone, but not in the fields we own (status, others' fields).
 				it.action = Unchanged
 				m.remember(it.ref, &record{hash: rec.hash, rv: it.live.GetResourceVersion(), owned: owned})
@@ -446,6 +447,19 @@ func (m *Manager) otherOwner(u *unstructured.Unstructured) string {
 		}
 	}
 	return strings.Join(theirs, ", ")
+}
+
+// lost records the fields the manager owned (before) and owns no longer on the live
+// object (now) as the item's drift, with their values; it reports whether there are any.
+func (m *Manager) lost(it *item, before, now *fieldpath.Set) bool {
+	desired := m.object(it).Object
+	ptrs, paths := lostFields(before, now, desired)
+	if len(ptrs) == 0 {
+		return false
+	}
+	secret := it.gvk.Group == "" && it.gvk.Kind == "Secret"
+	it.drift, it.diffs = ptrs, fieldDiffs(secret, desired, it.live.Object, ptrs, paths)
+	return true
 }
 
 // onDrift sets what happens to a drifted object: corrected, or left and reported.
@@ -541,7 +555,7 @@ func (m *Manager) dryRun(ctx context.Context, items []*item) error {
 			// manager owns no longer are drift, decided as drift is (warn writes
 			// nothing). The record holds what the apply owned, so the next plan finds
 			// the same drift from the cache alone.
-			if it.drift = lostFields(owned, liveOwned, m.object(it).Object); len(it.drift) > 0 {
+			if m.lost(it, owned, liveOwned) {
 				m.remember(it.ref, &record{hash: it.hash, owned: owned})
 				it.manager = m.driftManager(ctx, it)
 				m.onDrift(it)

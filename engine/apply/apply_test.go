@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -317,6 +318,9 @@ func TestDrift(t *testing.T) {
 			if drifted[0].Manager != "kubectl-edit" {
 				t.Errorf("manager %q", drifted[0].Manager)
 			}
+			if want := []FieldDiff{{Field: "/data/key", Desired: `"one"`, Live: `"tampered"`}}; !reflect.DeepEqual(drifted[0].Diffs, want) {
+				t.Errorf("diffs %+v, want %+v", drifted[0].Diffs, want)
+			}
 			value := dataKey(t, f.ns, "a")
 			switch mode {
 			case gitopsv1.DriftWarn:
@@ -444,6 +448,9 @@ func TestColdStartDrift(t *testing.T) {
 			drifted := cs.Drifted()
 			if len(drifted) != 1 || drifted[0].Object.Name != "a" || strings.Join(drifted[0].Drift, ",") != "/data/key" || drifted[0].Manager != "kubectl-edit" {
 				t.Fatalf("drifted %+v, want a's /data/key by kubectl-edit", drifted)
+			}
+			if want := []FieldDiff{{Field: "/data/key", Desired: `"one"`, Live: `"tampered"`}}; !reflect.DeepEqual(drifted[0].Diffs, want) {
+				t.Errorf("diffs after the restart %+v, want %+v", drifted[0].Diffs, want)
 			}
 			if a := f.actions(cs); a["ConfigMap/b"] != Unchanged {
 				t.Errorf("a foreign write outside Git's fields counted: %v", a)

@@ -32,6 +32,24 @@ type Change struct {
 	Drift []string
 	// Manager that made the drifting change, when known.
 	Manager string
+	// Diffs show what Git wants and what the cluster has, for the first MaxDiffs fields
+	// of Drift.
+	Diffs []FieldDiff
+}
+
+// MaxDiffs bounds the fields of one drifted object whose values a Change shows.
+const MaxDiffs = 10
+
+// MaxDiffValue bounds, in bytes, each value a FieldDiff shows.
+const MaxDiffValue = 256
+
+// FieldDiff is one drifted field: its JSON pointer and its value as JSON on each side,
+// cut at MaxDiffValue bytes. A side without the field has "". A Secret's values are
+// never shown: Hidden says so and both sides are "".
+type FieldDiff struct {
+	Field         string
+	Desired, Live string
+	Hidden        bool
 }
 
 // ChangeSet is the outcome of one run, in apply order.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-openapi/jsonpointer"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -73,21 +75,104 @@ func parseFields(raw any) (*fieldpath.Set, error) {
 
 // lostFields are the fields the manager owned after its apply and owns no longer:
 // someone changed them. They come back as JSON pointers, list items addressed by their
-// index in the desired object where it has them, sorted.
-func lostFields(before, now *fieldpath.Set, desired map[string]any) []string {
+// index in the desired object where it has them, sorted; and as field paths, in the same
+// order.
+func lostFields(before, now *fieldpath.Set, desired map[string]any) ([]string, []fieldpath.Path) {
 	if before == nil {
-		return nil
+		return nil, nil
 	}
 	if now == nil {
 		now = &fieldpath.Set{}
 	}
-	lost := before.Difference(now).Leaves()
-	var out []string
-	lost.Iterate(func(p fieldpath.Path) {
-		out = append(out, pointer(p, desired))
+	type lost struct {
+		ptr  string
+		path fieldpath.Path
+	}
+	var all []lost
+	before.Difference(now).Leaves().Iterate(func(p fieldpath.Path) {
+		all = append(all, lost{pointer(p, desired), p.Copy()})
 	})
-	sort.Strings(out)
+	sort.Slice(all, func(i, j int) bool { return all[i].ptr < all[j].ptr })
+	ptrs, paths := make([]string, len(all)), make([]fieldpath.Path, len(all))
+	for i, l := range all {
+		ptrs[i], paths[i] = l.ptr, l.path
+	}
+	return ptrs, paths
+}
+
+// fieldDiffs show, for the first MaxDiffs lost fields, what desired and live hold there.
+// A Secret's values are hidden, in every encoding: its fields are named, never shown.
+func fieldDiffs(secret bool, desired, live map[string]any, ptrs []string, paths []fieldpath.Path) []FieldDiff {
+	n := min(len(ptrs), MaxDiffs)
+	out := make([]FieldDiff, n)
+	for i := range n {
+		out[i].Field = ptrs[i]
+		if secret {
+			out[i].Hidden = true
+			continue
+		}
+		out[i].Desired, out[i].Live = shown(desired, paths[i]), shown(live, paths[i])
+	}
 	return out
+}
+
+// shown is the value at p in obj as JSON, cut at MaxDiffValue bytes; "" when obj has none.
+func shown(obj map[string]any, p fieldpath.Path) string {
+	v, ok := valueAt(obj, p)
+	if !ok {
+		return ""
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	if len(data) > MaxDiffValue {
+		cut := MaxDiffValue
+		for cut > 0 && !utf8.RuneStart(data[cut]) {
+			cut--
+		}
+		return string(data[:cut]) + "…"
+	}
+	return string(data)
+}
+
+// valueAt finds the value at a field path, list items by their key, index or value.
+func valueAt(obj map[string]any, p fieldpath.Path) (any, bool) {
+	var cur any = obj
+	for _, pe := range p {
+		switch {
+		case pe.FieldName != nil:
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if cur, ok = m[*pe.FieldName]; !ok {
+				return nil, false
+			}
+		case pe.Key != nil:
+			list, _ := cur.([]any)
+			i := slices.IndexFunc(list, func(item any) bool { return keyMatches(item, *pe.Key) })
+			if i < 0 {
+				return nil, false
+			}
+			cur = list[i]
+		case pe.Index != nil:
+			list, _ := cur.([]any)
+			if *pe.Index >= len(list) {
+				return nil, false
+			}
+			cur = list[*pe.Index]
+		case pe.Value != nil:
+			list, _ := cur.([]any)
+			want := value.ToString(*pe.Value)
+			i := slices.IndexFunc(list, func(item any) bool { return value.ToString(value.NewValueInterface(item)) == want })
+			if i < 0 {
+				return nil, false
+			}
+			cur = list[i]
+		}
+	}
+	return cur, true
 }
 
 // setsPath reports whether obj sets the field at p or one above or below it; a list

@@ -337,6 +337,12 @@ func TestSecureProfileExampleWaitsForRollout(t *testing.T) {
 	if len(ready.Status.Agents) != 3 || ready.Status.Agents[0].SPIFFEID == "" {
 		t.Fatalf("agents %+v", ready.Status.Agents)
 	}
+	// What decides who may call whom is in the summary, for the dashboard.
+	research := ready.Status.Agents[0]
+	if research.Name != "research-agent" || research.ServiceAccount != "research-agent" || research.Host != "research-agent.team-a.svc:8080" ||
+		!research.Injected || research.Mode != "proxy-sidecar" || research.MTLS != "strict" {
+		t.Errorf("research-agent's summary %+v", research)
+	}
 }
 
 func TestDriftWarnThenCorrect(t *testing.T) {

@@ -83,7 +83,11 @@ func (r *Reconciler) driftReport(s *gitopsv1.Sync, cs *apply.ChangeSet) int {
 	}
 	report := &gitopsv1.DriftReport{DetectedAt: &metav1.Time{Time: time.Now()}}
 	for _, c := range drifted {
-		report.Objects = append(report.Objects, gitopsv1.DriftedObject{ID: c.Object.ID(), Fields: c.Drift, Manager: c.Manager})
+		d := gitopsv1.DriftedObject{ID: c.Object.ID(), Fields: c.Drift, Manager: c.Manager}
+		for _, f := range c.Diffs {
+			d.Diffs = append(d.Diffs, gitopsv1.FieldDiff{Field: f.Field, Desired: f.Desired, Live: f.Live, Hidden: f.Hidden})
+		}
+		report.Objects = append(report.Objects, d)
 	}
 	if cs.Count(apply.Drifted) > 0 {
 		s.Status.Drift = report
@@ -122,16 +126,23 @@ func driftSummary(cs *apply.ChangeSet) string {
 	return strings.Join(parts, "; ")
 }
 
-// agentSummaries lists the agents of the applied revision.
+// agentSummaries lists the agents of the applied revision, with what decides how they
+// may call each other (for the dashboard's who-may-call-whom).
 func agentSummaries(res *renderers.Result) []gitopsv1.AgentSummary {
+	ids := res.Identities("") // in res.Agents' order; only their hosts are read
 	out := make([]gitopsv1.AgentSummary, 0, len(res.Agents))
-	for _, a := range res.Agents {
+	for i, a := range res.Agents {
 		out = append(out, gitopsv1.AgentSummary{
-			Namespace: a.Namespace,
-			Name:      a.Name,
-			Type:      a.Type,
-			Workload:  a.Workload,
-			SPIFFEID:  a.SPIFFEID,
+			Namespace:      a.Namespace,
+			Name:           a.Name,
+			Type:           a.Type,
+			Workload:       a.Workload,
+			SPIFFEID:       a.SPIFFEID,
+			ServiceAccount: a.ServiceAccount,
+			Host:           ids[i].Host,
+			Injected:       a.Injected,
+			Mode:           a.Mode,
+			MTLS:           a.MTLS,
 		})
 	}
 	return out

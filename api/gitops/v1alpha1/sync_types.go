@@ -155,9 +155,23 @@ type AgentSummary struct {
 	Type string `json:"type"`
 	// Workload is <Kind>/<name>.
 	Workload string `json:"workload"`
-	// SPIFFEID of the agent's pods.
+	// SPIFFEID of the agent's pods; empty without SPIRE.
 	// +optional
 	SPIFFEID string `json:"spiffeID,omitempty"`
+	// ServiceAccount the pods run as.
+	// +optional
+	ServiceAccount string `json:"serviceAccount,omitempty"`
+	// Host is how callers address the agent, <service>.<namespace>.svc:<port>.
+	// +optional
+	Host string `json:"host,omitempty"`
+	// Injected says the pods get the AuthBridge sidecar; Mode is its mode and MTLS its
+	// mTLS mode.
+	// +optional
+	Injected bool `json:"injected,omitempty"`
+	// +optional
+	Mode string `json:"mode,omitempty"`
+	// +optional
+	MTLS string `json:"mtls,omitempty"`
 	// Ready mirrors the AgentRuntime's Ready condition.
 	// +optional
 	Ready string `json:"ready,omitempty"`
@@ -175,6 +189,22 @@ type DriftedObject struct {
 	// Manager is the field manager that made the change, when known.
 	// +optional
 	Manager string `json:"manager,omitempty"`
+	// Diffs show what Git wants and what the cluster has, for the first ten fields.
+	// +optional
+	Diffs []FieldDiff `json:"diffs,omitempty"`
+}
+
+// FieldDiff is one drifted field with its value on each side, as JSON cut at 256 bytes;
+// a side without the field is empty. A Secret's values are never shown (hidden).
+type FieldDiff struct {
+	// Field is a JSON pointer.
+	Field string `json:"field"`
+	// +optional
+	Desired string `json:"desired,omitempty"`
+	// +optional
+	Live string `json:"live,omitempty"`
+	// +optional
+	Hidden bool `json:"hidden,omitempty"`
 }
 
 // DriftReport lists the drifted objects.
