@@ -1,5 +1,7 @@
 package keycloak
 
+import agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+
 // Labels and annotations trustsync's Keycloak controller writes. The label values match
 // what the renderer puts on generated objects.
 const (
@@ -23,9 +25,8 @@ const (
 	// FieldOwner is the server-side apply field manager of the controller's condition.
 	FieldOwner = "trustsync-keycloak"
 
-	// ConditionClientRegistered says whether the agent's Keycloak client and credentials
-	// Secret are in place.
-	ConditionClientRegistered = "ClientRegistered"
+	// ConditionClientRegistered is the condition this controller owns.
+	ConditionClientRegistered = agentv1.ConditionClientRegistered
 )
 
 // Reasons of ConditionClientRegistered.

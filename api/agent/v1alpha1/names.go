@@ -75,4 +75,7 @@ const (
 	ConditionIstioMeshEnrolled = "IstioMeshEnrolled"
 	ConditionMTLSReady         = "MTLSReady"
 	ConditionReady             = "Ready"
+	// ConditionClientRegistered says whether the agent's Keycloak client and credentials
+	// Secret are in place (trustsync's Keycloak controller).
+	ConditionClientRegistered = "ClientRegistered"
 )
