@@ -38,6 +38,7 @@ its commit. Push webhooks on the receiver address trigger an immediate fetch.`,
 	f.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", `metrics address; "0" turns it off`)
 	f.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", `health probe address; "0" turns it off`)
 	f.StringVar(&o.ReceiverAddr, "receiver-bind-address", ":9292", `push webhook receiver address; "0" turns it off`)
+	f.StringVar(&o.DashboardAddr, "dashboard-addr", "0", `address the sync dashboard is served on, read-only, on every replica (see trustsync dashboard); "0" turns it off`)
 	f.StringVar(&o.PprofAddr, "pprof-bind-address", "0", `Go runtime profiles at /debug/pprof/, unauthenticated (bind to loopback); "0" turns it off`)
 	f.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader among replicas")
 	f.StringVar(&o.CacheDir, "cache-dir", filepath.Join(os.TempDir(), "trustsync"), "directory for Git clones and checked-out revisions")

@@ -26,6 +26,7 @@ import (
 	"github.com/trustsync/trustsync/engine/objcache"
 	"github.com/trustsync/trustsync/engine/policystatus"
 	"github.com/trustsync/trustsync/engine/syncs"
+	"github.com/trustsync/trustsync/internal/app/dashboard"
 	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/preview/pullrequests"
 	"github.com/trustsync/trustsync/security/agentcard"
@@ -44,6 +45,9 @@ type Options struct {
 	// PprofAddr serves Go's runtime profiles (package httpserver's Pprof); "" or "0",
 	// the default, turns it off. Unauthenticated: bind it to loopback.
 	PprofAddr string
+	// DashboardAddr serves the sync dashboard (package dashboard) on every replica; ""
+	// or "0", the default, turns it off.
+	DashboardAddr string
 	// LeaderElection makes one replica of several do the work.
 	LeaderElection bool
 	// CacheDir holds the Git clones and checked-out revisions.
@@ -159,6 +163,15 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	servers := httpserver.ProbeServers(o.MetricsAddr, ctrlmetrics.Registry, o.HealthAddr, probes, o.Servers, log.FromContext(ctx))
 	if httpserver.Enabled(o.PprofAddr) {
 		servers = append(servers, httpserver.Pprof(o.PprofAddr, o.Servers, log.FromContext(ctx)))
+	}
+	if httpserver.Enabled(o.DashboardAddr) {
+		d, err := dashboard.New(cfg, dashboard.Options{Addr: o.DashboardAddr, Platform: o.Platform, Servers: o.Servers, Log: log.FromContext(ctx).WithName("dashboard")})
+		if err != nil {
+			return err
+		}
+		if err := d.AddTo(mgr); err != nil {
+			return err
+		}
 	}
 	for _, srv := range servers {
 		if err := mgr.Add(srv); err != nil {

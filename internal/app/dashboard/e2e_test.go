@@ -1,0 +1,200 @@
+package dashboard_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/app/controller"
+	"github.com/trustsync/trustsync/internal/app/dashboard"
+	"github.com/trustsync/trustsync/internal/giteatest"
+	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
+	"github.com/trustsync/trustsync/internal/testenv"
+)
+
+var (
+	env   *testenv.Env
+	gitea *giteatest.Server
+	// dashboardURL is the standalone dashboard's (trustsync dashboard); embeddedAddr the
+	// controller's own (--dashboard-addr).
+	dashboardURL, embeddedAddr string
+	// browser is one headless Chromium for every test; each test opens its own tab.
+	browser context.Context
+)
+
+func TestMain(m *testing.M) {
+	log.SetLogger(logr.Discard())
+	code := testenv.Run(m, &env, startGitea, startController, startDashboard, startBrowser)
+	os.Exit(code)
+}
+
+func startGitea(ctx context.Context, _ *testenv.Env) error {
+	dir, err := os.MkdirTemp("", "trustsync-dashboard-gitea-")
+	if err != nil {
+		return err
+	}
+	if gitea, err = giteatest.Start(ctx, dir); err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		_ = gitea.Stop()
+		_ = os.RemoveAll(dir)
+	}()
+	return nil
+}
+
+func startController(ctx context.Context, e *testenv.Env) error {
+	p, err := gitopsv1.LoadPlatform("../../../examples/platform.yaml")
+	if err != nil {
+		return err
+	}
+	if embeddedAddr, err = httpservertest.FreeAddr(); err != nil {
+		return err
+	}
+	cache, err := os.MkdirTemp("", "trustsync-dashboard-cache-")
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := controller.Run(ctx, e.Config, controller.Options{Platform: p, MetricsAddr: "0", HealthAddr: "0", ReceiverAddr: "0",
+			DashboardAddr: embeddedAddr, CacheDir: cache}); err != nil {
+			fmt.Fprintln(os.Stderr, "controller:", err)
+		}
+		_ = os.RemoveAll(cache)
+	}()
+	return nil
+}
+
+func startDashboard(ctx context.Context, e *testenv.Env) error {
+	p, err := gitopsv1.LoadPlatform("../../../examples/platform.yaml")
+	if err != nil {
+		return err
+	}
+	addr, err := httpservertest.FreeAddr()
+	if err != nil {
+		return err
+	}
+	d, err := dashboard.New(e.Config, dashboard.Options{Addr: addr, Platform: p})
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := d.Run(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "dashboard:", err)
+		}
+	}()
+	dashboardURL = "http://" + addr
+	return waitServing(ctx, dashboardURL)
+}
+
+// waitServing waits for a dashboard to answer /healthz.
+func waitServing(ctx context.Context, base string) error {
+	var err error
+	for range 300 {
+		var resp *http.Response
+		if resp, err = http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the dashboard at %s does not answer: %w", base, err)
+}
+
+// chromium finds the browser: $CHROMIUM, else Debian's chromium on the PATH. There is no
+// skipping without it: the tests fail, saying what to install.
+func chromium() (string, error) {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p, nil
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no Chromium: install Debian's chromium (apt-get install chromium) or set $CHROMIUM")
+}
+
+func startBrowser(ctx context.Context, _ *testenv.Env) error {
+	path, err := chromium()
+	if err != nil {
+		return err
+	}
+	profile, err := os.MkdirTemp("", "trustsync-chromium-")
+	if err != nil {
+		return err
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900),
+		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox cannot start
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("lang", "en-US"))
+	alloc, _ := chromedp.NewExecAllocator(ctx, opts...)
+	browser, _ = chromedp.NewContext(alloc)
+	if err := chromedp.Do(browser); err != nil { // starts it
+		return fmt.Errorf("starting %s: %w", path, err)
+	}
+	go func() {
+		<-ctx.Done()
+		_ = os.RemoveAll(profile)
+	}()
+	return nil
+}
+
+// tab opens a browser tab for one test, closed with it.
+func tab(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancelT)
+	return ctx
+}
+
+// outputDir is where screenshots go: $TEST_OUTPUT/dashboard, else test-output/dashboard at
+// the repository's root.
+func outputDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("TEST_OUTPUT")
+	if dir == "" {
+		dir = "../../../test-output"
+	}
+	dir = filepath.Join(dir, "dashboard")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// waitForSync waits for a Sync to get where done says.
+func waitForSync(t *testing.T, key client.ObjectKey, done func(*gitopsv1.Sync) bool) *gitopsv1.Sync {
+	t.Helper()
+	s := &gitopsv1.Sync{}
+	for range 300 {
+		// Not t.Context(): cleanups wait too, after it is done.
+		if err := env.Client.Get(context.Background(), key, s); err == nil && done(s) {
+			return s
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("Sync %s did not get there; status %+v", key, s.Status)
+	return nil
+}

@@ -1,0 +1,82 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/rest"
+	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	apischeme "github.com/trustsync/trustsync/api/scheme"
+	"github.com/trustsync/trustsync/dashboard"
+	"github.com/trustsync/trustsync/dashboard/live"
+	"github.com/trustsync/trustsync/internal/httpserver"
+)
+
+// Options configure the dashboard process.
+type Options struct {
+	// Addr is the listen address, e.g. 127.0.0.1:9080.
+	Addr     string
+	Platform *gitopsv1.Platform
+	// Servers override the server's limits; zero fields keep httpserver.DefaultOptions.
+	Servers httpserver.Options
+	Live    live.Options
+	Log     logr.Logger
+}
+
+// Dashboard is the dashboard's parts, each a manager.Runnable.
+type Dashboard struct {
+	Cache  crcache.Cache
+	Server *dashboard.Server
+	HTTP   *httpserver.Server
+}
+
+// New makes the dashboard of the cluster cfg reaches: its own cache (see
+// dashboard.CacheOptions), an uncached client for Events, the server and its listener.
+func New(cfg *rest.Config, o Options) (*Dashboard, error) {
+	if !httpserver.Enabled(o.Addr) {
+		return nil, errors.New("the dashboard needs a listen address")
+	}
+	scheme := apischeme.New()
+	c, err := crcache.New(cfg, dashboard.CacheOptions(scheme))
+	if err != nil {
+		return nil, fmt.Errorf("the dashboard's cache: %w", err)
+	}
+	events, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := dashboard.New(c, dashboard.Options{Platform: o.Platform, Events: events, Live: o.Live, Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	return &Dashboard{Cache: c, Server: srv, HTTP: &httpserver.Server{Name: "dashboard", Addr: o.Addr, Handler: srv, Options: o.Servers, Log: o.Log}}, nil
+}
+
+// AddTo runs the dashboard in a manager (the controller's), on every replica.
+func (d *Dashboard) AddTo(mgr manager.Manager) error {
+	for _, r := range []manager.Runnable{d.Cache, d.Server, d.HTTP} {
+		if err := mgr.Add(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run runs the dashboard until ctx is done.
+func (d *Dashboard) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.Cache.Start(ctx) })
+	if !d.Cache.WaitForCacheSync(ctx) {
+		return errors.Join(errors.New("the dashboard's cache did not sync"), g.Wait())
+	}
+	g.Go(func() error { return d.Server.Start(ctx) })
+	g.Go(func() error { return d.HTTP.Start(ctx) })
+	return g.Wait()
+}
