@@ -39,6 +39,7 @@ its commit. Push webhooks on the receiver address trigger an immediate fetch.`,
 	f.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", `health probe address; "0" turns it off`)
 	f.StringVar(&o.ReceiverAddr, "receiver-bind-address", ":9292", `push webhook receiver address; "0" turns it off`)
 	f.StringVar(&o.DashboardAddr, "dashboard-addr", "0", `address the sync dashboard is served on, read-only, on every replica (see trustsync dashboard); "0" turns it off`)
+	f.StringVar(&o.DashboardURL, "dashboard-url", "", "public URL of the dashboard, e.g. https://trustsync.example.com: commit statuses without spec.commitStatus.targetURL link to the Sync's page there")
 	f.StringVar(&o.PprofAddr, "pprof-bind-address", "0", `Go runtime profiles at /debug/pprof/, unauthenticated (bind to loopback); "0" turns it off`)
 	f.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader among replicas")
 	f.StringVar(&o.CacheDir, "cache-dir", filepath.Join(os.TempDir(), "trustsync"), "directory for Git clones and checked-out revisions")

@@ -60,7 +60,8 @@ type CommitStatusSpec struct {
 	SecretRef LocalObjectReference `json:"secretRef"`
 	// TargetURL is the link a status points to; {namespace} and {name} are replaced by
 	// the Sync's. It is shown to everyone who sees the commit, so it carries no
-	// credentials.
+	// credentials. When empty, the Sync's page on the dashboard, if the controller knows
+	// its public URL (--dashboard-url).
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",message="must not carry credentials (user:password@ or token@)"
 	// +optional

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,9 @@ func (a artifacts) Latest(src types.NamespacedName) (*syncs.Artifact, bool) {
 // commitStatuses posts the engine's reports through the GitSource's provider.
 type commitStatuses struct {
 	secrets client.Reader
+	// dashboard is the dashboard's public URL; a status without spec.commitStatus.targetURL
+	// links to the Sync's page there.
+	dashboard string
 }
 
 // StatusContext names a Sync's statuses on the Git host.
@@ -52,7 +56,7 @@ func (c commitStatuses) Report(ctx context.Context, s *gitopsv1.Sync, src *gitop
 		return err
 	}
 	state := map[syncs.State]status.State{syncs.Pending: status.Pending, syncs.Success: status.Success, syncs.Failure: status.Failure}[r.State]
-	_, err = poster.Post(ctx, commit, status.Status{Context: StatusContext(s), State: state, Description: r.Description, TargetURL: targetURL(src, s)})
+	_, err = poster.Post(ctx, commit, status.Status{Context: StatusContext(s), State: state, Description: r.Description, TargetURL: targetURL(src, s, c.dashboard)})
 	return err
 }
 
@@ -81,12 +85,38 @@ func statusOptions(ctx context.Context, secrets client.Reader, src *gitopsv1.Git
 	return opts, nil
 }
 
-func targetURL(src *gitopsv1.GitSource, s *gitopsv1.Sync) string {
-	return strings.NewReplacer("{namespace}", s.Namespace, "{name}", s.Name).Replace(src.Spec.CommitStatus.TargetURL)
+// targetURL is where a Sync's commit status links: spec.commitStatus.targetURL with the
+// Sync's namespace and name, else its page on the dashboard, else nowhere.
+func targetURL(src *gitopsv1.GitSource, s *gitopsv1.Sync, dashboard string) string {
+	if t := src.Spec.CommitStatus.TargetURL; t != "" {
+		return strings.NewReplacer("{namespace}", s.Namespace, "{name}", s.Name).Replace(t)
+	}
+	if dashboard == "" {
+		return ""
+	}
+	return strings.TrimSuffix(dashboard, "/") + "/syncs/" + url.PathEscape(s.Namespace) + "/" + url.PathEscape(s.Name)
+}
+
+// DashboardURL checks the dashboard's public URL: absolute http(s), without credentials,
+// query or fragment, since every commit status shows it to whoever sees the commit.
+func DashboardURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("the dashboard URL %q: %w", raw, err)
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return fmt.Errorf("the dashboard URL %q is not an absolute http(s) URL", raw)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("the dashboard URL %q has credentials, a query or a fragment: every commit status shows it", raw)
+	}
+	return nil
 }
 
 // previewHosts opens a GitSource's pull requests through its commit-status provider.
-type previewHosts struct{ secrets client.Reader }
+type previewHosts struct {
+	secrets   client.Reader
+	dashboard string
+}
 
 func (h previewHosts) Host(ctx context.Context, src *gitopsv1.GitSource) (pullrequests.Host, error) {
 	opts, err := statusOptions(ctx, h.secrets, src)
@@ -101,13 +131,14 @@ func (h previewHosts) Host(ctx context.Context, src *gitopsv1.GitSource) (pullre
 	if err != nil {
 		return nil, err
 	}
-	return &previewHost{src: src, poster: poster, changes: changes}, nil
+	return &previewHost{src: src, dashboard: h.dashboard, poster: poster, changes: changes}, nil
 }
 
 type previewHost struct {
-	src     *gitopsv1.GitSource
-	poster  status.Poster
-	changes status.ChangeRequests
+	src       *gitopsv1.GitSource
+	dashboard string
+	poster    status.Poster
+	changes   status.ChangeRequests
 }
 
 func (h *previewHost) OpenPullRequests(ctx context.Context) ([]pullrequests.PullRequest, error) {
@@ -128,7 +159,7 @@ func PreviewContext(s *gitopsv1.Sync) string {
 }
 
 func (h *previewHost) Publish(ctx context.Context, s *gitopsv1.Sync, pr pullrequests.PullRequest, p pullrequests.Publication) error {
-	st := status.Status{Context: PreviewContext(s), State: status.Success, Description: p.Description, TargetURL: targetURL(h.src, s)}
+	st := status.Status{Context: PreviewContext(s), State: status.Success, Description: p.Description, TargetURL: targetURL(h.src, s, h.dashboard)}
 	if p.Failed {
 		st.State = status.Failure
 	}

@@ -48,6 +48,9 @@ type Options struct {
 	// DashboardAddr serves the sync dashboard (package dashboard) on every replica; ""
 	// or "0", the default, turns it off.
 	DashboardAddr string
+	// DashboardURL is where users reach the dashboard (trustsync dashboard or
+	// DashboardAddr); commit statuses without a targetURL link to the Sync's page there.
+	DashboardURL string
 	// LeaderElection makes one replica of several do the work.
 	LeaderElection bool
 	// CacheDir holds the Git clones and checked-out revisions.
@@ -73,6 +76,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if o.CacheDir == "" {
 		return errors.New("a cache directory for Git is required")
+	}
+	if o.DashboardURL != "" {
+		if err := DashboardURL(o.DashboardURL); err != nil {
+			return err
+		}
 	}
 	scheme := apischeme.New()
 	recorder := metrics.NewRecorder(ctrlmetrics.Registry)
@@ -121,7 +129,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Config:    cfg,
 		Mapper:    mgr.GetRESTMapper(),
 		Artifacts: artifacts{store},
-		Reporter:  commitStatuses{secrets: mgr.GetAPIReader()},
+		Reporter:  commitStatuses{secrets: mgr.GetAPIReader(), dashboard: o.DashboardURL},
 		Events:    events,
 		Metrics:   recorder,
 		Requests:  requests,
@@ -135,7 +143,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 
 	prs := &pullrequests.Reconciler{
 		Client:    mgr.GetClient(),
-		Hosts:     previewHosts{secrets: mgr.GetAPIReader()},
+		Hosts:     previewHosts{secrets: mgr.GetAPIReader(), dashboard: o.DashboardURL},
 		Revisions: previewRevisions{fetcher: &git.Fetcher{CacheDir: filepath.Join(o.CacheDir, "previews")}, secrets: mgr.GetAPIReader()},
 		Platform:  o.Platform,
 	}

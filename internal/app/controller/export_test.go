@@ -15,3 +15,6 @@ func NewReceiverLookup(sources, secrets client.Reader, ttl time.Duration) receiv
 	c.ttl, c.errorTTL = ttl, ttl
 	return receivers{sources: sources, secrets: c}
 }
+
+// TargetURL is where a Sync's commit status links.
+var TargetURL = targetURL
