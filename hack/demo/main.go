@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -45,8 +46,8 @@ func run(binary string, once bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	step("starting a local control plane, a Git server (Gitea), a Keycloak (its admin API, faked, with a real OIDC provider) and trustsync controller")
-	s, err := stack.StartWith(ctx, binary, stack.Options{Keycloak: true})
+	step("starting a local control plane, a Git server (Gitea), a Keycloak (its admin API, faked, with a real OIDC provider), trustsync controller and trustsync dashboard")
+	s, err := stack.StartWith(ctx, binary, stack.Options{Keycloak: true, Dashboard: true})
 	if err != nil {
 		return err
 	}
@@ -114,6 +115,11 @@ func run(binary string, once bool) error {
 		time.Sleep(500 * time.Millisecond)
 	}
 
+	fmt.Printf("   dashboard: %s/\n", s.Dashboard)
+	if err := waitForDashboard(ctx, s.Dashboard, key); err != nil {
+		return err
+	}
+
 	step("what trustsync shows (trustsync get syncs -A)")
 	show(binary, "get", "syncs", "-A", "--kubeconfig", kubeconfig)
 	show(binary, "get", "sources", "-A", "--kubeconfig", kubeconfig)
@@ -147,16 +153,44 @@ func run(binary string, once bool) error {
 	}
 
 	step("running until Ctrl-C")
-	fmt.Printf(`   Git:        %s (user %s, token %s)
+	fmt.Printf(`   dashboard:  %s/
+   Git:        %s (user %s, token %s)
    Clone:      git clone %s
    Kubeconfig: %s
    Try:        trustsync get syncs -A --kubeconfig %s
                kubectl --kubeconfig %s get agentruntimes,authorizationpolicies -A
                edit a policy, commit and push: the webhook applies it in about a second,
                and the commit gets a status; push a broken file and see the failure.
-`, s.Gitea.URL, s.Gitea.User, s.Gitea.Token, strings.Replace(cloneURL, "://", "://"+s.Gitea.User+":"+s.Gitea.Token+"@", 1), kubeconfig, kubeconfig, kubeconfig)
+`, s.Dashboard, s.Gitea.URL, s.Gitea.User, s.Gitea.Token, strings.Replace(cloneURL, "://", "://"+s.Gitea.User+":"+s.Gitea.Token+"@", 1), kubeconfig, kubeconfig, kubeconfig)
 	<-ctx.Done()
 	return nil
+}
+
+// waitForDashboard waits until the dashboard shows the Sync's page.
+func waitForDashboard(ctx context.Context, base string, key types.NamespacedName) error {
+	url := base + "/syncs/" + key.Namespace + "/" + key.Name
+	var last error
+	for range 100 {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the dashboard does not show %s: %w", url, last)
 }
 
 // waitForAgents waits until every AgentRuntime has the conditions of the agent status

@@ -31,13 +31,17 @@ import (
 // Stack is a running control plane, Gitea and controller, and with Options.Keycloak a
 // fake Keycloak the controller registers the agents in.
 type Stack struct {
-	Env        *testenv.Env
-	Gitea      *giteatest.Server
-	Keycloak   *keycloaktest.Server
-	Receiver   string // host:port of the controller's receiver
-	Pprof      string // host:port of the controller's profiles, with Options.Pprof
+	Env      *testenv.Env
+	Gitea    *giteatest.Server
+	Keycloak *keycloaktest.Server
+	Receiver string // host:port of the controller's receiver
+	Pprof    string // host:port of the controller's profiles, with Options.Pprof
+	// Dashboard is the base URL of `trustsync dashboard`, with Options.Dashboard.
+	Dashboard  string
 	Controller *exec.Cmd
-	work       string
+	// DashboardProcess is the dashboard's own process, whose memory can be read.
+	DashboardProcess *exec.Cmd
+	work             string
 }
 
 // Options configure a stack.
@@ -49,6 +53,9 @@ type Options struct {
 	Pprof bool
 	// Limits replace the Platform's default limits where set (large benchmarks).
 	Limits gitopsv1.Limits
+	// Dashboard runs `trustsync dashboard` as a process of its own on a loopback
+	// address (Stack.Dashboard), and the controller's commit statuses link to it.
+	Dashboard bool
 }
 
 // Start starts the control plane, Gitea and the controller binary.
@@ -94,18 +101,40 @@ func StartWith(ctx context.Context, binary string, o Options) (*Stack, error) {
 		}
 		args = append(args, "--pprof-bind-address", s.Pprof)
 	}
-	s.Controller = exec.Command(binary, args...)
-	logFile, err := os.Create(filepath.Join(s.work, "controller.log"))
-	if err != nil {
+	var dashboardAddr string
+	if o.Dashboard {
+		if dashboardAddr, err = httpservertest.FreeAddr(); err != nil {
+			s.Stop()
+			return nil, err
+		}
+		s.Dashboard = "http://" + dashboardAddr
+		args = append(args, "--dashboard-url", s.Dashboard)
+	}
+	if s.Controller, err = s.start(binary, "controller.log", args...); err != nil {
 		s.Stop()
 		return nil, err
 	}
-	s.Controller.Stdout, s.Controller.Stderr = logFile, logFile
-	if err := s.Controller.Start(); err != nil {
-		s.Stop()
-		return nil, fmt.Errorf("starting %s: %w", binary, err)
+	if o.Dashboard {
+		if s.DashboardProcess, err = s.start(binary, "dashboard.log", "dashboard", "--kubeconfig", kubeconfig, "--platform", platform, "--listen", dashboardAddr); err != nil {
+			s.Stop()
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// start starts a process of the binary, its output to a log file in the stack's folder.
+func (s *Stack) start(binary, log string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(binary, args...)
+	logFile, err := os.Create(filepath.Join(s.work, log))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s %s: %w", binary, args[0], err)
+	}
+	return cmd, nil
 }
 
 // writePlatform writes the controller's platform file: the defaults, with Keycloak at
@@ -142,14 +171,17 @@ func (s *Stack) writePlatform(ctx context.Context, path string, o Options) error
 
 // Stop stops everything.
 func (s *Stack) Stop() {
-	if s.Controller != nil && s.Controller.Process != nil {
-		_ = s.Controller.Process.Signal(os.Interrupt)
+	for _, cmd := range []*exec.Cmd{s.DashboardProcess, s.Controller} {
+		if cmd == nil || cmd.Process == nil {
+			continue
+		}
+		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
-		go func() { _ = s.Controller.Wait(); close(done) }()
+		go func() { _ = cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			_ = s.Controller.Process.Kill()
+			_ = cmd.Process.Kill()
 		}
 	}
 	if s.Gitea != nil {
