@@ -272,7 +272,12 @@ func (s *Stack) LogTail() string {
 
 // Memory is the controller's resident set and its peak, in MiB (from /proc).
 func (s *Stack) Memory() (rss, peak float64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.Controller.Process.Pid))
+	return ProcessMemory(s.Controller.Process.Pid)
+}
+
+// ProcessMemory is a process's resident set and its peak, in MiB (from /proc).
+func ProcessMemory(pid int) (rss, peak float64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err
 	}

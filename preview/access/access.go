@@ -118,8 +118,8 @@ const MatrixLimit = 12
 // and file: the first one ends the comparison.
 func Compare(ctx context.Context, base, head Revision) (*Result, error) {
 	// Tiers with the same content decide the same in both revisions: one decider each.
-	shared, hashes := map[string]*policy.Decider{}, fingerprints{}
-	b, h := newSide(base, shared, hashes), newSide(head, shared, hashes)
+	shared, decisions, hashes := map[string]*policy.Decider{}, map[decisionKey]policy.Decision{}, fingerprints{}
+	b, h := newSide(base, shared, decisions, hashes), newSide(head, shared, decisions, hashes)
 	b.name, h.name = "base", "head"
 	res := &Result{Identities: head.Identities}
 	for _, id := range base.Identities {
@@ -179,8 +179,12 @@ type side struct {
 	byKey  map[string]renderers.Identity
 	tiers  map[string]policy.Tiers
 	hashes map[string]string // a fingerprint of each identity's tiers
-	// deciders by fingerprint, shared by both sides.
-	deciders map[string]*policy.Decider
+	// deciders by fingerprint, and their decisions by what they can depend on, shared
+	// by both sides.
+	deciders  map[string]*policy.Decider
+	decisions map[decisionKey]policy.Decision
+	// verdicts by pair, kept for Compare's report (nil in a Graph, whose decisions are
+	// kept by what they depend on and whose pairs are too many to keep).
 	verdicts map[[2]string]Verdict
 	// stopped is the first decision of the revision stopped at a bound; Compare then
 	// fails, so a hostile policy costs a preview one bounded evaluation, not one per pair.
@@ -197,8 +201,9 @@ type stopped struct {
 	exceeded       *gitopsv1.LimitError
 }
 
-func newSide(r Revision, deciders map[string]*policy.Decider, hashes fingerprints) *side {
-	s := &side{rev: r, byKey: map[string]renderers.Identity{}, tiers: map[string]policy.Tiers{}, hashes: map[string]string{}, deciders: deciders, verdicts: map[[2]string]Verdict{}}
+func newSide(r Revision, deciders map[string]*policy.Decider, decisions map[decisionKey]policy.Decision, hashes fingerprints) *side {
+	s := &side{rev: r, byKey: map[string]renderers.Identity{}, tiers: map[string]policy.Tiers{}, hashes: map[string]string{}, deciders: deciders,
+		decisions: decisions, verdicts: map[[2]string]Verdict{}}
 	for _, id := range r.Identities {
 		s.byKey[id.Key()] = id
 		t := r.Policies.Tiers(id.Namespace, id.ServiceAccount)
@@ -254,7 +259,9 @@ func (s *side) verdict(ctx context.Context, caller, callee string) (Verdict, int
 	v.Inbound = s.decide(ctx, callee, Points[0], call)
 	v.Outbound = s.decide(ctx, caller, Points[1], call)
 	v.Allow = v.Inbound.Allow && v.Outbound.Allow
-	s.verdicts[[2]string{caller, callee}] = v
+	if s.verdicts != nil {
+		s.verdicts[[2]string{caller, callee}] = v
+	}
 	return v, 2
 }
 
@@ -276,10 +283,22 @@ func (s *side) decide(ctx context.Context, owner string, pt policy.Point, call p
 	if err != nil {
 		return policy.Decision{Reason: "the bundle does not compile: " + err.Error()}
 	}
+	f, known := d.Reads(pt)
+	var key decisionKey
+	if known {
+		key = keyOf(s.hashes[owner], pt, f, call)
+		if dec, ok := s.decisions[key]; ok {
+			return dec
+		}
+	}
 	input := call.Input(pt)
 	dec := d.Decide(ctx, pt, input)
 	if dec.Exceeded != nil {
 		s.stopped = &stopped{decider: d, pt: pt, input: input, caller: call.Caller.ID, callee: call.Callee.ID, exceeded: dec.Exceeded}
+		return dec
+	}
+	if known {
+		s.decisions[key] = dec
 	}
 	return dec
 }

@@ -19,8 +19,8 @@ type Graph struct {
 
 // NewGraph readies a revision's decisions; nothing is evaluated yet.
 func NewGraph(r Revision) *Graph {
-	s := newSide(r, map[string]*policy.Decider{}, fingerprints{})
-	s.name = "applied"
+	s := newSide(r, map[string]*policy.Decider{}, map[decisionKey]policy.Decision{}, fingerprints{})
+	s.name, s.verdicts = "applied", nil
 	return &Graph{s: s}
 }
 

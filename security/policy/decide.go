@@ -323,6 +323,19 @@ func (d *Decider) DecideInput(ctx context.Context, pt Point, build func(Fields) 
 	return d.DecideValue(ctx, pt, in)
 }
 
+// Reads are the top-level input keys the decision at pt can read (none at a point no
+// input can change); ok is false when it can read any, so every input must be decided.
+// Two inputs alike in these keys get the same decision.
+func (d *Decider) Reads(pt Point) (f Fields, ok bool) {
+	if _, constant := d.constant[pt]; constant {
+		return Fields{some: true}, true
+	}
+	if m := d.memos[pt]; m != nil {
+		return m.fields, true
+	}
+	return Fields{}, false
+}
+
 // Remembers reports whether a repeated input is decided at pt without an evaluation:
 // the point is constant, or its rules read known input fields only and the memo keeps
 // its decisions.

@@ -28,6 +28,16 @@ func clientDecider(t *testing.T, rules string, extra ...string) *Decider {
 	return d
 }
 
+// TestReadsOfAConstantPoint: a point no input can change reads nothing.
+func TestReadsOfAConstantPoint(t *testing.T) {
+	d := clientDecider(t, "allow if input.identity.client_id == \"a\"\n")
+	pt := Point{Direction: "outbound", Phase: "response"} // only the default modules decide there
+	f, ok := d.Reads(pt)
+	if !ok || f.Has("identity") || f.Has("method") {
+		t.Errorf("Reads at %s = %+v, %v, want none", pt, f, ok)
+	}
+}
+
 // TestMemoReads: the memo's key is every input field the point's rules can reach, through
 // rules, functions, other packages, else chains, comprehensions and with; rules that read
 // the input whole or at a computed key have no memo.
@@ -58,6 +68,9 @@ func TestMemoReads(t *testing.T) {
 			m := d.memos[pt]
 			if d.Remembers(pt) != (tc.reads != "") {
 				t.Errorf("Remembers = %v, want %v", d.Remembers(pt), tc.reads != "")
+			}
+			if f, ok := d.Reads(pt); ok != (tc.reads != "") || ok && !f.Has(strings.Split(strings.Fields(tc.reads)[0], ".")[1]) || ok && f.Has("response") {
+				t.Errorf("Reads = %+v, %v, want the top-level keys of %q", f, ok, tc.reads)
 			}
 			if tc.reads == "" {
 				if m != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/trustsync/trustsync/internal/app/controller"
 	"github.com/trustsync/trustsync/internal/app/dashboard"
 	"github.com/trustsync/trustsync/internal/giteatest"
+	"github.com/trustsync/trustsync/internal/headless"
 	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 	"github.com/trustsync/trustsync/internal/testenv"
 )
@@ -120,41 +120,15 @@ func waitServing(ctx context.Context, base string) error {
 	return fmt.Errorf("the dashboard at %s does not answer: %w", base, err)
 }
 
-// chromium finds the browser: $CHROMIUM, else Debian's chromium on the PATH. There is no
-// skipping without it: the tests fail, saying what to install.
-func chromium() (string, error) {
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p, nil
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("no Chromium: install Debian's chromium (apt-get install chromium) or set $CHROMIUM")
-}
-
 func startBrowser(ctx context.Context, _ *testenv.Env) error {
-	path, err := chromium()
+	b, stop, err := headless.Start(ctx)
 	if err != nil {
 		return err
 	}
-	profile, err := os.MkdirTemp("", "trustsync-chromium-")
-	if err != nil {
-		return err
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900),
-		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox cannot start
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("lang", "en-US"))
-	alloc, _ := chromedp.NewExecAllocator(ctx, opts...)
-	browser, _ = chromedp.NewContext(alloc)
-	if err := chromedp.Do(browser); err != nil { // starts it
-		return fmt.Errorf("starting %s: %w", path, err)
-	}
+	browser = b
 	go func() {
 		<-ctx.Done()
-		_ = os.RemoveAll(profile)
+		stop()
 	}()
 	return nil
 }
