@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -21,6 +22,36 @@ type accessMemo struct {
 	mu  sync.Mutex
 	key string
 	g   *access.Graph
+	// pages are the access pages made from g, by query: among 1,000 agents a page
+	// visits a million pairs, which a live stream would otherwise do on every change.
+	pages map[views.AccessQuery]views.AccessPage
+}
+
+// maxAccessPages bounds the pages kept per graph.
+const maxAccessPages = 32
+
+// page is the access page of q over the applied revisions, made once per graph.
+func (m *accessMemo) page(ctx context.Context, syncs []*gitopsv1.Sync, aps []*agentv1.AuthorizationPolicy, p *gitopsv1.Platform, q views.AccessQuery) views.AccessPage {
+	g := m.graph(syncs, aps, p)
+	m.mu.Lock()
+	page, ok := m.pages[q]
+	m.mu.Unlock()
+	if ok {
+		return page
+	}
+	page = views.NewAccessPage(ctx, g, q)
+	if ctx.Err() != nil || q.Ask {
+		return page // cut short, or a what-if: not kept
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.g == g {
+		if len(m.pages) >= maxAccessPages {
+			clear(m.pages)
+		}
+		m.pages[q] = page
+	}
+	return page
 }
 
 func (m *accessMemo) graph(syncs []*gitopsv1.Sync, aps []*agentv1.AuthorizationPolicy, p *gitopsv1.Platform) *access.Graph {
@@ -42,7 +73,7 @@ func (m *accessMemo) graph(syncs []*gitopsv1.Sync, aps []*agentv1.AuthorizationP
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.g == nil || m.key != key {
-		m.key, m.g = key, access.NewGraph(rev)
+		m.key, m.g, m.pages = key, access.NewGraph(rev), map[views.AccessQuery]views.AccessPage{}
 	}
 	return m.g
 }

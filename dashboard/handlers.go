@@ -108,6 +108,6 @@ func (s *Server) accessPage(ctx context.Context, r *http.Request) (page, error) 
 	if err != nil {
 		return page{}, fmt.Errorf("listing AuthorizationPolicies: %w", err)
 	}
-	g := s.access.graph(all, aps, s.opts.Platform)
-	return page{name: "access", nav: "access", title: "Access", data: views.NewAccessPage(ctx, g, views.ParseAccessQuery(r.URL.Query()))}, nil
+	p := s.access.page(ctx, all, aps, s.opts.Platform, views.ParseAccessQuery(r.URL.Query()))
+	return page{name: "access", nav: "access", title: "Access", data: p}, nil
 }

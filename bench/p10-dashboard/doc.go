@@ -6,5 +6,5 @@
 // listing the 1,000 Syncs from the API server, which a browser-side list must do before it
 // draws anything.
 //
-//	RESULT P10 syncs=… agents=… overview_ms=… agents_ms=… change_ms=… access_ms=… rss_mb=… peak_mb=… list_ms=…
+//	RESULT P10 syncs=… agents=… overview_ms=… agents_ms=… change_ms=… access_ms=… rss_mb=… peak_mb=… synced_mb=… pages_mb=… list_ms=…
 package main

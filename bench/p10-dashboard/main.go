@@ -86,6 +86,10 @@ func run(binary string, n, namespaces, runs int) error {
 	if err := waitServing(ctx, base); err != nil {
 		return err
 	}
+	idleRSS, _, err := stack.ProcessMemory(dash.Process.Pid)
+	if err != nil {
+		return err
+	}
 
 	browser, stop, err := headless.Start(ctx)
 	if err != nil {
@@ -139,6 +143,10 @@ func run(binary string, n, namespaces, runs int) error {
 		return fmt.Errorf("the status change: %w", err)
 	}
 
+	pagesRSS, _, err := stack.ProcessMemory(dash.Process.Pid)
+	if err != nil {
+		return err
+	}
 	accessStart := time.Now()
 	if err := page(base+"/access", "table.matrix")(); err != nil {
 		return fmt.Errorf("the access view: %w", err)
@@ -162,13 +170,14 @@ func run(binary string, n, namespaces, runs int) error {
 		return err
 	}
 
-	fmt.Printf("overview %s ms, agents %s ms, a change on screen %s ms, access view of %d identities %s ms; dashboard %.0f MiB (peak %.0f); listing the Syncs %s ms\n",
+	fmt.Printf("overview %s ms, agents %s ms, a change on screen %s ms, access view of %d identities %s ms; dashboard %.0f MiB (peak %.0f; %.0f synced, %.0f before the access view); listing the Syncs %s ms\n",
 		benchutil.Ms(benchutil.Median(overview)), benchutil.Ms(benchutil.Median(agents)), benchutil.Ms(benchutil.Median(change)), n,
-		benchutil.Ms(access), rss, peak, benchutil.Ms(benchutil.Median(list)))
+		benchutil.Ms(access), rss, peak, idleRSS, pagesRSS, benchutil.Ms(benchutil.Median(list)))
 	benchutil.Result("P10", "syncs", fmt.Sprint(n), "agents", fmt.Sprint(n),
 		"overview_ms", benchutil.Ms(benchutil.Median(overview)), "agents_ms", benchutil.Ms(benchutil.Median(agents)),
 		"change_ms", benchutil.Ms(benchutil.Median(change)), "access_ms", benchutil.Ms(access),
-		"rss_mb", fmt.Sprintf("%.0f", rss), "peak_mb", fmt.Sprintf("%.0f", peak), "list_ms", benchutil.Ms(benchutil.Median(list)))
+		"rss_mb", fmt.Sprintf("%.0f", rss), "peak_mb", fmt.Sprintf("%.0f", peak), "synced_mb", fmt.Sprintf("%.0f", idleRSS),
+		"pages_mb", fmt.Sprintf("%.0f", pagesRSS), "list_ms", benchutil.Ms(benchutil.Median(list)))
 	return nil
 }
 

@@ -150,6 +150,10 @@ func NewAccessPage(ctx context.Context, g *access.Graph, q AccessQuery) AccessPa
 			if i == j {
 				continue
 			}
+			if p.Pairs%4096 == 0 && ctx.Err() != nil {
+				p.Error, p.Matrix, p.Groups = "not decided: "+ctx.Err().Error(), nil, nil
+				return p
+			}
 			v, err := g.Verdict(ctx, caller.Key(), callee.Key())
 			if err != nil {
 				// Who may call whom cannot be told: no matrix, only why.

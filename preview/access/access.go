@@ -297,7 +297,7 @@ func (s *side) decide(ctx context.Context, owner string, pt policy.Point, call p
 		s.stopped = &stopped{decider: d, pt: pt, input: input, caller: call.Caller.ID, callee: call.Callee.ID, exceeded: dec.Exceeded}
 		return dec
 	}
-	if known {
+	if known && ctx.Err() == nil { // a cancelled evaluation's deny is not the policy's
 		s.decisions[key] = dec
 	}
 	return dec
