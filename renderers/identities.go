@@ -43,6 +43,12 @@ func AuthenticatesPeer(caller, callee Identity) bool {
 		(callee.Mode == string(agentv1.AuthBridgeProxySidecar) || callee.Mode == string(agentv1.AuthBridgeLite))
 }
 
+// ServiceAccountID is the SPIFFE ID pods of a ServiceAccount get from SPIRE, for an agent
+// that has none yet (SPIRE off): what policies see as its client_id.
+func ServiceAccountID(trustDomain, namespace, serviceAccount string) string {
+	return fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", trustDomain, namespace, serviceAccount)
+}
+
 // Key is namespace/name.
 func (i Identity) Key() string { return i.Namespace + "/" + i.Name }
 
@@ -63,7 +69,7 @@ func (r *Result) Identities(trustDomain string) []Identity {
 		id := Identity{Namespace: a.Namespace, Name: a.Name, Type: a.Type, ServiceAccount: a.ServiceAccount, ID: a.SPIFFEID,
 			Injected: a.Injected, Mode: a.Mode, MTLS: a.MTLS}
 		if id.ID == "" {
-			id.ID = fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", trustDomain, a.Namespace, a.ServiceAccount)
+			id.ID = ServiceAccountID(trustDomain, a.Namespace, a.ServiceAccount)
 		}
 		if kind, name, ok := strings.Cut(a.Workload, "/"); ok {
 			if w := workloads[kind+"/"+a.Namespace+"/"+name]; w != nil {

@@ -31,7 +31,7 @@ func AppliedRevision(syncs []*gitopsv1.Sync, aps []*agentv1.AuthorizationPolicy,
 				id.ServiceAccount = a.Name
 			}
 			if id.ID == "" {
-				id.ID = "spiffe://" + p.TrustDomain + "/ns/" + a.Namespace + "/sa/" + id.ServiceAccount
+				id.ID = renderers.ServiceAccountID(p.TrustDomain, a.Namespace, id.ServiceAccount)
 			}
 			ids = append(ids, id)
 		}
