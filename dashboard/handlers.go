@@ -76,7 +76,7 @@ func (s *Server) syncPage(ctx context.Context, r *http.Request) (page, error) {
 		healths = s.health.of(ctx, sync.Status.Inventory.Entries)
 	}
 	p := views.NewSyncPage(sync, src, healths, events.Items)
-	return page{name: "sync", nav: "overview", title: "Sync " + key.String(), data: p}, nil
+	return page{name: "sync", nav: "overview", title: "Sync " + key.String(), data: p, sync: sync}, nil
 }
 
 func (s *Server) agents(ctx context.Context, r *http.Request) (page, error) {

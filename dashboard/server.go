@@ -18,6 +18,7 @@ import (
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/dashboard/live"
+	"github.com/trustsync/trustsync/dashboard/signin"
 	"github.com/trustsync/trustsync/dashboard/web"
 )
 
@@ -40,6 +41,11 @@ type Options struct {
 	// HealthTimeout bounds the first read of an applied kind's health, while its cache
 	// fills. Default 5s.
 	HealthTimeout time.Duration
+	// SignIn signs users in with OpenID Connect; nil leaves the dashboard anonymous.
+	SignIn *signin.SignIn
+	// Actor does what signed-in users ask of a Sync (reconcile, suspend, resume) as
+	// them; nil keeps the dashboard read-only. It needs SignIn.
+	Actor Patcher
 	// Now is the clock of "ago" columns; time.Now when nil.
 	Now func() time.Time
 	Log logr.Logger
@@ -69,6 +75,9 @@ func New(c Cache, o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Actor != nil && o.SignIn == nil {
+		return nil, errors.New("dashboard actions need sign-in: without it nobody could be impersonated")
 	}
 	tmpl, err := web.Templates(o.Now)
 	if err != nil {
@@ -110,6 +119,8 @@ func changes(changed func()) toolscache.ResourceEventHandlerFuncs {
 type page struct {
 	name, nav, title string
 	data             any
+	// sync is the Sync a page shows, which actions act on.
+	sync *gitopsv1.Sync
 }
 
 // view builds a page for a request.
@@ -129,6 +140,12 @@ func (s *Server) routes() {
 	s.route("/clusters", func(context.Context, *http.Request) (page, error) {
 		return page{name: "clusters", nav: "clusters", title: "Clusters"}, nil
 	})
+	if s.opts.SignIn != nil {
+		s.opts.SignIn.Register(s.mux)
+	}
+	if s.opts.Actor != nil {
+		s.mux.HandleFunc("POST /syncs/{namespace}/{name}/{action}", s.act)
+	}
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles()))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 }
@@ -166,6 +183,7 @@ type layout struct {
 	Title, Nav     string
 	Controls, Live template.HTML
 	Stream, Digest string
+	Actions        *actionsView
 }
 
 func (s *Server) servePage(w http.ResponseWriter, r *http.Request, v view) {
@@ -182,7 +200,7 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, v view) {
 	if err == nil {
 		var controls []byte
 		if controls, err = s.fragment(p.name+"-controls", p.data); err == nil {
-			l := layout{Title: p.title, Nav: p.nav, Controls: template.HTML(controls), Live: template.HTML(frag)} //nolint:gosec // both are html/template output
+			l := layout{Title: p.title, Nav: p.nav, Controls: template.HTML(controls), Live: template.HTML(frag), Actions: s.actionsOf(r, p)} //nolint:gosec // both are html/template output
 			if status == http.StatusOK {
 				l.Stream, l.Digest = "/live"+r.URL.RequestURI(), live.Digest(frag)
 			}

@@ -83,6 +83,7 @@ var rules = []rule{
 	{pkgs: "dashboard/...", forbid: []string{"engine/...", "webhook/...", "sources/...", "dataplane/...", "fleet/..."}, why: "the dashboard reads API objects, not the code that writes them"},
 	{pkgs: "dashboard/views", forbid: append([]string{"sigs.k8s.io/controller-runtime/pkg/client/...", "sigs.k8s.io/controller-runtime/pkg/cache/..."}, controllerMachinery...), why: "views are pure functions of the objects they are given"},
 	{pkgs: "dashboard/live", forbid: []string{"..."}, why: "the stream hub knows nothing but its signal and its renderer"},
+	{pkgs: "dashboard/signin", forbid: append([]string{"...", "sigs.k8s.io/controller-runtime/..."}, controllerMachinery...), why: "sign-in knows who the user is and how to act as them, not what the dashboard shows or does"},
 	{pkgs: "fleet/...", forbid: []string{"webhook/..."}, why: "fleet builds on the engine"},
 	{pkgs: "dataplane/...", forbid: []string{"renderers/...", "sources/...", "engine/...", "webhook/...", "sigs.k8s.io/controller-runtime/...", "github.com/go-git/...", "sigs.k8s.io/kustomize/..."}, why: "the sidecar links no controller, renderer or Git code"},
 	{pkgs: "dataplane/bundles", forbid: []string{"..."}, allow: []string{"api/...", "internal/redact", "internal/generations", "security/identity", "security/policy", "security/authbridge/sidecarconfig"}, why: "the bundle client fetches and decides: policy, identities and the sidecar's config only"},

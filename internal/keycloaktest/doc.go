@@ -12,14 +12,18 @@
 //     every other realm, at Keycloak's endpoint paths, whose clients are the ones registered
 //     through the admin API. It signs JWT access tokens (RS256, keys at
 //     protocol/openid-connect/certs) for client_credentials and RFC 8693 token exchange, so
-//     tests verify tokens cryptographically rather than trust a mock.
+//     tests verify tokens cryptographically rather than trust a mock;
+//   - the authorization code flow (with PKCE) for users added with AddUser, through a
+//     login form at /realms/{realm}/login-actions/authenticate shaped like Keycloak's
+//     (fields username and password, button kc-login), for web clients added with
+//     AddWebClient; ID tokens carry preferred_username, email and groups.
 //
 // State is in memory behind one mutex. Faults are injected with Down (every request
 // answers 503) so callers can prove their backoff and that nothing is lost.
 //
-// Where it is simpler than Keycloak: no users but the admin and each client's service
-// account, no roles, no refresh tokens, and a token exchange only checks that the
-// requester has standard.token.exchange.enabled, is in the subject token's audience and
+// Where it is simpler than Keycloak: users exist only through AddUser and have no
+// required actions, there are no roles, no refresh tokens and no single sign-on across
+// clients, and a token exchange only checks that the requester has standard.token.exchange.enabled, is in the subject token's audience and
 // asks for registered audiences (Keycloak also checks the audience is reachable through
 // the requester's client scopes).
 //

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/subtle"
 	"errors"
+	"net/url"
 	"slices"
 	"time"
 
@@ -83,6 +84,7 @@ type opClient struct {
 	id     string
 	grants []oidc.GrantType
 	uris   []string
+	login  string // the login form, waiting for an auth request id
 }
 
 func (c *opClient) GetID() string                       { return c.id }
@@ -94,12 +96,12 @@ func (c *opClient) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
 func (c *opClient) GrantTypes() []oidc.GrantType         { return c.grants }
-func (c *opClient) LoginURL(string) string               { return "" }
+func (c *opClient) LoginURL(id string) string            { return c.login + url.QueryEscape(id) }
 func (c *opClient) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
 func (c *opClient) IDTokenLifetime() time.Duration       { return 5 * time.Minute }
 func (c *opClient) DevMode() bool                        { return false }
 func (c *opClient) IsScopeAllowed(string) bool           { return true }
-func (c *opClient) IDTokenUserinfoClaimsAssertion() bool { return false }
+func (c *opClient) IDTokenUserinfoClaimsAssertion() bool { return true } // Keycloak's ID tokens carry the profile
 func (c *opClient) ClockSkew() time.Duration             { return 0 }
 func (c *opClient) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
@@ -132,11 +134,14 @@ func (st *storage) lookup(clientID string) (*client, error) {
 }
 
 func (st *storage) toOP(c *client) *opClient {
-	oc := &opClient{id: str(c.rep, "clientId")}
+	oc := &opClient{id: str(c.rep, "clientId"), login: st.s.Issuer(st.realm.name) + "/" + pathLogin + "?tab_id="}
 	if uris, ok := c.rep["redirectUris"].([]any); ok {
 		for _, u := range uris {
 			oc.uris = append(oc.uris, toString(u))
 		}
+	}
+	if boolean(c.rep, "standardFlowEnabled") {
+		oc.grants = append(oc.grants, oidc.GrantTypeCode)
 	}
 	if boolean(c.rep, "serviceAccountsEnabled") {
 		oc.grants = append(oc.grants, oidc.GrantTypeClientCredentials)
@@ -223,8 +228,14 @@ func (st *storage) CreateAccessToken(context.Context, op.TokenRequest) (string, 
 	return newID(), time.Now().Add(st.s.opts.AccessTokenLifetime), nil
 }
 
-func (st *storage) GetPrivateClaimsFromScopes(_ context.Context, _, clientID string, _ []string) (map[string]any, error) {
-	return map[string]any{"azp": clientID, "typ": "Bearer", "preferred_username": "service-account-" + clientID}, nil
+func (st *storage) GetPrivateClaimsFromScopes(_ context.Context, userID, clientID string, _ []string) (map[string]any, error) {
+	st.s.mu.Lock()
+	defer st.s.mu.Unlock()
+	name := "service-account-" + clientID
+	if u := st.realm.users[userID]; u != nil {
+		name = u.Username
+	}
+	return map[string]any{"azp": clientID, "typ": "Bearer", "preferred_username": name}, nil
 }
 
 // ValidateTokenExchangeRequest applies the checks of Keycloak's standard token exchange
@@ -299,19 +310,8 @@ func (st *storage) KeySet(context.Context) ([]op.Key, error) {
 
 func (st *storage) Health(context.Context) error { return nil }
 
-// What agents do not use: interactive logins, refresh tokens, userinfo, introspection.
+// What neither agents nor the dashboard's sign-in use: refresh tokens, userinfo, introspection.
 
-func (st *storage) CreateAuthRequest(context.Context, *oidc.AuthRequest, string) (op.AuthRequest, error) {
-	return nil, errUnsupported
-}
-func (st *storage) AuthRequestByID(context.Context, string) (op.AuthRequest, error) {
-	return nil, errUnsupported
-}
-func (st *storage) AuthRequestByCode(context.Context, string) (op.AuthRequest, error) {
-	return nil, errUnsupported
-}
-func (st *storage) SaveAuthCode(context.Context, string, string) error { return errUnsupported }
-func (st *storage) DeleteAuthRequest(context.Context, string) error    { return errUnsupported }
 func (st *storage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
 	return "", "", time.Time{}, oidc.ErrInvalidRequest().WithDescription("refresh tokens are not issued")
 }
@@ -324,9 +324,6 @@ func (st *storage) RevokeToken(context.Context, string, string, string) *oidc.Er
 }
 func (st *storage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
 	return "", "", op.ErrInvalidRefreshToken
-}
-func (st *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
-	return nil
 }
 func (st *storage) SetUserinfoFromToken(context.Context, *oidc.UserInfo, string, string, string) error {
 	return errUnsupported

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
 // Options configure a fake Keycloak.
@@ -72,8 +74,11 @@ type realm struct {
 	clients        map[string]*client // by internal id
 	scopes         map[string]*scope  // by id
 	defaultDefault []string           // scope ids
-	provider       http.Handler
+	provider       *op.Provider
 	key            signingKey
+	users          map[string]*user        // by id
+	authRequests   map[string]*authRequest // by id
+	codes          map[string]string       // authorization code -> auth request id
 }
 
 type client struct {
@@ -117,7 +122,10 @@ func Start(o Options) (*Server, error) {
 			s.srv.Close()
 			return nil, err
 		}
-		r := &realm{name: name, clients: map[string]*client{}, scopes: map[string]*scope{}, key: signingKey{id: newID(), key: key}}
+		r := &realm{
+			name: name, clients: map[string]*client{}, scopes: map[string]*scope{}, key: signingKey{id: newID(), key: key},
+			users: map[string]*user{}, authRequests: map[string]*authRequest{}, codes: map[string]string{},
+		}
 		r.provider, err = newProvider(s, r)
 		if err != nil {
 			s.srv.Close()
@@ -205,6 +213,7 @@ const (
 	RouteAddDefaultDefault = "PUT /admin/realms/{realm}/default-default-client-scopes/{scope}"
 	RouteDelDefaultDefault = "DELETE /admin/realms/{realm}/default-default-client-scopes/{scope}"
 	RouteRealm             = "/realms/{realm}/"
+	RouteLogin             = "/realms/{realm}/" + pathLogin
 )
 
 func (s *Server) routes() http.Handler {
@@ -224,6 +233,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(pattern, s.gate(pattern, s.adminAPI(h)))
 	}
 	mux.Handle(RouteAdminLogin, s.gate(RouteAdminLogin, http.HandlerFunc(s.adminLogin)))
+	mux.Handle(RouteLogin, s.gate(RouteLogin, http.HandlerFunc(s.login)))
 	mux.Handle(RouteRealm, s.gate(RouteRealm, http.HandlerFunc(s.realmEndpoint)))
 	return mux
 }

@@ -15,11 +15,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/dashboard/signin"
 	"github.com/trustsync/trustsync/internal/app/controller"
 	"github.com/trustsync/trustsync/internal/app/dashboard"
 	"github.com/trustsync/trustsync/internal/giteatest"
 	"github.com/trustsync/trustsync/internal/headless"
 	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
+	"github.com/trustsync/trustsync/internal/keycloaktest"
 	"github.com/trustsync/trustsync/internal/testenv"
 )
 
@@ -31,6 +33,15 @@ var (
 	dashboardURL, embeddedAddr string
 	// browser is one headless Chromium for every test; each test opens its own tab.
 	browser context.Context
+	// keycloak is the OpenID provider the standalone dashboard signs users in with.
+	keycloak *keycloaktest.Server
+)
+
+// The provider's users: alice is in sync-operators, whom the actions test lets patch
+// Syncs; bob is in no group and may not.
+var (
+	alice = keycloaktest.User{Username: "alice", Password: "alice-password", Groups: []string{"sync-operators"}}
+	bob   = keycloaktest.User{Username: "bob", Password: "bob-password"}
 )
 
 func TestMain(m *testing.M) {
@@ -86,7 +97,25 @@ func startDashboard(ctx context.Context, e *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	d, err := dashboard.New(e.Config, dashboard.Options{Addr: addr, Platform: p})
+	if keycloak, err = keycloaktest.Start(keycloaktest.Options{}); err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		keycloak.Close()
+	}()
+	for _, u := range []keycloaktest.User{alice, bob} {
+		if _, err := keycloak.AddUser("kagenti", u); err != nil {
+			return err
+		}
+	}
+	secret, err := keycloak.AddWebClient("kagenti", "trustsync-dashboard", "http://"+addr+signin.PathCallback)
+	if err != nil {
+		return err
+	}
+	d, err := dashboard.New(e.Config, dashboard.Options{Addr: addr, Platform: p, Actions: true, SignIn: signin.Options{
+		Issuer: keycloak.Issuer("kagenti"), ClientID: "trustsync-dashboard", ClientSecret: secret, URL: "http://" + addr,
+	}})
 	if err != nil {
 		return err
 	}

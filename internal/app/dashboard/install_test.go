@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -99,5 +101,62 @@ func TestInstalledRBACSuffices(t *testing.T) {
 	}
 	if !strings.Contains(page, "ReconciliationSucceeded") {
 		t.Error("no Events on the Sync page read with the installed RBAC")
+	}
+}
+
+// TestInstalledActionsRBAC: config/dashboard-actions lets the dashboard's
+// ServiceAccount impersonate users and groups and nothing more (no service accounts,
+// UIDs or extras, no write of its own), and its Deployment turns sign-in and actions on.
+func TestInstalledActionsRBAC(t *testing.T) {
+	ctx := t.Context()
+	objs, err := kustomize.Build(os.DirFS("../../.."), "config/dashboard-actions", kustomize.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, o := range objs {
+		switch {
+		case o.GetKind() == "ClusterRole" && o.GetName() == "trustsync-dashboard-impersonate":
+			role := &rbacv1.ClusterRole{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, role); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range role.Rules {
+				if !slices.Equal(r.Verbs, []string{"impersonate"}) || slices.ContainsFunc(r.Resources, func(res string) bool { return res != "users" && res != "groups" }) {
+					t.Errorf("the impersonation role grants %v on %v", r.Verbs, r.Resources)
+				}
+			}
+		case o.GetKind() == "Deployment" && o.GetName() == "trustsync-dashboard":
+			d := &appsv1.Deployment{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, d); err != nil {
+				t.Fatal(err)
+			}
+			args = d.Spec.Template.Spec.Containers[0].Args
+		}
+		if o.GetKind() == "ClusterRole" || o.GetKind() == "ClusterRoleBinding" {
+			if err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.Unstructured), client.FieldOwner("install-test")); err != nil {
+				t.Fatalf("%s: %v", o.Ref(), err)
+			}
+		}
+	}
+	for _, want := range []string{"--actions", "--oidc-issuer=", "--oidc-client-secret-file=", "--public-url="} {
+		if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, want) }) {
+			t.Errorf("the Deployment's args %v lack %s", args, want)
+		}
+	}
+	sa := "system:serviceaccount:trustsync-system:trustsync-dashboard"
+	for _, tc := range []struct {
+		resource string
+		allowed  bool
+	}{{"users", true}, {"groups", true}, {"serviceaccounts", false}, {"uids", false}, {"userextras", false}} {
+		review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: sa, ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Verb: "impersonate", Resource: tc.resource, Name: "oidc:alice",
+		}}}
+		if err := env.Client.Create(ctx, review); err != nil {
+			t.Fatal(err)
+		}
+		if review.Status.Allowed != tc.allowed {
+			t.Errorf("the dashboard may impersonate %s: %v, want %v", tc.resource, review.Status.Allowed, tc.allowed)
+		}
 	}
 }

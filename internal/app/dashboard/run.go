@@ -7,15 +7,18 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	apischeme "github.com/trustsync/trustsync/api/scheme"
 	"github.com/trustsync/trustsync/dashboard"
 	"github.com/trustsync/trustsync/dashboard/live"
+	"github.com/trustsync/trustsync/dashboard/signin"
 	"github.com/trustsync/trustsync/internal/httpserver"
 )
 
@@ -27,6 +30,11 @@ type Options struct {
 	// Servers override the server's limits; zero fields keep httpserver.DefaultOptions.
 	Servers httpserver.Options
 	Live    live.Options
+	// SignIn signs users in with OpenID Connect when its Issuer is set.
+	SignIn signin.Options
+	// Actions lets signed-in users reconcile, suspend and resume Syncs, each action
+	// done as that user by impersonation; it needs SignIn.
+	Actions bool
 	Log     logr.Logger
 }
 
@@ -52,11 +60,45 @@ func New(cfg *rest.Config, o Options) (*Dashboard, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := dashboard.New(c, dashboard.Options{Platform: o.Platform, Events: events, Live: o.Live, Log: o.Log})
+	do := dashboard.Options{Platform: o.Platform, Events: events, Live: o.Live, Log: o.Log}
+	if o.SignIn.Issuer != "" {
+		o.SignIn.Log = o.Log.WithName("signin")
+		if do.SignIn, err = signin.New(o.SignIn); err != nil {
+			return nil, err
+		}
+	}
+	if o.Actions {
+		if do.SignIn == nil {
+			return nil, errors.New("dashboard actions need sign-in: set the OIDC issuer, client ID and secret")
+		}
+		if do.Actor, err = actor(cfg, scheme); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := dashboard.New(c, do)
 	if err != nil {
 		return nil, err
 	}
 	return &Dashboard{Cache: c, Server: srv, HTTP: &httpserver.Server{Name: "dashboard", Addr: o.Addr, Handler: srv, Options: o.Servers, Log: o.Log}}, nil
+}
+
+// actor is a client whose every request impersonates the signed-in user of its
+// context. Its REST mapper discovers with the dashboard's own identity: discovery is
+// not an action, and an impersonating client refuses requests without a user.
+func actor(cfg *rest.Config, scheme *runtime.Scheme) (client.Client, error) {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, hc)
+	if err != nil {
+		return nil, err
+	}
+	icfg, err := signin.Impersonating(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(icfg, client.Options{Scheme: scheme, Mapper: mapper})
 }
 
 // AddTo runs the dashboard in a manager (the controller's), on every replica.
