@@ -88,7 +88,9 @@ func (s *Server) agents(ctx context.Context, r *http.Request) (page, error) {
 	if err != nil {
 		return page{}, fmt.Errorf("listing Syncs: %w", err)
 	}
-	return page{name: "agents", nav: "agents", title: "Agents", data: views.NewAgentsPage(rts, all, views.ParseQuery(r.URL.Query()))}, nil
+	p := views.NewAgentsPage(rts, all, views.ParseQuery(r.URL.Query()))
+	p.AddDecisions(s.decisions.read(ctx))
+	return page{name: "agents", nav: "agents", title: "Agents", data: p}, nil
 }
 
 func (s *Server) policies(ctx context.Context, r *http.Request) (page, error) {

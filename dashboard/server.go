@@ -46,6 +46,9 @@ type Options struct {
 	// Actor does what signed-in users ask of a Sync (reconcile, suspend, resume) as
 	// them; nil keeps the dashboard read-only. It needs SignIn.
 	Actor Patcher
+	// MetricsURL is a Prometheus-compatible query API that scrapes the sidecars; the
+	// agents page shows their policy decisions from it. Empty: no counts.
+	MetricsURL string
 	// Now is the clock of "ago" columns; time.Now when nil.
 	Now func() time.Time
 	Log logr.Logger
@@ -60,6 +63,8 @@ type Server struct {
 	mux    *http.ServeMux
 	health *healthReader
 	access *accessMemo
+	// decisions is nil without a MetricsURL.
+	decisions *decisionReader
 }
 
 // New readies the dashboard over c; Start must run for it to be live.
@@ -84,6 +89,11 @@ func New(c Cache, o Options) (*Server, error) {
 		return nil, fmt.Errorf("the dashboard's templates: %w", err)
 	}
 	s := &Server{cache: c, opts: o, tmpl: tmpl, hub: live.NewHub(o.Live), mux: http.NewServeMux(), access: &accessMemo{}}
+	if o.MetricsURL != "" {
+		if s.decisions, err = newDecisionReader(o.MetricsURL, o.Now); err != nil {
+			return nil, err
+		}
+	}
 	s.health = &healthReader{cache: c, timeout: o.HealthTimeout, changed: s.hub.Changed, log: o.Log}
 	s.routes()
 	return s, nil

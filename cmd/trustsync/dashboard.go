@@ -60,6 +60,7 @@ Kubernetes RBAC decides, and the dashboard's identity needs the impersonate verb
 	f.StringVar(&o.Addr, "listen", "127.0.0.1:9080", "address the dashboard is served on")
 	f.StringVar(&platformFile, "platform", "", "platform configuration file: trust domain and platform namespace (defaults apply when omitted)")
 	f.BoolVar(&development, "log-development", false, "human-readable logs")
+	f.StringVar(&o.MetricsURL, "metrics-url", "", "Prometheus-compatible query API that scrapes the sidecars (their :9091/metrics), e.g. http://prometheus.monitoring:9090: the agents page shows each agent's policy decisions")
 	f.StringVar(&o.SignIn.URL, "public-url", "", "the dashboard's URL as browsers reach it (default http://<listen>)")
 	f.StringVar(&o.SignIn.Issuer, "oidc-issuer", "", "OpenID provider users sign in with, e.g. https://keycloak.example.com/realms/kagenti; empty: no sign-in")
 	f.StringVar(&o.SignIn.ClientID, "oidc-client-id", "trustsync-dashboard", "the dashboard's client ID at the provider")

@@ -27,6 +27,8 @@ type AgentRow struct {
 	// Card is the AgentCard signature's state: verified, invalid, unsigned or "" (no card).
 	Card       string
 	Conditions []Condition
+	// Decisions are its pods' policy decisions by point, when the page has counters.
+	Decisions []PointCount
 }
 
 // AgentsPage is a page of agents.
@@ -38,6 +40,8 @@ type AgentsPage struct {
 	Namespaces []string
 	// NotReady counts the agents (of all, not only the page) whose Ready is not True.
 	NotReady int
+	// Decisions are the data plane's counters, read from metrics (AddDecisions).
+	Decisions Decisions
 }
 
 // NewAgentsPage lists the AgentRuntimes, with what the Syncs that applied them know.

@@ -44,7 +44,7 @@ var controllerProcess = []string{
 var testSupport = []string{
 	"internal/gittest/...", "internal/giteatest/...", "internal/keycloaktest/...", "internal/spiretest/...",
 	"internal/x509test/...", "internal/testenv/...", "internal/stack/...", "internal/hostile/...", "internal/archtest/...",
-	"internal/sidecartest/...", "internal/headless/...",
+	"internal/sidecartest/...", "internal/headless/...", "internal/promtest/...",
 }
 
 var rules = []rule{

@@ -4,13 +4,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustsync/trustsync/dataplane/plugins/internal/sharedmetrics"
+	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
 
 // Results of a decision, the metric's result label.
 const (
-	resultAllow    = "allow"
-	resultDeny     = "deny"
-	resultNotReady = "not_ready"
+	resultAllow    = sidecarconfig.ResultAllow
+	resultDeny     = sidecarconfig.ResultDeny
+	resultNotReady = sidecarconfig.ResultNotReady
 )
 
 // metrics are one plugin's counters and timers, curried per point at New so that a
@@ -22,9 +23,9 @@ type metrics struct {
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "trustsync_sidecar_policy_decisions_total",
+		Name: sidecarconfig.MetricPolicyDecisions,
 		Help: "Policy decisions of the sidecar's opa plugin by decision point (inbound/request, ...) and result: allow, deny, not_ready (no policy bundle active yet: 503).",
-	}, []string{"point", "result"})
+	}, []string{sidecarconfig.LabelPoint, sidecarconfig.LabelResult})
 	seconds := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "trustsync_sidecar_policy_decision_seconds",
 		Help:    "Time of one policy decision of the sidecar's opa plugin, building the input document and evaluating it, by decision point.",

@@ -684,7 +684,12 @@ func TestSidecarsEndToEnd(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		resp, err := http.Get("http://" + a.addrs.Stats + "/metrics")
+		// The loopback stats server and the health listener Prometheus scrapes serve
+		// the same counters; only the stats server shows the configuration.
+		if err := getOK("http://" + a.addrs.Health + "/config"); err == nil {
+			t.Error("the health listener serves /config")
+		}
+		resp, err := http.Get("http://" + a.addrs.Health + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

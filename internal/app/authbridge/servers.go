@@ -12,9 +12,12 @@ import (
 
 // healthServer serves /healthz (the process is up) and /readyz: ready once the SVID
 // is there, the listeners serve and every plugin is ready (credentials read, a policy
-// bundle active). Not ready is 503 with the reasons, as upstream's.
+// bundle active). Not ready is 503 with the reasons, as upstream's. It serves
+// /metrics too, on the pod's network where Prometheus scrapes: counters carry no
+// credential, while /config stays on the loopback stats server.
 func healthServer(s *sidecar) *http.Server {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

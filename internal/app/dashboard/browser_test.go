@@ -282,7 +282,7 @@ func TestAgentsAndPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	row := waitText(ctx, t, `tr[data-agent="team-a/research-agent"]`, "spiffe://")
-	for _, want := range []string{"spiffe://example.org/ns/team-a/sa/research-agent", "proxy-sidecar", "strict", "MTLSReady", "dash-tenants/tenants"} {
+	for _, want := range []string{"spiffe://example.org/ns/team-a/sa/research-agent", "proxy-sidecar", "strict", "MTLSReady", "dash-tenants/tenants", "inbound/request ✓ 12 ✗ 3"} {
 		if !strings.Contains(row, want) {
 			t.Errorf("research-agent's row shows %q, without %q", row, want)
 		}

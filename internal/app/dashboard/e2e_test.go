@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	dashboardpkg "github.com/trustsync/trustsync/dashboard"
 	"github.com/trustsync/trustsync/dashboard/signin"
 	"github.com/trustsync/trustsync/internal/app/controller"
 	"github.com/trustsync/trustsync/internal/app/dashboard"
@@ -22,6 +23,7 @@ import (
 	"github.com/trustsync/trustsync/internal/headless"
 	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 	"github.com/trustsync/trustsync/internal/keycloaktest"
+	"github.com/trustsync/trustsync/internal/promtest"
 	"github.com/trustsync/trustsync/internal/testenv"
 )
 
@@ -35,6 +37,8 @@ var (
 	browser context.Context
 	// keycloak is the OpenID provider the standalone dashboard signs users in with.
 	keycloak *keycloaktest.Server
+	// prometheus is the query API the standalone dashboard reads decision counts from.
+	prometheus *promtest.Server
 )
 
 // The provider's users: alice is in sync-operators, whom the actions test lets patch
@@ -113,7 +117,17 @@ func startDashboard(ctx context.Context, e *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	d, err := dashboard.New(e.Config, dashboard.Options{Addr: addr, Platform: p, Actions: true, SignIn: signin.Options{
+	prometheus = promtest.Start()
+	// What Prometheus would hold of research-agent's sidecar: its inbound decisions.
+	pod := func(result string) map[string]string {
+		return map[string]string{"namespace": "team-a", "pod": "research-agent-7d9f8b6c5-x2kqz", "point": "inbound/request", "result": result}
+	}
+	prometheus.Answer(dashboardpkg.DecisionsQuery, []promtest.Sample{{Labels: pod("allow"), Value: 12}, {Labels: pod("deny"), Value: 3}})
+	go func() {
+		<-ctx.Done()
+		prometheus.Close()
+	}()
+	d, err := dashboard.New(e.Config, dashboard.Options{Addr: addr, Platform: p, MetricsURL: prometheus.URL, Actions: true, SignIn: signin.Options{
 		Issuer: keycloak.Issuer("kagenti"), ClientID: "trustsync-dashboard", ClientSecret: secret, URL: "http://" + addr,
 	}})
 	if err != nil {

@@ -30,6 +30,9 @@ type Options struct {
 	// Servers override the server's limits; zero fields keep httpserver.DefaultOptions.
 	Servers httpserver.Options
 	Live    live.Options
+	// MetricsURL is a Prometheus-compatible query API scraping the sidecars, for the
+	// agents' decision counts; empty: none.
+	MetricsURL string
 	// SignIn signs users in with OpenID Connect when its Issuer is set.
 	SignIn signin.Options
 	// Actions lets signed-in users reconcile, suspend and resume Syncs, each action
@@ -60,7 +63,7 @@ func New(cfg *rest.Config, o Options) (*Dashboard, error) {
 	if err != nil {
 		return nil, err
 	}
-	do := dashboard.Options{Platform: o.Platform, Events: events, Live: o.Live, Log: o.Log}
+	do := dashboard.Options{Platform: o.Platform, Events: events, Live: o.Live, MetricsURL: o.MetricsURL, Log: o.Log}
 	if o.SignIn.Issuer != "" {
 		o.SignIn.Log = o.Log.WithName("signin")
 		if do.SignIn, err = signin.New(o.SignIn); err != nil {
