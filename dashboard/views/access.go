@@ -198,7 +198,7 @@ func NewAccessPage(ctx context.Context, g *access.Graph, q AccessQuery) AccessPa
 		if to, ok := byKey[q.To]; ok && q.From != q.To {
 			v, _ := g.Verdict(ctx, q.From, q.To)
 			p.Edge = &Edge{From: from, To: to, Verdict: v, Cross: from.Namespace != to.Namespace,
-				Inbound: tierNames(g.Tiers(q.To)), Outbound: tierNames(g.Tiers(q.From))}
+				Inbound: tierNames(g.Tiers(q.To), inboundRequest), Outbound: tierNames(g.Tiers(q.From), outboundRequest)}
 		}
 	}
 	if q.Ask {
@@ -232,7 +232,7 @@ func whatIf(ctx context.Context, g *access.Graph, q AccessQuery) *WhatIf {
 	if pt.Direction == "outbound" {
 		owner = q.From
 	}
-	w.Policies = tierNames(g.Tiers(owner))
+	w.Policies = tierNames(g.Tiers(owner), pt)
 	return w
 }
 
@@ -244,17 +244,34 @@ func validMethod(m string) bool {
 	return false
 }
 
-// tierNames are the policies of an identity's tiers, as "tier namespace/name".
-func tierNames(t policy.Tiers) []string {
+// The points an edge is decided at.
+var (
+	inboundRequest  = policy.Point{Direction: "inbound", Phase: "request"}
+	outboundRequest = policy.Point{Direction: "outbound", Phase: "request"}
+)
+
+// tierNames are the policies of an identity's tiers, as "tier namespace/name", each
+// with its Rego file for the point or the word that it has none (the tier then leaves
+// the point to the others).
+func tierNames(t policy.Tiers, pt policy.Point) []string {
 	var out []string
+	name := func(tier string, ap *agentv1.AuthorizationPolicy) string {
+		file := pt.String() + ".rego"
+		for _, f := range ap.Spec.Policies {
+			if f.Path == file {
+				return tier + " " + ap.Namespace + "/" + ap.Name + ": " + file
+			}
+		}
+		return tier + " " + ap.Namespace + "/" + ap.Name + " (no " + file + ")"
+	}
 	for _, p := range t.Global {
-		out = append(out, "global "+p.Namespace+"/"+p.Name)
+		out = append(out, name("global", p))
 	}
 	for _, p := range t.Namespace {
-		out = append(out, "namespace "+p.Namespace+"/"+p.Name)
+		out = append(out, name("namespace", p))
 	}
 	if t.Client != nil {
-		out = append(out, "client "+t.Client.Namespace+"/"+t.Client.Name)
+		out = append(out, name("client", t.Client))
 	}
 	return out
 }

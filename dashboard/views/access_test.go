@@ -194,8 +194,9 @@ func TestNewAccessPage(t *testing.T) {
 		if e.Verdict.Inbound.Allow || !e.Verdict.Outbound.Allow {
 			t.Errorf("inbound %+v outbound %+v: want only inbound refusing", e.Verdict.Inbound, e.Verdict.Outbound)
 		}
-		wantIn := []string{"global " + platformNS + "/" + policy.DefaultPolicyName, "namespace team-a/team-a-inbound"}
-		wantOut := []string{"global " + platformNS + "/" + policy.DefaultPolicyName, "namespace team-b/team-b-inbound"}
+		// Each deciding policy with its file for the point, or the word that it has none.
+		wantIn := []string{"global " + platformNS + "/" + policy.DefaultPolicyName + ": inbound/request.rego", "namespace team-a/team-a-inbound: inbound/request.rego"}
+		wantOut := []string{"global " + platformNS + "/" + policy.DefaultPolicyName + ": outbound/request.rego", "namespace team-b/team-b-inbound (no outbound/request.rego)"}
 		if !slices.Equal(e.Inbound, wantIn) || !slices.Equal(e.Outbound, wantOut) {
 			t.Errorf("inbound policies %v outbound %v, want %v and %v", e.Inbound, e.Outbound, wantIn, wantOut)
 		}
@@ -228,11 +229,11 @@ func TestNewAccessPage(t *testing.T) {
 			policies []string
 		}{
 			{"planner → research inbound denied", AccessQuery{From: planner, To: research, Point: "inbound/request", Method: "GET", Path: "/health", Ask: true},
-				false, "", []string{"global " + platformNS + "/default", "namespace team-a/team-a-inbound"}},
+				false, "", []string{"global " + platformNS + "/default: inbound/request.rego", "namespace team-a/team-a-inbound: inbound/request.rego"}},
 			{"research → planner inbound allowed", AccessQuery{From: research, To: planner, Point: "inbound/request", Ask: true},
-				true, "", []string{"global " + platformNS + "/default", "namespace team-b/team-b-inbound"}},
+				true, "", []string{"global " + platformNS + "/default: inbound/request.rego", "namespace team-b/team-b-inbound: inbound/request.rego"}},
 			{"outbound: the caller's policies", AccessQuery{From: planner, To: research, Point: "outbound/request.rego", Method: "POST", Path: "/", Ask: true},
-				true, "", []string{"global " + platformNS + "/default", "namespace team-b/team-b-inbound"}},
+				true, "", []string{"global " + platformNS + "/default: outbound/request.rego", "namespace team-b/team-b-inbound (no outbound/request.rego)"}},
 			{"invalid point", AccessQuery{From: planner, To: research, Point: "sideways/request", Ask: true}, false, "is not a decision point", nil},
 			{"no point", AccessQuery{From: planner, To: research, Ask: true}, false, "is not a decision point", nil},
 			{"bad method", AccessQuery{From: planner, To: research, Point: "inbound/request", Method: "FOO", Ask: true}, false, "method FOO is not an HTTP method", nil},

@@ -253,7 +253,7 @@ func TestAccessView(t *testing.T) {
 		t.Fatal(err)
 	}
 	edge := waitText(ctx, t, "#edge", "denied")
-	if !strings.Contains(edge, "refused by the namespace tier (team-a/team-a)") || !strings.Contains(edge, "namespace team-a/team-a") {
+	if !strings.Contains(edge, "refused by the namespace tier (team-a/team-a)") || !strings.Contains(edge, "namespace team-a/team-a") || !strings.Contains(edge, ": inbound/request.rego") {
 		t.Errorf("the edge shows %q", edge)
 	}
 
