@@ -26,6 +26,7 @@ import (
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/engine/metrics"
 	"github.com/trustsync/trustsync/engine/objcache"
+	"github.com/trustsync/trustsync/internal/gittest"
 	"github.com/trustsync/trustsync/internal/testenv"
 	"github.com/trustsync/trustsync/internal/waitfor"
 )
@@ -160,25 +161,7 @@ func repo(t *testing.T, files map[string]string) string {
 
 // copyExample copies an example repository (and nothing else) into a fresh directory.
 func copyExample(t *testing.T, name string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	root := filepath.Join("../../examples", name)
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		files[rel] = string(data)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
+	return gittest.ReadTree(t, filepath.Join("../../examples", name), "")
 }
 
 // setup creates a namespace with a GitSource and a Sync of it.

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,6 +26,7 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 	"github.com/trustsync/trustsync/internal/stack"
 	"github.com/trustsync/trustsync/security/keycloak"
 )
@@ -116,7 +116,7 @@ func run(binary string, once bool) error {
 	}
 
 	fmt.Printf("   dashboard: %s/\n", s.Dashboard)
-	if err := waitForDashboard(ctx, s.Dashboard, key); err != nil {
+	if err := httpservertest.WaitOK(ctx, s.Dashboard+"/syncs/"+key.Namespace+"/"+key.Name, 100, 200*time.Millisecond); err != nil {
 		return err
 	}
 
@@ -164,33 +164,6 @@ func run(binary string, once bool) error {
 `, s.Dashboard, s.Gitea.URL, s.Gitea.User, s.Gitea.Token, strings.Replace(cloneURL, "://", "://"+s.Gitea.User+":"+s.Gitea.Token+"@", 1), kubeconfig, kubeconfig, kubeconfig)
 	<-ctx.Done()
 	return nil
-}
-
-// waitForDashboard waits until the dashboard shows the Sync's page.
-func waitForDashboard(ctx context.Context, base string, key types.NamespacedName) error {
-	url := base + "/syncs/" + key.Namespace + "/" + key.Name
-	var last error
-	for range 100 {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("the dashboard does not show %s: %w", url, last)
 }
 
 // waitForAgents waits until every AgentRuntime has the conditions of the agent status

@@ -604,3 +604,23 @@ func randomHex(n int) (string, error) {
 	}
 	return hex.EncodeToString(b), nil
 }
+
+// StartTemp starts a server in a fresh temporary dir, which it stops and removes once
+// ctx is done: for a TestMain's harness.
+func StartTemp(ctx context.Context) (*Server, error) {
+	dir, err := os.MkdirTemp("", "trustsync-gitea-")
+	if err != nil {
+		return nil, err
+	}
+	s, err := Start(ctx, dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		_ = s.Stop()
+		_ = os.RemoveAll(dir)
+	}()
+	return s, nil
+}

@@ -234,3 +234,29 @@ func redactArgs(args []string) []string {
 	}
 	return out
 }
+
+// ReadTree is every file under root as Write takes them: slash paths relative to root,
+// each under prefix (e.g. "apps/"), for pushing an example repository.
+func ReadTree(t testing.TB, root, prefix string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		files[prefix+filepath.ToSlash(rel)] = string(data)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}

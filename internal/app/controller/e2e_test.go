@@ -71,22 +71,6 @@ func startWebhook(ctx context.Context, e *testenv.Env) error {
 	return fmt.Errorf("the webhook server did not start on %s", addr)
 }
 
-func startGitea(ctx context.Context, _ *testenv.Env) error {
-	dir, err := os.MkdirTemp("", "trustsync-e2e-gitea-")
-	if err != nil {
-		return err
-	}
-	if gitea, err = giteatest.Start(ctx, dir); err != nil {
-		return err
-	}
-	go func() {
-		<-ctx.Done()
-		_ = gitea.Stop()
-		_ = os.RemoveAll(dir)
-	}()
-	return nil
-}
-
 func startController(ctx context.Context, e *testenv.Env) error {
 	for _, addr := range []*string{&receiverAddr, &metricsAddr, &healthAddr} {
 		var err error
@@ -116,25 +100,6 @@ func startController(ctx context.Context, e *testenv.Env) error {
 		_ = os.RemoveAll(cache)
 	}()
 	return nil
-}
-
-func example(t *testing.T, name string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	root := filepath.Join("../../../examples", name)
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(root, p)
-		files["apps/"+rel] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }
 
 // waitForStatus polls Gitea until the commit has a status of the context in the state.
@@ -299,4 +264,14 @@ func TestGiteaEndToEnd(t *testing.T) {
 			t.Errorf("commit %s has statuses %v, want %s (newest first)", c[:12], got, want)
 		}
 	}
+}
+
+func startGitea(ctx context.Context, _ *testenv.Env) (err error) {
+	gitea, err = giteatest.StartTemp(ctx)
+	return err
+}
+
+// example is examples/<name> under apps/, as the e2e repositories hold it.
+func example(t *testing.T, name string) map[string]string {
+	return gittest.ReadTree(t, filepath.Join("../../../examples", name), "apps/")
 }

@@ -81,25 +81,6 @@ func syncTenants(t *testing.T) client.ObjectKey {
 	return tenants.key
 }
 
-func example(t *testing.T, name string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	root := filepath.Join("../../../examples", name)
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(root, p)
-		files["apps/"+rel] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
-
 // text is the visible text of the first element sel matches, once it is visible.
 func text(ctx context.Context, t *testing.T, sel string) string {
 	t.Helper()
@@ -404,4 +385,9 @@ func correctDrift(t *testing.T, key client.ObjectKey) {
 		return s.Status.ObservedGeneration == s.Generation && meta.IsStatusConditionFalse(s.Status.Conditions, gitopsv1.DriftedCondition) &&
 			meta.IsStatusConditionTrue(s.Status.Conditions, gitopsv1.ReadyCondition)
 	})
+}
+
+// example is examples/<name> under apps/, as the e2e repositories hold it.
+func example(t *testing.T, name string) map[string]string {
+	return gittest.ReadTree(t, filepath.Join("../../../examples", name), "apps/")
 }

@@ -3,7 +3,6 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -52,22 +51,6 @@ func TestMain(m *testing.M) {
 	log.SetLogger(logr.Discard())
 	code := testenv.Run(m, &env, startGitea, startController, startDashboard, startBrowser)
 	os.Exit(code)
-}
-
-func startGitea(ctx context.Context, _ *testenv.Env) error {
-	dir, err := os.MkdirTemp("", "trustsync-dashboard-gitea-")
-	if err != nil {
-		return err
-	}
-	if gitea, err = giteatest.Start(ctx, dir); err != nil {
-		return err
-	}
-	go func() {
-		<-ctx.Done()
-		_ = gitea.Stop()
-		_ = os.RemoveAll(dir)
-	}()
-	return nil
 }
 
 func startController(ctx context.Context, e *testenv.Env) error {
@@ -142,27 +125,6 @@ func startDashboard(ctx context.Context, e *testenv.Env) error {
 	return waitServing(ctx, dashboardURL)
 }
 
-// waitServing waits for a dashboard to answer /healthz.
-func waitServing(ctx context.Context, base string) error {
-	var err error
-	for range 300 {
-		var resp *http.Response
-		if resp, err = http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("the dashboard at %s does not answer: %w", base, err)
-}
-
 func startBrowser(ctx context.Context, _ *testenv.Env) error {
 	b, stop, err := headless.Start(ctx)
 	if err != nil {
@@ -214,4 +176,14 @@ func waitForSync(t *testing.T, key client.ObjectKey, done func(*gitopsv1.Sync) b
 	}
 	t.Fatalf("Sync %s did not get there; status %+v", key, s.Status)
 	return nil
+}
+
+// waitServing waits for a dashboard to answer /healthz.
+func waitServing(ctx context.Context, base string) error {
+	return httpservertest.WaitOK(ctx, base+"/healthz", 300, 100*time.Millisecond)
+}
+
+func startGitea(ctx context.Context, _ *testenv.Env) (err error) {
+	gitea, err = giteatest.StartTemp(ctx)
+	return err
 }

@@ -4,11 +4,13 @@
 package httpservertest
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -163,4 +165,31 @@ func FreePort() (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(port)
+}
+
+// WaitOK waits until a GET of url answers 200, trying every interval for at most
+// tries times; the error says what it last answered.
+func WaitOK(ctx context.Context, url string, tries int, interval time.Duration) error {
+	var last error
+	for range tries {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+	return fmt.Errorf("%s does not answer: %w", url, last)
 }
