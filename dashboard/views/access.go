@@ -154,7 +154,7 @@ func NewAccessPage(ctx context.Context, g *access.Graph, q AccessQuery) AccessPa
 				p.Error, p.Matrix, p.Groups = "not decided: "+ctx.Err().Error(), nil, nil
 				return p
 			}
-			v, err := g.Verdict(ctx, caller.Key(), callee.Key())
+			v, err := g.VerdictAt(ctx, i, j)
 			if err != nil {
 				// Who may call whom cannot be told: no matrix, only why.
 				p.Error, p.Matrix, p.Groups = err.Error(), nil, nil

@@ -275,6 +275,30 @@ func (s *Stack) Memory() (rss, peak float64, err error) {
 	return ProcessMemory(s.Controller.Process.Pid)
 }
 
+// ProcessPrivateMemory splits a process's resident set, in MiB (from /proc): anon is its
+// own (heap, stacks, runtime), file the binary's pages it touched, which processes of
+// the same binary share and the kernel can drop.
+func ProcessPrivateMemory(pid int) (anon, file float64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "RssAnon:":
+			anon = kb / 1024
+		case "RssFile:":
+			file = kb / 1024
+		}
+	}
+	return anon, file, nil
+}
+
 // ProcessMemory is a process's resident set and its peak, in MiB (from /proc).
 func ProcessMemory(pid int) (rss, peak float64, err error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
