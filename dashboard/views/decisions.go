@@ -24,7 +24,7 @@ type Decisions struct {
 
 // PointCount is one decision point's counts of one agent, over its pods.
 type PointCount struct {
-	Point                      string
+	Point                     string
 	Allowed, Denied, NotReady int64
 }
 
