@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -504,26 +503,10 @@ func largestPolicyReview(l *gitopsv1.Limits) ([]byte, int, int) {
 
 // ---- helpers --------------------------------------------------------------------------
 
-// procMemory is a process's resident set and its peak, in bytes (from /proc).
+// procMemory is a process's resident set and its peak, in bytes.
 func procMemory(pid int) (rss, peak uint64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseUint(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb << 10
-		case "VmHWM:":
-			peak = kb << 10
-		}
-	}
-	return rss, peak, nil
+	r, p, err := stack.ProcessMemory(pid)
+	return uint64(r * (1 << 20)), uint64(p * (1 << 20)), err
 }
 
 func until(d time.Duration, cond func() bool) error {

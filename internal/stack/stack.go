@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -279,46 +280,35 @@ func (s *Stack) Memory() (rss, peak float64, err error) {
 // own (heap, stacks, runtime), file the binary's pages it touched, which processes of
 // the same binary share and the kernel can drop.
 func ProcessPrivateMemory(pid int) (anon, file float64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "RssAnon:":
-			anon = kb / 1024
-		case "RssFile:":
-			file = kb / 1024
-		}
-	}
-	return anon, file, nil
+	m, err := procStatus(pid, "RssAnon", "RssFile")
+	return m[0], m[1], err
 }
 
 // ProcessMemory is a process's resident set and its peak, in MiB (from /proc).
 func ProcessMemory(pid int) (rss, peak float64, err error) {
+	m, err := procStatus(pid, "VmRSS", "VmHWM")
+	return m[0], m[1], err
+}
+
+// procStatus reads fields of /proc/<pid>/status given in kB, in MiB; a field the
+// kernel does not report is 0.
+func procStatus(pid int, fields ...string) ([]float64, error) {
+	out := make([]float64, len(fields))
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return out, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
 			continue
 		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
+		if i := slices.Index(fields, name); i >= 0 {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 64)
+			out[i] = kb / 1024
 		}
 	}
-	return rss, peak, nil
+	return out, nil
 }
 
 // HeapProfile writes the controller's heap profile (after a GC) to path; it needs
