@@ -47,7 +47,7 @@ func (h *healthReader) of(ctx context.Context, entries []gitopsv1.InventoryEntry
 	}
 	return func(ref manifest.Ref) views.Health {
 		if statusless[ref.GroupKind()] {
-			return views.Health{Status: string(status.CurrentStatus), Message: "applied; the kind has no status"}
+			return HealthOf(ref.GroupKind(), nil)
 		}
 		gvk := ref.GroupKind().WithVersion(versions[ref])
 		if !h.watch(ctx, gvk) {
@@ -59,16 +59,32 @@ func (h *healthReader) of(ctx context.Context, entries []gitopsv1.InventoryEntry
 		defer cancel()
 		if err := h.cache.Get(rctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, u, client.UnsafeDisableDeepCopy); err != nil {
 			if apierrors.IsNotFound(err) {
-				return views.Health{Status: string(status.NotFoundStatus), Message: "not in the cluster"}
+				return HealthOf(ref.GroupKind(), nil)
 			}
 			return views.Health{Status: string(status.UnknownStatus), Message: "cannot be read: " + err.Error()}
 		}
-		res, err := status.Compute(u)
-		if err != nil {
-			return views.Health{Status: string(status.UnknownStatus), Message: err.Error()}
-		}
-		return views.Health{Status: string(res.Status), Message: res.Message}
+		return HealthOf(ref.GroupKind(), u)
 	}
+}
+
+// Statusless tells whether a kind has no status to read (and, for Secrets, is never
+// read): its objects are Current once applied.
+func Statusless(gk schema.GroupKind) bool { return statusless[gk] }
+
+// HealthOf is an applied object's health as the dashboard shows it: kstatus's, or
+// Current for a kind without a status; u nil is an object not in the cluster.
+func HealthOf(gk schema.GroupKind, u *unstructured.Unstructured) views.Health {
+	if statusless[gk] {
+		return views.Health{Status: string(status.CurrentStatus), Message: "applied; the kind has no status"}
+	}
+	if u == nil {
+		return views.Health{Status: string(status.NotFoundStatus), Message: "not in the cluster"}
+	}
+	res, err := status.Compute(u)
+	if err != nil {
+		return views.Health{Status: string(status.UnknownStatus), Message: err.Error()}
+	}
+	return views.Health{Status: string(res.Status), Message: res.Message}
 }
 
 // watch makes the kind's informer feed the streams, once; false when it cannot start.
