@@ -312,12 +312,14 @@ func (c *Client) poll(ctx context.Context) (string, error) {
 		c.logRefusedOnce(etag, err)
 		return resultRefused, err
 	}
-	c.current.Store(next)
-	c.metrics.setRevision(current, next)
+	// Persisted before it is used: a sidecar restarted during an outage decides with
+	// the bundle it last decided with, never an older one.
 	if err := c.persist(body, etag); err != nil {
-		// The bundle is in use; only a restart during an outage would miss it.
+		// The bundle is used anyway; only a restart during an outage would miss it.
 		c.opts.Log.Error(err, "persisting the policy bundle", "dir", c.opts.Dir)
 	}
+	c.current.Store(next)
+	c.metrics.setRevision(current, next)
 	c.opts.Log.Info("policy bundle activated", "revision", next.revision)
 	return resultUpdated, nil
 }
