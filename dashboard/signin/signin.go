@@ -37,6 +37,9 @@ const (
 
 const sessionCookie = "trustsync_session"
 
+// maxForm bounds the sign-out form: one CSRF token.
+const maxForm = 4 << 10
+
 // Options configure the sign-in. A zero field takes its default.
 type Options struct {
 	// Issuer is the OpenID provider, e.g. https://keycloak.example.com/realms/kagenti. It
@@ -291,6 +294,7 @@ func (s *SignIn) userOf(claims *oidc.IDTokenClaims) (User, error) {
 }
 
 func (s *SignIn) logout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if u, ok := s.User(r); ok {
 		if !CSRF(u, r.PostFormValue("csrf")) {
 			failed(w, http.StatusForbidden, "The sign-out form is stale; reload the page.")

@@ -186,6 +186,15 @@ func TestSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	csrf := strings.TrimPrefix(regexp.MustCompile(`csrf=\S+`).FindString(body(t, resp)), "csrf=")
+	// A form over the bound is not read, even with the right token in it.
+	resp, err = c.PostForm(r.url+PathLogout, url.Values{"pad": {strings.Repeat("x", 8<<10)}, "csrf": {csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an 8 KiB sign-out form: %d", resp.StatusCode)
+	}
+	body(t, resp)
 	resp, err = c.PostForm(r.url+PathLogout, url.Values{"csrf": {csrf}})
 	if err != nil {
 		t.Fatal(err)
