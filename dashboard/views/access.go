@@ -198,7 +198,7 @@ func NewAccessPage(ctx context.Context, g *access.Graph, q AccessQuery) AccessPa
 		if to, ok := byKey[q.To]; ok && q.From != q.To {
 			v, _ := g.Verdict(ctx, q.From, q.To)
 			p.Edge = &Edge{From: from, To: to, Verdict: v, Cross: from.Namespace != to.Namespace,
-				Inbound: tierNames(g.Tiers(q.To), inboundRequest), Outbound: tierNames(g.Tiers(q.From), outboundRequest)}
+				Inbound: tierNames(g.Tiers(q.To), access.Points[0]), Outbound: tierNames(g.Tiers(q.From), access.Points[1])}
 		}
 	}
 	if q.Ask {
@@ -243,12 +243,6 @@ func validMethod(m string) bool {
 	}
 	return false
 }
-
-// The points an edge is decided at.
-var (
-	inboundRequest  = policy.Point{Direction: "inbound", Phase: "request"}
-	outboundRequest = policy.Point{Direction: "outbound", Phase: "request"}
-)
 
 // tierNames are the policies of an identity's tiers, as "tier namespace/name", each
 // with its Rego file for the point or the word that it has none (the tier then leaves

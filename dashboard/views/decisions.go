@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+
+	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
 
 // DecisionSample is one series of the data plane's policy decision counter, summed per
@@ -27,13 +29,6 @@ type PointCount struct {
 	Point                     string
 	Allowed, Denied, NotReady int64
 }
-
-// Results of the counter's result label (security/authbridge/sidecarconfig).
-const (
-	resultAllow    = "allow"
-	resultDeny     = "deny"
-	resultNotReady = "not_ready"
-)
 
 // AddDecisions gives the page's agents their pods' decision counts. A pod belongs to
 // the agent whose workload made it, by the names controllers give pods: a
@@ -73,11 +68,11 @@ func (p *AgentsPage) AddDecisions(d Decisions) {
 		}
 		n := int64(s.Count)
 		switch s.Result {
-		case resultAllow:
+		case sidecarconfig.ResultAllow:
 			pc.Allowed += n
-		case resultDeny:
+		case sidecarconfig.ResultDeny:
 			pc.Denied += n
-		case resultNotReady:
+		case sidecarconfig.ResultNotReady:
 			pc.NotReady += n
 		}
 	}
