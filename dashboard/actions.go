@@ -35,18 +35,24 @@ const (
 // actionTimeout bounds an action's write.
 const actionTimeout = 10 * time.Second
 
-func syncPatch(action string, now time.Time) ([]byte, bool) {
+// syncPatch is an action's merge patch, and whether a Sync shows it done.
+func syncPatch(action string, now time.Time) ([]byte, func(*gitopsv1.Sync) bool, bool) {
 	var patch map[string]any
+	var shows func(*gitopsv1.Sync) bool
 	switch action {
 	case ActionReconcile:
-		patch = map[string]any{"metadata": map[string]any{"annotations": map[string]any{gitopsv1.AnnotationReconcileRequestedAt: now.UTC().Format(time.RFC3339Nano)}}}
+		at := now.UTC().Format(time.RFC3339Nano)
+		patch = map[string]any{"metadata": map[string]any{"annotations": map[string]any{gitopsv1.AnnotationReconcileRequestedAt: at}}}
+		shows = func(s *gitopsv1.Sync) bool { return s.Annotations[gitopsv1.AnnotationReconcileRequestedAt] == at }
 	case ActionSuspend, ActionResume:
-		patch = map[string]any{"spec": map[string]any{"suspend": action == ActionSuspend}}
+		suspend := action == ActionSuspend
+		patch = map[string]any{"spec": map[string]any{"suspend": suspend}}
+		shows = func(s *gitopsv1.Sync) bool { return s.Spec.Suspend == suspend }
 	default:
-		return nil, false
+		return nil, nil, false
 	}
 	b, _ := json.Marshal(patch)
-	return b, true
+	return b, shows, true
 }
 
 // actionsView is what the layout shows of sign-in and actions.
@@ -84,7 +90,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	key := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
 	back := "/syncs/" + url.PathEscape(key.Namespace) + "/" + url.PathEscape(key.Name)
 	action := r.PathValue("action")
-	patch, ok := syncPatch(action, s.opts.Now())
+	patch, shows, ok := syncPatch(action, s.opts.Now())
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -110,6 +116,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		s.opts.Log.Info("dashboard action", "action", action, "sync", key, "user", u.Name)
+		s.awaitCache(r.Context(), key, shows)
 		http.Redirect(w, r, back+"?done="+action, http.StatusSeeOther)
 	case apierrors.IsForbidden(err):
 		s.opts.Log.Info("dashboard action refused by RBAC", "action", action, "sync", key, "user", u.Name)
@@ -119,6 +126,32 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.opts.Log.Error(err, "dashboard action failed", "action", action, "sync", key, "user", u.Name)
 		s.refuse(w, http.StatusBadGateway, "The action failed; the API server did not answer. Try again.", "")
+	}
+}
+
+// cachePoll is how often awaitCache looks at the cache, and cacheWait how long at most.
+const (
+	cachePoll = 20 * time.Millisecond
+	cacheWait = 5 * time.Second
+)
+
+// awaitCache waits, at most cacheWait, until the cache shows what the user just did, so
+// the page the action redirects to does not show the Sync as it was before it.
+func (s *Server) awaitCache(ctx context.Context, key types.NamespacedName, done func(*gitopsv1.Sync) bool) {
+	ctx, cancel := context.WithTimeout(ctx, cacheWait)
+	defer cancel()
+	t := time.NewTicker(cachePoll)
+	defer t.Stop()
+	for {
+		cached := &gitopsv1.Sync{}
+		if err := s.cache.Get(ctx, key, cached); err == nil && done(cached) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

@@ -103,9 +103,7 @@ func TestActionsNeedSignInAndRBAC(t *testing.T) {
 		t.Errorf("signed in as %q", got)
 	}
 	before := getSync(t, key).Annotations[gitopsv1.AnnotationReconcileRequestedAt]
-	if err := chromedp.Do(as, chromedp.Click(chromedp.CSS("#action-reconcile"))); err != nil {
-		t.Fatal(err)
-	}
+	click(as, t, "#action-reconcile")
 	waitText(as, t, ".actions .notice", "Reconcile requested as oidc:alice")
 	requested := getSync(t, key).Annotations[gitopsv1.AnnotationReconcileRequestedAt]
 	if requested == "" || requested == before {
@@ -114,31 +112,36 @@ func TestActionsNeedSignInAndRBAC(t *testing.T) {
 	waitForSync(t, key, func(s *gitopsv1.Sync) bool { return s.Status.LastHandledReconcileAt == requested })
 	screenshot(as, t, "signed-in")
 
-	if err := chromedp.Do(as, chromedp.Click(chromedp.CSS("#action-suspend"))); err != nil {
-		t.Fatal(err)
-	}
+	click(as, t, "#action-suspend")
 	waitText(as, t, ".actions .notice", "Suspended as oidc:alice")
 	if !getSync(t, key).Spec.Suspend {
 		t.Fatal("the Sync is not suspended")
 	}
-	if err := chromedp.Do(as, chromedp.Click(chromedp.CSS("#action-resume"))); err != nil {
-		t.Fatal(err)
-	}
+	click(as, t, "#action-resume")
 	waitText(as, t, ".actions .notice", "Resumed as oidc:alice")
 	if getSync(t, key).Spec.Suspend {
 		t.Fatal("the Sync is still suspended")
 	}
 
 	bs := signedInTab(t, path, bob.Username, bob.Password)
-	if err := chromedp.Do(bs, chromedp.Click(chromedp.CSS("#action-suspend"))); err != nil {
-		t.Fatal(err)
-	}
+	click(bs, t, "#action-suspend")
 	got := waitText(bs, t, "main", "Kubernetes refused")
 	if !strings.Contains(got, `"oidc:bob"`) || !strings.Contains(got, "syncs") {
 		t.Errorf("bob's refusal says %q", got)
 	}
 	if getSync(t, key).Spec.Suspend {
 		t.Error("bob, whom RBAC refuses, suspended the Sync")
+	}
+}
+
+// click clicks the button sel once it is there, within 30 s: a page without it fails
+// the test with what its actions section shows instead.
+func click(ctx context.Context, t *testing.T, sel string) {
+	t.Helper()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(cctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+		t.Fatalf("clicking %s: %v; the actions show %q", sel, err, text(ctx, t, ".actions"))
 	}
 }
 
