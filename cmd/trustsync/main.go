@@ -36,7 +36,7 @@ server-side apply and keeps them converged.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	k := &kubeFlags{}
-	cluster := []*cobra.Command{newControllerCommand(k), newWebhookCommand(k), newBundleServerCommand(k), newDashboardCommand(k), newGetCommand(k), newReconcileCommand(k), newSuspendCommand(k, true), newSuspendCommand(k, false), newTreeCommand(k), newEventsCommand(k)}
+	cluster := []*cobra.Command{newControllerCommand(k), newWebhookCommand(k), newBundleServerCommand(k), newDashboardCommand(k), newGetCommand(k), newReconcileCommand(k), newSuspendCommand(k, true), newSuspendCommand(k, false), newTreeCommand(k), newEventsCommand(k), newExportCommand(k), newInstallCommand(k), newUninstallCommand(k), newCheckCommand(k)}
 	for _, c := range cluster {
 		k.add(c)
 	}
