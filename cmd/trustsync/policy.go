@@ -116,7 +116,8 @@ func newPolicyEvalCommand() *cobra.Command {
 		Long: `Eval renders PATH, builds the bundle of the identity that decides at the point (the
 callee inbound, the caller outbound) and evaluates a representative request: inbound,
 input.identity.client_id is the caller's SPIFFE ID and input.agent.client_id the
-callee's; outbound it mirrors (agent is the caller, identity the callee). input.host is
+callee's; outbound, agent and identity.client_id are the caller and identity.service_id
+the callee, as upstream's OPA plugin has it. input.host is
 the callee's Service, when the revision has one. It prints allow or deny with the reason
 and exits 0 whenever it could evaluate; a decision stopped at a bound of the Platform's
 limits (regoTimeout, regoMemory) is an error naming the policy file, as is an ID of

@@ -224,6 +224,26 @@ func TestPeerInput(t *testing.T) {
 	}
 }
 
+// TestIdentityInput: the identity and agent of the input document at each point, as
+// upstream's runbook and OPA plugin have them: inbound the validated caller is
+// identity.client_id and the callee the agent; outbound the calling workload is both
+// agent.client_id and identity.client_id, and the callee identity.service_id.
+func TestIdentityInput(t *testing.T) {
+	const caller, callee = "spiffe://example.org/ns/a/sa/caller", "spiffe://example.org/ns/b/sa/callee"
+	call := Call{Caller: Party{ID: caller}, Callee: Party{ID: callee}}
+	for _, pt := range Points {
+		in := call.Input(pt)
+		id, agent := in["identity"].(map[string]any), in["agent"].(map[string]any)
+		wantAgent, wantService := callee, any(nil)
+		if pt.Direction == "outbound" {
+			wantAgent, wantService = caller, callee
+		}
+		if id["client_id"] != caller || id["subject"] != caller || agent["client_id"] != wantAgent || id["service_id"] != wantService {
+			t.Errorf("%s: identity %v, agent %v; want client_id and subject %s, agent %s, service_id %v", pt, id, agent, caller, wantAgent, wantService)
+		}
+	}
+}
+
 // BenchmarkDecide is one decision of the sidecar's request path: research-agent calling
 // planner-agent through the default global policy and both narrowing tiers, an allow
 // and a deny (the deny names the tier that refused).

@@ -36,9 +36,10 @@ func (c Call) Decides(pt Point) Party {
 }
 
 // Input is the AuthBridge input document of the call at pt. Inbound, identity is the
-// validated caller (its client ID is its SPIFFE ID) and agent the callee; outbound it
-// mirrors: agent is the caller and identity the target after token exchange (client_id
-// and service_id, the audience of the exchange).
+// validated caller (its client ID is its SPIFFE ID) and agent the callee. Outbound,
+// agent is the caller, and identity is what token exchange leaves, as upstream's
+// runbook and OPA plugin have it: client_id the calling workload's own client ID,
+// service_id the callee (the audience of the exchange), subject the delegation's origin.
 func (c Call) Input(pt Point) map[string]any {
 	method, path, a2a, status := c.Method, c.Path, c.A2AMethod, c.StatusCode
 	if method == "" {
@@ -63,7 +64,7 @@ func (c Call) Input(pt Point) map[string]any {
 	}
 	if pt.Direction == "outbound" {
 		in["agent"] = map[string]any{"client_id": c.Caller.ID}
-		in["identity"] = map[string]any{"subject": c.Caller.ID, "client_id": c.Callee.ID, "service_id": c.Callee.ID, "scopes": []any{}}
+		in["identity"] = map[string]any{"subject": c.Caller.ID, "client_id": c.Caller.ID, "service_id": c.Callee.ID, "scopes": []any{}}
 		in["delegation"] = map[string]any{"origin": c.Caller.ID, "actor": c.Caller.ID, "depth": 1, "chain": []any{}}
 	} else {
 		in["agent"] = map[string]any{"client_id": c.Callee.ID}

@@ -498,7 +498,9 @@ func TestInputMatchesThePreviews(t *testing.T) {
 				r.Peer = &pipeline.Peer{SPIFFEID: calendar}
 			} else {
 				agent = research
-				r.Identity = &pipeline.Identity{Subject: research, ClientID: planner, ServiceID: planner}
+				// What token exchange leaves (its plugin's tests): the caller's own client
+				// ID, the callee as service_id.
+				r.Identity = &pipeline.Identity{Subject: research, ClientID: research, ServiceID: planner}
 				r.Delegation = &pipeline.Delegation{Origin: research, Actor: research, Chain: []pipeline.Hop{{Audience: planner, Strategy: "token-exchange", Time: time.Unix(0, 0)}}}
 				if pt.Phase == "response" {
 					r.Peer = &pipeline.Peer{SPIFFEID: calendar}

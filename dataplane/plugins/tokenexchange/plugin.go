@@ -480,5 +480,7 @@ func (p *Plugin) apply(r *pipeline.Request, rt *route, e *issued, clientCredenti
 	} else {
 		r.Delegation.Chain = append(r.Delegation.Chain, hop)
 	}
-	r.Identity = &pipeline.Identity{Subject: r.Delegation.Origin, ClientID: rt.audience, ServiceID: rt.audience, Scopes: rt.scopeList}
+	// As upstream's OPA plugin builds it: the calling workload's own client ID, and the
+	// callee (the exchange's audience) as service_id.
+	r.Identity = &pipeline.Identity{Subject: r.Delegation.Origin, ClientID: p.agentID, ServiceID: rt.audience, Scopes: rt.scopeList}
 }

@@ -98,7 +98,8 @@ func TestExchangeForm(t *testing.T) {
 		t.Errorf("hop %+v", h)
 	}
 	id := r.Identity
-	if id == nil || id.Subject != "user-123" || id.ClientID != "team-b/agent-b" || id.ServiceID != "team-b/agent-b" || !slices.Equal(id.Scopes, []string{"openid", "tools:call"}) {
+	// As upstream's OPA plugin: client_id is this workload's own, service_id the callee.
+	if id == nil || id.Subject != "user-123" || id.ClientID != "team-a/agent-a" || id.ServiceID != "team-b/agent-b" || !slices.Equal(id.Scopes, []string{"openid", "tools:call"}) {
 		t.Errorf("identity %+v", id)
 	}
 
