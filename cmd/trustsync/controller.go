@@ -42,6 +42,7 @@ its commit. Push webhooks on the receiver address trigger an immediate fetch.`,
 	f.StringVar(&o.DashboardURL, "dashboard-url", "", "public URL of the dashboard, e.g. https://trustsync.example.com: commit statuses without spec.commitStatus.targetURL link to the Sync's page there")
 	f.StringVar(&o.PprofAddr, "pprof-bind-address", "0", `Go runtime profiles at /debug/pprof/, unauthenticated (bind to loopback); "0" turns it off`)
 	f.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader among replicas")
+	f.StringVar(&o.WatchLabelSelector, "watch-label-selector", "", `run as a shard: only GitSources and Syncs with matching labels, e.g. "sharding.fluxcd.io/key=shard1"; the main set runs "!sharding.fluxcd.io/key" and alone runs the run-time controllers (docs/fleet.md)`)
 	f.StringVar(&o.CacheDir, "cache-dir", filepath.Join(os.TempDir(), "trustsync"), "directory for Git clones and checked-out revisions")
 	f.IntVar(&o.Concurrency, "concurrency", 8, "parallel API requests of one Sync")
 	f.IntVar(&o.MaxConcurrentReconciles, "concurrent", 4, "Syncs reconciled at once")

@@ -22,6 +22,8 @@ type Options struct {
 	// OwnerLabel is the label every managed object carries; objects without it are not
 	// cached.
 	OwnerLabel string
+	// Selector further narrows what is cached (a controller shard's watch selector).
+	Selector labels.Requirements
 	// ByObject sets other options for some types (e.g. the engine's own CRDs, which
 	// carry no owner label).
 	ByObject map[client.Object]crcache.ByObject
@@ -35,7 +37,7 @@ func New(cfg *rest.Config, o Options) (crcache.Cache, error) {
 	}
 	return crcache.New(cfg, crcache.Options{
 		Scheme:               o.Scheme,
-		DefaultLabelSelector: labels.NewSelector().Add(*req),
+		DefaultLabelSelector: labels.NewSelector().Add(*req).Add(o.Selector...),
 		DefaultTransform:     KeepManagedFields(o.FieldOwner),
 		ByObject:             o.ByObject,
 	})

@@ -44,7 +44,11 @@ func (r *Reconciler) applyPlatform(ctx context.Context, objs []*manifest.Object)
 		opts.FieldOwner = gitopsv1.FieldManager
 		opts.Labels = map[string]string{gitopsv1.LabelSyncName: PlatformOwner, gitopsv1.LabelSyncNamespace: r.Platform.Namespace}
 		opts.Concurrency = r.Options.Concurrency
-		if r.platform, err = apply.New(c, r.Objects, r.Mapper, opts); err != nil {
+		objects := r.PlatformObjects
+		if objects == nil {
+			objects = r.Objects
+		}
+		if r.platform, err = apply.New(c, objects, r.Mapper, opts); err != nil {
 			return err
 		}
 	}

@@ -51,6 +51,9 @@ type Reconciler struct {
 	Client client.Client
 	// Objects is the informer cache of the objects Syncs applied (package objcache).
 	Objects cache.Cache
+	// PlatformObjects caches the platform objects (owner PlatformOwner); Objects when
+	// nil. A controller shard needs its own: they carry no shard label.
+	PlatformObjects cache.Cache
 	// Config is the base of the per-Sync clients, impersonated when a Sync names a
 	// ServiceAccount.
 	Config *rest.Config
@@ -443,7 +446,8 @@ func (r *Reconciler) owner(s *gitopsv1.Sync) (*owner, error) {
 	if s.Spec.Drift != nil {
 		drift = *s.Spec.Drift
 	}
-	settings := fmt.Sprintf("%s|%v|%t", s.Spec.ServiceAccountName, drift, s.Spec.PruneNamespacesAndCRDs)
+	shard := s.Labels[gitopsv1.LabelShardKey]
+	settings := fmt.Sprintf("%s|%v|%t|%s", s.Spec.ServiceAccountName, drift, s.Spec.PruneNamespacesAndCRDs, shard)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	o, ok := r.owners[key]
@@ -457,6 +461,10 @@ func (r *Reconciler) owner(s *gitopsv1.Sync) (*owner, error) {
 	opts := apply.DefaultOptions()
 	opts.FieldOwner = gitopsv1.FieldManager
 	opts.Labels = map[string]string{gitopsv1.LabelSyncName: s.Name, gitopsv1.LabelSyncNamespace: s.Namespace}
+	if shard != "" {
+		// The shard's object cache selects by it.
+		opts.Labels[gitopsv1.LabelShardKey] = shard
+	}
 	opts.Concurrency = r.Options.Concurrency
 	opts.DriftMode = drift.Mode
 	opts.Ignore = drift.Ignore

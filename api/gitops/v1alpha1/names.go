@@ -19,6 +19,11 @@ const (
 	// Finalizer lets a Sync prune what it applied before it goes away.
 	Finalizer = "gitops.trustsync.dev/finalizer"
 
+	// LabelShardKey assigns a Sync, and the GitSource it reads, to the controller shard
+	// whose --watch-label-selector selects it, in Flux's convention; a Sync passes it on
+	// to every object it applies, so a shard caches only its own.
+	LabelShardKey = "sharding.fluxcd.io/key"
+
 	// FieldManager is the server-side apply field manager of everything trustsync applies.
 	FieldManager = "trustsync"
 )

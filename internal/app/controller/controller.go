@@ -9,11 +9,15 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+	"github.com/fluxcd/pkg/runtime/leaderelection"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -53,6 +57,13 @@ type Options struct {
 	DashboardURL string
 	// LeaderElection makes one replica of several do the work.
 	LeaderElection bool
+	// WatchLabelSelector makes this controller a shard, in Flux's convention: it
+	// reconciles only the GitSources and Syncs the selector selects (by
+	// gitopsv1.LabelShardKey, e.g. "sharding.fluxcd.io/key=shard1"), caches only the
+	// objects they applied, and elects its leader on a Lease of its own. The main set
+	// runs "!sharding.fluxcd.io/key"; it alone also runs the run-time controllers, whose
+	// decisions span Syncs (policy tiers, the mesh CA). Empty: everything.
+	WatchLabelSelector string
 	// CacheDir holds the Git clones and checked-out revisions.
 	CacheDir string
 	// Concurrency of each Sync's API requests.
@@ -82,6 +93,17 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return err
 		}
 	}
+	shard, err := labels.Parse(o.WatchLabelSelector)
+	if err != nil {
+		return fmt.Errorf("--watch-label-selector %q: %w", o.WatchLabelSelector, err)
+	}
+	shardReqs, _ := shard.Requirements()
+	// The main set is the one that selects what carries no shard label.
+	main := shard.Matches(labels.Set{})
+	leaderID := "trustsync-controller"
+	if o.WatchLabelSelector != "" {
+		leaderID = leaderelection.GenerateID(leaderID, o.WatchLabelSelector)
+	}
 	scheme := apischeme.New()
 	recorder := metrics.NewRecorder(ctrlmetrics.Registry)
 	requests := metrics.NewRequestCounter()
@@ -94,21 +116,34 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
 		LeaderElection:          o.LeaderElection,
-		LeaderElectionID:        "trustsync-controller",
+		LeaderElectionID:        leaderID,
 		LeaderElectionNamespace: o.Platform.Namespace,
 		// Nothing reads managedFields from this cache (drift uses package objcache's), and
 		// they are most of an applied object's size.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{
+			&gitopsv1.Sync{}: {Label: shard}, &gitopsv1.GitSource{}: {Label: shard},
+		}},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	objects, err := objcache.New(cfg, objcache.Options{Scheme: scheme, FieldOwner: gitopsv1.FieldManager, OwnerLabel: gitopsv1.LabelSyncName})
+	objects, err := objcache.New(cfg, objcache.Options{Scheme: scheme, FieldOwner: gitopsv1.FieldManager, OwnerLabel: gitopsv1.LabelSyncName, Selector: shardReqs})
 	if err != nil {
 		return err
 	}
 	if err := mgr.Add(objects); err != nil {
 		return err
+	}
+	var platformObjects cache.Cache
+	if o.WatchLabelSelector != "" {
+		// Every shard applies the platform objects, alike; they carry no shard label.
+		platformOwner, _ := labels.NewRequirement(gitopsv1.LabelSyncName, selection.Equals, []string{syncs.PlatformOwner})
+		if platformObjects, err = objcache.New(cfg, objcache.Options{Scheme: scheme, FieldOwner: gitopsv1.FieldManager, OwnerLabel: gitopsv1.LabelSyncName, Selector: labels.Requirements{*platformOwner}}); err != nil {
+			return err
+		}
+		if err := mgr.Add(platformObjects); err != nil {
+			return err
+		}
 	}
 
 	store := gitsource.NewStore()
@@ -126,7 +161,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	syncs := &syncs.Reconciler{
 		Client:    mgr.GetClient(),
 		Objects:   objects,
-		Config:    cfg,
+		// nil without shards: the objects cache holds the platform objects too.
+		PlatformObjects: platformObjects,
+		Config:          cfg,
 		Mapper:    mgr.GetRESTMapper(),
 		Artifacts: artifacts{store},
 		Reporter:  commitStatuses{secrets: mgr.GetAPIReader(), dashboard: o.DashboardURL},
@@ -151,8 +188,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("previews: %w", err)
 	}
 
-	if err := setupRuntimeControllers(ctx, mgr, o, events); err != nil {
-		return err
+	if main {
+		if err := setupRuntimeControllers(ctx, mgr, o, events); err != nil {
+			return err
+		}
 	}
 
 	if httpserver.Enabled(o.ReceiverAddr) {
@@ -186,7 +225,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return err
 		}
 	}
-	log.FromContext(ctx).Info("starting trustsync controller", "platformNamespace", o.Platform.Namespace, "trustDomain", o.Platform.TrustDomain)
+	log.FromContext(ctx).Info("starting trustsync controller", "platformNamespace", o.Platform.Namespace, "trustDomain", o.Platform.TrustDomain, "shard", o.WatchLabelSelector, "runtimeControllers", main)
 	return mgr.Start(ctx)
 }
 
