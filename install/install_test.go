@@ -202,7 +202,7 @@ func TestInstallCheckUninstall(t *testing.T) {
 
 	// Installed, before the webhook ran: its caBundle is empty.
 	after := results(t, CheckOptions{Platform: p})
-	expect(t, after, "CRDs", Pass, "all 5 are established")
+	expect(t, after, "CRDs", Pass, "all 6 are established")
 	expect(t, after, "Controller", Pass, "trustsync-system/trustsync-controller")
 	expect(t, after, "Webhook", Pass, "trustsync-system/trustsync-webhook")
 	expect(t, after, "Webhook caBundle", Fail, "trustsync-webhook-tls")
@@ -242,7 +242,7 @@ func TestInstallCheckUninstall(t *testing.T) {
 	if _, err := Apply(ctx, env.Client, objs, ApplyOptions{Interval: 200 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, results(t, CheckOptions{Platform: p}), "CRDs", Pass, "all 5")
+	expect(t, results(t, CheckOptions{Platform: p}), "CRDs", Pass, "all 6")
 
 	// Uninstall: trustsync's workloads, RBAC, webhooks and certificate go; the CRDs, the
 	// namespace and every user object stay, and an object of the same name nobody

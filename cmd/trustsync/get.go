@@ -26,14 +26,14 @@ func newGetCommand(k *kubeFlags) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "get",
-		Short: "Show Syncs, GitSources or agents",
+		Short: "Show Syncs, GitSources, agents or fleet Clusters",
 		Example: `  trustsync get syncs -A
   trustsync get sources -n team-a -o yaml`,
 	}
 	list := func(kind string, obj client.ObjectList, table func(io.Writer, client.ObjectList, bool)) *cobra.Command {
 		return &cobra.Command{
 			Use:     kind,
-			Aliases: map[string][]string{"syncs": {"sync"}, "sources": {"source", "gitsources", "gitsource"}}[kind],
+			Aliases: map[string][]string{"syncs": {"sync"}, "sources": {"source", "gitsources", "gitsource"}, "clusters": {"cluster"}}[kind],
 			Short:   "Show " + kind,
 			Args:    cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
@@ -52,7 +52,7 @@ func newGetCommand(k *kubeFlags) *cobra.Command {
 			},
 		}
 	}
-	cmd.AddCommand(list("syncs", &gitopsv1.SyncList{}, syncTable), list("sources", &gitopsv1.GitSourceList{}, sourceTable))
+	cmd.AddCommand(list("syncs", &gitopsv1.SyncList{}, syncTable), list("sources", &gitopsv1.GitSourceList{}, sourceTable), list("clusters", &gitopsv1.ClusterList{}, clusterTable))
 	cmd.AddCommand(&cobra.Command{
 		Use:     "agents",
 		Aliases: []string{"agent", "agentruntimes", "agentruntime"},
@@ -122,6 +122,23 @@ func sourceTable(w io.Writer, obj client.ObjectList, all bool) {
 		}
 		row(w, all, s.Namespace, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", s.Name, s.Spec.URL, short(rev), status(s, gitopsv1.ReadyCondition),
 			age(s.CreationTimestamp.Time), conditions.GetMessage(s, gitopsv1.ReadyCondition)))
+	}
+}
+
+func clusterTable(w io.Writer, obj client.ObjectList, all bool) {
+	list := obj.(*gitopsv1.ClusterList)
+	header(w, all, "NAME\tVERSION\tREADY\tLAST CONTACT\tTRUST DOMAIN\tMESSAGE")
+	for i := range list.Items {
+		c := &list.Items[i]
+		contact, td := "never", ""
+		if c.Status.LastContact != nil {
+			contact = age(c.Status.LastContact.Time) + " ago"
+		}
+		if c.Spec.Platform != nil {
+			td = c.Spec.Platform.TrustDomain
+		}
+		row(w, all, c.Namespace, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", c.Name, c.Status.ServerVersion, status(c, gitopsv1.ReadyCondition),
+			contact, td, conditions.GetMessage(c, gitopsv1.ReadyCondition)))
 	}
 }
 

@@ -32,6 +32,12 @@ const (
 	ReasonDriftCorrected      = "DriftCorrected"
 	ReasonNoDrift             = "NoDrift"
 	ReasonImpersonationDenied = "ImpersonationDenied"
+
+	// A Cluster's Ready reasons.
+	ReasonConnected         = "Connected"
+	ReasonUnreachable       = "Unreachable"
+	ReasonKubeConfigMissing = "KubeConfigMissing"
+	ReasonKubeConfigInvalid = "KubeConfigInvalid"
 )
 
 // GetConditions returns the conditions of the GitSource.
@@ -45,3 +51,9 @@ func (in *Sync) GetConditions() []metav1.Condition { return in.Status.Conditions
 
 // SetConditions sets the conditions of the Sync.
 func (in *Sync) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+// GetConditions returns the conditions of the Cluster.
+func (in *Cluster) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions sets the conditions of the Cluster.
+func (in *Cluster) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fluxcd/pkg/runtime/leaderelection"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
-	"github.com/fluxcd/pkg/runtime/leaderelection"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
@@ -30,6 +30,7 @@ import (
 	"github.com/trustsync/trustsync/engine/objcache"
 	"github.com/trustsync/trustsync/engine/policystatus"
 	"github.com/trustsync/trustsync/engine/syncs"
+	"github.com/trustsync/trustsync/fleet/clusters"
 	"github.com/trustsync/trustsync/internal/app/dashboard"
 	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/preview/pullrequests"
@@ -159,19 +160,19 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	syncs := &syncs.Reconciler{
-		Client:    mgr.GetClient(),
-		Objects:   objects,
+		Client:  mgr.GetClient(),
+		Objects: objects,
 		// nil without shards: the objects cache holds the platform objects too.
 		PlatformObjects: platformObjects,
 		Config:          cfg,
-		Mapper:    mgr.GetRESTMapper(),
-		Artifacts: artifacts{store},
-		Reporter:  commitStatuses{secrets: mgr.GetAPIReader(), dashboard: o.DashboardURL},
-		Events:    events,
-		Metrics:   recorder,
-		Requests:  requests,
-		Platform:  o.Platform,
-		Options:   syncs.Options{Concurrency: o.Concurrency, MaxConcurrentReconciles: o.MaxConcurrentReconciles},
+		Mapper:          mgr.GetRESTMapper(),
+		Artifacts:       artifacts{store},
+		Reporter:        commitStatuses{secrets: mgr.GetAPIReader(), dashboard: o.DashboardURL},
+		Events:          events,
+		Metrics:         recorder,
+		Requests:        requests,
+		Platform:        o.Platform,
+		Options:         syncs.Options{Concurrency: o.Concurrency, MaxConcurrentReconciles: o.MaxConcurrentReconciles},
 	}
 	if err := syncs.SetupWithManager(ctx, mgr); err != nil {
 		return err
@@ -191,6 +192,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if main {
 		if err := setupRuntimeControllers(ctx, mgr, o, events); err != nil {
 			return err
+		}
+		members := &clusters.Reconciler{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), PlatformNamespace: o.Platform.Namespace}
+		if err := members.SetupWithManager(ctx, mgr); err != nil {
+			return fmt.Errorf("fleet clusters: %w", err)
 		}
 	}
 
