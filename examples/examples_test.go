@@ -3,9 +3,11 @@ package examples_test
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
@@ -122,5 +124,40 @@ func TestBrokenExampleFails(t *testing.T) {
 	}
 	if n := len(manifest.Errors(err)); n != 9 {
 		t.Fatalf("want the 9 problems the example's README lists, got %d:\n%v", n, err)
+	}
+}
+
+// TestKagentiPlatformFile: platform-kagenti.yaml is valid and renders the examples as a
+// Kagenti cluster has them: SPIFFE IDs in localtest.me, Keycloak's realm kagenti, and
+// the platform's own objects in kagenti-system.
+func TestKagentiPlatformFile(t *testing.T) {
+	p, err := gitopsv1.LoadPlatform("platform-kagenti.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Namespace != "kagenti-system" || p.TrustDomain != "localtest.me" || p.Keycloak.Realm != "kagenti" {
+		t.Fatalf("platform-kagenti.yaml: namespace %q, trust domain %q, realm %q", p.Namespace, p.TrustDomain, p.Keycloak.Realm)
+	}
+	res := render(t, "multi-tenant", p)
+	var ids, realms int
+	for _, o := range res.Objects {
+		switch o.GetKind() {
+		case "ClusterSPIFFEID":
+			tmpl, _, _ := unstructured.NestedString(o.Object, "spec", "spiffeIDTemplate")
+			if !strings.HasPrefix(tmpl, "spiffe://localtest.me/") {
+				t.Errorf("%s: %s", o.Ref(), tmpl)
+			}
+			ids++
+		case "ConfigMap":
+			if v, ok, _ := unstructured.NestedString(o.Object, "data", "KEYCLOAK_REALM"); ok {
+				if v != "kagenti" {
+					t.Errorf("%s: realm %s", o.Ref(), v)
+				}
+				realms++
+			}
+		}
+	}
+	if ids == 0 || realms == 0 {
+		t.Errorf("%d ClusterSPIFFEIDs, %d ConfigMaps naming a realm", ids, realms)
 	}
 }
