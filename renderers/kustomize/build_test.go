@@ -51,6 +51,21 @@ func TestBuild(t *testing.T) {
 			want: map[string]string{"base": "apps/base/cm.yaml", "extra": "apps/prod/extra.yaml"},
 		},
 		{
+			// Found by FuzzBuild: the split build followed it until the stack overflowed.
+			name: "a kustomization that lists itself",
+			tree: fstest.MapFS{"k/kustomization.yaml": file("resources: [., cm.yaml]\n"), "k/cm.yaml": configMap("a")},
+			dir:  "k", wantErr: `k/kustomization.yaml: builds on "k", which builds on it: kustomizations may not form a cycle`,
+		},
+		{
+			name: "two kustomizations that build on each other",
+			tree: fstest.MapFS{
+				"a/kustomization.yaml": file("resources: [../b]\n"),
+				"b/kustomization.yaml": file("resources: [../a, cm.yaml]\n"),
+				"b/cm.yaml":            configMap("b"),
+			},
+			dir: "a", wantErr: `b/kustomization.yaml: builds on "a", which builds on it`,
+		},
+		{
 			name: "generated objects come from the kustomization",
 			tree: fstest.MapFS{
 				"k/kustomization.yaml": file("configMapGenerator:\n- name: gen\n  literals: [a=b]\ngeneratorOptions: {disableNameSuffixHash: true}\n"),

@@ -2,6 +2,7 @@ package kustomize
 
 import (
 	"errors"
+	"fmt"
 	"path"
 	"reflect"
 	"strings"
@@ -38,8 +39,16 @@ type graph map[string]*node
 func scan(t *tree, dir string) (graph, error) {
 	var errs []error
 	g := graph{}
-	var visit func(dir string)
-	visit = func(dir string) {
+	// onPath are the kustomizations from dir down to the one being visited: one that
+	// builds on one of them is a cycle, which kustomize refuses and the split build
+	// would follow forever.
+	onPath := map[string]bool{}
+	var visit func(from, dir string)
+	visit = func(from, dir string) {
+		if onPath[dir] {
+			errs = append(errs, fmt.Errorf("%s: builds on %q, which builds on it: kustomizations may not form a cycle", from, dir))
+			return
+		}
 		if _, seen := g[dir]; seen {
 			return
 		}
@@ -71,15 +80,17 @@ func scan(t *tree, dir string) (graph, error) {
 			n.resources = append(n.resources, resourceRef{path: p, dir: isDir})
 		}
 		n.plain = plain
+		onPath[dir] = true
 		for _, d := range doc.dirs {
 			if real, err := t.real(virtual(d)); err == nil {
 				d = real
 			}
-			visit(d)
+			visit(doc.file, d)
 		}
+		delete(onPath, dir)
 		t.takeViolations()
 	}
-	visit(dir)
+	visit(dir, dir)
 	return g, errors.Join(errs...)
 }
 

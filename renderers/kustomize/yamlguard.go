@@ -29,7 +29,7 @@ type yamlFacts struct {
 func guardYAML(data []byte, b yamlBounds) (yamlFacts, error) {
 	var facts yamlFacts
 	dec := yamlv3.NewDecoder(bytes.NewReader(data))
-	g := &guard{bounds: b, anchors: map[*yamlv3.Node]expansion{}}
+	g := &guard{bounds: b, anchors: map[*yamlv3.Node]expansion{}, expanding: map[*yamlv3.Node]bool{}}
 	for {
 		var doc yamlv3.Node
 		err := dec.Decode(&doc)
@@ -54,6 +54,8 @@ type guard struct {
 	// anchors memoises the expansion of anchored nodes, so a chain of aliases costs its
 	// length, not its expansion.
 	anchors map[*yamlv3.Node]expansion
+	// expanding are the anchors being expanded: an alias to one of them is a cycle.
+	expanding map[*yamlv3.Node]bool
 }
 
 // expansion is what a node stands for once aliases are expanded.
@@ -81,6 +83,10 @@ func (g *guard) expand(n *yamlv3.Node, depth int) (expansion, error) {
 	if n.Kind == yamlv3.AliasNode {
 		if n.Alias == nil {
 			return expansion{nodes: 1}, nil
+		}
+		if g.expanding[n.Alias] {
+			// kustomize would expand it forever (and overflow its stack).
+			return expansion{}, fmt.Errorf("line %d: the alias *%s is inside its own anchor: a YAML document that never ends", n.Line, n.Value)
 		}
 		e, err := g.anchored(n.Alias, depth)
 		if err != nil {
@@ -122,8 +128,9 @@ func (g *guard) anchored(n *yamlv3.Node, depth int) (expansion, error) {
 	if e, ok := g.anchors[n]; ok {
 		return e, nil
 	}
-	g.anchors[n] = expansion{nodes: 1} // an alias inside its own anchor: never loop
+	g.expanding[n] = true
 	e, err := g.expand(n, depth)
+	delete(g.expanding, n)
 	if err != nil {
 		return e, err
 	}

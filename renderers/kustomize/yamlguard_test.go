@@ -58,6 +58,9 @@ func TestGuardYAML(t *testing.T) {
 		{name: "duplicate key", doc: "kind: Kustomization\nresources: [a.yaml]\nnamespace: x\nresources: [b.yaml]\n", wantErr: `line 4: key "resources" is given twice in one mapping (first at line 2)`},
 		{name: "duplicate key deep inside", doc: "spec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: x\n        name: b\n", wantErr: `line 7: key "name" is given twice`},
 		{name: "syntax error", doc: "a: [1, 2\n", wantErr: "not valid YAML"},
+		// Found by FuzzBuild: kustomize expanded it until its stack overflowed.
+		{name: "alias inside its own anchor", doc: "a: &a [*a, *a, *a]\n", wantErr: "line 1: the alias *a is inside its own anchor"},
+		{name: "alias inside its own anchor, deeper", doc: "a: &a {b: [1, {c: *a}]}\n", wantErr: "inside its own anchor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
