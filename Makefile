@@ -30,10 +30,13 @@ BIN := bin/trustsync
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/trustsync/trustsync/internal/version.Version=$(VERSION)
 
+# FUZZTIME is how long make fuzz runs each fuzz target.
+FUZZTIME ?= 10s
+
 # BENCH selects one benchmark by its RESULT id, e.g. make bench BENCH=P3.
 BENCH ?=
 
-.PHONY: all build test test-unit verify lint generate tools envtest controller-gen kustomize gitea spire demo bench clean
+.PHONY: all build test test-unit fuzz verify lint generate tools envtest controller-gen kustomize gitea spire demo bench clean
 
 all: build
 
@@ -49,6 +52,10 @@ UNIT_PKGS = $(shell go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPat
 
 test-unit:
 	go test -count=1 $(UNIT_PKGS)
+
+# Every fuzz target for FUZZTIME each; a crasher lands in testdata/fuzz/ as a seed.
+fuzz:
+	hack/fuzz.sh $(FUZZTIME)
 
 # gofmt, vet and the import arrows (internal/archtest).
 lint:

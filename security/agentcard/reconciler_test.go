@@ -3,6 +3,7 @@ package agentcard
 import (
 	"context"
 	"crypto/x509"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -85,6 +86,13 @@ func (a *fakeAgents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestMain(m *testing.M) {
 	log.SetLogger(logr.Discard())
+	flag.Parse()
+	// A fuzzing run, and each of its workers, runs pure targets only: no control plane.
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			os.Exit(m.Run())
+		}
+	}
 	os.Exit(testenv.Run(m, &env, startController))
 }
 

@@ -32,7 +32,7 @@ const testCard = `{
   "id": 12345678901234567890
 }`
 
-func mustSign(t *testing.T, card string, svid *x509svid.SVID) []byte {
+func mustSign(t testing.TB, card string, svid *x509svid.SVID) []byte {
 	t.Helper()
 	out, err := Sign([]byte(card), svid, SignOptions{Now: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)})
 	if err != nil {

@@ -176,3 +176,30 @@ func TestLoadPlatformWithoutFileGivesDefaults(t *testing.T) {
 		t.Fatalf("the defaults do not validate: %v", err)
 	}
 }
+
+// FuzzParsePlatform: no platform file makes ParsePlatform panic or hang, and one it
+// accepts is valid, with its defaults set.
+func FuzzParsePlatform(f *testing.F) {
+	for _, s := range []string{
+		"apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\ntrustDomain: example.org\n",
+		"kind: Platform\nkeycloak: {url: 'http://user:pw@x', realm: r}\n",
+		"limits: {fileSize: 1Ki, objects: -1}\n",
+		"a: &a [*a, *a]\n",
+		"---\n---\n",
+		"kind: Platform\nspire: {enabled: yes}\nimages: {authbridge: 'UPPER:tag'}\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParsePlatform("platform.yaml", data)
+		if err != nil {
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("ParsePlatform accepted an invalid platform: %v", err)
+		}
+		if p.Namespace == "" || p.TrustDomain == "" {
+			t.Fatalf("an accepted platform lacks its defaults: %+v", p)
+		}
+	})
+}
