@@ -13,18 +13,22 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.2
 GITEA_VERSION ?= v1.26.0
 SPIRE_VERSION ?= v1.13.3
+HELM_VERSION ?= v4.3.2
 
 ENVTEST_ASSETS := $(CACHE)/envtest
 CONTROLLER_GEN := $(CACHE)/tools/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controller-gen
 KUSTOMIZE := $(CACHE)/tools/kustomize-$(KUSTOMIZE_VERSION)/kustomize
 GITEA := $(CACHE)/tools/gitea-$(GITEA_VERSION)/gitea
 SPIRE := $(CACHE)/tools/spire-$(SPIRE_VERSION)
+HELM := $(CACHE)/tools/helm-$(HELM_VERSION)/helm
 
 export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS)
 # internal/giteatest finds Gitea here, so CACHE= and GITEA_VERSION= overrides reach the tests.
 export TRUSTSYNC_GITEA := $(GITEA)
 # internal/spiretest finds spire-server and spire-agent in this directory.
 export TRUSTSYNC_SPIRE := $(SPIRE)
+# charts/charttest runs this helm.
+export TRUSTSYNC_HELM := $(HELM)
 
 BIN := bin/trustsync
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -36,14 +40,14 @@ FUZZTIME ?= 10s
 # BENCH selects one benchmark by its RESULT id, e.g. make bench BENCH=P3.
 BENCH ?=
 
-.PHONY: all build test test-unit fuzz verify lint generate tools envtest controller-gen kustomize gitea spire demo bench clean
+.PHONY: all build test test-unit fuzz verify lint generate tools envtest controller-gen kustomize gitea spire helm chart demo bench clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/trustsync
 
-test: envtest gitea spire
+test: envtest gitea spire helm
 	go test -count=1 ./...
 
 # The packages whose tests need no API server, Gitea or SPIRE: seconds, not minutes.
@@ -65,13 +69,22 @@ lint:
 
 # What CI checks before the tests: lint, and generated files that match the API.
 verify: lint generate
-	@if ! git diff --exit-code -- api config; then echo "generated files differ from the committed ones: run make generate and commit" >&2; exit 1; fi
+	@if ! git diff --exit-code -- api config charts || [[ -n "$$(git status --porcelain -- charts)" ]]; then echo "generated files differ from the committed ones: run make generate and commit" >&2; exit 1; fi
 
 generate: controller-gen
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	go run ./hack/chart charts/trustsync
 
-tools: envtest controller-gen kustomize gitea spire
+tools: envtest controller-gen kustomize gitea spire helm
+
+helm:
+	@hack/gotool.sh $(CACHE)/tools helm.sh/helm/v4 $(HELM_VERSION) helm.sh/helm/v4/cmd/helm >/dev/null
+
+# The Helm chart as a package: bin/trustsync-<version>.tgz.
+chart: helm
+	$(HELM) lint charts/trustsync --strict --namespace trustsync-system
+	$(HELM) package charts/trustsync -d bin
 
 envtest:
 	hack/envtest-assets.sh $(ENVTEST_ASSETS) $(KUBE_VERSION) $(ETCD_VERSION)
