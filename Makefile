@@ -40,7 +40,7 @@ FUZZTIME ?= 10s
 # BENCH selects one benchmark by its RESULT id, e.g. make bench BENCH=P3.
 BENCH ?=
 
-.PHONY: all build test test-unit fuzz verify lint generate tools envtest controller-gen kustomize gitea spire helm chart demo bench clean
+.PHONY: all build test test-unit fuzz verify lint generate tools envtest controller-gen kustomize gitea spire helm chart modules demo bench clean
 
 all: build
 
@@ -48,6 +48,7 @@ build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/trustsync
 
 test: envtest gitea spire helm
+	@echo "==> go test ./... (the first run compiles trustsync and its tests, about 5 min; later runs reuse Go's build cache)"
 	go test -count=1 ./...
 
 # The packages whose tests need no API server, Gitea or SPIRE: seconds, not minutes.
@@ -76,30 +77,38 @@ generate: controller-gen
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	go run ./hack/chart charts/trustsync
 
-tools: envtest controller-gen kustomize gitea spire helm
+tools: modules envtest controller-gen kustomize gitea spire helm
 
 helm:
-	@hack/gotool.sh $(CACHE)/tools helm.sh/helm/v4 $(HELM_VERSION) helm.sh/helm/v4/cmd/helm >/dev/null
+	@$(STEP) "building helm $(HELM_VERSION)" "about 7 min" $(LOGS)/helm-$(HELM_VERSION).log -- hack/gotool.sh $(CACHE)/tools helm.sh/helm/v4 $(HELM_VERSION) helm.sh/helm/v4/cmd/helm
 
 # The Helm chart as a package: bin/trustsync-<version>.tgz.
 chart: helm
 	$(HELM) lint charts/trustsync --strict --namespace trustsync-system
 	$(HELM) package charts/trustsync -d bin
 
+# Each tool is built once into $(CACHE), quietly: hack/step.sh says what is built and
+# roughly how long it takes, and keeps the Go tool's output in $(LOGS).
+LOGS := $(CACHE)/logs
+STEP := hack/step.sh
+
+modules:
+	@$(STEP) "downloading trustsync's Go modules" "about 2 min" $(LOGS)/go-mod-download.log -- go mod download
+
 envtest:
-	hack/envtest-assets.sh $(ENVTEST_ASSETS) $(KUBE_VERSION) $(ETCD_VERSION)
+	@$(STEP) "building kube-apiserver $(KUBE_VERSION) and etcd $(ETCD_VERSION) from the Go module proxy" "about 10 min" $(LOGS)/envtest-$(KUBE_VERSION).log -- hack/envtest-assets.sh $(ENVTEST_ASSETS) $(KUBE_VERSION) $(ETCD_VERSION)
 
 controller-gen:
-	@hack/gotool.sh $(CACHE)/tools sigs.k8s.io/controller-tools $(CONTROLLER_TOOLS_VERSION) sigs.k8s.io/controller-tools/cmd/controller-gen >/dev/null
+	@$(STEP) "building controller-gen $(CONTROLLER_TOOLS_VERSION)" "about 2 min" $(LOGS)/controller-gen-$(CONTROLLER_TOOLS_VERSION).log -- hack/gotool.sh $(CACHE)/tools sigs.k8s.io/controller-tools $(CONTROLLER_TOOLS_VERSION) sigs.k8s.io/controller-tools/cmd/controller-gen
 
 kustomize:
-	@hack/gotool.sh $(CACHE)/tools sigs.k8s.io/kustomize/kustomize/v5 $(KUSTOMIZE_VERSION) sigs.k8s.io/kustomize/kustomize/v5 kustomize >/dev/null
+	@$(STEP) "building kustomize $(KUSTOMIZE_VERSION)" "about 2 min" $(LOGS)/kustomize-$(KUSTOMIZE_VERSION).log -- hack/gotool.sh $(CACHE)/tools sigs.k8s.io/kustomize/kustomize/v5 $(KUSTOMIZE_VERSION) sigs.k8s.io/kustomize/kustomize/v5 kustomize
 
 gitea:
-	@hack/gitea.sh $(CACHE) $(GITEA_VERSION) >/dev/null
+	@$(STEP) "building Gitea $(GITEA_VERSION)" "about 6 min" $(LOGS)/gitea-$(GITEA_VERSION).log -- hack/gitea.sh $(CACHE) $(GITEA_VERSION)
 
 spire:
-	@hack/spire.sh $(CACHE) $(SPIRE_VERSION) >/dev/null
+	@$(STEP) "building spire-server and spire-agent $(SPIRE_VERSION)" "about 4 min" $(LOGS)/spire-$(SPIRE_VERSION).log -- hack/spire.sh $(CACHE) $(SPIRE_VERSION)
 
 # DEMO_FLAGS=--once stops the live part as soon as the Sync is Ready (CI).
 DEMO_FLAGS ?=

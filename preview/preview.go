@@ -31,6 +31,14 @@ type Options struct {
 	Namespace string
 	// Gate decides which access changes fail the preview; cross-namespace when empty.
 	Gate report.Gate
+	// Progress, when set, is told each phase as it starts (a terminal shows it).
+	Progress func(phase string)
+}
+
+func (o *Options) phase(name string) {
+	if o.Progress != nil {
+		o.Progress(name)
+	}
 }
 
 // Run renders both revisions and reports what the head changes: who may call whom, the
@@ -76,6 +84,7 @@ func Run(ctx context.Context, trees Trees, o Options) (*report.Report, error) {
 	for _, e := range testErrs {
 		r.TestErrors = append(r.TestErrors, e.Error())
 	}
+	o.phase("deciding who may call whom, before and after")
 	if r.Access, err = access.Compare(ctx, access.FromRender(baseRes, o.Platform), access.FromRender(headRes, o.Platform)); err != nil {
 		return nil, err
 	}
@@ -89,6 +98,10 @@ func render(ctx context.Context, trees Trees, o Options, rev string, cache *rend
 	if err != nil {
 		return report.Revision{Ref: rev}, nil, err
 	}
-	res, err := renderers.Render(fsys, o.Path, renderers.Options{Platform: o.Platform, Namespace: o.Namespace, SkipPolicyTests: true, Cache: cache})
+	var progress func(string)
+	if o.Progress != nil {
+		progress = func(phase string) { o.Progress(rev + ": " + phase) }
+	}
+	res, err := renderers.Render(fsys, o.Path, renderers.Options{Platform: o.Platform, Namespace: o.Namespace, SkipPolicyTests: true, Cache: cache, Progress: progress})
 	return report.Revision{Ref: rev, Commit: commit}, res, err
 }

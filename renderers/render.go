@@ -61,6 +61,15 @@ type Options struct {
 	SkipPolicyTests bool
 	// Cache, when set, keeps what the next renders can reuse (see Cache).
 	Cache *Cache
+	// Progress, when set, is told each phase as it starts (a terminal shows it).
+	Progress func(phase string)
+}
+
+// phase tells o's Progress that a phase starts.
+func (o *Options) phase(name string) {
+	if o.Progress != nil {
+		o.Progress(name)
+	}
 }
 
 // Cache keeps what one render leaves the next: kustomize's runs, by what they read
@@ -104,11 +113,14 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 		p = gitopsv1.DefaultPlatform()
 	}
 	started := time.Now()
+	opts.phase("building " + dir + " with kustomize")
 	objs, err := kustomize.Build(fsys, dir, kustomize.Options{Namespace: opts.Namespace, Limits: buildLimits(&p.Limits, started), Cache: opts.Cache.kustomizeRuns()})
 	if err != nil {
 		return nil, err
 	}
+	opts.phase(fmt.Sprintf("checking %d objects against their schemas", len(objs)))
 	schemaErr := schema.CheckWith(objs, opts.Cache.schemaMemo())
+	opts.phase("expanding the agents' secure profile")
 	expanded, expandErr := secureprofile.Expand(objs, p)
 	// Policies are checked even when the agents failed, so one run reports everything;
 	// with a good expansion, the generated default policy is checked too.
@@ -122,6 +134,7 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 	// through all tiers, and a failed expansion lacks the default global one, so their
 	// failures would be caused by the other errors, not by the policies.
 	runTests := !opts.SkipPolicyTests && schemaErr == nil && expandErr == nil && generatedErr == nil
+	opts.phase(map[bool]string{true: "compiling the policies and running their Rego tests", false: "compiling the policies"}[runTests])
 	checkedPolicies, policyErr := checkPolicies(checked, p, runTests, opts.Cache.policyMemo())
 	schemaErr = withoutCovered(schemaErr, expandErr, policyErr)
 	if err := errors.Join(schemaErr, expandErr, generatedErr, policyErr); err != nil {

@@ -447,3 +447,26 @@ func TestRenderBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderProgress: a render tells its Progress each phase, in order, and the same
+// render without one renders the same.
+func TestRenderProgress(t *testing.T) {
+	var phases []string
+	res, err := Render(examples(t), "multi-tenant", Options{Platform: examplePlatform(t), Progress: func(p string) { phases = append(phases, p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"building multi-tenant with kustomize", "checking ", "expanding the agents' secure profile", "compiling the policies and running their Rego tests"}
+	if len(phases) != len(want) {
+		t.Fatalf("phases %q", phases)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(phases[i], w) {
+			t.Errorf("phase %d is %q, want %q", i, phases[i], w)
+		}
+	}
+	quiet, err := Render(examples(t), "multi-tenant", Options{Platform: examplePlatform(t)})
+	if err != nil || len(quiet.Objects) != len(res.Objects) {
+		t.Errorf("without Progress: %d objects, %v; with it %d", len(quiet.Objects), err, len(res.Objects))
+	}
+}

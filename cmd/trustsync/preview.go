@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/progress"
 	"github.com/trustsync/trustsync/preview"
 	"github.com/trustsync/trustsync/preview/report"
 	"github.com/trustsync/trustsync/sources/git"
@@ -125,7 +126,9 @@ func (o *previewOptions) run(ctx context.Context, out io.Writer, path string) er
 	if err != nil {
 		return err
 	}
-	rep, err := preview.Run(ctx, git.LocalRevisions(repo), preview.Options{Path: dir, Base: o.base, Head: o.head, Platform: p, Namespace: o.namespace, Gate: gate})
+	line := progress.ForStderr()
+	rep, err := preview.Run(ctx, git.LocalRevisions(repo), preview.Options{Path: dir, Base: o.base, Head: o.head, Platform: p, Namespace: o.namespace, Gate: gate, Progress: line.Phase})
+	line.Done()
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/progress"
 	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers"
 )
@@ -63,7 +64,9 @@ func (o *renderOptions) run(out io.Writer, path string) error {
 	default:
 		return fmt.Errorf("--output %q: want yaml, json or summary", o.output)
 	}
-	res, _, err := renderTree(o.platform, o.root, path, renderers.Options{Namespace: o.namespace})
+	line := progress.ForStderr()
+	res, _, err := renderTree(o.platform, o.root, path, renderers.Options{Namespace: o.namespace, Progress: line.Phase})
+	line.Done()
 	if err != nil {
 		return err
 	}
