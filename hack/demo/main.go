@@ -123,6 +123,16 @@ func run(binary string, once bool) error {
 	step("what trustsync shows (trustsync get syncs -A)")
 	show(binary, "get", "syncs", "-A", "--kubeconfig", kubeconfig)
 	show(binary, "get", "sources", "-A", "--kubeconfig", kubeconfig)
+	// CI runs the demo: tree and events are checked on the multi-tenant example as the
+	// engine synced it, not only shown.
+	step("what the Sync applied (trustsync tree sync " + key.Name + ")")
+	if err := expect(binary, []string{"team-a", "AgentRuntime", "research-agent", "team-b", "planner-agent", "Current"}, "tree", "sync", key.Name, "-n", key.Namespace, "--kubeconfig", kubeconfig); err != nil {
+		return err
+	}
+	step("its events (trustsync events --for sync/" + key.Name + ")")
+	if err := expect(binary, []string{"Sync/" + key.Name, "ReconciliationSucceeded"}, "events", "--for", "sync/"+key.Name, "-n", key.Namespace, "--kubeconfig", kubeconfig); err != nil {
+		return err
+	}
 	step("waiting for the run-time controllers: agent conditions, Keycloak clients, policy status")
 	if err := waitForAgents(ctx, s); err != nil {
 		return err
@@ -211,6 +221,21 @@ func show(name string, args ...string) {
 		fmt.Printf("   (%s: %v)\n", name, err)
 	}
 	fmt.Println()
+}
+
+// expect runs the binary, shows its output and fails unless it has every one of wants.
+func expect(binary string, wants []string, args ...string) error {
+	out, err := exec.Command(binary, args...).CombinedOutput()
+	fmt.Print(string(out))
+	if err != nil {
+		return fmt.Errorf("trustsync %s: %v", strings.Join(args, " "), err)
+	}
+	for _, w := range wants {
+		if !strings.Contains(string(out), w) {
+			return fmt.Errorf("trustsync %s does not show %q", strings.Join(args, " "), w)
+		}
+	}
+	return nil
 }
 
 func conditionStatus(s *gitopsv1.Sync) string {
