@@ -94,7 +94,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "a kind with no near miss",
 			doc:  "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Pipeline\nmetadata: {name: p, namespace: team}",
-			want: []string{`repo.yaml: Pipeline team/p: kind: "Pipeline" is not a kind of gitops.trustsync.dev (GitSource, Sync)`},
+			want: []string{`repo.yaml: Pipeline team/p: kind: "Pipeline" is not a kind of gitops.trustsync.dev (Cluster, GitSource, Sync)`},
 		},
 		{
 			name: "a version that is not served",
