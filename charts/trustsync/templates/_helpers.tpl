@@ -1,5 +1,5 @@
 {{/*
-trustsync.values is the values of the component a Deployment belongs to, by its
+trustsync.component is the values key of the component a Deployment belongs to, by its
 app.kubernetes.io/component label.
 */}}
 {{- define "trustsync.component" -}}
@@ -9,8 +9,9 @@ app.kubernetes.io/component label.
 
 {{/*
 trustsync.deployment applies the values to a Deployment of config/: the image, the pull
-policy, the replicas and resources of its component, and the controller's leader
-election. It is given (dict "obj" … "root" $) and changes obj in place.
+policy, the replicas and resources of its component, the controller's leader election,
+and the platform ConfigMap's name when the platform value renamed it. It is given
+(dict "obj" … "root" $ "platform" name-or-empty) and changes obj in place.
 */}}
 {{- define "trustsync.deployment" -}}
 {{- $obj := .obj -}}
@@ -32,6 +33,13 @@ election. It is given (dict "obj" … "root" $) and changes obj in place.
 {{- end -}}
 {{- if and (eq $component "controller") (not $root.Values.controller.leaderElection) -}}
 {{- $_ := set $c "args" (without $c.args "--leader-elect") -}}
+{{- end -}}
+{{- end -}}
+{{- if .platform -}}
+{{- range $vol := $obj.spec.template.spec.volumes | default list -}}
+{{- if and $vol.configMap (hasPrefix "trustsync-platform" $vol.configMap.name) -}}
+{{- $_ := set $vol.configMap "name" $.platform -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
