@@ -124,10 +124,11 @@ func Check(ctx context.Context, cl Cluster, o CheckOptions) ([]Result, error) {
 	checks = append(checks, k.istioAmbient, k.keycloak)
 	if !o.Pre {
 		checks = append(checks, k.crds, k.ready("controller", "trustsync-controller"), k.ready("webhook", "trustsync-webhook"))
-		if o.Install.BundleServer {
+		// An optional component is checked when asked for or when it is installed.
+		if o.Install.BundleServer || k.installed(ctx, "trustsync-bundle-server") {
 			checks = append(checks, k.ready("bundle server", "trustsync-bundle-server"))
 		}
-		if o.Install.Dashboard {
+		if o.Install.Dashboard || k.installed(ctx, "trustsync-dashboard") {
 			checks = append(checks, k.ready("dashboard", "trustsync-dashboard"))
 		}
 		checks = append(checks, k.webhookCABundle)
@@ -181,6 +182,12 @@ func (k *checker) platform(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// installed reports whether the installation has the Deployment.
+func (k *checker) installed(ctx context.Context, deployment string) bool {
+	d := &appsv1.Deployment{}
+	return k.cl.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: deployment}, d) == nil
 }
 
 func (k *checker) kubernetesVersion(context.Context) Result {
@@ -471,7 +478,19 @@ const webhookService = "trustsync-webhook." + Namespace + ".svc"
 // one every agent pod's admission fails.
 func (k *checker) webhookCABundle(ctx context.Context) Result {
 	const name = "Webhook caBundle"
-	certManaged := k.o.Install.CertManager
+	var mut admissionv1.MutatingWebhookConfiguration
+	var val admissionv1.ValidatingWebhookConfiguration
+	for _, w := range []struct {
+		obj  client.Object
+		kind string
+	}{{&mut, "MutatingWebhookConfiguration"}, {&val, "ValidatingWebhookConfiguration"}} {
+		if err := k.cl.Client.Get(ctx, client.ObjectKey{Name: "trustsync-webhook"}, w.obj); err != nil {
+			return fail(name, w.kind+" trustsync-webhook could not be read: "+err.Error(), "trustsync install")
+		}
+	}
+	// The installation says which mode it is in: cert-manager's injector is asked for by
+	// an annotation.
+	certManaged := k.o.Install.CertManager || mut.Annotations["cert-manager.io/inject-ca-from"] != ""
 	secretName, fix := certs.DefaultOptions().SecretName, "the webhook writes it at start: kubectl -n "+Namespace+" logs deployment/trustsync-webhook"
 	if certManaged {
 		secretName, fix = "trustsync-webhook-cert", "cert-manager's CA injector writes it: check the Certificate "+Namespace+"/trustsync-webhook and cert-manager's cainjector logs"
@@ -485,17 +504,7 @@ func (k *checker) webhookCABundle(ctx context.Context) Result {
 	if err != nil {
 		return fail(name, "Secret "+Namespace+"/"+secretName+" tls.crt: "+err.Error(), fix)
 	}
-	var mut admissionv1.MutatingWebhookConfiguration
-	var val admissionv1.ValidatingWebhookConfiguration
 	bundles := map[string][]byte{}
-	for _, w := range []struct {
-		obj  client.Object
-		kind string
-	}{{&mut, "MutatingWebhookConfiguration"}, {&val, "ValidatingWebhookConfiguration"}} {
-		if err := k.cl.Client.Get(ctx, client.ObjectKey{Name: "trustsync-webhook"}, w.obj); err != nil {
-			return fail(name, w.kind+" trustsync-webhook could not be read: "+err.Error(), "trustsync install")
-		}
-	}
 	for _, h := range mut.Webhooks {
 		bundles["MutatingWebhookConfiguration trustsync-webhook, webhook "+h.Name] = h.ClientConfig.CABundle
 	}

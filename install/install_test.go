@@ -215,6 +215,25 @@ func TestInstallCheckUninstall(t *testing.T) {
 			t.Errorf("installed, with SPIRE and Istio: %s is %s: %s", name, r.Status, r.Detail)
 		}
 	}
+	if _, ok := all["Dashboard"]; ok {
+		t.Error("the dashboard is checked though it is not installed")
+	}
+	// The installation's own mode decides which certificate is checked: a webhook
+	// configuration cert-manager injects is checked against cert-manager's Secret.
+	annotated := &admissionv1.MutatingWebhookConfiguration{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "trustsync-webhook"}, annotated); err != nil {
+		t.Fatal(err)
+	}
+	plain := annotated.DeepCopy()
+	annotated.Annotations = map[string]string{"cert-manager.io/inject-ca-from": Namespace + "/trustsync-webhook"}
+	if err := env.Client.Update(ctx, annotated); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, results(t, CheckOptions{Platform: p}), "Webhook caBundle", Fail, "Secret trustsync-system/trustsync-webhook-cert")
+	plain.ResourceVersion = annotated.ResourceVersion
+	if err := env.Client.Update(ctx, plain); err != nil {
+		t.Fatal(err)
+	}
 	// The platform file is the installed one when none is given.
 	if r := results(t, CheckOptions{})["Keycloak"]; r.Status != Fail || !strings.Contains(r.Detail, gitopsv1.DefaultKeycloakURL) {
 		t.Errorf("with the installed platform file Keycloak is %s %q, want the default URL unreachable", r.Status, r.Detail)
