@@ -375,6 +375,23 @@ func TestRenderBadInput(t *testing.T) {
 			want: []string{`app/a.yaml: AgentRuntime a: spec.identity.allowedAudiences[0]: Invalid value: "": spec.identity.allowedAudiences[0] in body should be at least 1 chars long`},
 		},
 		{
+			name:  "an AgentCard without targetRef",
+			files: map[string]string{"app/c.yaml": "apiVersion: agent.kagenti.dev/v1alpha1\nkind: AgentCard\nmetadata: {name: card, namespace: team}\nspec: {syncPeriod: 1m}\n"},
+			want:  []string{`app/c.yaml: AgentCard team/card: spec.targetRef: Required value`},
+		},
+		{
+			name:  "an AgentCard without spec, which the API server would take",
+			files: map[string]string{"app/c.yaml": "apiVersion: agent.kagenti.dev/v1alpha1\nkind: AgentCard\nmetadata: {name: card, namespace: team}\n"},
+			want:  []string{`app/c.yaml: AgentCard team/card: spec.targetRef: Required value: the object has no spec, and its CRD requires this field of one`},
+		},
+		{
+			name: "a null that server-side apply refuses",
+			files: map[string]string{
+				"app/a.yaml": deploy("a") + "---\n" + runtimeFor("a", "a", "  identity:\n"),
+			},
+			want: []string{`app/a.yaml: AgentRuntime a: spec.identity: Invalid value: "null": spec.identity in body must be of type object: "null"`},
+		},
+		{
 			name:  "containers: null",
 			files: map[string]string{"app/a.yaml": strings.Replace(deploy("a"), "containers: [{name: agent, image: example/agent:1}]", "containers: null", 1)},
 			want:  []string{`app/a.yaml: Deployment a: spec.template.spec.containers: Required value`},

@@ -36,6 +36,10 @@ spec:
   sourceRef: {name: agents}
   path: ./deploy
 `
+	agentCardDoc = `apiVersion: agent.kagenti.dev/v1alpha1
+kind: AgentCard
+metadata: {name: card, namespace: team}
+`
 	deploymentDoc = `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: chat, namespace: team}
@@ -125,6 +129,55 @@ func TestCheck(t *testing.T) {
 			name: "CRD CEL rule",
 			doc:  runtimeDoc + "  authBridgeMode: envoy-sidecar\n  tlsBridgeMode: enabled\n",
 			want: []string{`repo.yaml: AgentRuntime team/chat: spec: Invalid value: tlsBridgeMode enabled requires authBridgeMode proxy-sidecar or lite`},
+		},
+		{
+			name: "an AgentCard without targetRef",
+			doc:  agentCardDoc + "spec: {syncPeriod: 1m}\n",
+			want: []string{`repo.yaml: AgentCard team/card: spec.targetRef: Required value`},
+		},
+		{
+			name: "an AgentCard without spec: refused, although the API server takes it",
+			doc:  agentCardDoc,
+			want: []string{`repo.yaml: AgentCard team/card: spec.targetRef: Required value: the object has no spec, and its CRD requires this field of one`},
+		},
+		{
+			name: "spec: null is refused as server-side apply refuses it",
+			doc:  agentCardDoc + "spec: null\n",
+			want: []string{`repo.yaml: AgentCard team/card: spec: Invalid value: "null": spec in body must be of type object: "null"`},
+		},
+		{
+			name: "a null without a default is refused as server-side apply refuses it",
+			doc:  runtimeDoc + "  identity: null\n",
+			want: []string{`repo.yaml: AgentRuntime team/chat: spec.identity: Invalid value: "null": spec.identity in body must be of type object: "null"`},
+		},
+		{name: "a null with a default takes the default", doc: runtimeDoc + "  mtlsMode: null\n"},
+		{
+			name: "an AgentCard with spec: {} lacks its targetRef",
+			doc:  agentCardDoc + "spec: {}\n",
+			want: []string{`repo.yaml: AgentCard team/card: spec.targetRef: Required value`},
+		},
+		{
+			name: "an AgentCard with an empty targetRef",
+			doc:  agentCardDoc + "spec: {targetRef: {}}\n",
+			want: []string{
+				`repo.yaml: AgentCard team/card: spec.targetRef.apiVersion: Required value`,
+				`repo.yaml: AgentCard team/card: spec.targetRef.kind: Required value`,
+				`repo.yaml: AgentCard team/card: spec.targetRef.name: Required value`,
+			},
+		},
+		{name: "a good AgentCard", doc: agentCardDoc + "spec: {targetRef: {apiVersion: apps/v1, kind: Deployment, name: chat}}\n"},
+		{
+			name: "a Sync without spec, every field its spec requires",
+			doc:  "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Sync\nmetadata: {name: agents, namespace: team}\n",
+			want: []string{`repo.yaml: Sync team/agents: spec.sourceRef: Required value: the object has no spec`},
+		},
+		{
+			name: "an AgentRuntime without spec, every field its spec requires",
+			doc:  "apiVersion: agent.kagenti.dev/v1alpha1\nkind: AgentRuntime\nmetadata: {name: chat, namespace: team}\n",
+			want: []string{
+				`repo.yaml: AgentRuntime team/chat: spec.targetRef: Required value: the object has no spec`,
+				`repo.yaml: AgentRuntime team/chat: spec.type: Required value: the object has no spec`,
+			},
 		},
 		{
 			name: "empty audiences",

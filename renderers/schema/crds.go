@@ -36,6 +36,9 @@ type crdVersion struct {
 	validator  apiservervalidation.SchemaValidator
 	// cel is nil when the version has no x-kubernetes-validations.
 	cel *cel.Validator
+	// specRequired are the fields the schema requires of spec, for an object that has
+	// no spec at all (see missingSpec).
+	specRequired []string
 }
 
 // registry is trustsync's CRDs by group and kind.
@@ -97,6 +100,9 @@ func newRegistry(fsys fs.FS) (*registry, error) {
 				return nil, fmt.Errorf("%s: version %s: %w", f, v.Name, err)
 			}
 			cv.cel = cel.NewValidator(cv.structural, true, celconfig.PerCallLimit)
+			if spec, ok := cv.structural.Properties["spec"]; ok && spec.ValueValidation != nil {
+				cv.specRequired = spec.ValueValidation.Required
+			}
 			k.versions[v.Name] = cv
 		}
 		gk := schema.GroupKind{Group: in.Spec.Group, Kind: k.kind}

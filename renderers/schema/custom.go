@@ -25,15 +25,22 @@ import (
 const gitopsGroup = "gitops.trustsync.dev"
 
 // validateCustom checks an object of one of trustsync's CRDs the way the API server does
-// on create: strict field validation (pruning), defaulting, then the metadata, the
-// OpenAPI schema, list types and the CEL rules, on the defaulted copy. The steps and
-// their order follow k8s.io/apiextensions-apiserver's CR handler and strategy; the code
-// that does each is theirs.
+// when a server-side apply creates it (trustsync writes objects no other way): strict
+// field validation (pruning), defaulting, then the metadata, the OpenAPI schema, list
+// types and the CEL rules, on the defaulted copy. The steps and their order follow
+// k8s.io/apiextensions-apiserver's CR handler and strategy; the code that does each is
+// theirs.
 func validateCustom(o *manifest.Object, k *crdKind, v *crdVersion) field.ErrorList {
 	ctx := context.Background()
 	u := runtime.DeepCopyJSON(o.Object)
 	var errs field.ErrorList
 
+	// Unknown fields are refused, not pruned. A create without strict field validation
+	// would only drop them with a warning, but trustsync applies server-side, and server-side apply refuses a field
+	// the schema does not declare ("field not declared in schema"); either way a typo
+	// such as authBridgemode must not pass as the default. Fields under
+	// x-kubernetes-preserve-unknown-fields are kept by pruning, so they pass, as they do
+	// at the API server.
 	_, _, metaUnknown, err := schemaobjectmeta.GetObjectMetaWithOptions(u, schemaobjectmeta.ObjectMetaOptions{ReturnUnknownFieldPaths: true})
 	if err != nil {
 		return field.ErrorList{field.Invalid(field.NewPath("metadata"), nil, err.Error())}
@@ -42,7 +49,11 @@ func validateCustom(o *manifest.Object, k *crdKind, v *crdVersion) field.ErrorLi
 	for _, path := range unknown {
 		errs = append(errs, &field.Error{Type: field.ErrorTypeNotFound, Field: path, Detail: unknownFieldDetail(o)})
 	}
-	defaulting.PruneNonNullableNullsWithoutDefaults(u, v.structural)
+	// Nulls are not dropped: the decoder of a create or update request drops a null the
+	// schema does not allow (defaulting.PruneNonNullableNullsWithoutDefaults), but
+	// server-side apply does not decode that way, and refuses spec.identity: null as
+	// "must be of type object". Defaulting still replaces a null that has a default, as
+	// it does for an apply.
 	if ferr, _ := schemaobjectmeta.CoerceWithOptions(nil, u, v.structural, false, schemaobjectmeta.CoerceOptions{}); ferr != nil {
 		errs = append(errs, ferr)
 	}
@@ -65,11 +76,29 @@ func validateCustom(o *manifest.Object, k *crdKind, v *crdVersion) field.ErrorLi
 	errs = append(errs, apiservervalidation.ValidateCustomResource(nil, u, v.validator)...)
 	errs = append(errs, schemaobjectmeta.Validate(ctx, nil, u, v.structural, false)...)
 	errs = append(errs, structurallisttype.ValidateListSetsAndMaps(nil, v.structural, u)...)
+	errs = append(errs, missingSpec(u, v)...)
 	// As the API server does, CEL rules run only on an object that is otherwise well
 	// formed: they may assume the types and bounds the schema states.
 	if v.cel != nil && !blocking(errs) {
 		celErrs, _ := v.cel.Validate(ctx, nil, v.structural, u, nil, celconfig.RuntimeCELCostBudget)
 		errs = append(errs, celErrs...)
+	}
+	return errs
+}
+
+// missingSpec refuses an object without a spec whose CRD requires fields of spec. This
+// is the one rule render holds that the API server does not: trustsync's CRDs do not
+// list spec among the required fields of the object, so the API server checks
+// spec.targetRef of an AgentCard only when there is a spec, and takes an AgentCard with
+// none, which its controller then cannot act on. The errors are those the API server
+// gives for spec: {}, with why.
+func missingSpec(u map[string]any, v *crdVersion) field.ErrorList {
+	if _, ok := u["spec"]; ok || len(v.specRequired) == 0 {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, f := range v.specRequired {
+		errs = append(errs, field.Required(field.NewPath("spec", f), "the object has no spec, and its CRD requires this field of one"))
 	}
 	return errs
 }
