@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
@@ -50,7 +51,8 @@ func TestInjection(t *testing.T) {
 		labels      map[string]string
 		annotations map[string]string
 		containers  []corev1.Container
-		addLogger   bool // a later webhook adds a container; trustsync's is reinvoked
+		volumes     []corev1.Volume // the pod's own
+		addLogger   bool            // a later webhook adds a container; trustsync's is reinvoked
 		denied      string
 		warning     string
 		unchanged   bool // admitted exactly as sent
@@ -86,6 +88,15 @@ func TestInjection(t *testing.T) {
 			denied: "mtlsMode strict needs an X.509-SVID, but SPIRE is not installed"},
 		{name: "no-agentruntime", spire: true, denied: "no AgentRuntime in namespace"},
 		{name: "reinvocation", spire: true, runtime: &agentv1.AgentRuntimeSpec{}, addLogger: true},
+		// The pod brings shared-data and the SPIFFE socket, as upstream's demos do: the
+		// sidecar mounts them, and a second webhook's reinvocation adds nothing.
+		{name: "own-volumes", spire: true, runtime: &agentv1.AgentRuntimeSpec{}, addLogger: true, volumes: []corev1.Volume{
+			{Name: "shared-data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+			{Name: "spire-agent-socket", VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: "csi.spiffe.io", ReadOnly: ptr.To(true)}}},
+		}},
+		{name: "own-volume-incompatible", spire: true, runtime: &agentv1.AgentRuntimeSpec{}, volumes: []corev1.Volume{
+			{Name: "spire-agent-socket", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/run/spire/agent-sockets"}}},
+		}, denied: `spec.volumes[0]: volume "spire-agent-socket" is a hostPath volume; it must be the SPIFFE CSI driver's`},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -125,6 +136,7 @@ func TestInjection(t *testing.T) {
 				pod.Labels["test.trustsync.dev/add-container"] = "true"
 			}
 			pod.Annotations = c.annotations
+			pod.Spec.Volumes = c.volumes
 			sent := pod.Spec.DeepCopy()
 
 			cl, warned := clientWithWarnings(t)

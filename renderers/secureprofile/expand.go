@@ -18,6 +18,7 @@ import (
 	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/security/agentid"
 	"github.com/trustsync/trustsync/security/authbridge"
+	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 	"github.com/trustsync/trustsync/security/identity"
 	"github.com/trustsync/trustsync/security/policy"
 )
@@ -317,13 +318,17 @@ func (e *expansion) expandAgent(a *agent) {
 	if !ok {
 		return
 	}
+	envoyConfig, ok := e.addEnvoyConfig(a, ns, settings, agentConfig)
+	if !ok {
+		return
+	}
 
 	registered := agentid.Registered(e.p, a.rt.Spec.Type)
 	clientID := ""
 	if registered {
 		clientID = agentid.ClientID(spiffeID, a.rt.Namespace, a.target.obj.GetName())
 	}
-	hash := configHash(settings, agentConfig, authbridge.HelperConf(e.p, ns.env), e.p)
+	hash := configHash(settings, agentConfig, envoyConfig, authbridge.HelperConf(e.p, ns.env), e.p)
 	markWorkload(a, settings, hash, registered)
 	a.summary = summarize(a, settings, sa, spiffeID, clientID, hash)
 }
@@ -425,6 +430,35 @@ func (e *expansion) addAgentConfig(a *agent, ns *namespaceState, settings authbr
 	return agentConfig, true
 }
 
+// addEnvoyConfig adds, for an injected envoy-sidecar agent, the ConfigMap of its Envoy's
+// configuration (envoy-config-<workload>, key envoy.yaml), which the webhook mounts into the
+// Envoy sidecar: its listeners, the ext_proc cluster its config.yaml serves, and the TLS
+// of its mTLS mode. It returns the ConfigMap's data, nil for any other agent.
+func (e *expansion) addEnvoyConfig(a *agent, ns *namespaceState, settings authbridge.Settings, agentConfig []byte) (map[string]string, bool) {
+	if !settings.Injected || settings.Mode != agentv1.AuthBridgeEnvoySidecar {
+		return nil, true
+	}
+	name := authbridge.EnvoyConfigPrefix + a.target.obj.GetName()
+	// Envoy must dial the ext_proc server where the sidecar's config.yaml puts it. A
+	// config.yaml that does not load is reported by checkSidecarConfigs, at its source.
+	var extProc string
+	if cfg, err := sidecarconfig.Load(agentConfig, nil); err == nil {
+		extProc = cfg.Listener.ExtProcAddr
+	}
+	data, err := authbridge.EnvoyConfig(authbridge.EnvoyInput{MTLS: settings.MTLS, ExtProcAddr: extProc})
+	if err != nil {
+		msg := "trustsync would generate ConfigMap %s/%s for AgentRuntime %s, whose Envoy cannot reach the ext_proc server at %v"
+		if ns.runtimeCM != nil {
+			e.fail(manifest.Errorf(ns.runtimeCM, "data."+agentv1.KeyConfigYAML+": listener.ext_proc_addr", msg, a.rt.Namespace, name, a.rt.Name, err))
+		} else {
+			e.fail(manifest.Errorf(a.obj, "", msg, a.rt.Namespace, name, a.rt.Name, err))
+		}
+		return nil, false
+	}
+	e.add(configMap(forAgent("v1", "ConfigMap", a.rt.Namespace, name, a), data))
+	return data, true
+}
+
 // markWorkload labels the workload and its pods with the agent's type and annotates the
 // pods; the config hash rolls them when what they are built from changes.
 func markWorkload(a *agent, settings authbridge.Settings, hash string, registered bool) {
@@ -491,11 +525,14 @@ func allowedAudiences(rt *agentv1.AgentRuntime) []string {
 
 // configHash changes whenever anything the agent's pods are built from changes, so that
 // a new revision rolls them; equal inputs give equal hashes.
-func configHash(s authbridge.Settings, agentConfig []byte, helperConf string, p *gitopsv1.Platform) string {
+func configHash(s authbridge.Settings, agentConfig []byte, envoyConfig map[string]string, helperConf string, p *gitopsv1.Platform) string {
 	in := map[string]any{
 		"settings":     s,
 		"config":       string(agentConfig),
 		"featureGates": authbridge.FeatureGatesYAML(p),
+	}
+	if envoyConfig != nil { // only envoy-sidecar agents: the others' hashes stay as they were
+		in["envoy"] = envoyConfig
 	}
 	// Only what the pods really get: the images and spiffe-helper of injected agents.
 	if s.Injected {

@@ -1,6 +1,7 @@
 package authbridge
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -186,8 +187,17 @@ func (inj *Injection) addCredentialVolumes(in InjectInput, mounts []corev1.Volum
 // addEnvoy adds the Envoy sidecar and the init container that redirects the pod's
 // traffic, both ways, through it.
 func (inj *Injection) addEnvoy(in InjectInput, mounts []corev1.VolumeMount, env []corev1.EnvVar) {
-	mounts = append(mounts, corev1.VolumeMount{Name: VolumeEnvoyConfig, MountPath: "/etc/envoy", ReadOnly: true})
-	inj.Volumes = append(inj.Volumes, configMapVolume(VolumeEnvoyConfig, "envoy-config", true))
+	mounts = append(mounts, corev1.VolumeMount{Name: VolumeEnvoyConfig, MountPath: EnvoyConfigDir, ReadOnly: true})
+	// The agent's own configuration, rendered from Git (not the namespace's envoy-config):
+	// not optional, so a pod admitted before its ConfigMap is applied waits for it rather
+	// than start an Envoy without listeners.
+	config := configMapVolume(VolumeEnvoyConfig, EnvoyConfigPrefix+in.Workload, false)
+	if in.Settings.MTLS != agentv1.MTLSDisabled && inj.MTLS == agentv1.MTLSDisabled {
+		// SPIRE is absent after all, so there are no SVID files for the TLS the agent's
+		// mode asks for: Envoy gets the plaintext variant the renderer wrote beside it.
+		config.ConfigMap.Items = []corev1.KeyToPath{{Key: KeyEnvoyPlaintextYAML, Path: KeyEnvoyYAML}}
+	}
+	inj.Volumes = append(inj.Volumes, config)
 	inj.Containers = []corev1.Container{envoyContainer(in.Platform, mounts, env)}
 	inj.InitContainers = []corev1.Container{envoyRedirect(in)}
 }
@@ -395,4 +405,54 @@ func IsTrustsyncImage(image string) bool {
 		repo = repo[:i]
 	}
 	return repo == "trustsync" || strings.HasSuffix(repo, "/trustsync")
+}
+
+// CheckOwnVolume says whether a pod's own volume can stand in for the one AuthBridge
+// injects under the same name; nil means the sidecars mount the pod's. Upstream reuses any
+// volume of the name (its demos declare shared-data, the SPIRE-signing demo
+// spire-agent-socket); trustsync only one of the same kind, so that no sidecar reads
+// configuration, credentials or a node's files the pod put under that name:
+//
+//   - shared-data: an emptyDir, with whatever medium and sizeLimit the pod chose;
+//   - spire-agent-socket: the SPIFFE CSI driver's volume (csi.spiffe.io), read-only. A
+//     hostPath is refused even at the SPIRE agent's socket directory: it takes a pod
+//     security level that admits any host path, and no injected upstream demo uses one.
+//
+// Every other name of an AuthBridge volume is reserved.
+func CheckOwnVolume(own corev1.Volume) error {
+	kind := volumeKind(own.VolumeSource)
+	switch own.Name {
+	case VolumeSharedData:
+		if own.EmptyDir == nil {
+			return fmt.Errorf("volume %q is %s; AuthBridge shares it with its sidecar as scratch space, so it must be an emptyDir (any medium or sizeLimit): make it one or rename it", own.Name, kind)
+		}
+		return nil
+	case VolumeSPIRESocket:
+		want := fmt.Sprintf("csi: {driver: %s, readOnly: true}", SPIFFECSIDriver)
+		switch {
+		case own.CSI == nil:
+			return fmt.Errorf("volume %q is %s; it must be the SPIFFE CSI driver's (%s), the only source of the SPIRE agent's socket AuthBridge trusts: make it one or rename it", own.Name, kind, want)
+		case own.CSI.Driver != SPIFFECSIDriver:
+			return fmt.Errorf("volume %q is a CSI volume of driver %q; it must be the SPIFFE CSI driver's (%s): make it one or rename it", own.Name, own.CSI.Driver, want)
+		case own.CSI.ReadOnly == nil || !*own.CSI.ReadOnly:
+			return fmt.Errorf("volume %q of driver %s is not readOnly; it must be %s", own.Name, SPIFFECSIDriver, want)
+		}
+		return nil
+	}
+	return fmt.Errorf("volume name %q is reserved for AuthBridge; rename the pod's volume", own.Name)
+}
+
+// volumeKind names the source of a volume as the pod spec spells it, e.g. "a configMap
+// volume".
+func volumeKind(src corev1.VolumeSource) string {
+	b, _ := json.Marshal(src)
+	var fields map[string]json.RawMessage
+	_ = json.Unmarshal(b, &fields)
+	for k := range fields { // a valid volume has one source
+		if strings.ContainsRune("aeiou", rune(k[0])) {
+			return "an " + k + " volume"
+		}
+		return "a " + k + " volume"
+	}
+	return "a volume without a source"
 }

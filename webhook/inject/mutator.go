@@ -167,7 +167,7 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 	if inj.Empty() {
 		return Decision{Reason: "AgentRuntime " + rt.Name + " injects nothing into this pod"}, nil
 	}
-	if err := checkNames(pod, inj); err != nil {
+	if err := ownVolumes(pod, inj); err != nil {
 		return Decision{}, deny("%s: %v", podName, err)
 	}
 	var d Decision
@@ -178,14 +178,24 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 	return d, nil
 }
 
-// checkNames refuses a pod whose own volumes or init containers carry names AuthBridge
-// needs: merging them would hand the sidecar the application's data or the reverse.
-func checkNames(pod *corev1.Pod, inj *authbridge.Injection) error {
+// ownVolumes lets the sidecars use the pod's own shared-data or spire-agent-socket where
+// it is of the kind AuthBridge would inject (upstream's demos declare them), so nothing is
+// added twice, and refuses a pod whose other volumes or init containers carry names
+// AuthBridge needs: merging them would hand the sidecar the application's data or the
+// reverse.
+func ownVolumes(pod *corev1.Pod, inj *authbridge.Injection) error {
+	var add []corev1.Volume
 	for _, v := range inj.Volumes {
-		if slices.ContainsFunc(pod.Spec.Volumes, func(x corev1.Volume) bool { return x.Name == v.Name }) {
-			return fmt.Errorf("spec.volumes: volume name %q is reserved for AuthBridge; rename the pod's volume", v.Name)
+		i := slices.IndexFunc(pod.Spec.Volumes, func(x corev1.Volume) bool { return x.Name == v.Name })
+		if i < 0 {
+			add = append(add, v)
+			continue
+		}
+		if err := authbridge.CheckOwnVolume(pod.Spec.Volumes[i]); err != nil {
+			return fmt.Errorf("spec.volumes[%d]: %w", i, err)
 		}
 	}
+	inj.Volumes = add
 	for _, c := range inj.InitContainers {
 		if slices.ContainsFunc(pod.Spec.InitContainers, func(x corev1.Container) bool { return x.Name == c.Name }) {
 			return fmt.Errorf("spec.initContainers: container name %q is reserved for AuthBridge; rename the pod's init container", c.Name)

@@ -91,6 +91,12 @@ func TestPatchIsTheMutation(t *testing.T) {
 			p.Annotations = nil
 			p.Spec.Containers = []corev1.Container{{Name: "agent"}}
 		}},
+		{name: "the pod's own shared-data and SPIFFE socket", spec: agentv1.AgentRuntimeSpec{AuthBridgeMode: agentv1.AuthBridgeEnvoySidecar}, spire: true, pod: func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{
+				{Name: "spire-agent-socket", VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: "csi.spiffe.io", ReadOnly: ptr.To(true)}}},
+				{Name: "shared-data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+			}
+		}},
 		{name: "existing volumes and init containers", spec: agentv1.AgentRuntimeSpec{}, spire: true, pod: func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 			p.Spec.InitContainers = []corev1.Container{{Name: "migrate"}}
@@ -191,7 +197,11 @@ func TestDecisions(t *testing.T) {
 				p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "weather", Controller: ptr.To(true)}}
 			}, reason: "injects nothing"},
 		{name: "reserved volume name", cluster: &fakeCluster{runtime: runtimeFor("Deployment", "weather", agentv1.AgentRuntimeSpec{})},
-			pod: func(p *corev1.Pod) { p.Spec.Volumes = []corev1.Volume{{Name: "shared-data"}} }, denied: `volume name "shared-data" is reserved`},
+			pod: func(p *corev1.Pod) { p.Spec.Volumes = []corev1.Volume{{Name: "authproxy-routes"}} }, denied: `volume name "authproxy-routes" is reserved`},
+		{name: "own shared-data of another kind", cluster: &fakeCluster{runtime: runtimeFor("Deployment", "weather", agentv1.AgentRuntimeSpec{})},
+			pod: func(p *corev1.Pod) {
+				p.Spec.Volumes = []corev1.Volume{{Name: "shared-data", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}}}
+			}, denied: `volume "shared-data" is a configMap volume`},
 		{name: "strict without SPIRE", cluster: &fakeCluster{runtime: runtimeFor("Deployment", "weather", agentv1.AgentRuntimeSpec{MTLSMode: agentv1.MTLSStrict})},
 			denied: "AgentRuntime team-a/weather: mtlsMode strict needs an X.509-SVID"},
 	} {
