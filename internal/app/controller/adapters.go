@@ -257,7 +257,14 @@ func (c *secretCache) token(ctx context.Context, key types.NamespacedName) ([]by
 	// One read per Secret at a time, whatever the number of waiting requests; it is not
 	// cut short by the request that started it.
 	v, _, _ := c.reads.Do(key.String(), func() (any, error) {
-		e := c.read(context.WithoutCancel(ctx), key)
+		// A read that ended between this request's miss and its Do has filled the entry.
+		c.mu.Lock()
+		e, ok := c.entries[key]
+		c.mu.Unlock()
+		if ok && c.now().Before(e.until) {
+			return e, nil
+		}
+		e = c.read(context.WithoutCancel(ctx), key)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		now := c.now()
