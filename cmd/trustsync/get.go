@@ -187,7 +187,11 @@ func agentTable(w io.Writer, list *agentv1.AgentRuntimeList, ids map[string]stri
 		} else if c := meta.FindStatusCondition(conds, agentv1.ConditionReady); c != nil {
 			message = c.Message
 		}
-		row(w, all, a.Namespace, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", a.Name, a.Spec.Type, a.Spec.TargetRef.Kind+"/"+a.Spec.TargetRef.Name, ready, mtls, id, message))
+		workload := a.Spec.TargetRef.Kind + "/" + a.Spec.TargetRef.Name
+		if a.Annotations[gitopsv1.AnnotationEnrolment] == gitopsv1.EnrolmentLabel {
+			workload += " (defaults only)" // enrolled by its pods' label, no AgentRuntime in Git
+		}
+		row(w, all, a.Namespace, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", a.Name, a.Spec.Type, workload, ready, mtls, id, message))
 	}
 }
 

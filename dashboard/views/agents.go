@@ -24,6 +24,9 @@ type AgentRow struct {
 	// Ready, MTLSReady and Registered (its Keycloak client) are condition values, with
 	// the reason where they are not True.
 	Ready, MTLSReady, Registered Condition
+	// DefaultsOnly says no AgentRuntime of the repository declares the agent: its pods'
+	// kagenti.io/type label enrolled it with its namespace's defaults.
+	DefaultsOnly bool
 	// Card is the AgentCard signature's state: verified, invalid, unsigned or "" (no card).
 	Card       string
 	Conditions []Condition
@@ -87,7 +90,8 @@ func NewAgentsPage(rts []*agentv1.AgentRuntime, syncs []*gitopsv1.Sync, q Query)
 // NewAgentRow summarises one AgentRuntime.
 func NewAgentRow(rt *agentv1.AgentRuntime) AgentRow {
 	row := AgentRow{Namespace: rt.Namespace, Name: rt.Name, Type: string(rt.Spec.Type), Workload: rt.Spec.TargetRef.Kind + "/" + rt.Spec.TargetRef.Name,
-		Mode: string(rt.Spec.AuthBridgeMode), MTLS: string(rt.Spec.MTLSMode), Conditions: Conditions(rt.Status.Conditions)}
+		Mode: string(rt.Spec.AuthBridgeMode), MTLS: string(rt.Spec.MTLSMode), Conditions: Conditions(rt.Status.Conditions),
+		DefaultsOnly: rt.Annotations[gitopsv1.AnnotationEnrolment] == gitopsv1.EnrolmentLabel}
 	cond := func(t string) Condition {
 		c := meta.FindStatusCondition(rt.Status.Conditions, t)
 		if c == nil {

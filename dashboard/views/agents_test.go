@@ -199,3 +199,20 @@ func TestNewAgentsPage(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultsOnly: an agent its pods' label enrolled is marked, a declared one is not.
+func TestDefaultsOnly(t *testing.T) {
+	for _, c := range []struct {
+		annotations map[string]string
+		want        bool
+	}{
+		{annotations: map[string]string{gitopsv1.AnnotationEnrolment: gitopsv1.EnrolmentLabel}, want: true},
+		{annotations: map[string]string{gitopsv1.AnnotationEnrolment: "other"}},
+		{},
+	} {
+		rt := &agentv1.AgentRuntime{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "chat", Annotations: c.annotations}}
+		if got := NewAgentRow(rt).DefaultsOnly; got != c.want {
+			t.Errorf("annotations %v: DefaultsOnly %v, want %v", c.annotations, got, c.want)
+		}
+	}
+}

@@ -38,7 +38,11 @@ func (e *expansion) checkCollisions() {
 		// Two agents would get one object: their workloads share a name.
 		if a := e.agentOf(o); a != nil && !shared[a] {
 			shared[a] = true
-			e.fail(manifest.Errorf(a.obj, "spec.targetRef", "trustsync would generate %s for this agent and %s; the workloads of two agents in one namespace need different names", o.Ref(), owner(prev)))
+			field := "spec.targetRef"
+			if a.labelOnly() {
+				field = "metadata.name"
+			}
+			e.fail(manifest.Errorf(a.obj, field, "trustsync would generate %s for this agent and %s; the workloads of two agents in one namespace need different names", o.Ref(), owner(prev)))
 		}
 	}
 	for _, o := range e.objs {

@@ -45,6 +45,9 @@ type Agent struct {
 	Egress     string `json:"egress,omitempty"`
 	TLSBridge  bool   `json:"tlsBridge,omitempty"`
 	ConfigHash string `json:"configHash"`
+	// LabelOnly says no AgentRuntime of the repository declares the agent: its pods'
+	// kagenti.io/type label enrolled it, with its namespace's defaults.
+	LabelOnly bool `json:"labelOnly,omitempty"`
 }
 
 // Result is the expanded set of objects.
@@ -58,7 +61,12 @@ type Result struct {
 
 // agent is an AgentRuntime on its way through the expansion.
 type agent struct {
-	obj     *manifest.Object
+	// obj is what errors about the agent name: its AgentRuntime, or for a label-only
+	// agent its workload.
+	obj *manifest.Object
+	// rtObj is the AgentRuntime applied, into which the resolved settings are written:
+	// obj, or the one generated for a label-only agent.
+	rtObj   *manifest.Object
 	rt      *agentv1.AgentRuntime
 	target  *workload
 	summary Agent
@@ -136,6 +144,8 @@ func (e *expansion) run() {
 	// Each phase skips the agents an earlier phase failed, so one run reports every
 	// problem of the revision.
 	e.resolveTargets()
+	e.enrolLabelled()
+	e.checkServiceAccounts()
 	for _, a := range e.agents {
 		if a.target != nil {
 			e.expandAgent(a)
@@ -198,7 +208,7 @@ func (e *expansion) collectAgent(o *manifest.Object) {
 			return
 		}
 	}
-	e.agents = append(e.agents, &agent{obj: o, rt: rt})
+	e.agents = append(e.agents, &agent{obj: o, rtObj: o, rt: rt})
 }
 
 func trustDomainOverride(rt *agentv1.AgentRuntime) string {
@@ -208,8 +218,8 @@ func trustDomainOverride(rt *agentv1.AgentRuntime) string {
 	return ""
 }
 
-// resolveTargets finds every agent's workload and checks that no workload and no
-// ServiceAccount serves two agents: each agent needs an identity of its own.
+// resolveTargets finds every agent's workload and checks that no workload serves two
+// agents.
 func (e *expansion) resolveTargets() {
 	targets := map[manifest.Ref]*agent{}
 	for _, a := range e.agents {
@@ -242,6 +252,11 @@ func (e *expansion) resolveTargets() {
 		}
 		a.target = w
 	}
+}
+
+// checkServiceAccounts refuses two agents running as one ServiceAccount: each agent
+// needs an identity of its own.
+func (e *expansion) checkServiceAccounts() {
 	accounts := map[string]*agent{}
 	for _, a := range e.agents {
 		if a.target == nil {
@@ -250,8 +265,12 @@ func (e *expansion) resolveTargets() {
 		sa := agentid.ServiceAccountOf(a.target.obj.GetName(), a.target.serviceAccount())
 		key := a.rt.Namespace + "/" + sa
 		if other, dup := accounts[key]; dup {
-			e.fail(manifest.Errorf(a.obj, "spec.targetRef", "%s runs as ServiceAccount %s, as does %s of AgentRuntime %s; each agent needs its own ServiceAccount to have its own identity",
-				a.target.ref(), key, other.target.ref(), other.rt.Name))
+			field := "spec.targetRef"
+			if a.labelOnly() {
+				field = strings.Join(a.target.path("spec", "serviceAccountName"), ".")
+			}
+			e.fail(manifest.Errorf(a.obj, field, "%s runs as ServiceAccount %s, as does %s of %s; each agent needs its own ServiceAccount to have its own identity",
+				a.target.ref(), key, other.target.ref(), other.describe()))
 			a.target = nil
 			continue
 		}
@@ -305,7 +324,7 @@ func (e *expansion) expandAgent(a *agent) {
 	if !ok {
 		return
 	}
-	fillResolved(a.obj, settings)
+	fillResolved(a.rtObj, settings)
 	ns.needSPIRE = ns.needSPIRE || (settings.SPIRE && settings.Injected)
 	ns.needBridge = ns.needBridge || (settings.TLSBridge && settings.Injected)
 
@@ -491,6 +510,7 @@ func summarize(a *agent, settings authbridge.Settings, sa, spiffeID, clientID, h
 		Egress:         string(settings.Egress),
 		TLSBridge:      settings.TLSBridge,
 		ConfigHash:     hash,
+		LabelOnly:      a.labelOnly(),
 	}
 }
 

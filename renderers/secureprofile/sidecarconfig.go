@@ -119,7 +119,7 @@ func (e *expansion) sidecarProblem(a *agent, ns *namespaceState, name string, fe
 
 // modeOf is the mode the agent's settings resolved to, as written into the AgentRuntime.
 func modeOf(a *agent) agentv1.AuthBridgeMode {
-	m, _, _ := unstructured.NestedString(a.obj.Object, "spec", "authBridgeMode")
+	m, _, _ := unstructured.NestedString(a.rtObj.Object, "spec", "authBridgeMode")
 	return agentv1.AuthBridgeMode(m)
 }
 

@@ -120,10 +120,20 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 	if err != nil {
 		return Decision{}, err
 	}
-	if rt == nil {
+	var warnings []string
+	switch {
+	case rt == nil && p.Injection.RequireAgentRuntime:
 		// Fail closed: without its AgentRuntime the pod would run unprotected, or with
 		// settings nobody declared.
-		return Decision{}, deny("%s has label %s=%s but no AgentRuntime in namespace %s targets %s; declare one in Git (or label the pod %s=disabled)", podName, agentv1.LabelType, typ, pod.Namespace, w, agentv1.LabelInject)
+		return Decision{}, deny("%s has label %s=%s but no AgentRuntime in namespace %s targets %s, and the platform requires one (injection.requireAgentRuntime); declare one in Git (or label the pod %s=disabled)", podName, agentv1.LabelType, typ, pod.Namespace, w, agentv1.LabelInject)
+	case rt == nil:
+		// Label-only enrolment is rendered from Git, which generates the agent's
+		// AgentRuntime and configuration: a pod no Sync enrolled would run unprotected.
+		return Decision{}, deny("%s has label %s=%s but no AgentRuntime in namespace %s targets %s, and no Sync enrolled it by its label: declare an AgentRuntime in Git, or keep the workload in a Sync's repository with its Namespace labelled %s=true there (or label the pod %s=disabled)", podName, agentv1.LabelType, typ, pod.Namespace, w, agentv1.LabelEnabledNamespace, agentv1.LabelInject)
+	case rt.Annotations[gitopsv1.AnnotationEnrolment] == gitopsv1.EnrolmentLabel && p.Injection.RequireAgentRuntime:
+		return Decision{}, deny("%s is enrolled by its label %s=%s only (AgentRuntime %s/%s was generated for it), and the platform requires an AgentRuntime of the repository (injection.requireAgentRuntime); declare one in Git", podName, agentv1.LabelType, typ, rt.Namespace, rt.Name)
+	case rt.Annotations[gitopsv1.AnnotationEnrolment] == gitopsv1.EnrolmentLabel:
+		warnings = append(warnings, fmt.Sprintf("%s has no AgentRuntime of its own: it is enrolled by its label %s=%s with the namespace's defaults; declare an AgentRuntime in Git to choose its settings", podName, agentv1.LabelType, typ))
 	}
 	nsRuntime, err := m.cluster.NamespaceRuntime(ctx, pod.Namespace)
 	if err != nil {
@@ -170,7 +180,7 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 	if err := ownVolumes(pod, inj); err != nil {
 		return Decision{}, deny("%s: %v", podName, err)
 	}
-	var d Decision
+	d := Decision{Warnings: warnings}
 	if settings.SPIRE && !present {
 		d.Warnings = append(d.Warnings, fmt.Sprintf("SPIRE is not installed (no CSIDriver %s): %s runs without a SPIFFE identity and without mTLS", authbridge.SPIFFECSIDriver, podName))
 	}

@@ -3,6 +3,7 @@ package inject
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,6 +24,8 @@ type fakeCluster struct {
 	runtime *agentv1.AgentRuntime
 	gates   *gitopsv1.FeatureGates
 	spire   bool
+	// requireRuntime is the platform's injection.requireAgentRuntime.
+	requireRuntime bool
 }
 
 func (f *fakeCluster) AgentRuntime(_ context.Context, ns string, w agentid.Workload) (*agentv1.AgentRuntime, error) {
@@ -35,10 +38,18 @@ func (f *fakeCluster) NamespaceRuntime(context.Context, string) (map[string]any,
 	return nil, nil
 }
 func (f *fakeCluster) Platform(context.Context) (*gitopsv1.Platform, error) {
+	p := gitopsv1.DefaultPlatform()
+	p.Injection.RequireAgentRuntime = f.requireRuntime
 	if f.gates == nil {
-		return gitopsv1.DefaultPlatform(), nil
+		return p, nil
 	}
-	return WithGates(gitopsv1.DefaultPlatform(), f.gates), nil
+	return WithGates(p, f.gates), nil
+}
+
+// labelOnly is the AgentRuntime render generates for a workload its label enrolled.
+func labelOnly(rt *agentv1.AgentRuntime) *agentv1.AgentRuntime {
+	rt.Annotations = map[string]string{gitopsv1.AnnotationEnrolment: gitopsv1.EnrolmentLabel}
+	return rt
 }
 func (f *fakeCluster) SPIREPresent(context.Context) (bool, error) { return f.spire, nil }
 
@@ -191,7 +202,11 @@ func TestDecisions(t *testing.T) {
 		{name: "opted out", cluster: &fakeCluster{}, pod: func(p *corev1.Pod) { p.Labels[agentv1.LabelInject] = "disabled" }, reason: "opts out"},
 		{name: "already injected", cluster: &fakeCluster{}, pod: func(p *corev1.Pod) { p.Spec.Containers[1].Name = "envoy-proxy" }, reason: "already injected"},
 		{name: "bare pod", cluster: &fakeCluster{}, pod: func(p *corev1.Pod) { p.OwnerReferences = nil }, denied: "but no controller"},
-		{name: "no AgentRuntime", cluster: &fakeCluster{}, denied: "no AgentRuntime in namespace team-a targets Deployment weather"},
+		{name: "no AgentRuntime", cluster: &fakeCluster{}, denied: "no AgentRuntime in namespace team-a targets Deployment weather, and no Sync enrolled it by its label"},
+		{name: "no AgentRuntime, one required", cluster: &fakeCluster{requireRuntime: true},
+			denied: "no AgentRuntime in namespace team-a targets Deployment weather, and the platform requires one (injection.requireAgentRuntime)"},
+		{name: "label-only, an AgentRuntime required", cluster: &fakeCluster{requireRuntime: true, runtime: labelOnly(runtimeFor("Deployment", "weather", agentv1.AgentRuntimeSpec{}))},
+			denied: "is enrolled by its label kagenti.io/type=agent only (AgentRuntime team-a/weather was generated for it), and the platform requires an AgentRuntime of the repository"},
 		{name: "StatefulSet", cluster: &fakeCluster{runtime: runtimeFor("StatefulSet", "weather", agentv1.AgentRuntimeSpec{AuthBridgeMode: agentv1.AuthBridgeWaypoint})},
 			pod: func(p *corev1.Pod) {
 				p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "weather", Controller: ptr.To(true)}}
@@ -252,6 +267,32 @@ func TestWorkloadOf(t *testing.T) {
 			got, ok := workloadOf(pod)
 			if got != c.want || ok != c.ok {
 				t.Errorf("workloadOf = %+v, %v; want %+v, %v", got, ok, c.want, c.ok)
+			}
+		})
+	}
+}
+
+// TestLabelOnlyWarns: a pod its label enrolled is injected with its namespace's defaults,
+// and the admission says so; one its own AgentRuntime declares is not warned about.
+func TestLabelOnlyWarns(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		runtime *agentv1.AgentRuntime
+		warned  bool
+	}{
+		{name: "label-only", runtime: labelOnly(runtimeFor("Deployment", "weather", agentv1.AgentRuntimeSpec{})), warned: true},
+		{name: "declared", runtime: runtimeFor("Deployment", "weather", agentv1.AgentRuntimeSpec{})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := NewMutator(&fakeCluster{runtime: c.runtime, spire: true}).Mutate(context.Background(), testPod(nil))
+			if err != nil || len(d.Patch) == 0 {
+				t.Fatalf("got %d ops, err %v; want the pod injected", len(d.Patch), err)
+			}
+			warned := slices.ContainsFunc(d.Warnings, func(w string) bool {
+				return strings.Contains(w, "it is enrolled by its label kagenti.io/type=agent with the namespace's defaults")
+			})
+			if warned != c.warned {
+				t.Errorf("warnings %q; want the label-only warning: %v", d.Warnings, c.warned)
 			}
 		})
 	}

@@ -24,6 +24,12 @@ const (
 	// to every object it applies, so a shard caches only its own.
 	LabelShardKey = "sharding.fluxcd.io/key"
 
+	// AnnotationEnrolment on an AgentRuntime trustsync generated says how its agent was
+	// enrolled: EnrolmentLabel for a workload whose pods carry kagenti.io/type and that no
+	// AgentRuntime of the repository targets. It runs with its namespace's defaults.
+	AnnotationEnrolment = "gitops.trustsync.dev/enrolment"
+	EnrolmentLabel      = "label"
+
 	// FieldManager is the server-side apply field manager of everything trustsync applies.
 	FieldManager = "trustsync"
 )

@@ -37,6 +37,10 @@ type Platform struct {
 	// +optional
 	FeatureGates FeatureGates `json:"featureGates,omitempty"`
 
+	// Injection says which pods are agents.
+	// +optional
+	Injection InjectionConfig `json:"injection,omitempty"`
+
 	// AuthbridgeConfig controls the namespace ConfigMap authbridge-config.
 	// +optional
 	AuthbridgeConfig AuthbridgeConfig `json:"authbridgeConfig,omitempty"`
@@ -100,6 +104,16 @@ type KeycloakConfig struct {
 	// TokenExchange enables RFC 8693 token exchange on agent clients.
 	// +optional
 	TokenExchange *bool `json:"tokenExchange,omitempty"`
+}
+
+// InjectionConfig says which pods are agents.
+type InjectionConfig struct {
+	// RequireAgentRuntime refuses label-only enrolment: a workload whose pods are
+	// labelled kagenti.io/type agent or tool, in an enabled namespace, with no
+	// AgentRuntime targeting it. Off, such a workload is an agent with its namespace's
+	// defaults, as Kagenti has it; on, it is a render error and its pods are refused.
+	// +optional
+	RequireAgentRuntime bool `json:"requireAgentRuntime,omitempty"`
 }
 
 // FeatureGates of the AuthBridge webhook.
