@@ -484,6 +484,11 @@ func markWorkload(a *agent, settings authbridge.Settings, hash string, registere
 	w := a.target
 	typ := string(a.rt.Spec.Type)
 	setLabel(w.obj.Unstructured, agentv1.LabelType, typ)
+	// As Kagenti's operator marks the workloads it manages, on the workload only; a
+	// manager the repository names (Helm, a chart's own) is kept, not claimed.
+	if _, set := w.obj.GetLabels()[LabelManagedBy]; !set {
+		setLabel(w.obj.Unstructured, LabelManagedBy, ManagedBy)
+	}
 	w.setTemplateLabel(agentv1.LabelType, typ)
 	podAnnotations := map[string]string{
 		agentv1.AnnotationConfigHash: hash,
