@@ -40,7 +40,7 @@ FUZZTIME ?= 10s
 # BENCH selects one benchmark by its RESULT id, e.g. make bench BENCH=P3.
 BENCH ?=
 
-.PHONY: all build test test-unit fuzz verify lint generate tools envtest controller-gen kustomize gitea spire helm chart modules demo bench clean
+.PHONY: all build test test-unit race fuzz verify lint generate tools envtest controller-gen kustomize gitea spire helm chart modules demo bench clean
 
 all: build
 
@@ -57,6 +57,13 @@ UNIT_PKGS = $(shell go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPat
 
 test-unit:
 	go test -count=1 $(UNIT_PKGS)
+
+# The packages that run goroutines of their own (the data plane, Git sources and the
+# receiver, the bundle server, webhook certificates, the engine), under the race detector.
+RACE_PKGS = ./dataplane/... ./sources/... ./security/policy/bundleserver/ ./webhook/certs/ ./engine/...
+
+race: envtest gitea spire
+	go test -race -count=1 $(RACE_PKGS)
 
 # Every fuzz target for FUZZTIME each; a crasher lands in testdata/fuzz/ as a seed.
 fuzz:

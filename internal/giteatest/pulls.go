@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -173,4 +174,87 @@ func (s *Server) CombinedStatus(ctx context.Context, repo, ref string) (Combined
 		return CombinedStatus{}, fmt.Errorf("reading the combined status of %s in %s: %w", ref, repo, err)
 	}
 	return cs, nil
+}
+
+// Bounds of Reported's walk over the admin user's repositories.
+const (
+	reportedPageSize = 50
+	maxReportedPages = 20
+)
+
+// Reported is everything written to the admin user's repositories through the API, by
+// source: every commit status's description and target URL on every branch's commits,
+// and every pull-request comment; for a scan of what a tool under test reported.
+func (s *Server) Reported(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	repos, err := pages[struct {
+		Name string `json:"name"`
+	}](ctx, s, "/user/repos")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range repos {
+		branches, err := pages[struct {
+			Name string `json:"name"`
+		}](ctx, s, s.repoPath(r.Name)+"/branches")
+		if err != nil {
+			return nil, err
+		}
+		seen := map[string]bool{}
+		for _, b := range branches {
+			commits, err := pages[struct {
+				SHA string `json:"sha"`
+			}](ctx, s, s.repoPath(r.Name)+"/commits?stat=false&verification=false&files=false&sha="+url.QueryEscape(b.Name))
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range commits {
+				if seen[c.SHA] {
+					continue
+				}
+				seen[c.SHA] = true
+				statuses, err := s.Statuses(ctx, r.Name, c.SHA)
+				if err != nil {
+					return nil, err
+				}
+				for i, st := range statuses {
+					out[fmt.Sprintf("commit status %d of %s@%s", i, r.Name, c.SHA[:12])] = st.Context + " " + st.Description + " " + st.TargetURL
+				}
+			}
+		}
+		pulls, err := pages[apiPull](ctx, s, s.repoPath(r.Name)+"/pulls?state=all")
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pulls {
+			comments, err := s.Comments(ctx, r.Name, p.Number)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range comments {
+				out[fmt.Sprintf("comment %d on %s#%d", c.ID, r.Name, p.Number)] = c.Body
+			}
+		}
+	}
+	return out, nil
+}
+
+// pages lists an API collection page by page, a bounded number of pages.
+func pages[T any](ctx context.Context, s *Server, path string) ([]T, error) {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	var all []T
+	for page := 1; page <= maxReportedPages; page++ {
+		var batch []T
+		if err := s.call(ctx, http.MethodGet, fmt.Sprintf("%s%slimit=%d&page=%d", path, sep, reportedPageSize, page), nil, http.StatusOK, &batch, false); err != nil {
+			return nil, fmt.Errorf("listing %s: %w", path, err)
+		}
+		all = append(all, batch...)
+		if len(batch) < reportedPageSize {
+			return all, nil
+		}
+	}
+	return nil, fmt.Errorf("listing %s: more than %d pages", path, maxReportedPages)
 }

@@ -46,6 +46,9 @@ type Options struct {
 	WebhookPaths []string
 	// Webhooks are more configurations to install the same way.
 	MutatingWebhooks []*admissionregistrationv1.MutatingWebhookConfiguration
+	// AfterTests runs once the tests have passed, with everything still running, e.g.
+	// the secret scan of what they left behind; an error fails the package.
+	AfterTests func(ctx context.Context, e *Env) error
 }
 
 // Scheme knows the built-in kinds and trustsync's.
@@ -152,6 +155,12 @@ func RunWith(m *testing.M, env **Env, o Options, hooks ...Hook) int {
 	}
 	if err == nil {
 		code = m.Run()
+	}
+	if code == 0 && o.AfterTests != nil {
+		if err := o.AfterTests(ctx, e); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: after the tests: %v\n", err)
+			code = 1
+		}
 	}
 	cancel()
 	time.Sleep(100 * time.Millisecond) // let the hooks wind down before the API server goes

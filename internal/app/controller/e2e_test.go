@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -26,6 +25,7 @@ import (
 	"github.com/trustsync/trustsync/internal/gittest"
 	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
+	"github.com/trustsync/trustsync/internal/secretscan"
 	"github.com/trustsync/trustsync/internal/testenv"
 	"github.com/trustsync/trustsync/internal/waitfor"
 )
@@ -41,12 +41,49 @@ var (
 var serverLimits = httpserver.Options{ReadHeaderTimeout: 500 * time.Millisecond, ReadTimeout: 2 * time.Second,
 	WriteTimeout: 5 * time.Second, IdleTimeout: 500 * time.Millisecond}
 
+// scan sees every log line of the controller and webhook these tests run, and, once
+// they have passed, every Event, status, commit status and pull-request comment they
+// left: none may hold a secret.
+var scan = secretscan.New()
+
 func TestMain(m *testing.M) {
-	log.SetLogger(logr.Discard())
+	log.SetLogger(scan.Logger())
 	// The admission webhooks run too: what the engine applies passes their validation,
 	// and the pods of what it applied are injected.
-	os.Exit(testenv.RunWith(m, &env, testenv.Options{WebhookPaths: []string{"../../../config/webhook/manifests.yaml"}},
+	os.Exit(testenv.RunWith(m, &env, testenv.Options{WebhookPaths: []string{"../../../config/webhook/manifests.yaml"}, AfterTests: scanForSecrets},
 		startGitea, startController, startWebhook))
+}
+
+// scanForSecrets fails the package when anything the controller said, in the cluster,
+// on Gitea or in its logs, holds a secret it was given or wrote.
+func scanForSecrets(ctx context.Context, e *testenv.Env) error {
+	scan.Secret("the Gitea token", []byte(gitea.Token))
+	scan.Secret("the Gitea password", []byte(gitea.Password))
+	if err := scan.SweepCluster(ctx, e.Client); err != nil {
+		return err
+	}
+	reported, err := gitea.Reported(ctx)
+	if err != nil {
+		return err
+	}
+	for source, text := range reported {
+		scan.Text(source, text)
+	}
+	counts := scan.Texts()
+	for _, kind := range []string{"log", "Event", "Sync", "GitSource", "commit", "comment"} {
+		if counts[kind] == 0 {
+			return fmt.Errorf("secret scan: no %s text was collected (%v), so the scan would miss a secret there", kind, counts)
+		}
+	}
+	if f := scan.Findings(); len(f) > 0 {
+		lines := make([]string, len(f))
+		for i, x := range f {
+			lines[i] = x.String()
+		}
+		return fmt.Errorf("secret scan: secrets in what the tests' trustsync reported:\n  %s", strings.Join(lines, "\n  "))
+	}
+	fmt.Fprintf(os.Stderr, "secret scan: no secret in %v texts\n", counts)
+	return nil
 }
 
 func startWebhook(ctx context.Context, e *testenv.Env) error {
