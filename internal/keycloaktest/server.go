@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +66,50 @@ type Server struct {
 	logins      int
 	adminTokens map[string]time.Time
 	realms      map[string]*realm
+	// issued are the credentials the server handed out (tokens, client secrets), for a
+	// test's scan of what the system under test reported; bounded by maxIssued.
+	issued []string
+}
+
+// maxIssued bounds Issued's memory over a long test.
+const maxIssued = 100000
+
+// credentialFields are the JSON members of the server's answers that carry a credential.
+var credentialFields = []string{"access_token", "refresh_token", "id_token", "secret", "value"}
+
+// Issued returns every token and client secret the server has answered with.
+func (s *Server) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.issued)
+}
+
+// recordIssued keeps the credentials of one JSON answer.
+func (s *Server) recordIssued(body []byte) {
+	var m map[string]any
+	if json.Unmarshal(body, &m) != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range credentialFields {
+		if v, ok := m[f].(string); ok && v != "" && len(s.issued) < maxIssued {
+			s.issued = append(s.issued, v)
+		}
+	}
+}
+
+// recorder passes an answer through and keeps its body, bounded, for recordIssued.
+type recorder struct {
+	http.ResponseWriter
+	body []byte
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if len(r.body) < 1<<20 {
+		r.body = append(r.body, b...)
+	}
+	return r.ResponseWriter.Write(b)
 }
 
 // realm holds one realm's state. Representations are kept as JSON objects so fields
@@ -255,7 +300,9 @@ func (s *Server) gate(pattern string, next http.Handler) http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "Service Unavailable"})
 			return
 		}
-		next.ServeHTTP(w, r)
+		rec := &recorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		s.recordIssued(rec.body)
 	})
 }
 

@@ -85,9 +85,15 @@ func (s *Scanner) Text(source, body string) {
 	s.texts = append(s.texts, text{source, body})
 }
 
-// Logger is a logger whose every line, at every verbosity up to 4, is scanned.
-func (s *Scanner) Logger() logr.Logger {
-	return funcr.NewJSON(func(obj string) { s.Text("log", obj) }, funcr.Options{Verbosity: 4})
+// Logger is a logger whose every line, at every verbosity up to 4, is scanned, and
+// also passed to each of also (a test's log, say).
+func (s *Scanner) Logger(also ...func(line string)) logr.Logger {
+	return funcr.NewJSON(func(obj string) {
+		s.Text("log", obj)
+		for _, f := range also {
+			f(obj)
+		}
+	}, funcr.Options{Verbosity: 4})
 }
 
 // Writer scans what is written to it, e.g. a process's stderr.
@@ -191,6 +197,13 @@ func (s *Scanner) Findings() []Finding {
 	}
 	slices.SortFunc(out, func(a, b Finding) int { return strings.Compare(a.String(), b.String()) })
 	return out
+}
+
+// Secrets counts the secret values known, so a test can tell that it looked for some.
+func (s *Scanner) Secrets() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.secrets)
 }
 
 // Texts counts the texts collected by the first word of their source ("log", "Event",

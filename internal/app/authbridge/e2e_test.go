@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/testr"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
@@ -35,6 +34,7 @@ import (
 	appbundleserver "github.com/trustsync/trustsync/internal/app/bundleserver"
 	"github.com/trustsync/trustsync/internal/httpserver/httpservertest"
 	"github.com/trustsync/trustsync/internal/keycloaktest"
+	"github.com/trustsync/trustsync/internal/secretscan"
 	"github.com/trustsync/trustsync/internal/sidecartest"
 	"github.com/trustsync/trustsync/internal/spiretest"
 	"github.com/trustsync/trustsync/internal/testenv"
@@ -44,7 +44,39 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+// scan sees every log and access-log line of the sidecars these tests run, and every
+// credential the OIDC provider issued: once the tests have passed, no line may hold one.
+var scan = secretscan.New()
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.RunWith(m, &env, testenv.Options{AfterTests: scanForSecrets}))
+}
+
+// scanForSecrets fails the package when a sidecar logged a token or client secret, or
+// the cluster's Events or statuses hold one.
+func scanForSecrets(ctx context.Context, e *testenv.Env) error {
+	if err := scan.SweepCluster(ctx, e.Client); err != nil {
+		return err
+	}
+	counts := scan.Texts()
+	for _, kind := range []string{"log", "access"} {
+		if counts[kind] == 0 {
+			return fmt.Errorf("secret scan: no %s line was collected (%v), so the scan would miss a secret there", kind, counts)
+		}
+	}
+	if scan.Secrets() == 0 {
+		return fmt.Errorf("secret scan: no secret value was collected, so nothing was looked for")
+	}
+	if f := scan.Findings(); len(f) > 0 {
+		lines := make([]string, len(f))
+		for i, x := range f {
+			lines[i] = x.String()
+		}
+		return fmt.Errorf("secret scan: secrets in what the sidecars reported:\n  %s", strings.Join(lines, "\n  "))
+	}
+	fmt.Fprintf(os.Stderr, "secret scan: none of %d secret values in %v texts\n", scan.Secrets(), counts)
+	return nil
+}
 
 // world is everything the sidecars talk to: SPIRE, the bundle server on an API
 // server, the OIDC provider, and the two agents' backends.
@@ -97,6 +129,11 @@ func newWorld(t *testing.T, ctx context.Context) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(kc.Close)
+	t.Cleanup(func() { // before Close: cleanups run last first
+		for _, v := range kc.Issued() {
+			scan.Secret("a token or client secret the OIDC provider issued", []byte(v))
+		}
+	})
 	w.kc, w.issuer = kc, kc.Issuer(sidecartest.Realm)
 	secrets, err := sidecartest.RegisterClients(ctx, kc, w.a.String(), w.b.String(), w.c.String())
 	if err != nil {
@@ -315,7 +352,7 @@ func (sc *sidecar) start() {
 	ready := make(chan authbridge.Addrs, 1)
 	go func() {
 		done <- authbridge.Run(ctx, authbridge.Options{
-			ConfigPath: sc.agent.ConfigPath(), StateDir: sc.agent.StateDir(), Log: testr.New(t).WithName(sc.name), AccessLog: &sc.log,
+			ConfigPath: sc.agent.ConfigPath(), StateDir: sc.agent.StateDir(), Log: scan.Logger(func(line string) { t.Log(line) }).WithName(sc.name), AccessLog: io.MultiWriter(&sc.log, scan.Writer("access log")),
 			Drain: 100 * time.Millisecond, ShutdownTimeout: 2 * time.Second,
 			Ready: func(a authbridge.Addrs) { ready <- a },
 		})

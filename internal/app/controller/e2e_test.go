@@ -75,6 +75,9 @@ func scanForSecrets(ctx context.Context, e *testenv.Env) error {
 			return fmt.Errorf("secret scan: no %s text was collected (%v), so the scan would miss a secret there", kind, counts)
 		}
 	}
+	if scan.Secrets() == 0 {
+		return fmt.Errorf("secret scan: no secret value was collected, so nothing was looked for")
+	}
 	if f := scan.Findings(); len(f) > 0 {
 		lines := make([]string, len(f))
 		for i, x := range f {
@@ -82,7 +85,7 @@ func scanForSecrets(ctx context.Context, e *testenv.Env) error {
 		}
 		return fmt.Errorf("secret scan: secrets in what the tests' trustsync reported:\n  %s", strings.Join(lines, "\n  "))
 	}
-	fmt.Fprintf(os.Stderr, "secret scan: no secret in %v texts\n", counts)
+	fmt.Fprintf(os.Stderr, "secret scan: none of %d secret values in %v texts\n", scan.Secrets(), counts)
 	return nil
 }
 
