@@ -40,9 +40,14 @@ type Stack struct {
 	// Dashboard is the base URL of `trustsync dashboard`, with Options.Dashboard.
 	Dashboard  string
 	Controller *exec.Cmd
+	// Metrics is host:port of the controller's Prometheus metrics.
+	Metrics string
 	// DashboardProcess is the dashboard's own process, whose memory can be read.
 	DashboardProcess *exec.Cmd
 	work             string
+	// binary and controllerArgs start the controller again (RestartController).
+	binary         string
+	controllerArgs []string
 }
 
 // Options configure a stack.
@@ -92,8 +97,12 @@ func StartWith(ctx context.Context, binary string, o Options) (*Stack, error) {
 		s.Stop()
 		return nil, err
 	}
+	if s.Metrics, err = httpservertest.FreeAddr(); err != nil {
+		s.Stop()
+		return nil, err
+	}
 	args := []string{"controller", "--kubeconfig", kubeconfig, "--platform", platform,
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+		"--metrics-bind-address", s.Metrics, "--health-probe-bind-address", "0",
 		"--receiver-bind-address", s.Receiver, "--cache-dir", filepath.Join(s.work, "cache")}
 	if o.Pprof {
 		if s.Pprof, err = httpservertest.FreeAddr(); err != nil {
@@ -111,6 +120,7 @@ func StartWith(ctx context.Context, binary string, o Options) (*Stack, error) {
 		s.Dashboard = "http://" + dashboardAddr
 		args = append(args, "--dashboard-url", s.Dashboard)
 	}
+	s.binary, s.controllerArgs = binary, args
 	if s.Controller, err = s.start(binary, "controller.log", args...); err != nil {
 		s.Stop()
 		return nil, err
@@ -127,7 +137,8 @@ func StartWith(ctx context.Context, binary string, o Options) (*Stack, error) {
 // start starts a process of the binary, its output to a log file in the stack's folder.
 func (s *Stack) start(binary, log string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command(binary, args...)
-	logFile, err := os.Create(filepath.Join(s.work, log))
+	// Appended to: a restarted controller's log follows the killed one's.
+	logFile, err := os.OpenFile(filepath.Join(s.work, log), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +179,75 @@ func (s *Stack) writePlatform(ctx context.Context, path string, o Options) error
 		return err
 	}
 	return os.WriteFile(path, data, 0o600)
+}
+
+// KillController kills the controller with SIGKILL, as an OOM kill or a node loss
+// would: no shutdown runs.
+func (s *Stack) KillController() error {
+	if err := s.Controller.Process.Kill(); err != nil {
+		return err
+	}
+	_ = s.Controller.Wait() // "signal: killed"
+	return nil
+}
+
+// RestartController starts the controller again, as it was started, after
+// KillController; its metrics start from zero.
+func (s *Stack) RestartController() error {
+	cmd, err := s.start(s.binary, "controller.log", s.controllerArgs...)
+	if err != nil {
+		return err
+	}
+	s.Controller = cmd
+	return nil
+}
+
+// ControllerMetrics scrapes the controller's metrics: every sample by its name and
+// labels as the text format writes them, e.g. trustsync_api_requests_total{verb="apply"}.
+func (s *Stack) ControllerMetrics(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Metrics+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	out := map[string]float64{}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	return out, nil
+}
+
+// BuildBinary builds the trustsync binary into dir, as a test runs it as a process.
+func BuildBinary(dir string) (string, error) {
+	binary := filepath.Join(dir, "trustsync")
+	build := exec.Command("go", "build", "-o", binary, "github.com/trustsync/trustsync/cmd/trustsync")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building trustsync: %w\n%s", err, out)
+	}
+	return binary, nil
 }
 
 // Stop stops everything.

@@ -37,11 +37,8 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		binary = filepath.Join(dir, "trustsync")
-		build := exec.Command("go", "build", "-o", binary, "github.com/trustsync/trustsync/cmd/trustsync")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building trustsync: %v\n%s", err, out)
+		if binary, err = stack.BuildBinary(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		kubeconfig = filepath.Join(dir, "kubeconfig")
