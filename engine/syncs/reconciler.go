@@ -148,7 +148,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // when to look again (0: only when something changes).
 func (r *Reconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.Duration {
 	a := newAttempt(s)
-	if err := r.findRevision(ctx, a); err != nil {
+	err := r.findRevision(ctx, a)
+	if errors.Is(err, errNoArtifactYet) && conditions.IsReady(s) {
+		// Just started, the source not fetched yet in this process: what was applied
+		// still holds, so nothing is reported; its first artifact wakes this Sync
+		// (SourceUpdated), the retry is a backstop.
+		log.FromContext(ctx).V(1).Info("waiting for the source's first artifact since the start")
+		return a.retry
+	}
+	if err != nil {
 		conditions.MarkFalse(s, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "%s", err.Error())
 		conditions.Delete(s, gitopsv1.ReconcilingCondition)
 		conditions.Delete(s, gitopsv1.StalledCondition)
@@ -189,6 +197,9 @@ func (r *Reconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.Durat
 	r.markApplied(ctx, a, res, cs, drifted)
 	return s.Spec.Interval.Duration
 }
+
+// errNoArtifactYet: the source has published no artifact since this process started.
+var errNoArtifactYet = errors.New("no artifact yet")
 
 // attempt is one reconcile of a Sync: what its phases share.
 type attempt struct {
@@ -433,7 +444,7 @@ func (r *Reconciler) source(ctx context.Context, s *gitopsv1.Sync) (*gitopsv1.Gi
 	}
 	art, ok := r.Artifacts.Latest(key)
 	if !ok {
-		return src, nil, fmt.Errorf("GitSource %s has no artifact yet", key)
+		return src, nil, fmt.Errorf("GitSource %s has %w", key, errNoArtifactYet)
 	}
 	return src, art, nil
 }

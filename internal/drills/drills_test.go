@@ -1,0 +1,312 @@
+package drills
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/giteatest"
+	"github.com/trustsync/trustsync/internal/stack"
+)
+
+var s *stack.Stack
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "drills-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binary, err := stack.BuildBinary(dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if s, err = stack.Start(context.Background(), binary); err != nil {
+			fmt.Fprintln(os.Stderr, "starting the stack:", err)
+			return 1
+		}
+		defer s.Stop()
+		return m.Run()
+	}())
+}
+
+// drillRepo is one drill's repository on Gitea, synced into its namespace.
+type drillRepo struct {
+	t        *testing.T
+	ns, name string
+	repo     *stack.Repo
+}
+
+func newDrillRepo(t *testing.T, ns string, files map[string]string) (*drillRepo, string) {
+	t.Helper()
+	ctx := t.Context()
+	cloneURL, err := s.Gitea.CreateRepo(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	repo, err := stack.NewRepo(work, cloneURL, s.Gitea.User, s.Gitea.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &drillRepo{t: t, ns: ns, name: ns, repo: repo}
+	sha := d.push(files, "first")
+	if err := s.Sync(ctx, ns, ns, cloneURL, "./apps"); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(sha, "success")
+	return d, sha
+}
+
+// push replaces apps/ with files and pushes one commit.
+func (d *drillRepo) push(files map[string]string, msg string) string {
+	d.t.Helper()
+	apps := filepath.Join(d.repo.Dir, "apps")
+	if err := os.RemoveAll(apps); err != nil {
+		d.t.Fatal(err)
+	}
+	if err := os.MkdirAll(apps, 0o755); err != nil {
+		d.t.Fatal(err)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(apps, name), []byte(content), 0o644); err != nil {
+			d.t.Fatal(err)
+		}
+	}
+	sha, err := d.repo.Commit(msg)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if err := d.repo.Push(); err != nil {
+		d.t.Fatal(err)
+	}
+	return sha
+}
+
+func (d *drillRepo) context() string { return "trustsync/" + d.ns + "/" + d.name }
+
+func (d *drillRepo) wait(sha, state string) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(d.t.Context(), 3*time.Minute)
+	defer cancel()
+	if err := s.WaitForStatus(ctx, d.name, sha, d.context(), state, 100*time.Millisecond); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// settled waits until the commit's statuses of the drill's context have not changed
+// for two seconds, and returns how many there are: what a reconcile posts, it posts
+// within that.
+func (d *drillRepo) settled(sha string) int {
+	d.t.Helper()
+	n, since := -1, time.Now()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if now := len(d.statuses(sha)); now != n {
+			n, since = now, time.Now()
+		} else if time.Since(since) > 2*time.Second {
+			return n
+		}
+	}
+	d.t.Fatalf("the statuses of %s never settled", sha[:12])
+	return 0
+}
+
+// statuses are the commit's statuses of the drill's context, newest first.
+func (d *drillRepo) statuses(sha string) []giteatest.Status {
+	d.t.Helper()
+	all, err := s.Gitea.Statuses(d.t.Context(), d.name, sha)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	var out []giteatest.Status
+	for _, st := range all {
+		if st.Context == d.context() {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// configMaps is a revision of n ConfigMaps in namespace ns, from index first, each
+// carrying rev.
+func configMaps(ns string, first, n int, rev string) map[string]string {
+	var b strings.Builder
+	for i := first; i < first+n; i++ {
+		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%04d, namespace: %s}\ndata: {rev: %q, payload: %q}\n", i, ns, rev, strings.Repeat("x", 512))
+	}
+	return map[string]string{"configmaps.yaml": b.String()}
+}
+
+// live is the drill namespace's ConfigMaps that the Sync applied: name → rev.
+func live(t *testing.T, ns string) map[string]string {
+	t.Helper()
+	var list corev1.ConfigMapList
+	if err := s.Env.Client.List(t.Context(), &list, client.InNamespace(ns), client.HasLabels{gitopsv1.LabelSyncName}); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, cm := range list.Items {
+		out[cm.Name] = cm.Data["rev"]
+	}
+	return out
+}
+
+// TestDrillControllerKilledMidApplyConverges: the controller is SIGKILLed while it
+// applies a revision; restarted, it converges to that revision whole — every object at
+// the new content, the ones the revision dropped pruned, none it keeps pruned — and the
+// commit gets exactly one final status, success.
+func TestDrillControllerKilledMidApplyConverges(t *testing.T) {
+	const ns, total = "drill-kill", 400
+	d, _ := newDrillRepo(t, ns, configMaps(ns, 0, total, "1"))
+
+	// Revision 2 drops the first 50, changes the other 350 and adds 50.
+	want := map[string]string{}
+	for i := 50; i < total+50; i++ {
+		want[fmt.Sprintf("cm-%04d", i)] = "2"
+	}
+	sha := d.push(configMaps(ns, 50, total, "2"), "second")
+	var atKill int
+	deadline := time.Now().Add(2 * time.Minute)
+	for atKill == 0 && time.Now().Before(deadline) {
+		for _, rev := range live(t, ns) {
+			if rev == "2" {
+				atKill++
+			}
+		}
+	}
+	if atKill == 0 {
+		t.Fatalf("revision 2 never started to apply: %s", s.LogTail())
+	}
+	if err := s.KillController(); err != nil {
+		t.Fatal(err)
+	}
+	partial := 0
+	for _, rev := range live(t, ns) {
+		if rev == "2" {
+			partial++
+		}
+	}
+	t.Logf("killed with %d of %d objects of revision 2 applied", partial, len(want))
+	if partial == len(want) {
+		t.Fatal("the apply had finished when the kill landed: the drill proved nothing")
+	}
+	if err := s.RestartController(); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(sha, "success")
+
+	got := live(t, ns)
+	for name, rev := range want {
+		if got[name] != rev {
+			t.Errorf("%s: rev %q, want %q", name, got[name], rev)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("%s is still there: revision 2 dropped it", name)
+		}
+	}
+	var final []string
+	for _, st := range d.statuses(sha) {
+		if st.State == "success" || st.State == "failure" || st.State == "error" {
+			final = append(final, st.State)
+		}
+	}
+	if len(final) != 1 || final[0] != "success" {
+		t.Errorf("commit %s has final statuses %v, want exactly one success", sha[:12], final)
+	}
+}
+
+// writes are the write requests and dry-runs among the engine's API requests.
+var writeVerbs = []string{"apply", "create", "update", "patch", "delete", "dryrun"}
+
+// TestDrillRestartWithNothingNewWritesNothing: a controller restarted with nothing new
+// in Git and no drift reconciles every Sync, a warn-mode one too, without one write or
+// dry-run, and posts no new commit status.
+func TestDrillRestartWithNothingNewWritesNothing(t *testing.T) {
+	const ns = "drill-restart"
+	d, sha := newDrillRepo(t, ns, configMaps(ns, 0, 100, "1"))
+	// The drill's Sync in warn mode: a restart must not apply even where it could.
+	sync := &gitopsv1.Sync{}
+	if err := s.Env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: ns}, sync); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(sync.DeepCopy())
+	sync.Spec.Drift = &gitopsv1.DriftSpec{Mode: gitopsv1.DriftWarn}
+	if err := s.Env.Client.Patch(t.Context(), sync, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitReconciled(t, ns, sync.Generation) // the patch's answer carries the new one
+	before := d.settled(sha)
+
+	if err := s.KillController(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RestartController(); err != nil {
+		t.Fatal(err)
+	}
+	// Every Sync of the stack reconciled once by the new process.
+	var syncs gitopsv1.SyncList
+	if err := s.Env.Client.List(t.Context(), &syncs); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	var m map[string]float64
+	for {
+		var err error
+		m, err = s.ControllerMetrics(t.Context())
+		done := err == nil
+		for _, sy := range syncs.Items {
+			key := fmt.Sprintf(`trustsync_reconcile_duration_seconds_count{kind="Sync",name=%q,namespace=%q}`, sy.Name, sy.Namespace)
+			done = done && m[key] >= 1
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted controller did not reconcile every Sync: %v, %v\n%s", err, m, s.LogTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // what a reconcile would send, it sends within this
+	if m, err := s.ControllerMetrics(t.Context()); err == nil {
+		for _, verb := range writeVerbs {
+			if n := m[fmt.Sprintf(`trustsync_api_requests_total{verb=%q}`, verb)]; n != 0 {
+				t.Errorf("the restarted controller sent %v %s requests", n, verb)
+			}
+		}
+	} else {
+		t.Fatal(err)
+	}
+	if after := d.statuses(sha); len(after) != before {
+		t.Errorf("the restart posted %d new commit statuses: %+v", len(after)-before, after[:len(after)-before])
+	}
+	if got := live(t, ns); len(got) != 100 {
+		t.Errorf("%d ConfigMaps, want 100", len(got))
+	}
+}
+
+// waitReconciled waits until the drill's Sync has handled generation gen.
+func waitReconciled(t *testing.T, ns string, gen int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		sy := &gitopsv1.Sync{}
+		if err := s.Env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: ns}, sy); err == nil && sy.Status.ObservedGeneration >= gen {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("Sync %s/%s never handled generation %d", ns, ns, gen)
+}
