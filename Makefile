@@ -40,7 +40,7 @@ FUZZTIME ?= 10s
 # BENCH selects one benchmark by its RESULT id, e.g. make bench BENCH=P3.
 BENCH ?=
 
-.PHONY: all build test test-unit race fuzz verify lint generate tools envtest controller-gen kustomize gitea spire helm chart modules demo bench clean
+.PHONY: all build test test-unit race drills fuzz verify lint generate tools envtest controller-gen kustomize gitea spire helm chart modules demo bench clean
 
 all: build
 
@@ -64,6 +64,10 @@ RACE_PKGS = ./dataplane/... ./sources/... ./security/policy/bundleserver/ ./webh
 
 race: envtest gitea spire
 	go test -race -count=1 $(RACE_PKGS)
+
+# Every fault drill (TestDrill…: a real part broken, the final state asserted); RESULT R1.
+drills: envtest gitea spire
+	hack/drills.sh
 
 # Every fuzz target for FUZZTIME each; a crasher lands in testdata/fuzz/ as a seed.
 fuzz:

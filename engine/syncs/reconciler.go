@@ -40,6 +40,9 @@ type Options struct {
 	HealthInterval time.Duration
 	// MaxConcurrentReconciles of Syncs.
 	MaxConcurrentReconciles int
+	// ReportRetryInterval is how soon a Sync whose commit status could not be posted
+	// (the Git host down) tries again, when its own schedule is later.
+	ReportRetryInterval time.Duration
 }
 
 // ControllerName names the controller in logs and metrics.
@@ -73,13 +76,15 @@ type Reconciler struct {
 	Platform *gitopsv1.Platform
 	Options  Options
 
-	mu        sync.Mutex
-	owners    map[types.NamespacedName]*owner
-	reported  map[types.NamespacedName]string    // last report per Sync: commit + state + description
-	changedAt map[types.NamespacedName]time.Time // when each Sync last wrote objects
-	renders   renderCache
-	watch     *driftWatch
-	sources   chan event.GenericEvent
+	mu       sync.Mutex
+	owners   map[types.NamespacedName]*owner
+	reported map[types.NamespacedName]string // last report per Sync: commit + state + description
+	// failedReports are the Syncs whose last report the Git host refused.
+	failedReports map[types.NamespacedName]bool
+	changedAt     map[types.NamespacedName]time.Time // when each Sync last wrote objects
+	renders       renderCache
+	watch         *driftWatch
+	sources       chan event.GenericEvent
 
 	platformMu sync.Mutex
 	platform   *apply.Manager // applies the platform objects for all Syncs
@@ -93,7 +98,7 @@ type owner struct {
 
 // DefaultOptions are the controller's defaults.
 func DefaultOptions() Options {
-	return Options{Concurrency: 8, HealthInterval: 2 * time.Second, MaxConcurrentReconciles: 4}
+	return Options{Concurrency: 8, HealthInterval: 2 * time.Second, MaxConcurrentReconciles: 4, ReportRetryInterval: 30 * time.Second}
 }
 
 func (o *Options) defaults() {
@@ -106,6 +111,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = d.MaxConcurrentReconciles
+	}
+	if o.ReportRetryInterval <= 0 {
+		o.ReportRetryInterval = d.ReportRetryInterval
 	}
 }
 
@@ -137,6 +145,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	before := s.DeepCopy()
 	requeue := r.reconcile(ctx, s)
+	if r.unreported(req.NamespacedName) && (requeue == 0 || requeue > r.Options.ReportRetryInterval) {
+		// The Git host refused the last status: it is posted again, not lost.
+		requeue = r.Options.ReportRetryInterval
+	}
 	s.Status.ObservedGeneration = s.Generation
 	s.Status.LastHandledReconcileAt = s.GetAnnotations()[gitopsv1.AnnotationReconcileRequestedAt]
 	r.Metrics.ReconcileDuration(gitopsv1.SyncKind, s.Namespace, s.Name, time.Since(start))
@@ -565,6 +577,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.mu.Lock()
 	delete(r.owners, key)
 	delete(r.reported, key)
+	delete(r.failedReports, key)
 	delete(r.changedAt, key)
 	r.mu.Unlock()
 	r.renders.forget(key)
@@ -590,6 +603,12 @@ func (r *Reconciler) report(ctx context.Context, s *gitopsv1.Sync, src *gitopsv1
 	if err := r.Reporter.Report(ctx, s, src, commit, rep); err != nil {
 		log.FromContext(ctx).Error(err, "posting the commit status")
 		r.event(s, "Warning", "CommitStatusFailed", "report", "posting the commit status failed: %s", oneLine(err))
+		r.mu.Lock()
+		if r.failedReports == nil {
+			r.failedReports = map[types.NamespacedName]bool{}
+		}
+		r.failedReports[key] = true
+		r.mu.Unlock()
 		return
 	}
 	r.mu.Lock()
@@ -597,7 +616,15 @@ func (r *Reconciler) report(ctx context.Context, s *gitopsv1.Sync, src *gitopsv1
 		r.reported = map[types.NamespacedName]string{}
 	}
 	r.reported[key] = fingerprint
+	delete(r.failedReports, key)
 	r.mu.Unlock()
+}
+
+// unreported says whether the Sync's last commit status could not be posted.
+func (r *Reconciler) unreported(key types.NamespacedName) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failedReports[key]
 }
 
 // newCommit reports whether the commit differs from the one the Sync last reported on:

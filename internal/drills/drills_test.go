@@ -10,6 +10,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
@@ -309,4 +311,132 @@ func waitReconciled(t *testing.T, ns string, gen int64) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("Sync %s/%s never handled generation %d", ns, ns, gen)
+}
+
+// TestDrillGitHostDownKeepsApplying: with the Git host down, the GitSource says the
+// fetch fails and why, and the last artifact keeps being applied — an object deleted by
+// hand comes back; a commit status due meanwhile (a drift in warn mode) is posted once
+// the host is back, and a new commit is applied and gets its status.
+func TestDrillGitHostDownKeepsApplying(t *testing.T) {
+	const ns = "drill-githost"
+	d, first := newDrillRepo(t, ns, configMaps(ns, 0, 20, "1"))
+	ctx := t.Context()
+	if err := s.Gitea.Outage(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = s.Gitea.Resume(context.Background())
+		}
+	}()
+
+	// The GitSource tries now, and says why it cannot.
+	src := &gitopsv1.GitSource{}
+	if err := s.Env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ns}, src); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(src.DeepCopy())
+	src.SetAnnotations(map[string]string{gitopsv1.AnnotationReconcileRequestedAt: time.Now().Format(time.RFC3339Nano)})
+	if err := s.Env.Client.Patch(ctx, src, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the GitSource reports the failed fetch", func() error {
+		if err := s.Env.Client.Get(ctx, client.ObjectKeyFromObject(src), src); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(src.Status.Conditions, gitopsv1.ReadyCondition)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != gitopsv1.ReasonArtifactFailed || !strings.Contains(c.Message, "fetch failed") {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
+
+	// Drift is corrected from the last artifact meanwhile.
+	cm := &corev1.ConfigMap{}
+	cm.Namespace, cm.Name = ns, "cm-0003"
+	if err := s.Env.Client.Delete(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the deleted ConfigMap re-applied", func() error {
+		if got := live(t, ns)["cm-0003"]; got != "1" {
+			return fmt.Errorf("cm-0003 rev %q", got)
+		}
+		return nil
+	})
+
+	// In warn mode a drift is a failure on the commit, due while the host refuses it.
+	setDriftMode(t, ns, gitopsv1.DriftWarn)
+	cm.Name = "cm-0004"
+	if err := s.Env.Client.Delete(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the drift reported in the Sync", func() error {
+		sy := &gitopsv1.Sync{}
+		if err := s.Env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ns}, sy); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(sy.Status.Conditions, gitopsv1.DriftedCondition); c == nil || c.Reason != gitopsv1.ReasonDriftDetected {
+			return fmt.Errorf("Drift %+v", c)
+		}
+		return nil
+	})
+
+	if err := s.Gitea.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	// The status refused during the outage is posted once the host is back.
+	eventually(t, "the drift's status on the first commit", func() error {
+		st := d.statuses(first)
+		if len(st) == 0 || st[0].State != "failure" || !strings.Contains(st[0].Description, "drifted") {
+			return fmt.Errorf("statuses %+v", st)
+		}
+		return nil
+	})
+	setDriftMode(t, ns, gitopsv1.DriftCorrect)
+	second := d.push(configMaps(ns, 0, 20, "2"), "second")
+	d.wait(second, "success")
+	eventually(t, "the GitSource ready again", func() error {
+		if err := s.Env.Client.Get(ctx, client.ObjectKeyFromObject(src), src); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(src.Status.Conditions, gitopsv1.ReadyCondition); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
+	for name, rev := range live(t, ns) {
+		if rev != "2" {
+			t.Errorf("%s at rev %q after the host came back", name, rev)
+		}
+	}
+	if got := len(live(t, ns)); got != 20 {
+		t.Errorf("%d ConfigMaps, want 20", got)
+	}
+}
+
+func setDriftMode(t *testing.T, ns string, mode gitopsv1.DriftMode) {
+	t.Helper()
+	sy := &gitopsv1.Sync{}
+	if err := s.Env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: ns}, sy); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(sy.DeepCopy())
+	sy.Spec.Drift = &gitopsv1.DriftSpec{Mode: mode}
+	if err := s.Env.Client.Patch(t.Context(), sy, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually retries check for up to a minute.
+func eventually(t *testing.T, what string, check func() error) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err = check(); err == nil {
+			return
+		}
+	}
+	t.Fatalf("%s: %v\n%s", what, err, s.LogTail())
 }

@@ -424,6 +424,33 @@ func (s *Server) createToken(ctx context.Context) error {
 	return nil
 }
 
+// Outage stops `gitea web` until Resume, as a Git host outage would: its port refuses
+// connections, its data stays. SIGTERM, then SIGKILL after the grace.
+func (s *Server) Outage() error {
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("stopping gitea web: %w", err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(stopGrace):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+	return nil
+}
+
+// Resume starts `gitea web` again after Outage, on the same port and data, and waits
+// until it is healthy.
+func (s *Server) Resume(ctx context.Context) error {
+	if err := s.startWeb(); err != nil {
+		return err
+	}
+	if err := s.waitHealthy(ctx); err != nil {
+		return s.withLog(err)
+	}
+	return nil
+}
+
 // Stop terminates `gitea web` and waits for it: SIGTERM, then SIGKILL after 5 s. Calling
 // it again returns the first result.
 func (s *Server) Stop() error {

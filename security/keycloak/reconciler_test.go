@@ -269,7 +269,10 @@ func TestControllerRegistersAgent(t *testing.T) {
 	}
 }
 
-func TestControllerKeycloakDown(t *testing.T) {
+// TestDrillKeycloakDownBacksOffKeepsSecrets: with Keycloak down, registration says
+// KeycloakUnavailable for every agent, a new one too, existing credentials Secrets are kept
+// unchanged, and it recovers by its own retries, with the same client secret.
+func TestDrillKeycloakDownBacksOffKeepsSecrets(t *testing.T) {
 	needEnv(t)
 	ns := namespace(t, "kc-down")
 	deployment(t, ns, "planner", "planner")
