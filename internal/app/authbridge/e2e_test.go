@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -59,8 +60,10 @@ func scanForSecrets(ctx context.Context, e *testenv.Env) error {
 		return err
 	}
 	counts := scan.Texts()
+	// A run of some tests only (go test -run) scans what they left; the whole package
+	// must have left every kind of text.
 	for _, kind := range []string{"log", "access"} {
-		if counts[kind] == 0 {
+		if counts[kind] == 0 && flag.Lookup("test.run").Value.String() == "" {
 			return fmt.Errorf("secret scan: no %s line was collected (%v), so the scan would miss a secret there", kind, counts)
 		}
 	}

@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"crypto/tls"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -70,8 +71,10 @@ func scanForSecrets(ctx context.Context, e *testenv.Env) error {
 		scan.Text(source, text)
 	}
 	counts := scan.Texts()
+	// A run of some tests only (go test -run) scans what they left; the whole package
+	// must have left every kind of text.
 	for _, kind := range []string{"log", "Event", "Sync", "GitSource", "commit", "comment"} {
-		if counts[kind] == 0 {
+		if counts[kind] == 0 && flag.Lookup("test.run").Value.String() == "" {
 			return fmt.Errorf("secret scan: no %s text was collected (%v), so the scan would miss a secret there", kind, counts)
 		}
 	}
@@ -89,12 +92,20 @@ func scanForSecrets(ctx context.Context, e *testenv.Env) error {
 	return nil
 }
 
+// stopWebhook stops the running webhook server and waits until it has; the drill that
+// takes the webhook down calls it, then startWebhook again.
+var stopWebhook func()
+
 func startWebhook(ctx context.Context, e *testenv.Env) error {
 	p, err := gitopsv1.LoadPlatform("../../../examples/platform.yaml")
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	stopWebhook = func() { cancel(); <-done }
 	go func() {
+		defer close(done)
 		// With the certificate envtest made, as with cert-manager's.
 		if err := appwebhook.Run(ctx, e.Config, appwebhook.Options{Platform: p, Host: e.Webhook.LocalServingHost, Port: e.Webhook.LocalServingPort,
 			CertDir: e.Webhook.LocalServingCertDir, MetricsAddr: "0", HealthAddr: "0"}); err != nil {
