@@ -226,7 +226,7 @@ func (c *regexGlob) star(sub *syntax.Regexp) error {
 	case charInLabel:
 		return c.write("*")
 	}
-	return fmt.Errorf("%s repeats %s, and a glob repeats only any character (.* is **) or any but the dot ([^.]* is *)", sub, sub)
+	return fmt.Errorf("it repeats %s, and a glob repeats only any character (.* is **) or any but the dot ([^.]* is *)", sub)
 }
 
 func (c *regexGlob) repeat(re *syntax.Regexp, depth int) error {
