@@ -60,7 +60,7 @@ func TestValidateAgentRuntime(t *testing.T) {
 			Auth: &agentv1.AgentAuth{Outbound: []agentv1.OutboundRoute{route("a", "")}}}),
 			denied: "spec.auth.outbound[0].audiences"},
 		{name: "ibac from the preset", rt: runtime("ibac", "ibac", agentv1.AgentRuntimeSpec{PluginPreset: agentv1.PluginPresetIBACOnly}),
-			denied: "AgentRuntime validate-rt/ibac: spec.pluginPreset: spec.pluginPreset ibac-only runs ibac (enforce), and trustsync's AuthBridge data plane has no ibac plugin"},
+			denied: "AgentRuntime validate-rt/ibac: spec.pluginPreset: preset ibac-only runs ibac (enforce), and trustsync's AuthBridge data plane has no ibac plugin"},
 		{name: "a hostRegex without a glob", rt: runtime("regex", "regex", agentv1.AgentRuntimeSpec{
 			Auth: &agentv1.AgentAuth{Outbound: []agentv1.OutboundRoute{route("", `[a-z]+\.svc`, "aud")}}}),
 			denied: "spec.auth.outbound[0].destination.hostRegex"},

@@ -145,7 +145,7 @@ func TestPresetRefused(t *testing.T) {
 		{
 			name: "ibac, never dropped",
 			docs: []string{ns, deploy, withSpec("pluginPreset: ibac-only")},
-			want: []string{at + `spec.pluginPreset: spec.pluginPreset ibac-only runs ibac (enforce), and trustsync's AuthBridge data plane has no ibac plugin (it has a2a-parser, inference-parser, jwt-validation, mcp-parser, opa, token-exchange), so the sidecar would refuse to start: add "ibac:off" to spec.plugins to run the rest`},
+			want: []string{at + `spec.pluginPreset: preset ibac-only runs ibac (enforce), and trustsync's AuthBridge data plane has no ibac plugin (it has a2a-parser, inference-parser, jwt-validation, mcp-parser, opa, token-exchange), so the sidecar would refuse to start: add "ibac:off" to spec.plugins to run the rest`},
 		},
 		{
 			name: "token-broker, at its token",
@@ -155,7 +155,7 @@ func TestPresetRefused(t *testing.T) {
 		{
 			name: "refused for an agent that is not injected too",
 			docs: []string{ns, deploy, strings.Replace(withSpec("pluginPreset: ibac-only"), "type: agent", "type: tool", 1)},
-			want: []string{at + "spec.pluginPreset: spec.pluginPreset ibac-only runs ibac"},
+			want: []string{at + "spec.pluginPreset: preset ibac-only runs ibac"},
 		},
 		{
 			name: "the lite image lacks the parsers full runs",

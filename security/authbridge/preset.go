@@ -111,7 +111,7 @@ func ResolvePreset(spec *agentv1.AgentRuntimeSpec) ([]PresetChoice, error) {
 	}
 	for _, name := range []string{"ibac", "token-broker"} {
 		if c := on(name); c != nil {
-			what := fmt.Sprintf("spec.pluginPreset %s runs %s", spec.PluginPreset, name)
+			what := fmt.Sprintf("preset %s runs %s", spec.PluginPreset, name)
 			if strings.HasPrefix(c.Field, "spec.plugins[") {
 				what = fmt.Sprintf("%q runs %s", spec.Plugins[given[name]], name)
 			}

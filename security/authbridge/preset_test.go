@@ -61,12 +61,12 @@ func TestResolvePreset(t *testing.T) {
 		{
 			name: "ibac from the preset is refused, not dropped",
 			spec: agentv1.AgentRuntimeSpec{PluginPreset: "ibac-only"},
-			errs: []string{`spec.pluginPreset: spec.pluginPreset ibac-only runs ibac (enforce), and trustsync's AuthBridge data plane has no ibac plugin (it has a2a-parser, inference-parser, jwt-validation, mcp-parser, opa, token-exchange), so the sidecar would refuse to start: add "ibac:off" to spec.plugins`},
+			errs: []string{`spec.pluginPreset: preset ibac-only runs ibac (enforce), and trustsync's AuthBridge data plane has no ibac plugin (it has a2a-parser, inference-parser, jwt-validation, mcp-parser, opa, token-exchange), so the sidecar would refuse to start: add "ibac:off" to spec.plugins`},
 		},
 		{
 			name: "ibac from the default policy",
 			spec: agentv1.AgentRuntimeSpec{PluginPreset: "full", OnError: "observe"},
-			errs: []string{"spec.onError: spec.pluginPreset full runs ibac (observe)"},
+			errs: []string{"spec.onError: preset full runs ibac (observe)"},
 		},
 		{
 			name: "token-broker: mutually exclusive with token-exchange, and lacking",
