@@ -206,7 +206,7 @@ func TestPresetRefused(t *testing.T) {
 			name: "a hostRegex without a glob, and two audiences",
 			docs: []string{ns, deploy, withSpec(`auth: {outbound: [{destination: {hostRegex: '(?i)tool'}, audiences: [a]}, {destination: {host: tool}, audiences: [a, b]}]}`)},
 			want: []string{
-				at + `spec.auth.outbound[0].destination.hostRegex: "(?i)tool": it matches case-insensitively ((?i)), and host globs compare exactly: write the case the agent's requests use. The sidecar's routes match hosts by glob, not by regex`,
+				at + `spec.auth.outbound[0].destination.hostRegex: ` + "`(?i)tool`" + `: it matches case-insensitively ((?i)), and host globs compare exactly: write the case the agent's requests use. The sidecar's routes match hosts by glob, not by regex`,
 				at + "spec.auth.outbound[1].audiences: 2 audiences, and a route of the sidecar asks for one (target_audience)",
 			},
 		},

@@ -426,7 +426,7 @@ func TestAgentRoutesRefusals(t *testing.T) {
 	}, nil)
 	want := []string{
 		`spec.auth.outbound[1].destination.host: "tool:8080" has a port`,
-		`spec.auth.outbound[2].destination.hostRegex: "[a-z]+\\.team1": it repeats [a-z], and a glob repeats only any character (.* is **) or any but the dot ([^.]* is *). The sidecar's routes match hosts by glob, not by regex (upstream's operator copies the regex into routes.yaml, where it matches nothing it should: rossoctl/operator#520); write destination.host as a glob`,
+		`spec.auth.outbound[2].destination.hostRegex: ` + "`[a-z]+\\.team1`" + `: it repeats [a-z], and a glob repeats only any character (.* is **) or any but the dot ([^.]* is *). The sidecar's routes match hosts by glob, not by regex (upstream's operator copies the regex into routes.yaml, where it matches nothing it should: rossoctl/operator#520); write destination.host as a glob`,
 		"spec.auth.outbound[3].destination: a destination has exactly one of host and hostRegex",
 		"spec.auth.outbound[4].audiences: 2 audiences, and a route of the sidecar asks for one (target_audience): keep one, or give each audience a destination of its own",
 		"spec.auth.outbound[5].audiences: required",

@@ -52,7 +52,7 @@ func AgentRoutes(outbound []agentv1.OutboundRoute, namespace []sidecarconfig.Rou
 		default:
 			glob, err := sidecarconfig.HostGlobOfRegex(d.HostRegex)
 			if err != nil {
-				fail(field+".destination.hostRegex", fmt.Errorf("%q: %v. The sidecar's routes match hosts by glob, not by regex (upstream's operator copies the regex into routes.yaml, where it matches nothing it should: rossoctl/operator#520); write destination.host as a glob (`*` within a label, `**` across labels) instead", d.HostRegex, err))
+				fail(field+".destination.hostRegex", fmt.Errorf("`%s`: %v. The sidecar's routes match hosts by glob, not by regex (upstream's operator copies the regex into routes.yaml, where it matches nothing it should: rossoctl/operator#520); write destination.host as a glob (`*` within a label, `**` across labels) instead", d.HostRegex, err))
 				continue
 			}
 			host = glob
