@@ -20,6 +20,9 @@ import (
 // repeats, alternatives and groups, with `^` and `$` at the ends. Anything else (a
 // repeated class or group, case folding, a line anchor) is refused with the reason.
 func HostGlobOfRegex(expr string) (string, error) {
+	if len(expr) > MaxHostRegex {
+		return "", fmt.Errorf("%d characters, over the bound %d", len(expr), MaxHostRegex)
+	}
 	re, err := syntax.Parse(expr, syntax.Perl)
 	if err != nil {
 		return "", fmt.Errorf("not a regular expression: %v", err)
@@ -37,6 +40,9 @@ func HostGlobOfRegex(expr string) (string, error) {
 	}
 	return glob, nil
 }
+
+// MaxHostRegex bounds a hostRegex, as the AgentRuntime CRD does.
+const MaxHostRegex = 512
 
 // regexGlob writes a regex as a glob, within the bound of a host pattern: a regex that
 // expands (bounded repeats) beyond it is refused before it is built.
