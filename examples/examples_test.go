@@ -122,8 +122,8 @@ func TestBrokenExampleFails(t *testing.T) {
 	if err == nil || res != nil {
 		t.Fatalf("broken example rendered: %v", res)
 	}
-	if n := len(manifest.Errors(err)); n != 9 {
-		t.Fatalf("want the 9 problems the example's README lists, got %d:\n%v", n, err)
+	if n := len(manifest.Errors(err)); n != 10 {
+		t.Fatalf("want the 10 problems the example's README lists, got %d:\n%v", n, err)
 	}
 }
 

@@ -26,6 +26,9 @@ func TestValidateAgentRuntime(t *testing.T) {
 	waitCached(t, cm, cm.ResourceVersion)
 	createRuntime(t, "validate-rt", "planner", agentv1.AgentRuntimeSpec{AuthBridgeMode: agentv1.AuthBridgeProxySidecar})
 
+	route := func(host, regex string, audiences ...string) agentv1.OutboundRoute {
+		return agentv1.OutboundRoute{Destination: agentv1.RouteDestination{Host: host, HostRegex: regex}, Audiences: audiences}
+	}
 	runtime := func(name, target string, spec agentv1.AgentRuntimeSpec) *agentv1.AgentRuntime {
 		spec.Type = agentv1.AgentTypeAgent
 		spec.TargetRef = agentv1.TargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: target}
@@ -41,6 +44,26 @@ func TestValidateAgentRuntime(t *testing.T) {
 		{name: "tls bridge with the namespace's envoy default", rt: runtime("fetcher", "fetcher", agentv1.AgentRuntimeSpec{TLSBridgeMode: agentv1.TLSBridgeEnabled}),
 			denied: "spec.tlsBridgeMode: enabled needs authBridgeMode proxy-sidecar or lite, not envoy-sidecar"},
 		{name: "valid", rt: runtime("weather", "weather", agentv1.AgentRuntimeSpec{AuthBridgeMode: agentv1.AuthBridgeLite, TLSBridgeMode: agentv1.TLSBridgeEnabled})},
+		// The newer fields: the CRD's rules, then what only the webhook knows.
+		{name: "a preset with its routes", rt: runtime("preset", "preset", agentv1.AgentRuntimeSpec{
+			PluginPreset: agentv1.PluginPresetFull, Plugins: []string{"ibac:off", "mcp-parser:observe"}, OnError: agentv1.PluginPolicyEnforce,
+			Auth: &agentv1.AgentAuth{Outbound: []agentv1.OutboundRoute{route("", `.*\.team1\.svc`, "spiffe://localtest.me/ns/team1/sa/tool")}},
+		})},
+		{name: "plugins without a preset", rt: runtime("nopreset", "nopreset", agentv1.AgentRuntimeSpec{Plugins: []string{"ibac:off"}}),
+			denied: "plugins and onError take effect only with a pluginPreset"},
+		{name: "a plugin token of no plugin", rt: runtime("badtoken", "badtoken", agentv1.AgentRuntimeSpec{PluginPreset: agentv1.PluginPresetAuthOnly, Plugins: []string{"opa:off"}}),
+			denied: "spec.plugins[0]: Invalid value"},
+		{name: "a destination with host and hostRegex", rt: runtime("both", "both", agentv1.AgentRuntimeSpec{
+			Auth: &agentv1.AgentAuth{Outbound: []agentv1.OutboundRoute{route("a", "a", "aud")}}}),
+			denied: "a destination has exactly one of host and hostRegex"},
+		{name: "a route without audiences", rt: runtime("noaud", "noaud", agentv1.AgentRuntimeSpec{
+			Auth: &agentv1.AgentAuth{Outbound: []agentv1.OutboundRoute{route("a", "")}}}),
+			denied: "spec.auth.outbound[0].audiences"},
+		{name: "ibac from the preset", rt: runtime("ibac", "ibac", agentv1.AgentRuntimeSpec{PluginPreset: agentv1.PluginPresetIBACOnly}),
+			denied: "AgentRuntime validate-rt/ibac: spec.pluginPreset: preset ibac-only runs ibac (enforce), and trustsync's AuthBridge data plane has no ibac plugin"},
+		{name: "a hostRegex without a glob", rt: runtime("regex", "regex", agentv1.AgentRuntimeSpec{
+			Auth: &agentv1.AgentAuth{Outbound: []agentv1.OutboundRoute{route("", `[a-z]+\.svc`, "aud")}}}),
+			denied: "spec.auth.outbound[0].destination.hostRegex"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := env.Client.Create(ctx, c.rt)

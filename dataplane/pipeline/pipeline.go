@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+
+	"github.com/go-logr/logr"
 )
 
 // MaxBodyBytes bounds a buffered request or response body (and an SSE frame), as
@@ -39,6 +42,17 @@ type Pipeline struct {
 	runners   []Runner
 
 	readsBody, readsResponseBody bool
+	// warn logs the denials of observe entries; nil logs nothing.
+	warn *slog.Logger
+}
+
+// Option configures a pipeline.
+type Option func(*Pipeline)
+
+// WithLog logs each denial of an observe entry at WARN on l, as upstream does ("plugin
+// would have denied (shadow)"): a denial nobody enforces should not go unnoticed.
+func WithLog(l logr.Logger) Option {
+	return func(p *Pipeline) { p.warn = slog.New(logr.ToSlogHandler(l)) }
 }
 
 type entryOf[T any] struct {
@@ -64,8 +78,11 @@ func responseOrder[T any](in []entryOf[T]) []entryOf[T] {
 
 // New makes the pipeline of a direction. It refuses an entry whose plugin handles
 // nothing and an unknown on_error.
-func New(d Direction, entries []Entry) (*Pipeline, error) {
+func New(d Direction, entries []Entry, opts ...Option) (*Pipeline, error) {
 	p := &Pipeline{direction: d, entries: slices.Clone(entries)}
+	for _, o := range opts {
+		o(p)
+	}
 	for i, e := range entries {
 		if e.Plugin == nil {
 			return nil, fmt.Errorf("%s pipeline entry %d: no plugin", d, i)
@@ -157,24 +174,36 @@ func (p *Pipeline) Run(ctx context.Context) {
 }
 
 // Request runs the request handlers in order. It returns the first enforced denial
-// (with Plugin filled); an observed denial is recorded and the request goes on. A
-// cancelled ctx ends the run with pipeline.cancelled.
+// (with Plugin filled); an observed denial is recorded and the request goes on. An
+// observe entry only looks: a body it sets is put back. A cancelled ctx ends the run with
+// pipeline.cancelled.
 func (p *Pipeline) Request(ctx context.Context, r *Request) *Deny {
 	for _, e := range p.request {
 		if ctx.Err() != nil {
 			return &Deny{Code: CodeCancelled, Message: "the request was cancelled", Plugin: "pipeline"}
 		}
-		if d := record(r, e.name, e.observe, PhaseRequest, e.h.OnRequest(ctx, r)); d != nil {
+		body := r.Body
+		d := e.h.OnRequest(ctx, r)
+		if e.observe {
+			r.Body = body
+		}
+		if d := p.record(r, e.name, e.observe, PhaseRequest, d); d != nil {
 			return d
 		}
 	}
 	return nil
 }
 
-// Response runs the response handlers, last plugin first; r.Response must be set.
+// Response runs the response handlers, last plugin first; r.Response must be set. As
+// on requests, a body an observe entry sets is put back.
 func (p *Pipeline) Response(ctx context.Context, r *Request) *Deny {
 	for _, e := range p.response {
-		if d := record(r, e.name, e.observe, PhaseResponse, e.h.OnResponse(ctx, r)); d != nil {
+		body := r.Response.Body
+		d := e.h.OnResponse(ctx, r)
+		if e.observe {
+			r.Response.Body = body
+		}
+		if d := p.record(r, e.name, e.observe, PhaseResponse, d); d != nil {
 			return d
 		}
 	}
@@ -185,7 +214,7 @@ func (p *Pipeline) Response(ctx context.Context, r *Request) *Deny {
 func (p *Pipeline) Frame(ctx context.Context, r *Request, frame []byte) *Deny {
 	for _, e := range p.frame {
 		if d := e.h.OnFrame(ctx, r, frame); d != nil {
-			if d = record(r, e.name, e.observe, PhaseResponse, d); d != nil {
+			if d = p.record(r, e.name, e.observe, PhaseResponse, d); d != nil {
 				return d
 			}
 		}
@@ -194,7 +223,7 @@ func (p *Pipeline) Frame(ctx context.Context, r *Request, frame []byte) *Deny {
 }
 
 // record notes a handler's outcome and returns the denial to enforce, if any.
-func record(r *Request, name string, observe bool, phase Phase, d *Deny) *Deny {
+func (p *Pipeline) record(r *Request, name string, observe bool, phase Phase, d *Deny) *Deny {
 	if d == nil {
 		r.Invocations = append(r.Invocations, Invocation{Plugin: name, Phase: phase, Action: ActionAllow})
 		return nil
@@ -202,6 +231,11 @@ func record(r *Request, name string, observe bool, phase Phase, d *Deny) *Deny {
 	d.Plugin = name
 	if observe {
 		r.Invocations = append(r.Invocations, Invocation{Plugin: name, Phase: phase, Action: ActionShadow, Code: d.Code})
+		if p.warn != nil {
+			// Nothing of the request: its path, headers and body may carry credentials (the
+			// access log has the exchange, redacted, with this invocation).
+			p.warn.Warn("plugin would have denied (shadow)", "plugin", name, "direction", string(p.direction), "phase", string(phase), "code", d.Code, "reason", d.Message)
+		}
 		return nil
 	}
 	r.Invocations = append(r.Invocations, Invocation{Plugin: name, Phase: phase, Action: ActionDeny, Code: d.Code})

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/go-logr/logr"
 )
 
 // probe records its calls in order and denies where told.
@@ -161,5 +164,94 @@ func TestDenyRendering(t *testing.T) {
 		if w.Code != 403 {
 			t.Errorf("%+v: %d", r, w.Code)
 		}
+	}
+}
+
+// rewriter sets a new body on the request and the response, and denies where told.
+type rewriter struct {
+	deny bool
+}
+
+func (*rewriter) Name() string                                { return "rewriter" }
+func (w *rewriter) OnRequest(context.Context, *Request) *Deny { return nil }
+func (w *rewriter) OnResponse(_ context.Context, r *Request) *Deny {
+	r.Response.Body = []byte("rewritten")
+	if w.deny {
+		return Denied(CodeContentBlocked, "would block")
+	}
+	return nil
+}
+
+type requestRewriter struct{ rewriter }
+
+func (w *requestRewriter) OnRequest(_ context.Context, r *Request) *Deny {
+	r.Body = []byte("rewritten")
+	if w.deny {
+		return Denied(CodeContentBlocked, "would block")
+	}
+	return nil
+}
+
+// TestObserve: an observe entry's denial is recorded, logged at WARN and not enforced,
+// and the body it sets is put back; an enforce entry's is kept.
+func TestObserve(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		onError  OnError
+		deny     bool
+		wantBody string
+		wantDeny bool
+		wantWarn bool
+	}{
+		{name: "observe, denying", onError: Observe, deny: true, wantBody: "original", wantWarn: true},
+		{name: "observe, allowing", onError: Observe, wantBody: "original"},
+		{name: "enforce, allowing", onError: Enforce, wantBody: "rewritten"},
+		{name: "enforce, denying", onError: Enforce, deny: true, wantBody: "rewritten", wantDeny: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf strings.Builder
+			log := logr.FromSlogHandler(slog.NewJSONHandler(&buf, nil))
+			p, err := New(Outbound, []Entry{{Plugin: &requestRewriter{rewriter{deny: tc.deny}}, OnError: tc.onError}}, WithLog(log))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &Request{Direction: Outbound, Body: []byte("original"), Path: "/reset/secret-token"}
+			d := p.Request(t.Context(), r)
+			if (d != nil) != tc.wantDeny || string(r.Body) != tc.wantBody {
+				t.Errorf("request: denial %v, body %q; want denial %v, body %q", d, r.Body, tc.wantDeny, tc.wantBody)
+			}
+			if d == nil {
+				r.Response = &Response{StatusCode: 200, Body: []byte("original")}
+				d = p.Response(t.Context(), r)
+				if (d != nil) != tc.wantDeny || string(r.Response.Body) != tc.wantBody {
+					t.Errorf("response: denial %v, body %q; want denial %v, body %q", d, r.Response.Body, tc.wantDeny, tc.wantBody)
+				}
+			}
+			lines := strings.Count(buf.String(), "\n")
+			switch {
+			case !tc.wantWarn && lines != 0:
+				t.Errorf("logged %s", buf.String())
+			case tc.wantWarn && lines != 2: // the request's and the response's
+				t.Errorf("want two WARN lines, got %q", buf.String())
+			case tc.wantWarn:
+				var line map[string]any
+				if err := json.Unmarshal([]byte(strings.SplitN(buf.String(), "\n", 2)[0]), &line); err != nil {
+					t.Fatal(err)
+				}
+				if line["level"] != "WARN" || line["msg"] != "plugin would have denied (shadow)" || line["plugin"] != "rewriter" || line["code"] != CodeContentBlocked || line["phase"] != "request" {
+					t.Errorf("log line %v", line)
+				}
+				if strings.Contains(buf.String(), "secret-token") {
+					t.Error("the log carries the request's path")
+				}
+			}
+			want := ActionAllow
+			if tc.deny {
+				want = map[OnError]Action{Observe: ActionShadow, Enforce: ActionDeny}[tc.onError]
+			}
+			if len(r.Invocations) == 0 || r.Invocations[0].Action != want {
+				t.Errorf("invocations %+v, want the first %s", r.Invocations, want)
+			}
+		})
 	}
 }

@@ -35,7 +35,8 @@ type Request struct {
 	// is forwarded.
 	Header http.Header
 	// Body is the request body when a plugin of the pipeline reads bodies (at most
-	// MaxBodyBytes), else nil.
+	// MaxBodyBytes), else nil. A plugin that changes it sets a new slice and never writes
+	// into this one, so the pipeline can undo an observe entry's change.
 	Body []byte
 
 	// Peer is the other sidecar authenticated by mutual TLS: inbound the caller, at the
@@ -184,7 +185,7 @@ type Response struct {
 	StatusCode int
 	Header     http.Header
 	// Body is the buffered body when a plugin reads response bodies and the response is
-	// not streamed; nil otherwise.
+	// not streamed; nil otherwise. As Request.Body, changed only by setting a new slice.
 	Body []byte
 	// Streaming marks a text/event-stream response: the response plugins decide on its
 	// status and headers before the first frame, and the frame handlers on each frame.

@@ -70,6 +70,8 @@ type agent struct {
 	rt      *agentv1.AgentRuntime
 	target  *workload
 	summary Agent
+	// entries say where each entry of a preset pipeline came from; nil without a preset.
+	entries map[string]authbridge.EntrySource
 }
 
 // namespaceState is what the expansion knows about one namespace with agents.
@@ -328,14 +330,27 @@ func (e *expansion) expandAgent(a *agent) {
 	ns.needSPIRE = ns.needSPIRE || (settings.SPIRE && settings.Injected)
 	ns.needBridge = ns.needBridge || (settings.TLSBridge && settings.Injected)
 
+	// The agent's pipeline and routes are checked whether or not it is injected, so a
+	// bad value is reported even where it does not apply yet.
+	preset, ok := e.resolvePreset(a)
+	if !ok {
+		return
+	}
+	routes, ok := e.agentRoutes(a, ns)
+	if !ok {
+		return
+	}
 	sa := e.ensureServiceAccount(a)
 	spiffeID, ok := e.addSPIFFEID(a, settings, sa)
 	if !ok {
 		return
 	}
-	agentConfig, ok := e.addAgentConfig(a, ns, settings)
+	agentConfig, ok := e.addAgentConfig(a, ns, settings, preset, routes)
 	if !ok {
 		return
+	}
+	if !settings.Injected {
+		routes = nil // nothing reads them
 	}
 	envoyConfig, ok := e.addEnvoyConfig(a, ns, settings, agentConfig)
 	if !ok {
@@ -347,7 +362,7 @@ func (e *expansion) expandAgent(a *agent) {
 	if registered {
 		clientID = agentid.ClientID(spiffeID, a.rt.Namespace, a.target.obj.GetName())
 	}
-	hash := configHash(settings, agentConfig, envoyConfig, authbridge.HelperConf(e.p, ns.env), e.p)
+	hash := configHash(settings, agentConfig, envoyConfig, routes, authbridge.HelperConf(e.p, ns.env), e.p)
 	markWorkload(a, settings, hash, registered)
 	a.summary = summarize(a, settings, sa, spiffeID, clientID, hash)
 }
@@ -375,7 +390,7 @@ func (e *expansion) resolveSettings(a *agent, ns *namespaceState) (authbridge.Se
 // there, and the AgentRuntime otherwise.
 func settingError(a *agent, ns *namespaceState, err error) *manifest.Error {
 	var se *authbridge.SettingError
-	if errors.As(err, &se) && se.InNamespaceConfig && ns.runtimeCM != nil {
+	if errors.As(err, &se) && se.InNamespaceConfig && ns != nil && ns.runtimeCM != nil {
 		return manifest.Errorf(ns.runtimeCM, "data."+agentv1.KeyConfigYAML+": "+se.Field, "%v (used by AgentRuntime %s)", se.Err, a.rt.Name)
 	} else if errors.As(err, &se) {
 		return manifest.Errorf(a.obj, se.Field, "%v", se.Err)
@@ -422,27 +437,66 @@ func (e *expansion) addSPIFFEID(a *agent, settings authbridge.Settings, sa strin
 	return id.String(), true
 }
 
-// addAgentConfig adds, for an injected agent, the ConfigMap of its sidecar's config and,
-// with the TLS bridge, its Certificate; it returns the config, nil when not injected.
-func (e *expansion) addAgentConfig(a *agent, ns *namespaceState, settings authbridge.Settings) ([]byte, bool) {
+// resolvePreset resolves the agent's spec.pluginPreset, spec.plugins and spec.onError;
+// nil without a preset.
+func (e *expansion) resolvePreset(a *agent) ([]authbridge.PresetChoice, bool) {
+	choices, err := authbridge.ResolvePreset(&a.rt.Spec)
+	for _, p := range manifest.Errors(err) {
+		e.fail(settingError(a, nil, p))
+	}
+	return choices, err == nil
+}
+
+// agentRoutes renders the agent's own routes.yaml from spec.auth.outbound, followed by
+// the routes of the namespace's authproxy-routes in the build; nil when the agent has
+// none of its own.
+func (e *expansion) agentRoutes(a *agent, ns *namespaceState) ([]byte, bool) {
+	if !authbridge.HasOwnRoutes(a.rt) {
+		return nil, true
+	}
+	var namespace []sidecarconfig.Route
+	if cm := e.lookup(manifest.Ref{Kind: "ConfigMap", Namespace: ns.name, Name: agentv1.ConfigMapAuthProxyRoutes}); cm != nil {
+		data, _, _ := unstructured.NestedString(cm.Object, "data", agentv1.KeyRoutesYAML)
+		// A file the sidecar would refuse is reported at the ConfigMap (checkRoutes).
+		namespace, _ = sidecarconfig.LoadRoutes([]byte(data))
+	}
+	routes, err := authbridge.AgentRoutes(a.rt.Spec.Auth.Outbound, namespace)
+	for _, p := range manifest.Errors(err) {
+		e.fail(settingError(a, nil, p))
+	}
+	return routes, err == nil
+}
+
+// addAgentConfig adds, for an injected agent, the ConfigMap of its sidecar's config,
+// with its own routes their ConfigMap, and with the TLS bridge its Certificate; it
+// returns the config, nil when not injected.
+func (e *expansion) addAgentConfig(a *agent, ns *namespaceState, settings authbridge.Settings, preset []authbridge.PresetChoice, routes []byte) ([]byte, bool) {
 	if !settings.Injected {
 		return nil, true
 	}
 	w := a.target
-	agentConfig, err := authbridge.AgentConfig(authbridge.AgentInput{
+	agentConfig, entries, err := authbridge.AgentConfigSources(authbridge.AgentInput{
 		Runtime:          ns.runtime,
 		Env:              ns.env,
 		Settings:         settings,
 		Ports:            authbridge.PlanPorts(&w.spec),
 		AllowedAudiences: allowedAudiences(a.rt),
 		SPIFFESocket:     e.p.Spire.SocketPath,
+		Preset:           preset,
+		OwnRoutes:        routes != nil,
 	})
 	if err != nil {
-		e.fail(manifest.Errorf(a.obj, "spec.identity.allowedAudiences", "%v", err))
+		for _, p := range manifest.Errors(err) {
+			e.fail(settingError(a, nil, p))
+		}
 		return nil, false
 	}
+	a.entries = entries
 	name := agentv1.ConfigMapAgentConfigPrefix + w.obj.GetName()
 	e.add(configMap(forAgent("v1", "ConfigMap", a.rt.Namespace, name, a), map[string]string{agentv1.KeyConfigYAML: string(agentConfig)}))
+	if routes != nil {
+		e.add(configMap(forAgent("v1", "ConfigMap", a.rt.Namespace, agentv1.ConfigMapAgentRoutesPrefix+w.obj.GetName(), a), map[string]string{agentv1.KeyRoutesYAML: string(routes)}))
+	}
 	if settings.TLSBridge {
 		e.add(tlsBridgeCertificate(a))
 	}
@@ -550,7 +604,7 @@ func allowedAudiences(rt *agentv1.AgentRuntime) []string {
 
 // configHash changes whenever anything the agent's pods are built from changes, so that
 // a new revision rolls them; equal inputs give equal hashes.
-func configHash(s authbridge.Settings, agentConfig []byte, envoyConfig map[string]string, helperConf string, p *gitopsv1.Platform) string {
+func configHash(s authbridge.Settings, agentConfig []byte, envoyConfig map[string]string, routes []byte, helperConf string, p *gitopsv1.Platform) string {
 	in := map[string]any{
 		"settings":     s,
 		"config":       string(agentConfig),
@@ -558,6 +612,9 @@ func configHash(s authbridge.Settings, agentConfig []byte, envoyConfig map[strin
 	}
 	if envoyConfig != nil { // only envoy-sidecar agents: the others' hashes stay as they were
 		in["envoy"] = envoyConfig
+	}
+	if routes != nil { // only agents with routes of their own, which the sidecar reads at start
+		in["routes"] = string(routes)
 	}
 	// Only what the pods really get: the images and spiffe-helper of injected agents.
 	if s.Injected {

@@ -16,8 +16,8 @@ import (
 
 // checkSidecarConfigs reads what the sidecars will read with the sidecar's own loader,
 // so a configuration the sidecar would refuse at start never reaches a pod: every
-// authbridge-config-<workload> config.yaml this expansion generated, and every
-// authproxy-routes ConfigMap of the repository. A problem is reported at the object it
+// authbridge-config-<workload> config.yaml and authbridge-routes-<workload> routes.yaml
+// this expansion generated, and every authproxy-routes ConfigMap of the repository. A problem is reported at the object it
 // comes from: the namespace's authbridge-runtime-config (the base of every agent's
 // config), its authbridge-config (when the pipeline is synthesized from it), or the
 // AgentRuntime.
@@ -33,6 +33,14 @@ func (e *expansion) checkSidecarConfigs() {
 		}
 		data, _, _ := unstructured.NestedString(cm.Object, "data", agentv1.KeyConfigYAML)
 		e.checkAgentConfig(a, e.namespaces[a.rt.Namespace], name, []byte(data))
+		routes := agentv1.ConfigMapAgentRoutesPrefix + a.target.obj.GetName()
+		if cm := e.lookup(manifest.Ref{Kind: "ConfigMap", Namespace: a.rt.Namespace, Name: routes}); cm != nil && cm.Source == "" && cm.GetLabels()[LabelAgentRuntime] == a.rt.Name {
+			data, _, _ := unstructured.NestedString(cm.Object, "data", agentv1.KeyRoutesYAML)
+			if _, err := sidecarconfig.LoadRoutes([]byte(data)); err != nil {
+				// Built from checked routes, so a bug of trustsync's if it happens.
+				e.fail(manifest.Errorf(a.obj, "spec.auth.outbound", "trustsync would generate ConfigMap %s/%s for AgentRuntime %s, whose routes.yaml the AuthBridge sidecar refuses: %v", a.rt.Namespace, routes, a.rt.Name, err))
+			}
+		}
 	}
 	for _, o := range e.objs {
 		if o.Source != "" && o.GetKind() == "ConfigMap" && o.GroupVersionKind().Group == "" && o.GetName() == agentv1.ConfigMapAuthProxyRoutes {
@@ -97,9 +105,20 @@ func (e *expansion) sidecarProblem(a *agent, ns *namespaceState, name string, fe
 	_, repoPipeline := ns.runtime["pipeline"]
 	repoPipeline = repoPipeline && ns.runtimeCM != nil
 	pipeline := under([]string{"pipeline"})
+	entry, src, rest := presetEntry(a, fe.Field)
 	switch {
 	case pipeline && strings.Contains(fe.Field, ".config.allowed_audiences") && len(allowedAudiences(a.rt)) > 0:
 		return manifest.Errorf(a.obj, "spec.identity.allowedAudiences", "%v (%s of the sidecar's config.yaml)", fe.Err, fe.Field)
+	case entry != "" && (src.Field == "" || strings.HasPrefix(rest, ".config")) && src.Base != "" && repoPipeline:
+		// A plugin's config, or an entry kept, from the repository's pipeline.
+		return manifest.Errorf(ns.runtimeCM, "data."+agentv1.KeyConfigYAML+": "+src.Base+rest, "%v (used by AgentRuntime %s, whose spec.pluginPreset composes %s)", fe.Err, a.rt.Name, entry)
+	case entry != "" && strings.HasPrefix(rest, ".config") && ns.envCM != nil:
+		return generated(ns.envCM, "data")
+	case entry != "" && src.Field != "" && !strings.HasPrefix(rest, ".config"):
+		// The entry's policy, which the AgentRuntime chose.
+		return manifest.Errorf(a.obj, src.Field, "%v (%s of the config.yaml trustsync would generate in ConfigMap %s/%s; in spec.plugins, %q leaves %s out)", fe.Err, fe.Field, a.rt.Namespace, name, src.Plugin+":off", src.Plugin)
+	case entry != "":
+		return generated(a.obj, "")
 	case under(trustsyncWrites) || (under(trustsyncWritesProxy) && modeOf(a) != agentv1.AuthBridgeEnvoySidecar):
 		return generated(a.obj, "")
 	case pipeline && !repoPipeline && ns.envCM != nil:
@@ -115,6 +134,18 @@ func (e *expansion) sidecarProblem(a *agent, ns *namespaceState, name string, fe
 	default:
 		return generated(a.obj, "")
 	}
+}
+
+// presetEntry finds the entry of the agent's preset pipeline a field is in: the entry's
+// field, where it came from, and the rest of the field after the entry's; "" when the
+// field is in none.
+func presetEntry(a *agent, field string) (string, authbridge.EntrySource, string) {
+	for entry, src := range a.entries {
+		if rest, ok := strings.CutPrefix(field, entry); ok && (rest == "" || rest[0] == '.') {
+			return entry, src, rest
+		}
+	}
+	return "", authbridge.EntrySource{}, ""
 }
 
 // modeOf is the mode the agent's settings resolved to, as written into the AgentRuntime.

@@ -2,6 +2,7 @@ package authbridge
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/security/authbridge/sidecarconfig"
 )
 
 // TLSBridgeCADir is where the TLS-bridge CA is mounted in every container.
@@ -132,13 +134,27 @@ type AgentInput struct {
 	AllowedAudiences []string
 	// SPIFFESocket is the Workload API address inside the pod.
 	SPIFFESocket string
+	// Preset is the agent's resolved spec.pluginPreset (ResolvePreset); nil keeps the
+	// namespace's pipeline.
+	Preset []PresetChoice
+	// OwnRoutes says the agent's sidecar reads its own routes (HasOwnRoutes), so its
+	// token exchange must read the routes file.
+	OwnRoutes bool
 }
 
 // AgentConfig renders the per-agent config.yaml (ConfigMap authbridge-config-<workload>):
 // the namespace document with the agent's mode, listeners, mTLS, TLS bridge and SPIFFE
-// settings, and a synthesized pipeline when the namespace has none. Keys come out sorted,
-// so the same input always gives the same bytes.
+// settings, and a synthesized pipeline when the namespace has none, or the agent's
+// preset pipeline. Keys come out sorted, so the same input always gives the same bytes.
+// A problem of the agent's fields is a *SettingError naming the field.
 func AgentConfig(in AgentInput) ([]byte, error) {
+	data, _, err := AgentConfigSources(in)
+	return data, err
+}
+
+// AgentConfigSources is AgentConfig with, for a preset pipeline, where each of its
+// entries came from (by field, e.g. pipeline.inbound.plugins[1]); nil without a preset.
+func AgentConfigSources(in AgentInput) ([]byte, map[string]EntrySource, error) {
 	doc := runtime.DeepCopyJSON(in.Runtime)
 	if doc == nil { // a namespace document that does not parse, refused where it is parsed
 		doc = map[string]any{}
@@ -146,9 +162,21 @@ func AgentConfig(in AgentInput) ([]byte, error) {
 	if _, ok := doc["pipeline"]; !ok {
 		doc["pipeline"] = synthesizePipeline(in.Env)
 	}
+	var sources map[string]EntrySource
+	if in.Preset != nil {
+		// The preset composes the pipeline whatever the namespace's is, as upstream: the
+		// namespace's (or the synthesized) pipeline only seeds the plugins' configs.
+		base, _ := doc["pipeline"].(map[string]any)
+		doc["pipeline"], sources = presetPipeline(base, in.Env, in.Preset)
+	}
 	if len(in.AllowedAudiences) > 0 {
-		if err := setAllowedAudiences(doc, in.AllowedAudiences); err != nil {
-			return nil, err
+		if err := setAllowedAudiences(doc, in.AllowedAudiences, in.Preset != nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	if in.OwnRoutes {
+		if err := readRoutesFile(doc); err != nil {
+			return nil, nil, err
 		}
 	}
 	s := in.Settings
@@ -182,16 +210,57 @@ func AgentConfig(in AgentInput) ([]byte, error) {
 	if s.SPIRE {
 		doc["spiffe"] = map[string]any{"socket": in.SPIFFESocket}
 	}
-	return yaml.Marshal(doc)
+	data, err := yaml.Marshal(doc)
+	return data, sources, err
 }
 
-func setAllowedAudiences(doc map[string]any, audiences []string) error {
+// stagePlugins are the entries of a pipeline stage that run (not on_error: off), as maps.
+func stagePlugins(doc map[string]any, direction string) []map[string]any {
 	pipeline, _ := doc["pipeline"].(map[string]any)
-	inbound, _ := pipeline["inbound"].(map[string]any)
-	plugins, _ := inbound["plugins"].([]any)
+	stage, _ := pipeline[direction].(map[string]any)
+	plugins, _ := stage["plugins"].([]any)
+	var out []map[string]any
 	for _, p := range plugins {
-		plugin, ok := p.(map[string]any)
-		if !ok || plugin["name"] != "jwt-validation" {
+		if plugin, ok := p.(map[string]any); ok && plugin["on_error"] != string(agentv1.PluginPolicyOff) {
+			out = append(out, plugin)
+		}
+	}
+	return out
+}
+
+// readRoutesFile makes the agent's token exchange read the routes file, where the
+// webhook mounts the agent's own routes (upstream writes routes.file too).
+func readRoutesFile(doc map[string]any) error {
+	found := false
+	for _, plugin := range stagePlugins(doc, "outbound") {
+		if plugin["name"] != sidecarconfig.PluginTokenExchange {
+			continue
+		}
+		found = true
+		config, _ := plugin["config"].(map[string]any)
+		if config == nil {
+			config = map[string]any{}
+			plugin["config"] = config
+		}
+		routes, _ := config["routes"].(map[string]any)
+		if routes == nil {
+			routes = map[string]any{}
+			config["routes"] = routes
+		}
+		if file, set := routes["file"]; set && file != sidecarconfig.DefaultRoutesFile {
+			return &SettingError{Field: "spec.auth.outbound", Err: fmt.Errorf("the agent's routes are mounted at %s, and its token-exchange reads routes.file %v (from the namespace's %s): remove routes.file there", sidecarconfig.DefaultRoutesFile, file, agentv1.ConfigMapAuthBridgeRuntimeConfig)}
+		}
+		routes["file"] = sidecarconfig.DefaultRoutesFile
+	}
+	if !found {
+		return &SettingError{Field: "spec.auth.outbound", Err: errors.New("no token-exchange runs in the agent's outbound pipeline, so nothing would read these routes: run token-exchange (spec.pluginPreset auth-only or full, or the namespace's pipeline), or remove them")}
+	}
+	return nil
+}
+
+func setAllowedAudiences(doc map[string]any, audiences []string, preset bool) error {
+	for _, plugin := range stagePlugins(doc, "inbound") {
+		if plugin["name"] != sidecarconfig.PluginJWTValidation {
 			continue
 		}
 		config, _ := plugin["config"].(map[string]any)
@@ -206,7 +275,11 @@ func setAllowedAudiences(doc map[string]any, audiences []string) error {
 		config["allowed_audiences"] = list
 		return nil
 	}
-	return fmt.Errorf("extra audiences need a jwt-validation plugin in the inbound pipeline of the namespace's %s", agentv1.ConfigMapAuthBridgeRuntimeConfig)
+	err := fmt.Errorf("extra audiences need a jwt-validation plugin in the inbound pipeline of the namespace's %s", agentv1.ConfigMapAuthBridgeRuntimeConfig)
+	if preset {
+		err = errors.New("extra audiences need jwt-validation, which the agent's spec.pluginPreset (or spec.plugins) leaves off")
+	}
+	return &SettingError{Field: "spec.identity.allowedAudiences", Err: err}
 }
 
 // HelperConf is spiffe-helper's configuration for a namespace whose authbridge-config

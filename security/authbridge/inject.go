@@ -56,6 +56,9 @@ type InjectInput struct {
 	Namespace string
 	// Registered says the agent has a Keycloak client, whose credentials are mounted.
 	Registered bool
+	// OwnRoutes says the agent has routes of its own (HasOwnRoutes), mounted instead of
+	// the namespace's authproxy-routes.
+	OwnRoutes bool
 	// SPIREPresent says the SPIFFE CSI driver exists in the cluster. Without it the
 	// socket is never mounted, whatever the settings say: the pod would hang.
 	SPIREPresent bool
@@ -142,10 +145,16 @@ func (inj *Injection) addSidecarVolumes(in InjectInput) []corev1.VolumeMount {
 		{Name: VolumeConfig, MountPath: "/etc/authbridge", ReadOnly: true},
 		{Name: VolumeRoutes, MountPath: "/etc/authproxy", ReadOnly: true},
 	}
+	// The agent's own routes are rendered from Git with its config, so not optional: a
+	// pod admitted before they are applied waits for them rather than run without.
+	routes := configMapVolume(VolumeRoutes, agentv1.ConfigMapAuthProxyRoutes, true)
+	if in.OwnRoutes {
+		routes = configMapVolume(VolumeRoutes, agentv1.ConfigMapAgentRoutesPrefix+in.Workload, false)
+	}
 	inj.Volumes = []corev1.Volume{
 		{Name: VolumeSharedData, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		configMapVolume(VolumeConfig, agentv1.ConfigMapAgentConfigPrefix+in.Workload, false),
-		configMapVolume(VolumeRoutes, agentv1.ConfigMapAuthProxyRoutes, true),
+		routes,
 	}
 	if inj.SPIRE {
 		mounts = inj.addSPIREVolumes(in.Platform, mounts)

@@ -162,6 +162,7 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 		Workload:             w.Name,
 		Namespace:            pod.Namespace,
 		Registered:           agentid.Registered(p, rt.Spec.Type),
+		OwnRoutes:            authbridge.HasOwnRoutes(rt),
 		SPIREPresent:         present,
 		OutboundPortsExclude: pod.Annotations[agentv1.AnnotationOutboundPortsExclude],
 		InboundPortsExclude:  pod.Annotations[agentv1.AnnotationInboundPortsExclude],

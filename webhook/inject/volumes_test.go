@@ -276,3 +276,46 @@ func TestEnvoyConfigMount(t *testing.T) {
 		})
 	}
 }
+
+// TestRoutesMount: an agent with spec.auth.outbound reads its own routes ConfigMap
+// (rendered from Git, so not optional), in every sidecar data plane, where the others read
+// the namespace's optional authproxy-routes.
+func TestRoutesMount(t *testing.T) {
+	own := &agentv1.AgentAuth{Outbound: []agentv1.OutboundRoute{{Destination: agentv1.RouteDestination{Host: "tool.team-b"}, Audiences: []string{"tool"}}}}
+	for _, c := range []struct {
+		name     string
+		spec     agentv1.AgentRuntimeSpec
+		want     string
+		optional bool
+	}{
+		{name: "proxy-sidecar", want: "authproxy-routes", optional: true},
+		{name: "proxy-sidecar, own routes", spec: agentv1.AgentRuntimeSpec{Auth: own}, want: "authbridge-routes-weather"},
+		{name: "lite, own routes", spec: agentv1.AgentRuntimeSpec{AuthBridgeMode: agentv1.AuthBridgeLite, Auth: own}, want: "authbridge-routes-weather"},
+		{name: "envoy-sidecar, own routes", spec: agentv1.AgentRuntimeSpec{AuthBridgeMode: agentv1.AuthBridgeEnvoySidecar, Auth: own}, want: "authbridge-routes-weather"},
+		{name: "an empty auth", spec: agentv1.AgentRuntimeSpec{Auth: &agentv1.AgentAuth{}}, want: "authproxy-routes", optional: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := NewMutator(&fakeCluster{runtime: runtimeFor("Deployment", "weather", c.spec)})
+			pod := testPod(nil)
+			d, err := m.Mutate(context.Background(), pod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAdmitted(t, m, testPod(nil), pod, d)
+			i := slices.IndexFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "authproxy-routes" })
+			if i < 0 || pod.Spec.Volumes[i].ConfigMap == nil {
+				t.Fatalf("no authproxy-routes ConfigMap volume: %+v", pod.Spec.Volumes)
+			}
+			cm := pod.Spec.Volumes[i].ConfigMap
+			if cm.Name != c.want || (cm.Optional != nil && *cm.Optional) != c.optional {
+				t.Errorf("routes volume %+v, want ConfigMap %s, optional %v", cm, c.want, c.optional)
+			}
+			sidecar := pod.Spec.Containers[len(pod.Spec.Containers)-1]
+			if !slices.ContainsFunc(sidecar.VolumeMounts, func(vm corev1.VolumeMount) bool {
+				return equality.Semantic.DeepEqual(vm, corev1.VolumeMount{Name: "authproxy-routes", MountPath: "/etc/authproxy", ReadOnly: true})
+			}) {
+				t.Errorf("%s mounts %+v, want the routes at /etc/authproxy read-only", sidecar.Name, sidecar.VolumeMounts)
+			}
+		})
+	}
+}

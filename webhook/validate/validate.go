@@ -60,6 +60,15 @@ func (v *AgentRuntimes) Handle(ctx context.Context, req admission.Request) admis
 		}
 		return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: %v", rt.Namespace, rt.Name, err))
 	}
+	// The plugin pipeline and the routes, as render refuses them: the schema cannot know
+	// which plugins the data plane has or which regexes have a glob.
+	_, err = authbridge.ResolvePreset(&rt.Spec)
+	if err == nil && authbridge.HasOwnRoutes(&rt) {
+		_, err = authbridge.AgentRoutes(rt.Spec.Auth.Outbound, nil)
+	}
+	if err != nil {
+		return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: %s", rt.Namespace, rt.Name, joined(err)))
+	}
 	w := agentid.TargetOf(&rt)
 	others, err := v.Cluster.AgentRuntimes(ctx, rt.Namespace, w)
 	if err != nil {
@@ -112,4 +121,16 @@ func (v *AuthorizationPolicies) Handle(_ context.Context, req admission.Request)
 
 func errored(err error) admission.Response {
 	return admission.Errored(http.StatusInternalServerError, err)
+}
+
+// joined is the problems of an errors.Join on one line.
+func joined(err error) string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		parts := make([]string, 0, len(j.Unwrap()))
+		for _, e := range j.Unwrap() {
+			parts = append(parts, e.Error())
+		}
+		return strings.Join(parts, "; ")
+	}
+	return err.Error()
 }

@@ -72,6 +72,84 @@ const (
 // EgressEnforcements lists the valid EgressEnforcement values.
 var EgressEnforcements = []EgressEnforcement{EgressEnforceRedirect, EgressNone}
 
+// PluginPreset names a composition of the AuthBridge plugin pipeline.
+// +kubebuilder:validation:Enum=auth-only;ibac-only;full
+type PluginPreset string
+
+const (
+	// PluginPresetAuthOnly runs jwt-validation inbound and token-exchange outbound.
+	PluginPresetAuthOnly PluginPreset = "auth-only"
+	// PluginPresetIBACOnly runs the parsers and ibac (intent-based access control).
+	PluginPresetIBACOnly PluginPreset = "ibac-only"
+	// PluginPresetFull runs every preset plugin but token-broker.
+	PluginPresetFull PluginPreset = "full"
+)
+
+// PluginPresets lists the valid PluginPreset values.
+var PluginPresets = []PluginPreset{PluginPresetAuthOnly, PluginPresetIBACOnly, PluginPresetFull}
+
+// PluginPolicy is what a plugin's denials do: enforce them, only record them (observe),
+// or leave the plugin out (off). It is the on_error of the plugin's pipeline entry.
+// +kubebuilder:validation:Enum=enforce;observe;off
+type PluginPolicy string
+
+const (
+	PluginPolicyEnforce PluginPolicy = "enforce"
+	PluginPolicyObserve PluginPolicy = "observe"
+	PluginPolicyOff     PluginPolicy = "off"
+)
+
+// PluginPolicies lists the valid PluginPolicy values.
+var PluginPolicies = []PluginPolicy{PluginPolicyEnforce, PluginPolicyObserve, PluginPolicyOff}
+
+// PresetPlugins are the plugins a preset composes, and spec.plugins may name, in
+// upstream's fixed order: inbound first, then outbound.
+var (
+	PresetInboundPlugins  = []string{"a2a-parser", "jwt-validation"}
+	PresetOutboundPlugins = []string{"token-exchange", "token-broker", "inference-parser", "mcp-parser", "ibac"}
+)
+
+// AgentAuth configures how the agent authenticates its calls.
+type AgentAuth struct {
+	// Outbound are the token-exchange routes of the agent's calls: which audience to
+	// ask for when calling a destination. The first route whose destination matches wins.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Outbound []OutboundRoute `json:"outbound,omitempty"`
+}
+
+// OutboundRoute exchanges the agent's token for one with the audiences when it calls
+// the destination.
+type OutboundRoute struct {
+	// Destination is the host the route is for.
+	Destination RouteDestination `json:"destination"`
+	// Audiences to request, typically the destination's SPIFFE ID. The sidecar's routes
+	// carry one audience per route, so trustsync refuses more than one.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=2048
+	Audiences []string `json:"audiences"`
+}
+
+// RouteDestination matches the host of an outbound call (without its port), by one of
+// host and hostRegex.
+// +kubebuilder:validation:XValidation:rule="has(self.host) != has(self.hostRegex)",message="a destination has exactly one of host and hostRegex"
+type RouteDestination struct {
+	// Host is a host name or a glob over the host's `.`-separated labels, as the
+	// sidecar's routes are: `*` stays within a label, `**` crosses labels.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Host string `json:"host,omitempty"`
+	// HostRegex is a regular expression the whole host must match. trustsync writes it
+	// as the equivalent host glob, and refuses one that has none.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	HostRegex string `json:"hostRegex,omitempty"`
+}
+
 // TargetRef points at the workload an AgentRuntime configures, by duck type.
 type TargetRef struct {
 	// APIVersion of the workload, e.g. apps/v1.
@@ -108,6 +186,7 @@ type AgentIdentity struct {
 
 // AgentRuntimeSpec declares a workload to be an agent or tool and how it is secured.
 // +kubebuilder:validation:XValidation:rule="!has(self.tlsBridgeMode) || self.tlsBridgeMode != 'enabled' || !has(self.authBridgeMode) || self.authBridgeMode in ['proxy-sidecar', 'lite']",message="tlsBridgeMode enabled requires authBridgeMode proxy-sidecar or lite"
+// +kubebuilder:validation:XValidation:rule="has(self.pluginPreset) || (!has(self.plugins) && !has(self.onError))",message="plugins and onError take effect only with a pluginPreset (upstream ignores them without one): set pluginPreset, or remove them"
 type AgentRuntimeSpec struct {
 	// Type of the workload.
 	Type AgentType `json:"type"`
@@ -139,6 +218,32 @@ type AgentRuntimeSpec struct {
 	// the namespace default, else enforce-redirect.
 	// +optional
 	EgressEnforcement EgressEnforcement `json:"egressEnforcement,omitempty"`
+
+	// Auth configures how the agent authenticates its calls.
+	// +optional
+	Auth *AgentAuth `json:"auth,omitempty"`
+
+	// PluginPreset composes the agent's AuthBridge plugin pipeline: every preset plugin,
+	// in a fixed order, those outside the preset off. auth-only: jwt-validation,
+	// token-exchange; ibac-only: a2a-parser, inference-parser, mcp-parser, ibac; full: all
+	// of them. Unset keeps the namespace's pipeline.
+	// +optional
+	PluginPreset PluginPreset `json:"pluginPreset,omitempty"`
+
+	// Plugins override the preset's policy per plugin, as NAME or NAME:POLICY (POLICY
+	// enforce, observe or off; a bare NAME is enforce), one entry per plugin. NAME is one
+	// of a2a-parser, jwt-validation, token-exchange, token-broker, inference-parser,
+	// mcp-parser, ibac.
+	// +kubebuilder:validation:MaxItems=7
+	// +kubebuilder:validation:items:MaxLength=32
+	// +kubebuilder:validation:items:Pattern=`^(a2a-parser|jwt-validation|token-exchange|token-broker|inference-parser|mcp-parser|ibac)(:(enforce|observe|off))?$`
+	// +optional
+	Plugins []string `json:"plugins,omitempty"`
+
+	// OnError is the policy of the preset's plugins that spec.plugins does not name;
+	// enforce when unset.
+	// +optional
+	OnError PluginPolicy `json:"onError,omitempty"`
 }
 
 // AgentRuntimeStatus is the observed state of an AgentRuntime.

@@ -61,6 +61,9 @@ const (
 	ConfigMapFeatureGates = "kagenti-feature-gates"
 	// ConfigMapAuthProxyRoutes holds outbound token-exchange routes (key routes.yaml).
 	ConfigMapAuthProxyRoutes = "authproxy-routes"
+	// ConfigMapAgentRoutesPrefix prefixes an agent's own routes, from its
+	// spec.auth.outbound (key routes.yaml), upstream's name for them.
+	ConfigMapAgentRoutesPrefix = "authbridge-routes-"
 
 	KeyConfigYAML       = "config.yaml"
 	KeyHelperConf       = "helper.conf"

@@ -83,7 +83,7 @@ func (b *builder) stage(d pipeline.Direction, s sidecarconfig.ResolvedStage) (*p
 		}
 		entries = append(entries, pipeline.Entry{Plugin: pl, OnError: onError})
 	}
-	return pipeline.New(d, entries)
+	return pipeline.New(d, entries, pipeline.WithLog(b.log))
 }
 
 func (b *builder) plugin(d pipeline.Direction, sp sidecarconfig.Plugin) (pipeline.Plugin, error) {

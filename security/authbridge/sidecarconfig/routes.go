@@ -148,3 +148,10 @@ func checkHostPattern(p *problems, field, pattern string, skip bool) {
 		p.add(field, "%q matches %s, so the outbound pipeline would run for none of it; name the hosts to skip, or remove the plugins you mean to switch off", pattern, all)
 	}
 }
+
+// CheckRouteHost checks a route's host glob as LoadRoutes does.
+func CheckRouteHost(pattern string) error {
+	p := &problems{}
+	checkHostPattern(p, "", pattern, false)
+	return p.err()
+}
