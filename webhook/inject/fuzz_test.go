@@ -26,7 +26,9 @@ func FuzzHandle(f *testing.F) {
 		func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "shared-data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 		},
-		func(p *corev1.Pod) { p.Annotations = map[string]string{agentv1.AnnotationOutboundPortsExclude: "5432,x"} },
+		func(p *corev1.Pod) {
+			p.Annotations = map[string]string{agentv1.AnnotationOutboundPortsExclude: "5432,x"}
+		},
 	} {
 		b, _ := json.Marshal(testPod(mod))
 		for mode := range 4 {

@@ -57,7 +57,7 @@ func TestDrillWebhookDownRefusesOnlyAgentPods(t *testing.T) {
 		t.Fatalf("an agent pod with the webhook down: %v; want it refused, naming the webhook", err)
 	}
 	for what, o := range map[string]client.Object{
-		"a pod that is not an agent's": pod(ns, false),
+		"a pod that is not an agent's":            pod(ns, false),
 		"an agent pod in a namespace not enabled": pod(off, true),
 		"a ConfigMap": &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}},
 	} {
