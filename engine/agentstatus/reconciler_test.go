@@ -206,9 +206,11 @@ func waitEvent(t *testing.T, rt *agentv1.AgentRuntime, eventType, reason string)
 	}
 }
 
-// TestSPIREDetection: permissive mTLS without SPIRE is reported, with a warning, and
-// does not hold Ready back; installing SPIRE's CSI driver clears it.
-func TestSPIREDetection(t *testing.T) {
+// TestDrillSPIREGoneReportsMTLSNotReady: without SPIRE (no SPIFFE CSI driver) an agent's
+// MTLSReady is False with the reason and a warning event while it stays Ready; SPIRE
+// installed, True; SPIRE removed mid-run, False again. (The webhook refuses strict and
+// mounts no socket without SPIRE: webhook TestInjection.)
+func TestDrillSPIREGoneReportsMTLSNotReady(t *testing.T) {
 	ctx := context.Background()
 	namespace(t, "spire-detect", nil, nil)
 	deployment(t, "spire-detect", "planner")
