@@ -74,6 +74,16 @@ func newDrillRepo(t *testing.T, ns string, files map[string]string) (*drillRepo,
 // push replaces apps/ with files and pushes one commit.
 func (d *drillRepo) push(files map[string]string, msg string) string {
 	d.t.Helper()
+	sha := d.commit(files, msg)
+	if err := d.repo.Push(); err != nil {
+		d.t.Fatal(err)
+	}
+	return sha
+}
+
+// commit replaces apps/ with files and commits, without pushing.
+func (d *drillRepo) commit(files map[string]string, msg string) string {
+	d.t.Helper()
 	apps := filepath.Join(d.repo.Dir, "apps")
 	if err := os.RemoveAll(apps); err != nil {
 		d.t.Fatal(err)
@@ -88,9 +98,6 @@ func (d *drillRepo) push(files map[string]string, msg string) string {
 	}
 	sha, err := d.repo.Commit(msg)
 	if err != nil {
-		d.t.Fatal(err)
-	}
-	if err := d.repo.Push(); err != nil {
 		d.t.Fatal(err)
 	}
 	return sha
@@ -439,4 +446,39 @@ func eventually(t *testing.T, what string, check func() error) {
 		}
 	}
 	t.Fatalf("%s: %v\n%s", what, err, s.LogTail())
+}
+
+// TestDrillForcePushAppliesTheNewHead: the tracked branch's history is rewritten (a
+// commit dropped, another force-pushed in its place); the new head is applied whole and
+// gets its status, and the Sync says it is at that commit.
+func TestDrillForcePushAppliesTheNewHead(t *testing.T) {
+	const ns = "drill-forcepush"
+	d, first := newDrillRepo(t, ns, configMaps(ns, 0, 20, "1"))
+	second := d.push(configMaps(ns, 0, 20, "2"), "second")
+	d.wait(second, "success")
+
+	if _, err := d.repo.Git("reset", "--quiet", "--hard", first); err != nil {
+		t.Fatal(err)
+	}
+	rewritten := d.commit(configMaps(ns, 5, 20, "3"), "the second, rewritten")
+	if _, err := d.repo.Git("push", "--quiet", "--force", "origin", "main"); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(rewritten, "success")
+	got := live(t, ns)
+	if len(got) != 20 {
+		t.Errorf("%d ConfigMaps, want the rewritten head's 20: %v", len(got), got)
+	}
+	for i := 5; i < 25; i++ {
+		if rev := got[fmt.Sprintf("cm-%04d", i)]; rev != "3" {
+			t.Errorf("cm-%04d at rev %q, want the rewritten head's 3", i, rev)
+		}
+	}
+	sy := &gitopsv1.Sync{}
+	if err := s.Env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: ns}, sy); err != nil {
+		t.Fatal(err)
+	}
+	if want := "main@sha1:" + rewritten; sy.Status.LastAppliedRevision != want {
+		t.Errorf("lastAppliedRevision %q, want %q", sy.Status.LastAppliedRevision, want)
+	}
 }
