@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -257,4 +258,28 @@ func Forms(value string) map[string]string {
 		add("JSON", string(j[1:len(j)-1]))
 	}
 	return forms
+}
+
+// Verdict is the scan's outcome: an error listing every finding; an error too when no
+// secret was known, or when a kind of text in want (a first word of a source, as Texts
+// counts them) was never collected — unless partial (a go test -run of some tests only,
+// which leave only some kinds). On success it says what was scanned.
+func (s *Scanner) Verdict(want []string, partial bool) (string, error) {
+	counts := s.Texts()
+	for _, kind := range want {
+		if counts[kind] == 0 && !partial {
+			return "", fmt.Errorf("secret scan: no %s text was collected (%v), so the scan would miss a secret there", kind, counts)
+		}
+	}
+	if s.Secrets() == 0 {
+		return "", errors.New("secret scan: no secret value was collected, so nothing was looked for")
+	}
+	if f := s.Findings(); len(f) > 0 {
+		lines := make([]string, len(f))
+		for i, x := range f {
+			lines[i] = x.String()
+		}
+		return "", fmt.Errorf("secret scan: secrets in what the system under test reported:\n  %s", strings.Join(lines, "\n  "))
+	}
+	return fmt.Sprintf("secret scan: none of %d secret values in %v texts", s.Secrets(), counts), nil
 }

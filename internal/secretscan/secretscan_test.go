@@ -63,3 +63,39 @@ func TestLoggerIsScanned(t *testing.T) {
 		t.Fatalf("findings %v, want the debug line", f)
 	}
 }
+
+// TestVerdict: a finding, an unknown secret set or a kind of text never collected fails
+// the scan; a partial run is excused the missing kinds only.
+func TestVerdict(t *testing.T) {
+	const secret = "s3cret-value-0123"
+	for _, c := range []struct {
+		name    string
+		secret  bool
+		texts   map[string]string
+		partial bool
+		want    string // "" for success
+	}{
+		{name: "clean", secret: true, texts: map[string]string{"log": "ok", "Event a/b": "ok"}},
+		{name: "a finding", secret: true, texts: map[string]string{"log": "token " + secret, "Event a/b": "ok"}, want: "log: the secret (raw)"},
+		{name: "no Event collected", secret: true, texts: map[string]string{"log": "ok"}, want: "no Event text was collected"},
+		{name: "no Event, partial run", secret: true, texts: map[string]string{"log": "ok"}, partial: true},
+		{name: "no secret known", texts: map[string]string{"log": "ok", "Event a/b": "ok"}, want: "no secret value was collected"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := New()
+			if c.secret {
+				s.Secret("the secret", []byte(secret))
+			}
+			for src, text := range c.texts {
+				s.Text(src, text)
+			}
+			_, err := s.Verdict([]string{"log", "Event"}, c.partial)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("verdict %v, want success", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("verdict %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+}
