@@ -644,7 +644,7 @@ func TestSidecarsEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("bundle server down: the last bundle decides, also after a restart; permissive takes both", func(t *testing.T) {
+	t.Run("bundle server down: the last bundle decides, also after a restart; permissive takes both; a policy changed meanwhile arrives once it is back", func(t *testing.T) {
 		w.stopBS()
 		if r := mustDo(t, a.via(), "GET", toB+"/hello", tokA, ""); r.status != http.StatusOK {
 			t.Errorf("A→B with the bundle server down: %d %s", r.status, r.body)
@@ -675,6 +675,28 @@ func TestSidecarsEndToEnd(t *testing.T) {
 		if r := mustDo(t, &http.Client{Timeout: 5 * time.Second}, "GET", toB+"/hello", exchanged, ""); r.status != http.StatusForbidden {
 			t.Errorf("plaintext with a valid token but no peer SVID: %d %s, want 403", r.status, r.body)
 		}
+
+		// A policy changed while the bundle server is down is not decided by anyone yet;
+		// once the server is back, B fetches it and decides by it.
+		p := &agentv1.AuthorizationPolicy{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "team-b", Name: "agent-b"}, p); err != nil {
+			t.Fatal(err)
+		}
+		for i := range p.Spec.Policies {
+			if p.Spec.Policies[i].Path == "inbound/request.rego" {
+				p.Spec.Policies[i].Content = strings.Replace(p.Spec.Policies[i].Content, "allow if {", "allow if {\n\tinput.path != \"/later\"", 1)
+			}
+		}
+		if err := env.Client.Update(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if r := mustDo(t, a.via(), "GET", toB+"/later", tokA, ""); r.status == http.StatusForbidden {
+			t.Errorf("with the bundle server down, /later is decided by the last bundle, which lets it reach B's app: %d %s", r.status, r.body)
+		}
+		w.startBundleServer()
+		waitfor.True(t, "the policy changed during the outage at B", func() bool {
+			return mustDo(t, a.via(), "GET", toB+"/later", tokA, "").status == http.StatusForbidden
+		})
 	})
 
 	t.Run("upstream's bundle-service over plain HTTP, when configured so", func(t *testing.T) {
