@@ -111,6 +111,11 @@ func TestCheck(t *testing.T) {
 			want: []string{`repo.yaml: AgentRuntime team/chat: apiVersion: "agents.kagenti.dev" is not an API group; did you mean agent.kagenti.dev/v1alpha1 AgentRuntime?`},
 		},
 		{
+			name: "a Rossoctl AuthorizationPolicy is refused, not left out of every bundle",
+			doc:  "apiVersion: agent.rossoctl.dev/v1alpha1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: team}\nspec: {scope: namespace}",
+			want: []string{`repo.yaml: AuthorizationPolicy team/p: apiVersion: agent.rossoctl.dev is the API group of Rossoctl (Kagenti's name since July 2026), which trustsync does not read yet: write apiVersion agent.kagenti.dev/v1alpha1, as for Kagenti; an object of a group trustsync does not read would be applied unchecked, and an AuthorizationPolicy would be in no bundle`},
+		},
+		{
 			name: "the Platform file in the tree",
 			doc:  "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\ntrustDomain: example.org",
 			want: []string{`repo.yaml: Platform : kind: the Platform is trustsync's configuration file, not an object of the cluster`},

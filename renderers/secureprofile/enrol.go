@@ -15,7 +15,9 @@ import (
 // Such an agent runs with its namespace's defaults; trustsync generates the AgentRuntime
 // that says so (annotated gitops.trustsync.dev/enrolment: label), so the agent is
 // configured, registered, shown and reported like any other, all from Git. With the
-// platform's injection.requireAgentRuntime each such workload is an error instead.
+// platform's injection.requireAgentRuntime each such workload is an error instead. A
+// workload labelled with Rossoctl's rossoctl.io/type is an error: not read yet, it would
+// silently run as no agent.
 func (e *expansion) enrolLabelled() {
 	targeted := map[*manifest.Object]bool{}
 	enabled := map[string]bool{}
@@ -30,10 +32,20 @@ func (e *expansion) enrolLabelled() {
 	for _, o := range objs {
 		gvk := o.GroupVersionKind()
 		kind, ok := kindOf(gvk.Group, gvk.Kind)
-		if !ok || targeted[o] || o.Source == "" {
+		if !ok || o.Source == "" {
 			continue
 		}
 		labels := templateLabelsOf(o, kind)
+		if typ, ok := labels[rossoctlLabelType]; ok {
+			// Rossoctl's spelling of kagenti.io/type: unread, the pods would run as no
+			// agent at all, without their identity and policy.
+			e.fail(manifest.Errorf(o, strings.Join(append(slices.Clone(kind.templatePath), "metadata", "labels", rossoctlLabelType), "."),
+				"%s=%s is the label of Rossoctl (Kagenti's name since July 2026), which trustsync does not read yet: write %s=%s", rossoctlLabelType, typ, agentv1.LabelType, typ))
+			continue
+		}
+		if targeted[o] {
+			continue
+		}
 		typ := agentv1.AgentType(labels[agentv1.LabelType])
 		if typ != agentv1.AgentTypeAgent && typ != agentv1.AgentTypeTool {
 			continue
@@ -77,6 +89,9 @@ func (e *expansion) enrolLabelled() {
 		return strings.Compare(a.rt.Namespace+"/"+a.rt.Name, b.rt.Namespace+"/"+b.rt.Name)
 	})
 }
+
+// rossoctlLabelType is Rossoctl's kagenti.io/type.
+const rossoctlLabelType = "rossoctl.io/type"
 
 // namespaceEnabled reports whether the build's Namespace object lets the webhook inject
 // into its pods (kagenti-enabled=true).

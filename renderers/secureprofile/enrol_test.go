@@ -73,6 +73,11 @@ func TestLabelOnlyEnrolment(t *testing.T) {
 			wantErr: []string{`repo.yaml: Deployment team/solo: spec.template.metadata.labels.kagenti.io/type: kagenti.io/type=agent makes the pods an agent, but no AgentRuntime targets Deployment team/solo and the platform requires one (injection.requireAgentRuntime)`},
 		},
 		{
+			name:    "Rossoctl's label, not read yet, is refused rather than ignored",
+			docs:    []string{nsEnabled, labelled("solo", "rossoctl.io/type: agent")},
+			wantErr: []string{`repo.yaml: Deployment team/solo: spec.template.metadata.labels.rossoctl.io/type: rossoctl.io/type=agent is the label of Rossoctl (Kagenti's name since July 2026), which trustsync does not read yet: write kagenti.io/type=agent`},
+		},
+		{
 			name: "two agents on one ServiceAccount",
 			docs: []string{ns, deploy, chatRuntime,
 				strings.Replace(labelled("solo", "kagenti.io/type: agent"), "containers:", "serviceAccountName: chat\n      containers:", 1)},
