@@ -78,6 +78,11 @@ func TestLabelOnlyEnrolment(t *testing.T) {
 			wantErr: []string{`repo.yaml: Deployment team/solo: spec.template.metadata.labels.rossoctl.io/type: rossoctl.io/type=agent is the label of Rossoctl (Kagenti's name since July 2026), which trustsync does not read yet: write kagenti.io/type=agent`},
 		},
 		{
+			name:    "a repository's AgentRuntime cannot pass for a generated one",
+			docs:    []string{nsEnabled, deploy, strings.Replace(chatRuntime, "metadata: {name: chat, namespace: team}", "metadata: {name: chat, namespace: team, annotations: {gitops.trustsync.dev/enrolment: label}}", 1)},
+			wantErr: []string{`repo.yaml: AgentRuntime team/chat: metadata.annotations.gitops.trustsync.dev/enrolment: trustsync sets this on the AgentRuntimes it generates for label-only agents; remove it`},
+		},
+		{
 			name: "two agents on one ServiceAccount",
 			docs: []string{ns, deploy, chatRuntime,
 				strings.Replace(labelled("solo", "kagenti.io/type: agent"), "containers:", "serviceAccountName: chat\n      containers:", 1)},

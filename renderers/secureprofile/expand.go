@@ -186,6 +186,12 @@ func (e *expansion) collectAgent(o *manifest.Object) {
 	if rt.Namespace == "" {
 		rt.Namespace = DefaultNamespace
 	}
+	if _, set := rt.Annotations[gitopsv1.AnnotationEnrolment]; set {
+		// trustsync's mark of the AgentRuntimes it generates; on a repository's it would
+		// show a declared agent as running with defaults only.
+		e.fail(manifest.Errorf(o, "metadata.annotations."+gitopsv1.AnnotationEnrolment, "trustsync sets this on the AgentRuntimes it generates for label-only agents; remove it"))
+		return
+	}
 	switch rt.Spec.Type {
 	case agentv1.AgentTypeAgent, agentv1.AgentTypeTool:
 	case "":
