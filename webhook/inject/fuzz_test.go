@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"testing"
 
-	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,18 +49,7 @@ func FuzzHandle(f *testing.F) {
 		if !resp.Allowed || len(resp.Patches) == 0 {
 			return
 		}
-		ops, err := json.Marshal(resp.Patches)
-		if err != nil {
-			t.Fatal(err)
-		}
-		patch, err := jsonpatchapply.DecodePatch(ops)
-		if err != nil {
-			t.Fatalf("the patch does not decode: %v", err)
-		}
-		patched, err := patch.Apply(raw)
-		if err != nil {
-			t.Fatalf("the patch does not apply to the pod as sent: %v\n%s", err, ops)
-		}
+		patched := applyPatch(t, raw, resp.Patches)
 		var admitted corev1.Pod
 		if err := json.Unmarshal(patched, &admitted); err != nil {
 			t.Fatalf("the patched pod does not decode: %v", err)

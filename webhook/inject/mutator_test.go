@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
+	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -125,14 +126,7 @@ func TestPatchIsTheMutation(t *testing.T) {
 				t.Fatal("no patch")
 			}
 			ops, _ := json.Marshal(d.Patch)
-			patch, err := jsonpatchapply.DecodePatch(ops)
-			if err != nil {
-				t.Fatal(err)
-			}
-			patched, err := patch.Apply(before)
-			if err != nil {
-				t.Fatalf("applying %s: %v", ops, err)
-			}
+			patched := applyPatch(t, before, d.Patch)
 			after, _ := json.Marshal(pod)
 			if !jsonpatchapply.Equal(patched, after) {
 				t.Fatalf("patch result differs from the mutation\npatched: %s\nmutated: %s", patched, after)
@@ -296,4 +290,23 @@ func TestLabelOnlyWarns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// applyPatch is the pod as sent (JSON) with the admission patch applied: what the API
+// server stores.
+func applyPatch(t testing.TB, sent []byte, patch []jsonpatch.JsonPatchOperation) []byte {
+	t.Helper()
+	ops, err := json.Marshal(patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := jsonpatchapply.DecodePatch(ops)
+	if err != nil {
+		t.Fatalf("the patch does not decode: %v", err)
+	}
+	patched, err := decoded.Apply(sent)
+	if err != nil {
+		t.Fatalf("applying %s: %v", ops, err)
+	}
+	return patched
 }

@@ -124,15 +124,7 @@ func checkAdmitted(t *testing.T, m *Mutator, sent, mutated *corev1.Pod, d Decisi
 		t.Fatalf("nothing injected: %s", d.Reason)
 	}
 	before, _ := json.Marshal(sent)
-	ops, _ := json.Marshal(d.Patch)
-	patch, err := jsonpatchapply.DecodePatch(ops)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patched, err := patch.Apply(before)
-	if err != nil {
-		t.Fatalf("applying %s: %v", ops, err)
-	}
+	patched := applyPatch(t, before, d.Patch)
 	after, _ := json.Marshal(mutated)
 	if !jsonpatchapply.Equal(patched, after) {
 		t.Fatalf("patch result differs from the mutation\npatched: %s\nmutated: %s", patched, after)
