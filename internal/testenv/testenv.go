@@ -7,6 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,10 +33,13 @@ var thirdPartyCRDs embed.FS
 
 // Env is a running control plane.
 type Env struct {
-	env    *envtest.Environment
-	Config *rest.Config
-	Client client.Client
-	Scheme *k8sruntime.Scheme
+	env *envtest.Environment
+	// certDir holds the API server's certificates, kept across StopAPIServer and
+	// StartAPIServer and removed by Stop.
+	certDir string
+	Config  *rest.Config
+	Client  client.Client
+	Scheme  *k8sruntime.Scheme
 	// Webhook says where the API server calls admission webhooks: serve them on its
 	// LocalServingHost and LocalServingPort with the certificate in LocalServingCertDir.
 	// Set when Options.WebhookPaths are given.
@@ -101,17 +108,27 @@ func StartWith(o Options) (*Env, error) {
 		env.WebhookInstallOptions = envtest.WebhookInstallOptions{Paths: o.WebhookPaths, MutatingWebhooks: o.MutatingWebhooks, LocalServingHost: "127.0.0.1"}
 	}
 	// A cluster-sized Service range: envtest's default /24 holds about 250 Services.
-	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/12")
+	apiServer := env.ControlPlane.GetAPIServer()
+	apiServer.Configure().Set("service-cluster-ip-range", "10.96.0.0/12")
+	// A certificate folder of its own, which envtest keeps when the API server stops, so
+	// that it starts again with the certificates its clients trust (StartAPIServer).
+	certDir, err := os.MkdirTemp("", "envtest-apiserver-")
+	if err != nil {
+		return nil, err
+	}
+	apiServer.CertDir = certDir
 	cfg, err := env.Start()
 	if err != nil {
+		_ = os.RemoveAll(certDir)
 		return nil, fmt.Errorf("starting envtest: %w", err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		_ = env.Stop()
+		_ = os.RemoveAll(certDir)
 		return nil, err
 	}
-	e := &Env{env: env, Config: cfg, Client: c, Scheme: scheme}
+	e := &Env{env: env, certDir: certDir, Config: cfg, Client: c, Scheme: scheme}
 	if len(o.WebhookPaths) > 0 || len(o.MutatingWebhooks) > 0 {
 		e.Webhook = &env.WebhookInstallOptions
 	}
@@ -119,14 +136,60 @@ func StartWith(o Options) (*Env, error) {
 	defer cancel()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gitopsv1.DefaultPlatformNamespace}}
 	if err := c.Create(ctx, ns); err != nil {
-		_ = env.Stop()
+		_ = e.Stop()
 		return nil, fmt.Errorf("creating the platform namespace: %w", err)
 	}
 	return e, nil
 }
 
 // Stop stops the control plane.
-func (e *Env) Stop() error { return e.env.Stop() }
+func (e *Env) Stop() error {
+	err := e.env.Stop()
+	_ = os.RemoveAll(e.certDir)
+	return err
+}
+
+// KillAPIServer kills the API server alone with SIGKILL, as a crash would; etcd keeps
+// the cluster's state. (A SIGTERM waits for the clients' open requests to end, up to
+// envtest's stop timeout.)
+func (e *Env) KillAPIServer() error {
+	pid, err := apiServerPID(e.certDir)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("killing kube-apiserver %d: %w", pid, err)
+	}
+	return e.env.ControlPlane.APIServer.Stop() // reaps it
+}
+
+// StartAPIServer starts the API server again after KillAPIServer, on the same address
+// and with the same certificates and users: its clients reconnect by themselves.
+func (e *Env) StartAPIServer() error { return e.env.ControlPlane.APIServer.Start() }
+
+// apiServerPID finds the kube-apiserver process whose arguments name certDir, the
+// folder of this Env alone.
+func apiServerPID(certDir string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, entry := range entries {
+		pid, err := strconv.Atoi(entry.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", entry.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if filepath.Base(args[0]) == "kube-apiserver" && slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, certDir) }) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no kube-apiserver process with %s in its arguments", certDir)
+}
 
 // Hook starts something beside the control plane (a controller under test); it runs
 // until ctx is cancelled, which happens before the control plane stops.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -325,5 +327,34 @@ func TestInstallCertManager(t *testing.T) {
 	}
 	if sawCert != 1 || sawArg != 1 {
 		t.Errorf("config/cert-manager: %d Certificates and %d webhook Deployments with --cert-dir, want 1 and 1", sawCert, sawArg)
+	}
+}
+
+// TestAPIServerKilledAndStarted: the API server killed alone and started again serves the same
+// cluster to the clients of the first one, which fail while it is down.
+func TestAPIServerKilledAndStarted(t *testing.T) {
+	ctx := t.Context()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "before-restart"}, Data: map[string]string{"k": "v"}}
+	if err := env.Client.Create(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.KillAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	down, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := env.Client.Get(down, client.ObjectKeyFromObject(cm), &corev1.ConfigMap{})
+	cancel()
+	if err == nil {
+		t.Error("a Get succeeded while the API server was stopped")
+	}
+	if err := env.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	var got corev1.ConfigMap
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cm), &got); err != nil {
+		t.Fatalf("the first client after the restart: %v", err)
+	}
+	if got.Data["k"] != "v" {
+		t.Errorf("after the restart the ConfigMap is %v", got.Data)
 	}
 }
