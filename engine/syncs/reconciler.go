@@ -82,9 +82,11 @@ type Reconciler struct {
 	// failedReports are the Syncs whose last report the Git host refused.
 	failedReports map[types.NamespacedName]bool
 	changedAt     map[types.NamespacedName]time.Time // when each Sync last wrote objects
-	renders       renderCache
-	watch         *driftWatch
-	sources       chan event.GenericEvent
+	// unanswered counts each Sync's attempts in a row the API server did not answer.
+	unanswered map[types.NamespacedName]int
+	renders    renderCache
+	watch      *driftWatch
+	sources    chan event.GenericEvent
 
 	platformMu sync.Mutex
 	platform   *apply.Manager // applies the platform objects for all Syncs
@@ -266,9 +268,20 @@ type failure struct {
 // event; it returns when to retry.
 func (r *Reconciler) fail(ctx context.Context, a *attempt, f *failure) time.Duration {
 	s := a.s
+	retry := a.retry
 	msg := fmt.Sprintf("%s of revision %s failed: %s", f.kind, a.revision, oneLine(f.err))
-	if f.reason == gitopsv1.ReasonImpersonationDenied {
+	short := fmt.Sprintf("%s failed: %s", f.kind, firstProblem(f.err))
+	switch {
+	case !f.stalled && ctrlkit.Unavailable(f.err):
+		retry = r.retryUnavailable(a.key, a.retry)
+		// Every object fails alike then: the first one says it.
+		msg = fmt.Sprintf("%s of revision %s failed, the API server did not answer; retrying in %s: %s", f.kind, a.revision, retry, firstProblem(f.err))
+		short = fmt.Sprintf("%s failed, the API server did not answer (retrying): %s", f.kind, firstProblem(f.err))
+	case f.reason == gitopsv1.ReasonImpersonationDenied:
 		msg = fmt.Sprintf("%s of revision %s failed: %s may not apply it: %s", f.kind, a.revision, applier(s), oneLine(f.err))
+		fallthrough
+	default:
+		r.answered(a.key)
 	}
 	conditions.MarkFalse(s, gitopsv1.ReadyCondition, f.reason, "%s", msg)
 	conditions.Delete(s, gitopsv1.ReconcilingCondition)
@@ -278,12 +291,12 @@ func (r *Reconciler) fail(ctx context.Context, a *attempt, f *failure) time.Dura
 		conditions.Delete(s, gitopsv1.StalledCondition)
 	}
 	r.history(s, a.revision, "Failed", msg, a.started)
-	r.reportRevision(ctx, a, Failure, "%s failed: %s", f.kind, firstProblem(f.err))
+	r.reportRevision(ctx, a, Failure, "%s", short)
 	r.event(s, "Warning", f.reason, f.kind, "%s", msg)
 	if f.stalled {
 		return 0 // a new revision or a spec change brings the next reconcile
 	}
-	return a.retry
+	return retry
 }
 
 // renderFailure stalls the Sync: the same revision renders the same way again.
@@ -403,6 +416,7 @@ func (r *Reconciler) markProgressing(a *attempt, hr *health.Report) {
 // and the commit status: a failure there when warn-mode drift remains.
 func (r *Reconciler) markApplied(ctx context.Context, a *attempt, res *renderers.Result, cs *apply.ChangeSet, drifted int) {
 	s := a.s
+	r.answered(a.key)
 	s.Status.LastAppliedRevision = a.revision
 	s.Status.Agents = agentSummaries(res)
 	agents := r.agentStatus(ctx, s.Status.Agents)
@@ -579,6 +593,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	delete(r.reported, key)
 	delete(r.failedReports, key)
 	delete(r.changedAt, key)
+	delete(r.unanswered, key)
 	r.mu.Unlock()
 	r.renders.forget(key)
 	r.Metrics.Forget(key.Namespace, key.Name)
