@@ -159,6 +159,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := sources.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
+	// The commit-status tokens: read anew each time, the last ones kept for an API
+	// server that does not answer.
+	statusSecrets := newLastKnownSecrets(mgr.GetAPIReader())
 	syncs := &syncs.Reconciler{
 		Client:  mgr.GetClient(),
 		Objects: objects,
@@ -167,7 +170,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Config:          cfg,
 		Mapper:          mgr.GetRESTMapper(),
 		Artifacts:       artifacts{store},
-		Reporter:        commitStatuses{secrets: mgr.GetAPIReader(), dashboard: o.DashboardURL},
+		Reporter:        commitStatuses{secrets: statusSecrets, dashboard: o.DashboardURL},
 		Events:          events,
 		Metrics:         recorder,
 		Requests:        requests,
