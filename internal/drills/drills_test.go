@@ -482,3 +482,96 @@ func TestDrillForcePushAppliesTheNewHead(t *testing.T) {
 		t.Errorf("lastAppliedRevision %q, want %q", sy.Status.LastAppliedRevision, want)
 	}
 }
+
+// TestDrillAPIServerStoppedMidApplyRetriesAndConverges: the API server is killed while
+// the controller applies a revision and starts again seconds later. Meanwhile the commit's
+// status says the apply failed because the API server did not answer, and the Sync is
+// retried with backoff rather than after its hour-long interval; once the server is
+// back the revision is applied whole — dropped objects pruned — and reported success.
+func TestDrillAPIServerStoppedMidApplyRetriesAndConverges(t *testing.T) {
+	const ns, total = "drill-apiserver", 400
+	d, _ := newDrillRepo(t, ns, configMaps(ns, 0, total, "1"))
+
+	want := map[string]string{}
+	for i := 50; i < total+50; i++ {
+		want[fmt.Sprintf("cm-%04d", i)] = "2"
+	}
+	sha := d.push(configMaps(ns, 50, total, "2"), "second")
+	partial := 0
+	for deadline := time.Now().Add(2 * time.Minute); partial == 0 && time.Now().Before(deadline); {
+		for _, rev := range live(t, ns) {
+			if rev == "2" {
+				partial++
+			}
+		}
+	}
+	if partial == 0 {
+		t.Fatalf("revision 2 never started to apply: %s", s.LogTail())
+	}
+	if err := s.Env.KillAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped { // the other drills share this API server
+			if err := s.Env.StartAPIServer(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	t.Logf("API server killed with at least %d of %d objects of revision 2 applied", partial, len(want))
+
+	// While it is down, the commit says why (the Git host is up).
+	var down giteatest.Status
+	for deadline := time.Now().Add(time.Minute); down.State == "" && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		for _, st := range d.statuses(sha) {
+			if st.State == "failure" {
+				down = st
+				break
+			}
+		}
+	}
+	if !strings.Contains(down.Description, "the API server did not answer") {
+		t.Fatalf("while the API server is down the commit.s status is %+v, want a failure saying the API server did not answer\n%s", down, s.LogTail())
+	}
+	time.Sleep(5 * time.Second) // the retries meet a stopped server a few times
+	if err := s.Env.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	if all := d.statuses(sha); len(all) > 12 {
+		t.Errorf("%d commit statuses while the API server was down: retries without backoff? %+v", len(all), all)
+	}
+
+	// The commit's latest status turns to success (the failure stays behind it).
+	var latest giteatest.Status
+	for deadline := time.Now().Add(3 * time.Minute); latest.State != "success" && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		latest = d.statuses(sha)[0]
+	}
+	if latest.State != "success" {
+		t.Fatalf("once the API server is back the commit's latest status is %+v, want success\n%s", latest, s.LogTail())
+	}
+	got := live(t, ns)
+	for name, rev := range want {
+		if got[name] != rev {
+			t.Errorf("%s: rev %q, want %q", name, got[name], rev)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("%s is still there: revision 2 dropped it", name)
+		}
+	}
+	// The status is written at the end of the reconcile that posted the success.
+	sy := &gitopsv1.Sync{}
+	var ready *metav1.Condition
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if err := s.Env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: ns}, sy); err != nil {
+			t.Fatal(err)
+		}
+		if ready = meta.FindStatusCondition(sy.Status.Conditions, gitopsv1.ReadyCondition); ready != nil && ready.Status == metav1.ConditionTrue && sy.Status.LastAppliedRevision == "main@sha1:"+sha {
+			return
+		}
+	}
+	t.Errorf("Sync after the restart: Ready %+v, lastAppliedRevision %q", ready, sy.Status.LastAppliedRevision)
+}
