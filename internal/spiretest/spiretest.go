@@ -165,7 +165,11 @@ type Server struct {
 	agentSocket  string // the Workload API
 
 	server *proc
-	agent  *proc
+	// agent is nil while StopAgent holds it stopped; agentMu guards it.
+	agentMu     sync.Mutex
+	agent       *proc
+	agentConf   string
+	agentHealth int
 
 	stopOnce sync.Once
 	stopErr  error
@@ -284,6 +288,13 @@ func (s *Server) start(ctx context.Context) error {
 	if err := waitReady(ctx, s.server, serverHealth); err != nil {
 		return err
 	}
+	s.agentConf, s.agentHealth = agentConf, agentHealth
+	return s.startAgent(ctx)
+}
+
+// startAgent starts spire-agent with a new join token (the server takes each once)
+// and waits until it is healthy.
+func (s *Server) startAgent(ctx context.Context) error {
 	out, err := s.serverCLI(ctx, "token", "generate", "-socketPath", s.serverSocket,
 		"-spiffeID", s.agentID.String(), "-ttl", strconv.Itoa(joinTokenTTL))
 	if err != nil {
@@ -293,10 +304,43 @@ func (s *Server) start(ctx context.Context) error {
 	if !ok || token == "" || strings.ContainsAny(token, " \n") {
 		return fmt.Errorf("spire-server token generate printed %q, want \"Token: <token>\"", out)
 	}
-	if s.agent, err = startProc("spire-agent", s.work, s.bin.Agent, "run", "-config", agentConf, "-joinToken", token); err != nil {
+	agent, err := startProc("spire-agent", s.work, s.bin.Agent, "run", "-config", s.agentConf, "-joinToken", token)
+	if err != nil {
 		return err
 	}
-	return waitReady(ctx, s.agent, agentHealth)
+	s.agentMu.Lock()
+	s.agent = agent
+	s.agentMu.Unlock()
+	return waitReady(ctx, agent, s.agentHealth)
+}
+
+// StopAgent stops spire-agent, as a node's SPIRE agent crashing or being upgraded
+// would: the Workload API socket goes away under its clients, whose SVIDs stay valid
+// until they expire. StartAgent brings it back.
+func (s *Server) StopAgent() error {
+	s.agentMu.Lock()
+	agent := s.agent
+	s.agent = nil
+	s.agentMu.Unlock()
+	if agent == nil {
+		return errors.New("spiretest: the agent is not running")
+	}
+	return agent.stop()
+}
+
+// StartAgent starts spire-agent again after StopAgent, on the same socket, and waits
+// until it is healthy; the workloads registered before are served again.
+func (s *Server) StartAgent(ctx context.Context) error {
+	s.agentMu.Lock()
+	running := s.agent != nil
+	s.agentMu.Unlock()
+	if running {
+		return errors.New("spiretest: the agent is running")
+	}
+	if err := s.startAgent(ctx); err != nil {
+		return s.withLogs(fmt.Errorf("restarting spire-agent: %w", err))
+	}
+	return nil
 }
 
 func (s *Server) serverConfig(port, health int) string {
@@ -503,7 +547,10 @@ func (s *Server) Bundle(ctx context.Context) (*x509bundle.Bundle, error) {
 // Logs returns the tail of the server's and the agent's output.
 func (s *Server) Logs() string {
 	var b strings.Builder
-	for _, p := range []*proc{s.server, s.agent} {
+	s.agentMu.Lock()
+	agent := s.agent
+	s.agentMu.Unlock()
+	for _, p := range []*proc{s.server, agent} {
 		if p == nil {
 			continue
 		}
@@ -518,7 +565,10 @@ func (s *Server) Logs() string {
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
 		var errs []error
-		for _, p := range []*proc{s.agent, s.server} {
+		s.agentMu.Lock()
+		agent := s.agent
+		s.agentMu.Unlock()
+		for _, p := range []*proc{agent, s.server} {
 			if p != nil {
 				errs = append(errs, p.stop())
 			}

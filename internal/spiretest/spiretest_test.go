@@ -172,3 +172,41 @@ func TestTwoWorkloads(t *testing.T) {
 		t.Error("the Workload API still answers after Stop")
 	}
 }
+
+// TestAgentRestart: with the agent stopped its socket answers nothing while an open
+// X509Source keeps its SVID; started again, it serves the registered workloads again.
+func TestAgentRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := Run(t, Options{})
+	id := srv.ID("/ns/team-a/sa/weather")
+	if err := srv.AddWorkload(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	src, err := srv.X509Source(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if err := srv.StopAgent(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.StopAgent(); err == nil {
+		t.Error("stopping a stopped agent succeeded")
+	}
+	down, cancelDown := context.WithTimeout(ctx, 2*time.Second)
+	_, err = srv.fetchSVID(down, id)
+	cancelDown()
+	if err == nil {
+		t.Error("the Workload API served an SVID with the agent stopped")
+	}
+	if svid, err := src.GetX509SVID(); err != nil || svid.ID != id {
+		t.Errorf("the open source with the agent stopped: %v, %v; want its SVID", svid, err)
+	}
+	if err := srv.StartAgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitForSVID(ctx, id); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+}
