@@ -52,14 +52,21 @@ type Hosts interface {
 
 // Revisions gives the trees of a GitSource's revisions: branches and commits.
 type Revisions interface {
-	Trees(ctx context.Context, src *gitopsv1.GitSource) (preview.Trees, error)
+	Trees(ctx context.Context, src *gitopsv1.GitSource) (Repository, error)
+}
+
+// Repository is a source's repository: the trees of its revisions, and the commit a
+// branch points at now.
+type Repository interface {
+	preview.Trees
+	Fetch(ctx context.Context, rev string) (string, error)
 }
 
 // ControllerName names the controller in logs and metrics.
 const ControllerName = "pullrequests"
 
 // Reconciler previews the open pull requests of every GitSource with spec.preview: each
-// new head commit, for every Sync of the source, with preview.Run — the code
+// new head commit or base commit, for every Sync of the source, with preview.Run — the code
 // `trustsync preview` runs — posting one comment per Sync and a commit status on the
 // head. What it previewed is in the GitSource's status.previews, so a restart does not
 // post again.
@@ -104,7 +111,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Complete(r)
 }
 
-// Reconcile previews a GitSource's open pull requests whose head is new.
+// Reconcile previews a GitSource's open pull requests whose head or base commit is new.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	src := &gitopsv1.GitSource{}
 	if err := r.Client.Get(ctx, req.NamespacedName, src); err != nil {
@@ -132,18 +139,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		done[p.Number] = p
 	}
 	var next []gitopsv1.PreviewStatus // closed pull requests drop out
-	var trees preview.Trees
+	var repo Repository
+	bases := map[string]string{} // base branch → its commit now, "" when unreadable
 	for _, pr := range prs {
-		if prev, ok := done[pr.Number]; ok && prev.HeadSHA == pr.HeadSHA {
-			next = append(next, prev)
-			continue
-		}
-		if trees == nil {
-			if trees, err = r.Revisions.Trees(ctx, src); err != nil {
+		if repo == nil {
+			if repo, err = r.Revisions.Trees(ctx, src); err != nil {
 				return ctrl.Result{}, err
 			}
 		}
-		st, err := r.previewPullRequest(ctx, host, trees, src, syncs, pr)
+		base, ok := bases[pr.BaseBranch]
+		if !ok {
+			// A base that cannot be read is previewed as such (the preview says why).
+			base, _ = repo.Fetch(ctx, pr.BaseBranch)
+			bases[pr.BaseBranch] = base
+		}
+		if prev, ok := done[pr.Number]; ok && prev.HeadSHA == pr.HeadSHA && prev.BaseSHA == base {
+			next = append(next, prev)
+			continue
+		}
+		st, err := r.previewPullRequest(ctx, host, repo, src, syncs, pr)
 		if err != nil {
 			// Not recorded: the next interval tries again.
 			log.FromContext(ctx).Error(err, "previewing pull request", "number", pr.Number, "head", pr.HeadSHA)
@@ -177,6 +191,9 @@ func (r *Reconciler) previewPullRequest(ctx context.Context, host Host, trees pr
 			Platform: r.Platform, Namespace: s.Spec.TargetNamespace, Gate: gate,
 		})
 		var p Publication
+		if err == nil {
+			st.BaseSHA = rep.Base.Commit // every Sync's preview has the same base
+		}
 		if err != nil {
 			// The comparison could not be made (e.g. the base branch cannot be fetched): say so.
 			p = Publication{Failed: true, Description: "preview failed: " + err.Error(),

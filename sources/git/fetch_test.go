@@ -766,3 +766,23 @@ func TestAuthRedactor(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchDeletedBranch: a branch deleted on the remote is not found, however often
+// it is asked for, even though the cache still holds what it pointed at.
+func TestFetchDeletedBranch(t *testing.T) {
+	_, w, url := newRepo(t, gittest.Options{})
+	w.Write(t, map[string]string{"f": "x"})
+	w.Commit(t, "c")
+	w.Push(t)
+	w.Git(t, "branch", "release")
+	w.Push(t, "release")
+	f := &Fetcher{CacheDir: t.TempDir()}
+	mustFetch(t, f, Request{URL: url, Ref: Ref{Branch: "release"}})
+	w.Git(t, "push", "-q", "origin", "--delete", "release")
+	for i := range 3 {
+		if a, err := fetch(t, f, Request{URL: url, Ref: Ref{Branch: "release"}}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("fetch %d of the deleted branch: %+v, %v; want ErrNotFound", i+1, a, err)
+		}
+		mustFetch(t, f, Request{URL: url, Ref: Ref{Branch: "main"}})
+	}
+}

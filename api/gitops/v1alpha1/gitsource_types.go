@@ -156,6 +156,11 @@ type PreviewStatus struct {
 	Number int `json:"number"`
 	// HeadSHA is the commit previewed.
 	HeadSHA string `json:"headSHA"`
+	// BaseSHA is the commit of the base branch the head was compared with; empty when
+	// the base could not be read (e.g. the branch was deleted). A new base commit is
+	// previewed again.
+	// +optional
+	BaseSHA string `json:"baseSHA,omitempty"`
 	// State of the commit status posted: success or failure.
 	State string `json:"state"`
 	// Summary of the preview, or why it failed.

@@ -16,7 +16,6 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/engine/syncs"
-	"github.com/trustsync/trustsync/preview"
 	"github.com/trustsync/trustsync/preview/pullrequests"
 	"github.com/trustsync/trustsync/sources/git"
 	"github.com/trustsync/trustsync/sources/gitsource"
@@ -177,7 +176,7 @@ type previewRevisions struct {
 	secrets client.Reader
 }
 
-func (r previewRevisions) Trees(ctx context.Context, src *gitopsv1.GitSource) (preview.Trees, error) {
+func (r previewRevisions) Trees(ctx context.Context, src *gitopsv1.GitSource) (pullrequests.Repository, error) {
 	auth, err := gitsource.Auth(ctx, r.secrets, src)
 	if err != nil {
 		return nil, err

@@ -175,3 +175,130 @@ func TestEnginePreviews(t *testing.T) {
 	}
 	recorded(fix, "success")
 }
+
+// TestDrillPreviewOfAVanishedBaseSaysSo: the base branch of an open pull request is
+// rewritten (force-pushed) after its first preview, so the commit that preview compared
+// with is gone. The pull request is previewed again against the new base, and its
+// comment names it, instead of the old preview standing; nothing new, nothing posted.
+// (Gitea retargets a pull request whose base branch is deleted to the default branch:
+// a new base too.)
+func TestDrillPreviewOfAVanishedBaseSaysSo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	const repo, ns = "previews-base", "pv-base"
+	cloneURL, err := gitea.CreateRepo(ctx, repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := gittest.Clone(t, cloneURL, gitea.AuthHeader())
+	ws.Write(t, example(t, "multi-tenant"))
+	base := ws.Commit(t, "two teams")
+	ws.Push(t, "main")
+	if err := gitea.WaitForBranch(ctx, repo, "main", base); err != nil {
+		t.Fatal(err)
+	}
+	src := &gitopsv1.GitSource{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agents"},
+		Spec: gitopsv1.GitSourceSpec{
+			URL: cloneURL, Ref: &gitopsv1.GitRef{Branch: "main"}, Interval: metav1.Duration{Duration: time.Hour},
+			SecretRef:    &gitopsv1.LocalObjectReference{Name: "git"},
+			CommitStatus: &gitopsv1.CommitStatusSpec{Provider: gitopsv1.ProviderGitea, SecretRef: gitopsv1.LocalObjectReference{Name: "gitea-token"}},
+			Preview:      &gitopsv1.PreviewSpec{FailOn: "cross-namespace"},
+		},
+	}
+	for _, o := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "git"}, StringData: map[string]string{"username": gitea.User, "password": gitea.Token}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gitea-token"}, StringData: map[string]string{"token": gitea.Token}},
+		src,
+		&gitopsv1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agents"},
+			Spec: gitopsv1.SyncSpec{SourceRef: gitopsv1.SourceReference{Name: "agents"}, Path: "./apps", Interval: metav1.Duration{Duration: time.Hour}, Suspend: true}},
+	} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws.Git(t, "checkout", "-q", "-b", "feature")
+	ws.Write(t, map[string]string{"apps/team-a/README.md": "notes\n"})
+	head := ws.Commit(t, "notes")
+	ws.Push(t, "feature")
+	if err := gitea.WaitForBranch(ctx, repo, "feature", head); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := gitea.CreatePullRequest(ctx, repo, "feature", "main", "Notes", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	poke := func() {
+		t.Helper()
+		cur := &gitopsv1.GitSource{}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(src), cur); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(cur.DeepCopy())
+		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, gitopsv1.AnnotationReconcileRequestedAt, time.Now().Format(time.RFC3339Nano))
+		if err := env.Client.Patch(ctx, cur, patch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// previewedAgainst waits until status.previews holds the head previewed against
+	// base, then returns the pull request's one preview comment.
+	previewedAgainst := func(base string) string {
+		t.Helper()
+		poke()
+		cur := &gitopsv1.GitSource{}
+		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(src), cur); err != nil {
+				t.Fatal(err)
+			}
+			if p := cur.Status.Previews; len(p) == 1 && p[0].HeadSHA == head && p[0].BaseSHA == base {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status.previews %+v, want %s previewed against %s", cur.Status.Previews, head[:12], base[:12])
+			}
+		}
+		comments, err := gitea.Comments(ctx, repo, pr.Number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bodies []string
+		for _, c := range comments {
+			if strings.HasPrefix(c.Body, "<!-- trustsync-preview:pv-base/agents -->") {
+				bodies = append(bodies, c.Body)
+			}
+		}
+		if len(bodies) != 1 {
+			t.Fatalf("%d preview comments, want one", len(bodies))
+		}
+		return bodies[0]
+	}
+	if body := previewedAgainst(base); !strings.Contains(body, base[:12]) {
+		t.Errorf("the first preview does not name its base %s:\n%s", base[:12], body)
+	}
+
+	// main rewritten: the commit the preview compared with is gone from the branch.
+	ws.Git(t, "checkout", "-q", "main")
+	ws.Write(t, map[string]string{"apps/team-b/README.md": "rewritten\n"})
+	ws.Git(t, "add", "-A")
+	ws.Git(t, "commit", "-q", "--amend", "-m", "two teams, rewritten")
+	rewritten := strings.TrimSpace(ws.Git(t, "rev-parse", "HEAD"))
+	ws.Git(t, "push", "-q", "--force", "origin", "main")
+	if err := gitea.WaitForBranch(ctx, repo, "main", rewritten); err != nil {
+		t.Fatal(err)
+	}
+	body := previewedAgainst(rewritten)
+	if !strings.Contains(body, rewritten[:12]) || strings.Contains(body, base[:12]) {
+		t.Errorf("the preview after the rewrite names %s, want the new base %s only:\n%s", base[:12], rewritten[:12], body)
+	}
+
+	before, err := gitea.Statuses(ctx, repo, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poke()
+	time.Sleep(3 * time.Second)
+	if after, err := gitea.Statuses(ctx, repo, head); err != nil || len(after) != len(before) {
+		t.Errorf("a look with nothing new posted %d statuses (%v)", len(after)-len(before), err)
+	}
+}
