@@ -121,3 +121,20 @@ func FamilyOfObject(o runtime.Object) agentv1.Family {
 	}
 	return agentv1.Kagenti
 }
+
+// AgentRuntimeOf is rt as the family's Go type, sharing its memory: what a client, an
+// event recorder or an owner reference needs to name the family's group.
+func AgentRuntimeOf(f agentv1.Family, rt *agentv1.AgentRuntime) Object {
+	if f.Group == agentv1.Rossoctl.Group {
+		return (*rossoctlv1.AgentRuntime)(rt)
+	}
+	return rt
+}
+
+// AgentCardOf is card as the family's Go type, sharing its memory.
+func AgentCardOf(f agentv1.Family, card *agentv1.AgentCard) Object {
+	if f.Group == agentv1.Rossoctl.Group {
+		return (*rossoctlv1.AgentCard)(card)
+	}
+	return card
+}
