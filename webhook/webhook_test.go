@@ -54,7 +54,7 @@ func serve(ctx context.Context, e *testenv.Env) error {
 	p := gitopsv1.DefaultPlatform()
 	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
 		Scheme:                 e.Scheme,
-		Cache:                  webhook.CacheOptions(p.Namespace),
+		Cache:                  webhook.CacheOptions(p),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
@@ -123,7 +123,7 @@ func addContainer(_ context.Context, req admission.Request) admission.Response {
 func setGates(t *testing.T, gates string) {
 	t.Helper()
 	ctx := context.Background()
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: platformNS, Name: agentv1.ConfigMapFeatureGates}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: platformNS, Name: agentv1.Kagenti.ConfigMapFeatureGates()}}
 	if gates == "" {
 		if err := env.Client.Delete(ctx, cm); err != nil && !apierrors.IsNotFound(err) {
 			t.Fatal(err)
@@ -181,7 +181,7 @@ func waitCached(t *testing.T, obj client.Object, rv string) {
 
 func createNamespace(t *testing.T, name string) {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{agentv1.LabelEnabledNamespace: "true"}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{agentv1.Kagenti.LabelEnabledNamespace(): "true"}}}
 	if err := env.Client.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func agentPod(ns, workload, typ string, containers []corev1.Container) *corev1.P
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:    ns,
 			GenerateName: workload + "-" + hash + "-",
-			Labels:       map[string]string{"app": workload, "pod-template-hash": hash, agentv1.LabelType: typ},
+			Labels:       map[string]string{"app": workload, "pod-template-hash": hash, agentv1.Kagenti.LabelType(): typ},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: workload + "-" + hash, UID: "00000000-0000-0000-0000-000000000001", Controller: ptr.To(true),
 			}},

@@ -104,6 +104,9 @@ type Reconciler struct {
 	// Bundles gives the trust bundles; required.
 	Bundles TrustBundleSource
 	Options Options
+	// Family is the family of the workloads' labels (kagenti.io/type,
+	// protocol.kagenti.io/<proto>); Kagenti when unset.
+	Family agentv1.Family
 
 	once sync.Once
 }
@@ -131,6 +134,9 @@ func (o *Options) defaults() {
 
 func (r *Reconciler) setDefaults() {
 	r.Options.defaults()
+	if r.Family == (agentv1.Family{}) {
+		r.Family = agentv1.Kagenti
+	}
 	if r.Fetcher == nil {
 		r.Fetcher = &HTTPFetcher{}
 	}
@@ -225,7 +231,7 @@ func (r *Reconciler) sync(ctx context.Context, card *agentv1.AgentCard) *statusB
 	if err != nil {
 		return syncFailed(reason, "%v", err)
 	}
-	if proto := protocol(w); proto != "" {
+	if proto := protocol(r.Family, w); proto != "" {
 		b.status.Protocol = proto
 	}
 	ep, err := r.endpoint(ctx, w)
@@ -352,8 +358,8 @@ func (r *Reconciler) workload(ctx context.Context, card *agentv1.AgentCard) (*un
 	case err != nil:
 		return nil, ReasonWorkloadError, fmt.Errorf("spec.targetRef: reading %s: %v", name, err)
 	}
-	if got := w.GetLabels()[agentv1.LabelType]; got != "agent" {
-		return nil, ReasonNotAgentWorkload, fmt.Errorf("spec.targetRef: %s is labelled %s=%q, want %q", name, agentv1.LabelType, got, "agent")
+	if got := w.GetLabels()[r.Family.LabelType()]; got != "agent" {
+		return nil, ReasonNotAgentWorkload, fmt.Errorf("spec.targetRef: %s is labelled %s=%q, want %q", name, r.Family.LabelType(), got, "agent")
 	}
 	return w, "", nil
 }
@@ -379,11 +385,11 @@ func serviceAccount(w *unstructured.Unstructured) string {
 	return sa
 }
 
-// protocol is the first protocol.kagenti.io/<proto> label of the workload.
-func protocol(w *unstructured.Unstructured) string {
+// protocol is the first protocol.<domain>/<proto> label of the workload.
+func protocol(f agentv1.Family, w *unstructured.Unstructured) string {
 	var protos []string
 	for k := range w.GetLabels() {
-		if p, ok := strings.CutPrefix(k, agentv1.LabelProtocolPrefix); ok && p != "" {
+		if p, ok := strings.CutPrefix(k, f.LabelProtocolPrefix()); ok && p != "" {
 			protos = append(protos, p)
 		}
 	}

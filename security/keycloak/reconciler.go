@@ -97,12 +97,22 @@ type Reconciler struct {
 	Reader    client.Reader
 	Registrar ClientRegistrar
 	Platform  *gitopsv1.Platform
+	// Family names the credentials Secrets and reads the pods' labels; Kagenti when
+	// unset.
+	Family agentv1.Family
 	// Events records events; nil for none.
 	Events  events.EventRecorder
 	Options ReconcilerOptions
 }
 
 const targetIndex = "keycloak.spec.targetRef"
+
+func (r *Reconciler) family() agentv1.Family {
+	if r.Family == (agentv1.Family{}) {
+		return agentv1.Kagenti
+	}
+	return r.Family
+}
 
 // SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
@@ -168,7 +178,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	case err != nil:
 		return ctrl.Result{}, err
 	}
-	clientID, err := agentid.AgentClientID(r.Platform, rt, w.name, w.template.Spec.ServiceAccountName, w.template.Labels)
+	clientID, err := agentid.AgentClientID(r.Platform, r.family(), rt, w.name, w.template.Spec.ServiceAccountName, w.template.Labels)
 	if err != nil {
 		return ctrl.Result{}, r.condition(ctx, rt, metav1.ConditionFalse, ReasonInvalidIdentity, err.Error())
 	}
@@ -191,7 +201,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		}
 		return ctrl.Result{}, err
 	}
-	secretName := agentid.CredentialsSecretName(rt.Namespace, w.name)
+	secretName := agentid.CredentialsSecretName(r.family(), rt.Namespace, w.name)
 	if err := r.writeSecret(ctx, rt, w, secretName, reg); err != nil {
 		msg := fmt.Sprintf("writing Secret %s/%s failed: %v", rt.Namespace, secretName, err)
 		if cerr := r.condition(ctx, rt, metav1.ConditionFalse, ReasonSecretWriteFailed, msg); cerr != nil {
@@ -252,7 +262,7 @@ func (r *Reconciler) cleanup(ctx context.Context, rt *agentv1.AgentRuntime) erro
 	}
 	// envtest and clusters whose GC is slow would keep the Secret as long as the
 	// workload lives; the credentials of a deleted client are of no use to anyone.
-	name := agentid.CredentialsSecretName(rt.Namespace, workload)
+	name := agentid.CredentialsSecretName(r.family(), rt.Namespace, workload)
 	s := &corev1.Secret{}
 	err := r.Reader.Get(ctx, types.NamespacedName{Namespace: rt.Namespace, Name: name}, s)
 	switch {
