@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
+	"github.com/trustsync/trustsync/api/agent/kinds"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 )
 
@@ -74,8 +75,16 @@ const (
 	PortHTTP     = "http"
 )
 
-// ControllerName names the controller in logs and metrics.
+// ControllerName names the controller in logs and metrics; Kagenti's instance, the
+// others' have their family's name appended.
 const ControllerName = "agentcard"
+
+func controllerName(f agentv1.Family) string {
+	if f == agentv1.Kagenti {
+		return ControllerName
+	}
+	return ControllerName + "-" + f.Name
+}
 
 // DefaultSyncPeriod is used when spec.syncPeriod is empty or unreadable.
 const DefaultSyncPeriod = 30 * time.Second
@@ -154,18 +163,19 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	r.defaults()
 	return ctrl.NewControllerManagedBy(mgr).
-		Named(ControllerName).
-		For(&agentv1.AgentCard{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named(controllerName(r.Family)).
+		For(kinds.NewAgentCard(r.Family), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(r)
 }
 
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	r.defaults()
-	card := &agentv1.AgentCard{}
-	if err := r.Client.Get(ctx, req.NamespacedName, card); err != nil {
+	obj := kinds.NewAgentCard(r.Family)
+	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	card := kinds.AgentCard(obj)
 	period := syncPeriod(card.Spec.SyncPeriod)
 	st := r.sync(ctx, card)
 	if err := r.applyStatus(ctx, card, st); err != nil {
@@ -451,7 +461,7 @@ func (r *Reconciler) applyStatus(ctx context.Context, card *agentv1.AgentCard, b
 		return err
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
-	u.SetGroupVersionKind(agentv1.GroupVersion.WithKind("AgentCard"))
+	u.SetGroupVersionKind(r.Family.GroupVersion().WithKind(agentv1.AgentCardKind))
 	u.SetNamespace(card.Namespace)
 	u.SetName(card.Name)
 	if err := r.Client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(r.Options.FieldOwner), client.ForceOwnership); err != nil {

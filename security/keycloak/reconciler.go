@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/trustsync/trustsync/api/agent/kinds"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/ctrlkit"
@@ -45,8 +46,16 @@ type ClientRegistrar interface {
 	DeleteClient(ctx context.Context, clientID string) error
 }
 
-// ControllerName names the controller in logs and metrics.
+// ControllerName names the controller in logs and metrics; Kagenti's instance, the
+// others' have their family's name appended.
 const ControllerName = "keycloak-client"
+
+func controllerName(f agentv1.Family) string {
+	if f == agentv1.Kagenti {
+		return ControllerName
+	}
+	return ControllerName + "-" + f.Name
+}
 
 // ReconcilerOptions tune the controller. Zero values take the defaults.
 type ReconcilerOptions struct {
@@ -123,8 +132,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	if r.Reader == nil {
 		r.Reader = mgr.GetAPIReader()
 	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &agentv1.AgentRuntime{}, targetIndex, func(o client.Object) []string {
-		return []string{agentid.TargetOf(o.(*agentv1.AgentRuntime)).Key()}
+	f := r.family()
+	if err := mgr.GetFieldIndexer().IndexField(ctx, kinds.NewAgentRuntime(f), targetIndex, func(o client.Object) []string {
+		return []string{agentid.TargetOf(kinds.AgentRuntime(o)).Key()}
 	}); err != nil {
 		return err
 	}
@@ -132,8 +142,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
 	}}
 	b := ctrl.NewControllerManagedBy(mgr).
-		Named(ControllerName).
-		For(&agentv1.AgentRuntime{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}, deletionStarted)))
+		Named(controllerName(f)).
+		For(kinds.NewAgentRuntime(f), builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}, deletionStarted)))
 	// With registration off the controller only releases what it registered before, which
 	// needs no workloads: no workload informer, no cache of every Deployment.
 	if r.Platform.ClientRegistrationEnabled() {
@@ -150,20 +160,21 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 // agentsOf maps a workload to the AgentRuntimes that target it.
 func (r *Reconciler) agentsOf(kind string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		var list agentv1.AgentRuntimeList
-		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: agentid.Workload{Group: "apps", Kind: kind, Name: o.GetName()}.Key()}); err != nil {
+		list := kinds.NewAgentRuntimeList(r.family())
+		if err := r.Client.List(ctx, list.(client.ObjectList), client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: agentid.Workload{Group: "apps", Kind: kind, Name: o.GetName()}.Key()}); err != nil {
 			return nil
 		}
-		return ctrlkit.Requests(list.Items)
+		return ctrlkit.Requests(kinds.AgentRuntimes(list))
 	}
 }
 
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
-	rt := &agentv1.AgentRuntime{}
-	if err := r.Client.Get(ctx, req.NamespacedName, rt); err != nil {
+	obj := kinds.NewAgentRuntime(r.family())
+	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	rt := kinds.AgentRuntime(obj)
 	if !rt.DeletionTimestamp.IsZero() || !agentid.Registered(r.Platform, rt.Spec.Type) {
 		return ctrl.Result{}, r.cleanup(ctx, rt)
 	}
@@ -320,7 +331,8 @@ func (r *Reconciler) patchRecord(ctx context.Context, rt *agentv1.AgentRuntime, 
 		delete(ann, AnnotationClientIDs)
 	}
 	rt.SetAnnotations(ann)
-	return r.Client.Patch(ctx, rt, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	f := r.family()
+	return r.Client.Patch(ctx, kinds.AgentRuntimeOf(f, rt), client.MergeFromWithOptions(kinds.AgentRuntimeOf(f, before), client.MergeFromWithOptimisticLock{}))
 }
 
 // target is an agent's workload.
@@ -476,7 +488,7 @@ func (r *Reconciler) dropCondition(ctx context.Context, rt *agentv1.AgentRuntime
 
 func (r *Reconciler) applyObject(rt *agentv1.AgentRuntime) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{}}
-	u.SetAPIVersion(agentv1.GroupVersion.String())
+	u.SetAPIVersion(r.family().APIVersion())
 	u.SetKind(agentv1.AgentRuntimeKind)
 	u.SetNamespace(rt.Namespace)
 	u.SetName(rt.Name)
@@ -485,6 +497,6 @@ func (r *Reconciler) applyObject(rt *agentv1.AgentRuntime) *unstructured.Unstruc
 
 func (r *Reconciler) event(rt *agentv1.AgentRuntime, eventtype, reason, format string, args ...any) {
 	if r.Events != nil {
-		r.Events.Eventf(rt, nil, eventtype, reason, "RegisterClient", format, args...)
+		r.Events.Eventf(kinds.AgentRuntimeOf(r.family(), rt), nil, eventtype, reason, "RegisterClient", format, args...)
 	}
 }

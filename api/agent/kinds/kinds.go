@@ -138,3 +138,11 @@ func AgentCardOf(f agentv1.Family, card *agentv1.AgentCard) Object {
 	}
 	return card
 }
+
+// AuthorizationPolicyOf is p as the family's Go type, sharing its memory.
+func AuthorizationPolicyOf(f agentv1.Family, p *agentv1.AuthorizationPolicy) Object {
+	if f.Group == agentv1.Rossoctl.Group {
+		return (*rossoctlv1.AuthorizationPolicy)(p)
+	}
+	return p
+}
