@@ -98,6 +98,18 @@ func startController(ctx context.Context, e *testenv.Env) error {
 	if err := rec.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
+	// Rossoctl's instance, beside Kagenti's, as the controller runs one per family.
+	rossoctl := &Reconciler{
+		Client:    mgr.GetClient(),
+		Platform:  StaticPlatform{P: p},
+		Events:    mgr.GetEventRecorder("trustsync-agentstatus"),
+		APIReader: mgr.GetAPIReader(),
+		Options:   Options{TargetRetry: time.Second},
+		Family:    agentv1.Rossoctl,
+	}
+	if err := rossoctl.SetupWithManager(ctx, mgr); err != nil {
+		return err
+	}
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "manager:", err)
