@@ -11,6 +11,9 @@ import (
 // domain, platform namespace and Keycloak realm and nothing else. The kinds, their
 // fields and their meaning are the same, so trustsync reads both with one code path and
 // the family as data: every wire name that contains the family's name is a method here.
+// A value of plain strings, compared with ==; not an API type, so no deepcopy.
+//
+// +kubebuilder:object:generate=false
 type Family struct {
 	// Name is the family's name in the Platform file's families: kagenti, rossoctl.
 	Name string
