@@ -86,6 +86,7 @@ verify: lint generate
 generate: controller-gen
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	go run ./hack/families config/crd
 	go run ./hack/chart charts/trustsync
 
 tools: modules envtest controller-gen kustomize gitea spire helm

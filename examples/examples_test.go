@@ -3,6 +3,7 @@ package examples_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/renametest"
 	"github.com/trustsync/trustsync/internal/testenv"
 	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers"
@@ -35,7 +38,13 @@ func platform(t *testing.T) *gitopsv1.Platform {
 
 func render(t *testing.T, dir string, p *gitopsv1.Platform) *renderers.Result {
 	t.Helper()
-	root, err := os.OpenRoot(".")
+	return renderIn(t, ".", dir, p)
+}
+
+// renderIn renders dir of the tree at root.
+func renderIn(t *testing.T, tree, dir string, p *gitopsv1.Platform) *renderers.Result {
+	t.Helper()
+	root, err := os.OpenRoot(tree)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,5 +168,66 @@ func TestKagentiPlatformFile(t *testing.T) {
 	}
 	if ids == 0 || realms == 0 {
 		t.Errorf("%d ClusterSPIFFEIDs, %d ConfigMaps naming a realm", ids, realms)
+	}
+}
+
+// TestRossoctlPlatformFile: platform-rossoctl.yaml is valid and renders the examples,
+// rewritten into Rossoctl's names, as a Rossoctl cluster has them: the agents and
+// policies of the Kagenti originals, in agent.rossoctl.dev and rossoctl.io/*, the
+// platform's own objects in rossoctl-system, Keycloak's realm rossoctl. The dry run
+// through the API server takes the Rossoctl CRDs.
+func TestRossoctlPlatformFile(t *testing.T) {
+	p, err := gitopsv1.LoadPlatform("platform-rossoctl.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Namespace != "rossoctl-system" || p.Keycloak.Realm != "rossoctl" || !slices.Equal(p.EnabledFamilies(), []agentv1.Family{agentv1.Rossoctl}) {
+		t.Fatalf("platform-rossoctl.yaml: namespace %q, realm %q, families %v", p.Namespace, p.Keycloak.Realm, p.Families)
+	}
+	tree := renametest.Tree(t, agentv1.Rossoctl, ".")
+	for _, dir := range renderable {
+		t.Run(dir, func(t *testing.T) {
+			original := render(t, dir, platform(t))
+			res := renderIn(t, tree, dir, p)
+			if len(res.Agents) != len(original.Agents) || len(res.AuthorizationPolicies()) != len(original.AuthorizationPolicies()) {
+				t.Fatalf("%d agents and %d policies, the Kagenti original has %d and %d", len(res.Agents), len(res.AuthorizationPolicies()), len(original.Agents), len(original.AuthorizationPolicies()))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			// The platform namespace is the installation's, not the render's.
+			platformNS := &unstructured.Unstructured{}
+			platformNS.SetAPIVersion("v1")
+			platformNS.SetKind("Namespace")
+			platformNS.SetName(p.Namespace)
+			apply(ctx, t, manifest.New(platformNS, ""))
+			for _, o := range res.Objects {
+				if o.GetKind() == "Namespace" {
+					apply(ctx, t, o)
+				}
+			}
+			realms := 0
+			for _, o := range res.Objects {
+				if strings.Contains(o.GetAPIVersion(), "kagenti") {
+					t.Errorf("%s is of %s", o.Ref(), o.GetAPIVersion())
+				}
+				if v, ok, _ := unstructured.NestedString(o.Object, "data", "KEYCLOAK_REALM"); ok {
+					if v != "rossoctl" {
+						t.Errorf("%s: realm %s", o.Ref(), v)
+					}
+					realms++
+				}
+				if o.GetKind() == "AuthorizationPolicy" && o.Source == "" && o.GetNamespace() != "rossoctl-system" {
+					t.Errorf("default global policy in %s", o.GetNamespace())
+				}
+				err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()),
+					client.FieldOwner("trustsync"), client.ForceOwnership, client.DryRunAll)
+				if err != nil {
+					t.Errorf("%s (from %q) rejected: %v", o.Ref(), o.Source, err)
+				}
+			}
+			if realms == 0 {
+				t.Error("no ConfigMap names the realm")
+			}
+		})
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/internal/renametest"
 	"github.com/trustsync/trustsync/renderers"
 	"github.com/trustsync/trustsync/security/policy"
 )
@@ -20,15 +23,7 @@ func TestDecisionTable(t *testing.T) {
 		weather  = "demo/assistant"
 		wtool    = "demo/weather-tool"
 	)
-	tests := []struct {
-		example        string
-		caller, callee string
-		point          string
-		a2a            string
-		status         int
-		allow          bool
-		reason         string
-	}{
+	tests := []decisionCase{
 		// multi-tenant: team-a's research-agent may call team-b's planner-agent, not the reverse.
 		{"multi-tenant", research, planner, "inbound/request", "", 0, true, "allowed by global"},
 		{"multi-tenant", planner, research, "inbound/request", "", 0, false, "namespace tier (team-a/team-a)"},
@@ -45,14 +40,42 @@ func TestDecisionTable(t *testing.T) {
 		{"single-agent", weather, wtool, "inbound/request", "", 0, true, ""},
 		{"single-agent", research, wtool, "inbound/request", "", 0, false, "namespace tier (demo/demo)"},
 	}
+	// The same table holds for the examples rewritten into Rossoctl's names under
+	// platform-rossoctl.yaml: the same decisions, for the same reasons.
+	rossoctl, err := gitopsv1.LoadPlatform("platform-rossoctl.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rossoctl.TrustDomain = platform(t).TrustDomain // the table's identities
+	families := []struct {
+		name string
+		tree string
+		p    *gitopsv1.Platform
+	}{{"kagenti", ".", platform(t)}, {"rossoctl", renametest.Tree(t, agentv1.Rossoctl, "."), rossoctl}}
+	for _, fam := range families {
+		t.Run(fam.name, func(t *testing.T) { decisionTable(t, fam.tree, fam.p, tests) })
+	}
+}
+
+type decisionCase struct {
+	example        string
+	caller, callee string
+	point          string
+	a2a            string
+	status         int
+	allow          bool
+	reason         string
+}
+
+func decisionTable(t *testing.T, tree string, p *gitopsv1.Platform, tests []decisionCase) {
+	const research = "team-a/research-agent"
 	cache := map[string]map[string]renderers.Identity{}
 	sets := map[string]*policy.Set{}
-	p := platform(t)
 	for _, tt := range tests {
 		if _, ok := sets[tt.example]; ok {
 			continue
 		}
-		res := render(t, tt.example, p)
+		res := renderIn(t, tree, tt.example, p)
 		sets[tt.example] = policy.NewSet(p.Namespace, res.AuthorizationPolicies())
 		ids := map[string]renderers.Identity{}
 		for _, id := range res.Identities(p.TrustDomain) {

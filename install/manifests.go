@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	"github.com/trustsync/trustsync/config"
 	"github.com/trustsync/trustsync/renderers/kustomize"
 )
@@ -33,6 +34,9 @@ type Options struct {
 	Dashboard bool
 	// Image is the image reference every container runs; Repository:latest when empty.
 	Image string
+	// Families are the families whose CRDs, webhook selectors and RBAC are installed,
+	// and the installed platform file's families; Kagenti alone when empty.
+	Families []agentv1.Family
 }
 
 // imageRef is what an image reference may be: a repository with a tag or a digest.
@@ -60,7 +64,16 @@ func Manifests(o Options) ([]*unstructured.Unstructured, error) {
 	if !imageRef.MatchString(image) {
 		return nil, fmt.Errorf("image %q is not an image reference (repository[:tag][@sha256:digest])", image)
 	}
+	families := o.Families
+	if len(families) == 0 {
+		families = []agentv1.Family{agentv1.Kagenti}
+	}
 	k := kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Resources: []string{"../default"}}
+	for _, f := range families {
+		if f != agentv1.Kagenti { // config/default has Kagenti's
+			k.Resources = append(k.Resources, "../crd/"+f.Name)
+		}
+	}
 	if o.CertManager {
 		k.Components = append(k.Components, "../webhook/cert-manager")
 	}
@@ -86,13 +99,26 @@ func Manifests(o Options) ([]*unstructured.Unstructured, error) {
 	}
 	// install/ is a directory config/ does not have, so nothing of config/ is shadowed.
 	tree["install/kustomization.yaml"] = &fstest.MapFile{Data: data, Mode: 0o644}
+	if !slices.Equal(families, []agentv1.Family{agentv1.Kagenti}) {
+		// The platform file says the families too, so the controller and webhook read
+		// what is installed; kustomize renames the ConfigMap after its new content.
+		if err := setPlatformFamilies(tree, families); err != nil {
+			return nil, err
+		}
+	}
 	objs, err := kustomize.Build(tree, "install", kustomize.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("rendering the installation: %w", err)
 	}
 	out := make([]*unstructured.Unstructured, 0, len(objs))
 	for _, obj := range objs {
-		out = append(out, obj.Unstructured)
+		keep, err := forFamilies(obj.Unstructured, families)
+		if err != nil {
+			return nil, err
+		}
+		if keep {
+			out = append(out, obj.Unstructured)
+		}
 	}
 	return out, nil
 }

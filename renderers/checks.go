@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers/schema"
 	"github.com/trustsync/trustsync/renderers/secureprofile"
@@ -17,7 +18,7 @@ import (
 func checkGenerated(build, expanded []*manifest.Object, memo *schema.Memo) error {
 	runtimes := map[string]*manifest.Object{}
 	for _, o := range build {
-		if o.GetKind() == "AgentRuntime" && o.GroupVersionKind().Group == "agent.kagenti.dev" {
+		if _, ok := agentv1.FamilyOf(o.GroupVersionKind().Group); ok && o.GetKind() == agentv1.AgentRuntimeKind {
 			ns := o.GetNamespace()
 			if ns == "" {
 				ns = secureprofile.DefaultNamespace

@@ -170,9 +170,9 @@ func checkPolicies(objs []*manifest.Object, p *gitopsv1.Platform, runTests bool,
 		out     []Policy
 	)
 	partialGlobal := false
-	gk := agentv1.GroupVersion.WithKind(agentv1.AuthorizationPolicyKind).GroupKind()
 	for _, o := range objs {
-		if o.GroupVersionKind().GroupKind() != gk {
+		// Both families' policies are one set: a Rossoctl policy decides as a Kagenti one.
+		if _, ok := agentv1.FamilyOf(o.GroupVersionKind().Group); !ok || o.GetKind() != agentv1.AuthorizationPolicyKind {
 			continue
 		}
 		ap := &agentv1.AuthorizationPolicy{}
@@ -184,6 +184,12 @@ func checkPolicies(objs []*manifest.Object, p *gitopsv1.Platform, runTests bool,
 		}
 		if ap.Namespace == "" {
 			ap.Namespace = secureprofile.DefaultNamespace
+		}
+		if other := sources[ap.Namespace+"/"+ap.Name]; other != nil {
+			// Two objects to the API server, one policy to the bundles: which one decides
+			// would not be said.
+			errs = append(errs, manifest.Errorf(o, "metadata.name", "AuthorizationPolicy %s/%s is also declared in %s (%s); one policy per namespace and name across the families", ap.Namespace, ap.Name, other.GetAPIVersion(), other.Source))
+			continue
 		}
 		typed = append(typed, ap)
 		sources[ap.Namespace+"/"+ap.Name] = o

@@ -181,6 +181,17 @@ func TestRenderBadInput(t *testing.T) {
 		want     []string
 	}{
 		{
+			// Two objects to the API server, one policy to the bundles.
+			name:     "one policy name in both families",
+			platform: func(p *gitopsv1.Platform) { p.Families = []string{"kagenti", "rossoctl"} },
+			files: map[string]string{
+				"app/kustomization.yaml": "namespace: team\nresources: [a.yaml, b.yaml]\n",
+				"app/a.yaml":             policyDoc("p", "namespace", "inbound/request.rego", "package authbridge.ns.inbound.request\nimport rego.v1\nallow := true\n"),
+				"app/b.yaml":             strings.Replace(policyDoc("p", "namespace", "inbound/request.rego", "package authbridge.ns.inbound.request\nimport rego.v1\nallow := true\n"), "agent.kagenti.dev", "agent.rossoctl.dev", 1),
+			},
+			want: []string{`AuthorizationPolicy team/p: metadata.name: AuthorizationPolicy team/p is also declared in agent.`},
+		},
+		{
 			name:  "invalid YAML",
 			files: map[string]string{"app/kustomization.yaml": "resources: [a.yaml]\n", "app/a.yaml": "kind: [\n"},
 			want:  []string{"a.yaml"},

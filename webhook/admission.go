@@ -63,6 +63,9 @@ type endpoint struct {
 	kind       metav1.GroupVersionKind
 	resource   metav1.GroupVersionResource
 	operations []admissionv1.Operation
+	// families says the kind is served in every family's group, kind and resource
+	// naming Kagenti's: one path for both, as the kinds are the same.
+	families bool
 }
 
 var (
@@ -73,15 +76,18 @@ var (
 	agentRuntimeValidation = endpoint{name: "AgentRuntime validation",
 		kind:       metav1.GroupVersionKind{Group: agentv1.GroupVersion.Group, Version: agentv1.GroupVersion.Version, Kind: "AgentRuntime"},
 		resource:   metav1.GroupVersionResource{Group: agentv1.GroupVersion.Group, Version: agentv1.GroupVersion.Version, Resource: "agentruntimes"},
-		operations: []admissionv1.Operation{admissionv1.Create, admissionv1.Update}}
+		operations: []admissionv1.Operation{admissionv1.Create, admissionv1.Update}, families: true}
 	policyValidation = endpoint{name: "AuthorizationPolicy validation",
 		kind:       metav1.GroupVersionKind{Group: agentv1.GroupVersion.Group, Version: agentv1.GroupVersion.Version, Kind: "AuthorizationPolicy"},
 		resource:   metav1.GroupVersionResource{Group: agentv1.GroupVersion.Group, Version: agentv1.GroupVersion.Version, Resource: "authorizationpolicies"},
-		operations: []admissionv1.Operation{admissionv1.Create, admissionv1.Update}}
+		operations: []admissionv1.Operation{admissionv1.Create, admissionv1.Update}, families: true}
 )
 
 // check says what is wrong with a request this endpoint does not expect.
 func (e endpoint) check(req admission.Request) error {
+	if _, ok := agentv1.FamilyOf(req.Kind.Group); ok && e.families && req.Kind.Group == req.Resource.Group {
+		e.kind.Group, e.resource.Group = req.Kind.Group, req.Kind.Group
+	}
 	switch {
 	case req.UID == "":
 		return errors.New("the AdmissionReview has no request, or a request without uid")

@@ -32,14 +32,14 @@ func TestLabelOnlyAdmission(t *testing.T) {
 		"spec": map[string]any{
 			"selector": map[string]any{"matchLabels": map[string]any{"app": "weather"}},
 			"template": map[string]any{
-				"metadata": map[string]any{"labels": map[string]any{"app": "weather", agentv1.LabelType: "agent"}},
+				"metadata": map[string]any{"labels": map[string]any{"app": "weather", agentv1.Kagenti.LabelType(): "agent"}},
 				"spec":     map[string]any{"containers": []any{map[string]any{"name": "agent", "image": "example/agent:1"}}},
 			},
 		},
 	}}
 	namespace := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1", "kind": "Namespace",
-		"metadata": map[string]any{"name": ns, "labels": map[string]any{agentv1.LabelEnabledNamespace: "true"}},
+		"metadata": map[string]any{"name": ns, "labels": map[string]any{agentv1.Kagenti.LabelEnabledNamespace(): "true"}},
 	}}
 	p := gitopsv1.DefaultPlatform()
 	res, err := secureprofile.Expand([]*manifest.Object{manifest.New(namespace, "ns.yaml"), manifest.New(deployment, "weather.yaml")}, p)

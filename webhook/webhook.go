@@ -31,15 +31,28 @@ const (
 )
 
 // CacheOptions limit the cache to what the webhooks read: AgentRuntimes, the SPIFFE
-// CSIDriver, and of all ConfigMaps only the feature gates in the platform namespace and
-// the namespace defaults elsewhere.
-func CacheOptions(platformNamespace string) cache.Options {
-	byName := func(name string) cache.Config {
-		return cache.Config{FieldSelector: fields.OneTermEqualSelector("metadata.name", name)}
+// CSIDriver, and of all ConfigMaps only the feature gates of the platform's families in
+// the platform namespace and the namespace defaults elsewhere.
+func CacheOptions(p *gitopsv1.Platform) cache.Options {
+	byName := func(names ...string) cache.Config {
+		var sel []fields.Selector
+		for _, n := range names {
+			sel = append(sel, fields.OneTermEqualSelector("metadata.name", n))
+		}
+		if len(sel) == 1 {
+			return cache.Config{FieldSelector: sel[0]}
+		}
+		// A field selector ANDs its terms: with two families the feature gates are
+		// cached by namespace alone (it holds few ConfigMaps).
+		return cache.Config{}
+	}
+	var gates []string
+	for _, f := range p.EnabledFamilies() {
+		gates = append(gates, f.ConfigMapFeatureGates())
 	}
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{
-			platformNamespace:   byName(agentv1.ConfigMapFeatureGates),
+			p.Namespace:         byName(gates...),
 			cache.AllNamespaces: byName(agentv1.ConfigMapAuthBridgeRuntimeConfig),
 		}},
 	}}
@@ -54,7 +67,7 @@ func Register(ctx context.Context, mgr manager.Manager, p *gitopsv1.Platform) er
 // RegisterWith is Register with limits. Each webhook refuses requests of another kind,
 // resource or operation than its configuration sends, and runs a bounded number at once.
 func RegisterWith(ctx context.Context, mgr manager.Manager, p *gitopsv1.Platform, l AdmissionLimits) error {
-	if err := inject.IndexTargets(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := inject.IndexTargets(ctx, mgr.GetFieldIndexer(), p.EnabledFamilies()); err != nil {
 		return fmt.Errorf("indexing AgentRuntimes: %w", err)
 	}
 	l = l.withDefaults()
@@ -63,7 +76,7 @@ func RegisterWith(ctx context.Context, mgr manager.Manager, p *gitopsv1.Platform
 	serve := func(path string, e endpoint, h admission.Handler, concurrent int) {
 		srv.Register(path, &admission.Webhook{Handler: bound(e, h, concurrent, l.Timeout), RecoverPanic: ptr.To(true)})
 	}
-	serve(PathInject, podInjection, inject.NewMutator(cluster), l.Pods)
+	serve(PathInject, podInjection, inject.NewMutator(cluster, p.EnabledFamilies()...), l.Pods)
 	serve(PathValidateAgentRuntime, agentRuntimeValidation, &validate.AgentRuntimes{Cluster: cluster}, l.AgentRuntimes)
 	serve(PathValidateAuthorizationPolicy, policyValidation, &validate.AuthorizationPolicies{PlatformNamespace: p.Namespace, Limits: p.Limits, TrustDomain: p.TrustDomain}, l.AuthorizationPolicies)
 	return nil

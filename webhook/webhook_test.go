@@ -44,17 +44,20 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	os.Exit(testenv.RunWith(m, &env, testenv.Options{
 		WebhookPaths:     []string{filepath.Join("..", "config", "webhook", "manifests.yaml")},
-		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{containerAdder()},
+		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{containerAdder(), rossoctlInjection()},
 	}, serve))
 }
 
 // serve runs the webhooks as `trustsync webhook` does, on the address and certificate
 // envtest registered with the API server.
 func serve(ctx context.Context, e *testenv.Env) error {
-	p := gitopsv1.DefaultPlatform()
+	// Both families: the Kagenti matrix holds with Rossoctl read too, and Rossoctl's pods
+	// are admitted through their own configuration entry (rossoctlInjection).
+	p := &gitopsv1.Platform{Families: []string{"kagenti", "rossoctl"}}
+	p.Default()
 	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
 		Scheme:                 e.Scheme,
-		Cache:                  webhook.CacheOptions(p.Namespace),
+		Cache:                  webhook.CacheOptions(p),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
@@ -85,6 +88,28 @@ func serve(ctx context.Context, e *testenv.Env) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("the webhook server did not start")
+}
+
+// rossoctlInjection is the pod-injection entry `trustsync install --families rossoctl`
+// adds: config/webhook's, with Rossoctl's selectors.
+func rossoctlInjection() *admissionregistrationv1.MutatingWebhookConfiguration {
+	data, err := os.ReadFile(filepath.Join("..", "config", "webhook", "manifests.yaml"))
+	if err != nil {
+		panic(err)
+	}
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	if err := yaml.Unmarshal([]byte(strings.Split(string(data), "\n---\n")[0]), &mwc); err != nil {
+		panic(err)
+	}
+	k, r := agentv1.Kagenti, agentv1.Rossoctl
+	h := mwc.Webhooks[0]
+	h.Name = "inject." + r.Domain
+	for _, sel := range []*metav1.LabelSelector{h.NamespaceSelector, h.ObjectSelector} {
+		for i := range sel.MatchExpressions {
+			sel.MatchExpressions[i].Key = strings.NewReplacer(k.LabelEnabledNamespace(), r.LabelEnabledNamespace(), k.Domain+"/", r.Domain+"/").Replace(sel.MatchExpressions[i].Key)
+		}
+	}
+	return &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "trustsync-webhook-rossoctl"}, Webhooks: []admissionregistrationv1.MutatingWebhook{h}}
 }
 
 // containerAdder is a second mutating webhook that runs after trustsync's and adds a
@@ -123,7 +148,7 @@ func addContainer(_ context.Context, req admission.Request) admission.Response {
 func setGates(t *testing.T, gates string) {
 	t.Helper()
 	ctx := context.Background()
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: platformNS, Name: agentv1.ConfigMapFeatureGates}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: platformNS, Name: agentv1.Kagenti.ConfigMapFeatureGates()}}
 	if gates == "" {
 		if err := env.Client.Delete(ctx, cm); err != nil && !apierrors.IsNotFound(err) {
 			t.Fatal(err)
@@ -181,7 +206,7 @@ func waitCached(t *testing.T, obj client.Object, rv string) {
 
 func createNamespace(t *testing.T, name string) {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{agentv1.LabelEnabledNamespace: "true"}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{agentv1.Kagenti.LabelEnabledNamespace(): "true"}}}
 	if err := env.Client.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +256,7 @@ func agentPod(ns, workload, typ string, containers []corev1.Container) *corev1.P
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:    ns,
 			GenerateName: workload + "-" + hash + "-",
-			Labels:       map[string]string{"app": workload, "pod-template-hash": hash, agentv1.LabelType: typ},
+			Labels:       map[string]string{"app": workload, "pod-template-hash": hash, agentv1.Kagenti.LabelType(): typ},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: workload + "-" + hash, UID: "00000000-0000-0000-0000-000000000001", Controller: ptr.To(true),
 			}},

@@ -1,5 +1,5 @@
 // Package scheme builds the runtime.Scheme of everything trustsync reads as Go types: the
-// built-in kinds, CRDs, and both API groups. It must not import anything of trustsync
+// built-in kinds, CRDs, and the API groups: both families' agent groups and trustsync's. It must not import anything of trustsync
 // outside api/.
 package scheme
 
@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
+	rossoctlv1 "github.com/trustsync/trustsync/api/agent/rossoctl/v1alpha1"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
@@ -15,7 +16,7 @@ import (
 // New returns a scheme with every kind trustsync knows.
 func New() *runtime.Scheme {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, agentv1.AddToScheme, gitopsv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, agentv1.AddToScheme, rossoctlv1.AddToScheme, gitopsv1.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(err) // only on a programming error: the groups are fixed
 		}

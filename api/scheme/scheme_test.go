@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	rossoctlv1 "github.com/trustsync/trustsync/api/agent/rossoctl/v1alpha1"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
@@ -17,6 +18,8 @@ func TestKinds(t *testing.T) {
 		agentv1.GroupVersion.WithKind("AgentRuntime"), agentv1.GroupVersion.WithKind("AgentRuntimeList"),
 		agentv1.GroupVersion.WithKind("AuthorizationPolicy"), agentv1.GroupVersion.WithKind("AgentCardList"),
 		gitopsv1.GroupVersion.WithKind("GitSource"), gitopsv1.GroupVersion.WithKind("SyncList"),
+		rossoctlv1.GroupVersion.WithKind("AgentRuntime"), rossoctlv1.GroupVersion.WithKind("AuthorizationPolicyList"),
+		rossoctlv1.GroupVersion.WithKind("AgentCard"), rossoctlv1.GroupVersion.WithKind("ListOptions"),
 		agentv1.GroupVersion.WithKind("ListOptions"), gitopsv1.GroupVersion.WithKind("WatchEvent"),
 	} {
 		if !s.Recognizes(gvk) {
@@ -26,6 +29,12 @@ func TestKinds(t *testing.T) {
 	gvks, _, err := s.ObjectKinds(&agentv1.AgentRuntime{})
 	if err != nil || len(gvks) != 1 || gvks[0] != agentv1.GroupVersion.WithKind("AgentRuntime") {
 		t.Errorf("AgentRuntime's kinds: %v %v", gvks, err)
+	}
+	// Rossoctl's Go type maps to Rossoctl's group only, so a client reading it asks
+	// that group's API.
+	gvks, _, err = s.ObjectKinds(&rossoctlv1.AgentRuntime{})
+	if err != nil || len(gvks) != 1 || gvks[0] != agentv1.Rossoctl.GroupVersion().WithKind("AgentRuntime") {
+		t.Errorf("Rossoctl AgentRuntime's kinds: %v %v", gvks, err)
 	}
 	if _, err := s.New(gitopsv1.GroupVersion.WithKind("Sync")); err != nil {
 		t.Error(err)

@@ -374,6 +374,31 @@ func TestValues(t *testing.T) {
 				t.Errorf("controller resources %v", res)
 			}
 		}},
+		{"rossoctl", []string{"families={rossoctl}", "platform.trustDomain=prod.example.org", "bundleServer.enabled=true"}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			// The chart as trustsync install --families rossoctl: Rossoctl's CRDs among
+			// the objects, its pod-injection entry, its group in validation and RBAC, and
+			// families in the platform file, also when the platform value replaces it.
+			keys := byKey(objs)
+			for _, k := range []string{"CustomResourceDefinition//agentruntimes.agent.rossoctl.dev", "CustomResourceDefinition//authorizationpolicies.agent.rossoctl.dev"} {
+				if _, ok := keys[k]; !ok {
+					t.Errorf("no %s", k)
+				}
+			}
+			mwc := keys["MutatingWebhookConfiguration//trustsync-webhook"]
+			if mwc == nil {
+				t.Fatal("no MutatingWebhookConfiguration")
+			}
+			hooks, _, _ := unstructured.NestedSlice(mwc.Object, "webhooks")
+			if len(hooks) != 1 || hooks[0].(map[string]any)["name"] != "inject.rossoctl.io" || !strings.Contains(fmt.Sprint(hooks[0]), "rossoctl-enabled") {
+				t.Errorf("pod injection %v, want Rossoctl's entry alone", hooks)
+			}
+			if _, data := platformConfigMap(t, objs); !strings.Contains(data, "families:\n- rossoctl") || !strings.Contains(data, "trustDomain: prod.example.org") {
+				t.Errorf("platform.yaml:\n%s", data)
+			}
+			if _, data := platformConfigMap(t, render(t, "families={rossoctl}")); !strings.Contains(data, "families: [rossoctl]") {
+				t.Errorf("config/'s platform.yaml without families:\n%s", data)
+			}
+		}},
 		{"no leader election", []string{"controller.leaderElection=false"}, func(t *testing.T, objs []*unstructured.Unstructured) {
 			if args := fmt.Sprint(container(deployment(t, objs, "trustsync-controller"))["args"]); strings.Contains(args, "--leader-elect") {
 				t.Errorf("args %s", args)

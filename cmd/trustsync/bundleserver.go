@@ -40,6 +40,7 @@ Health, readiness and metrics are served without TLS on --probe-bind-address.`,
 			}
 			ctx := ctrl.SetupSignalHandler()
 			o.PlatformNamespace, o.TrustDomain, o.Log = p.Namespace, td, ctrl.Log.WithName("bundle-server")
+			o.Families = p.EnabledFamilies()
 			closeSource, err := svidSources(ctx, &o, td, workloadAPI, certFile, keyFile, bundleFile)
 			if err != nil {
 				return err

@@ -30,7 +30,7 @@ var eventKinds = map[string]string{
 }
 
 // trustsyncGroups are the API groups of the objects whose Events are trustsync's.
-var trustsyncGroups = []string{gitopsv1.GroupVersion.Group, agentv1.GroupVersion.Group}
+var trustsyncGroups = []string{gitopsv1.GroupVersion.Group, agentv1.Kagenti.Group, agentv1.Rossoctl.Group}
 
 func newEventsCommand(k *kubeFlags) *cobra.Command {
 	var all, watchFlag bool

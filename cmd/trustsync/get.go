@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/trustsync/trustsync/api/agent/kinds"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/engine/agentstatus"
@@ -67,9 +68,16 @@ func newGetCommand(k *kubeFlags) *cobra.Command {
 			if !all {
 				opts = append(opts, client.InNamespace(k.ns()))
 			}
+			// Every family's, skipping a family whose CRDs the cluster does not have.
 			agents := &agentv1.AgentRuntimeList{}
-			if err := c.List(context.Background(), agents, opts...); err != nil {
-				return err
+			for _, f := range agentv1.Families {
+				l := kinds.NewAgentRuntimeList(f)
+				if err := c.List(context.Background(), l.(client.ObjectList), opts...); meta.IsNoMatchError(err) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				agents.Items = append(agents.Items, kinds.AgentRuntimes(l)...)
 			}
 			return printList(cmd.OutOrStdout(), output, agents, func(w io.Writer) { agentTable(w, agents, spiffeIDs(c), all) })
 		},

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	apischeme "github.com/trustsync/trustsync/api/scheme"
 	"github.com/trustsync/trustsync/install"
@@ -21,7 +22,19 @@ import (
 
 // installFlags choose the components, for install, uninstall and check alike.
 type installFlags struct {
-	o install.Options
+	o        install.Options
+	families string
+}
+
+// options are the chosen options, with --families read.
+func (f *installFlags) options() (install.Options, error) {
+	fams, err := install.ParseFamilies(f.families)
+	if err != nil {
+		return install.Options{}, fmt.Errorf("--families: %w", err)
+	}
+	o := f.o
+	o.Families = fams
+	return o, nil
 }
 
 func (f *installFlags) add(fs *pflag.FlagSet) {
@@ -29,6 +42,7 @@ func (f *installFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.o.BundleServer, "bundle-server", false, "install the policy bundle server (needs SPIRE)")
 	fs.BoolVar(&f.o.Dashboard, "dashboard", false, "install the read-only dashboard")
 	fs.StringVar(&f.o.Image, "image", install.Image(version.Version), "the image every trustsync container runs")
+	fs.StringVar(&f.families, "families", "kagenti", "the families whose CRDs and webhook selectors are installed, comma-separated: kagenti (agent.kagenti.dev, kagenti.io/*), rossoctl (agent.rossoctl.dev, rossoctl.io/*); also written into the installed platform file")
 }
 
 func newInstallCommand(k *kubeFlags) *cobra.Command {
@@ -50,7 +64,11 @@ Run 'trustsync check --pre' before, and 'trustsync check' after.`,
   trustsync install --export > trustsync.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			objs, err := install.Manifests(f.o)
+			io, err := f.options()
+			if err != nil {
+				return err
+			}
+			objs, err := install.Manifests(io)
 			if err != nil {
 				return err
 			}
@@ -97,8 +115,10 @@ namespace, unless --crds or --namespace say otherwise. What Syncs applied stays 
   trustsync uninstall --crds --namespace`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// Every component is considered: uninstall need not be told what install was.
+			// Every component and family is considered: uninstall need not be told what
+			// install was.
 			f.o.CertManager, f.o.BundleServer, f.o.Dashboard = true, true, true
+			f.o.Families = agentv1.Families
 			objs, err := install.Manifests(f.o)
 			if err != nil {
 				return err
@@ -143,9 +163,12 @@ webhook (and bundle server, dashboard when given) ready, the webhooks' caBundle.
 			if output != "text" && output != "json" {
 				return fmt.Errorf("output %q: text or json", output)
 			}
+			checked, err := f.options()
+			if err != nil {
+				return err
+			}
 			var p *gitopsv1.Platform
 			if platformFile != "" {
-				var err error
 				if p, err = gitopsv1.LoadPlatform(platformFile); err != nil {
 					return err
 				}
@@ -170,7 +193,7 @@ webhook (and bundle server, dashboard when given) ready, the webhooks' caBundle.
 				ServiceProxy: func(ctx context.Context, namespace, scheme, name, port, path string) ([]byte, error) {
 					return cs.CoreV1().Services(namespace).ProxyGet(scheme, name, port, path, nil).DoRaw(ctx)
 				},
-			}, install.CheckOptions{Pre: pre, Install: f.o, Platform: p})
+			}, install.CheckOptions{Pre: pre, Install: checked, Platform: p})
 			if err != nil {
 				return err
 			}

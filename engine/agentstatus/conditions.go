@@ -64,6 +64,8 @@ type target struct {
 
 // observed is everything the conditions are computed from.
 type observed struct {
+	// Family of the AgentRuntime, which spells its pods' labels and annotations.
+	Family    agentv1.Family
 	Runtime   *agentv1.AgentRuntime
 	Target    target
 	Namespace *corev1.Namespace // nil when it does not exist
@@ -120,7 +122,7 @@ func evaluate(o observed) evaluation {
 		configMsg = runtimeConfigRef(rt.Namespace) + " data." + agentv1.KeyConfigYAML + ": " + o.RuntimeErr.Error()
 		add(cond(agentv1.ConditionConfigResolved, metav1.ConditionFalse, ReasonConfigError, "%s", configMsg))
 	default:
-		s, err := authbridge.Resolve(rt, o.NamespaceRuntime, o.Target.PodLabels, o.Target.PodAnnotations, o.Platform)
+		s, err := authbridge.Resolve(o.Family, rt, o.NamespaceRuntime, o.Target.PodLabels, o.Target.PodAnnotations, o.Platform)
 		if err != nil {
 			configMsg = settingError(rt, err)
 			add(cond(agentv1.ConditionConfigResolved, metav1.ConditionFalse, ReasonConfigError, "%s", configMsg))
@@ -153,7 +155,7 @@ func evaluate(o observed) evaluation {
 
 	// Ready: the workload is there, its settings resolve, and its pod template carries
 	// the configuration trustsync rendered for it.
-	hash := o.Target.PodAnnotations[agentv1.AnnotationConfigHash]
+	hash := o.Target.PodAnnotations[o.Family.AnnotationConfigHash()]
 	switch {
 	case o.Target.Unsupported != "":
 		add(cond(agentv1.ConditionReady, metav1.ConditionFalse, ReasonUnsupportedKind, "%s", o.Target.Unsupported))
@@ -162,13 +164,13 @@ func evaluate(o observed) evaluation {
 	case !configOK:
 		add(cond(agentv1.ConditionReady, metav1.ConditionFalse, ReasonConfigError, "%s", configMsg))
 	case hash == "":
-		add(cond(agentv1.ConditionReady, metav1.ConditionFalse, ReasonConfigHashError, "the pod template of %s has no annotation %s: it was not rendered by trustsync for this AgentRuntime", o.Target.Ref, agentv1.AnnotationConfigHash))
+		add(cond(agentv1.ConditionReady, metav1.ConditionFalse, ReasonConfigHashError, "the pod template of %s has no annotation %s: it was not rendered by trustsync for this AgentRuntime", o.Target.Ref, o.Family.AnnotationConfigHash()))
 	default:
 		add(cond(agentv1.ConditionReady, metav1.ConditionTrue, ReasonConfigured, "%s configured with config-hash %s", o.Target.Ref, short(hash)))
 	}
 	ev := evaluation{Conditions: out}
 	if configOK && hash != "" {
-		ev.ConfiguredPods = configuredPods(o.Target.Pods, hash, settings.Injected)
+		ev.ConfiguredPods = configuredPods(o.Family, o.Target.Pods, hash, settings.Injected)
 	}
 	return ev
 }
@@ -176,11 +178,11 @@ func evaluate(o observed) evaluation {
 // configuredPods counts the running pods with the template's config hash and, when
 // injection is due, the sidecar: a pod admitted while the webhook was down or before the
 // agent was declared has the hash but not the sidecar, and is not configured.
-func configuredPods(pods []corev1.Pod, hash string, injected bool) int32 {
+func configuredPods(f agentv1.Family, pods []corev1.Pod, hash string, injected bool) int32 {
 	var n int32
 	for i := range pods {
 		p := &pods[i]
-		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || p.Annotations[agentv1.AnnotationConfigHash] != hash {
+		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || p.Annotations[f.AnnotationConfigHash()] != hash {
 			continue
 		}
 		if injected && !slices.ContainsFunc(p.Spec.Containers, func(c corev1.Container) bool { return slices.Contains(authbridge.SidecarContainers, c.Name) }) {
@@ -197,8 +199,8 @@ func meshCondition(o observed, cond func(string, metav1.ConditionStatus, string,
 	if o.Namespace == nil {
 		return cond(t, metav1.ConditionFalse, ReasonNotLabeled, "namespace %s not found", ns)
 	}
-	if o.Namespace.Annotations[agentv1.AnnotationIstioMesh] == "disabled" {
-		return cond(t, metav1.ConditionFalse, ReasonOptedOut, "namespace %s opts out of the mesh (annotation %s: disabled)", ns, agentv1.AnnotationIstioMesh)
+	if o.Namespace.Annotations[o.Family.AnnotationIstioMesh()] == "disabled" {
+		return cond(t, metav1.ConditionFalse, ReasonOptedOut, "namespace %s opts out of the mesh (annotation %s: disabled)", ns, o.Family.AnnotationIstioMesh())
 	}
 	want := []struct{ key, value string }{{agentv1.LabelIstioDiscovery, "enabled"}, {agentv1.LabelIstioDataplaneMode, "ambient"}}
 	var missing []string
@@ -224,8 +226,8 @@ func configWarnings(o observed, s authbridge.Settings) []string {
 		switch {
 		case !s.Injected:
 			why = "no AuthBridge sidecar is injected"
-		case o.Target.PodLabels[agentv1.LabelSpiffeHelperInject] == "false":
-			why = "the pods opt out of SPIRE (label " + agentv1.LabelSpiffeHelperInject + "=false)"
+		case o.Target.PodLabels[o.Family.LabelSpiffeHelperInject()] == "false":
+			why = "the pods opt out of SPIRE (label " + o.Family.LabelSpiffeHelperInject() + "=false)"
 		}
 		w = append(w, fmt.Sprintf("mtlsMode %s runs as disabled: %s", asked, why))
 	}

@@ -18,7 +18,7 @@ func TestEvaluate(t *testing.T) {
 	noSPIRE := gitopsv1.DefaultPlatform()
 	noSPIRE.Spire.Enabled = ptr.To(false)
 	meshed := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team", Labels: map[string]string{agentv1.LabelIstioDiscovery: "enabled", agentv1.LabelIstioDataplaneMode: "ambient"}}}
-	found := target{Found: true, Ref: "Deployment team/chat", PodAnnotations: map[string]string{agentv1.AnnotationConfigHash: configHash}}
+	found := target{Found: true, Ref: "Deployment team/chat", PodAnnotations: map[string]string{agentv1.Kagenti.AnnotationConfigHash(): configHash}}
 
 	type want struct{ status, reason, message string }
 	for _, tc := range []struct {
@@ -111,7 +111,7 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "a namespace that opts out of the mesh",
 			mod: func(o *observed) {
-				o.Namespace = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team", Annotations: map[string]string{agentv1.AnnotationIstioMesh: "disabled"}}}
+				o.Namespace = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team", Annotations: map[string]string{agentv1.Kagenti.AnnotationIstioMesh(): "disabled"}}}
 			},
 			want: map[string]want{
 				agentv1.ConditionIstioMeshEnrolled: {"False", ReasonOptedOut, "annotation kagenti.io/istio-mesh: disabled"},
@@ -129,6 +129,7 @@ func TestEvaluate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := observed{
+				Family: agentv1.Kagenti,
 				Runtime: &agentv1.AgentRuntime{
 					ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "chat", Generation: 3},
 					Spec:       agentv1.AgentRuntimeSpec{Type: agentv1.AgentTypeAgent, MTLSMode: agentv1.MTLSPermissive},

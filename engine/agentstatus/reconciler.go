@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/trustsync/trustsync/api/agent/kinds"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/ctrlkit"
@@ -82,6 +83,9 @@ type Reconciler struct {
 	// report them unsupported.
 	APIReader client.Reader
 	Options   Options
+	// Family of the AgentRuntimes it reconciles (one Reconciler per family the platform
+	// reads); Kagenti when unset.
+	Family agentv1.Family
 
 	// cache is the controller's own, built in SetupWithManager.
 	cache cache.Cache
@@ -102,13 +106,13 @@ func (o *Options) defaults() {
 	}
 }
 
-// NewCache builds the cache the controller reads through: every AgentRuntime, Namespace,
-// Deployment and StatefulSet (without managedFields), only the pods of agents and tools
-// (label kagenti.io/type, which the renderer puts on their pod templates), and of
-// ConfigMaps and CSIDrivers only the two it needs, so it never holds the cluster's
-// ConfigMaps or pods.
-func NewCache(mgr ctrl.Manager) (cache.Cache, error) {
-	agentPods, err := labels.NewRequirement(agentv1.LabelType, selection.Exists, nil)
+// NewCache builds the cache the controller reads through: every AgentRuntime of the
+// family, Namespace, Deployment and StatefulSet (without managedFields), only the pods of
+// the family's agents and tools (label kagenti.io/type or rossoctl.io/type, which the
+// renderer puts on their pod templates), and of ConfigMaps and CSIDrivers only the two it
+// needs, so it never holds the cluster's ConfigMaps or pods.
+func NewCache(mgr ctrl.Manager, f agentv1.Family) (cache.Cache, error) {
+	agentPods, err := labels.NewRequirement(f.LabelType(), selection.Exists, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -117,13 +121,13 @@ func NewCache(mgr ctrl.Manager) (cache.Cache, error) {
 		Mapper:           mgr.GetRESTMapper(),
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}:     {Field: fields.OneTermEqualSelector("metadata.name", agentv1.ConfigMapAuthBridgeRuntimeConfig)},
-			&storagev1.CSIDriver{}:  {Field: fields.OneTermEqualSelector("metadata.name", identity.CSIDriver)},
-			&appsv1.Deployment{}:    {},
-			&appsv1.StatefulSet{}:   {},
-			&agentv1.AgentRuntime{}: {},
-			&corev1.Namespace{}:     {},
-			&corev1.Pod{}:           {Label: labels.NewSelector().Add(*agentPods)},
+			&corev1.ConfigMap{}:      {Field: fields.OneTermEqualSelector("metadata.name", agentv1.ConfigMapAuthBridgeRuntimeConfig)},
+			&storagev1.CSIDriver{}:   {Field: fields.OneTermEqualSelector("metadata.name", identity.CSIDriver)},
+			&appsv1.Deployment{}:     {},
+			&appsv1.StatefulSet{}:    {},
+			kinds.NewAgentRuntime(f): {},
+			&corev1.Namespace{}:      {},
+			&corev1.Pod{}:            {Label: labels.NewSelector().Add(*agentPods)},
 		},
 	})
 }
@@ -132,10 +136,13 @@ func NewCache(mgr ctrl.Manager) (cache.Cache, error) {
 // the controller.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	r.Options.defaults()
+	if r.Family == (agentv1.Family{}) {
+		r.Family = agentv1.Kagenti
+	}
 	if r.Platform == nil {
 		return fmt.Errorf("agentstatus: a Platform is required")
 	}
-	c, err := NewCache(mgr)
+	c, err := NewCache(mgr, r.Family)
 	if err != nil {
 		return fmt.Errorf("agentstatus: building the cache: %w", err)
 	}
@@ -143,8 +150,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		return err
 	}
 	r.cache = c
-	if err := c.IndexField(ctx, &agentv1.AgentRuntime{}, targetIndex, func(o client.Object) []string {
-		return []string{agentid.TargetOf(o.(*agentv1.AgentRuntime)).Key()}
+	if err := c.IndexField(ctx, kinds.NewAgentRuntime(r.Family), targetIndex, func(o client.Object) []string {
+		return []string{agentid.TargetOf(kinds.AgentRuntime(o)).Key()}
 	}); err != nil {
 		return err
 	}
@@ -167,9 +174,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	watch := func(obj client.Object, fn handler.TypedMapFunc[client.Object, reconcile.Request], preds ...predicate.Predicate) source.TypedSource[reconcile.Request] {
 		return source.Kind(c, obj, handler.EnqueueRequestsFromMapFunc(fn), preds...)
 	}
+	podChanged := podChanged(r.Family)
 	return ctrl.NewControllerManagedBy(mgr).
-		Named(ControllerName).
-		WatchesRawSource(source.Kind(c, client.Object(&agentv1.AgentRuntime{}), &handler.EnqueueRequestForObject{}, predicate.GenerationChangedPredicate{})).
+		Named(controllerName(r.Family)).
+		WatchesRawSource(source.Kind(c, client.Object(kinds.NewAgentRuntime(r.Family)), &handler.EnqueueRequestForObject{}, predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(watch(&appsv1.Deployment{}, workload("Deployment"), predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(watch(&appsv1.StatefulSet{}, workload("StatefulSet"), predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(watch(&corev1.Namespace{}, ofNamespace, metaChanged)).
@@ -180,14 +188,22 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Complete(r)
 }
 
+// controllerName names the controller of a family: Kagenti's keeps the name it had.
+func controllerName(f agentv1.Family) string {
+	if f == agentv1.Kagenti {
+		return ControllerName
+	}
+	return ControllerName + "-" + f.Name
+}
+
 // agents lists the AgentRuntimes a change concerns.
 func (r *Reconciler) agents(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
-	var list agentv1.AgentRuntimeList
-	if err := r.cache.List(ctx, &list, opts...); err != nil {
-		log.FromContext(ctx).Error(err, "listing AgentRuntimes")
+	list := kinds.NewAgentRuntimeList(r.Family)
+	if err := r.cache.List(ctx, list.(client.ObjectList), opts...); err != nil {
+		log.FromContext(ctx).Error(err, "listing AgentRuntimes", "group", r.Family.Group)
 		return nil
 	}
-	return ctrlkit.Requests(list.Items)
+	return ctrlkit.Requests(kinds.AgentRuntimes(list))
 }
 
 // agentsOfPod maps a pod to the AgentRuntime of its workload, found from its controller as
@@ -213,24 +229,27 @@ func (r *Reconciler) agentsOfPod(ctx context.Context, o client.Object) []reconci
 }
 
 // podChanged passes the pod changes that can change the count of configured pods.
-var podChanged = predicate.Funcs{
-	UpdateFunc: func(e event.UpdateEvent) bool {
-		o, ok1 := e.ObjectOld.(*corev1.Pod)
-		n, ok2 := e.ObjectNew.(*corev1.Pod)
-		if !ok1 || !ok2 {
-			return true
-		}
-		return o.Status.Phase != n.Status.Phase || (o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) ||
-			o.Annotations[agentv1.AnnotationConfigHash] != n.Annotations[agentv1.AnnotationConfigHash]
-	},
+func podChanged(f agentv1.Family) predicate.Funcs {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*corev1.Pod)
+			n, ok2 := e.ObjectNew.(*corev1.Pod)
+			if !ok1 || !ok2 {
+				return true
+			}
+			return o.Status.Phase != n.Status.Phase || (o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) ||
+				o.Annotations[f.AnnotationConfigHash()] != n.Annotations[f.AnnotationConfigHash()]
+		},
+	}
 }
 
 // Reconcile evaluates one AgentRuntime and applies its conditions when they changed.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	rt := &agentv1.AgentRuntime{}
-	if err := r.cache.Get(ctx, req.NamespacedName, rt); err != nil {
+	obj := kinds.NewAgentRuntime(r.Family)
+	if err := r.cache.Get(ctx, req.NamespacedName, obj.(client.Object)); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	rt := kinds.AgentRuntime(obj)
 	if !rt.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
@@ -250,7 +269,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // observe reads what the conditions depend on. Only a failure to read is an error; what
 // is missing is an observation.
 func (r *Reconciler) observe(ctx context.Context, rt *agentv1.AgentRuntime) (observed, error) {
-	o := observed{Runtime: rt}
+	o := observed{Family: r.Family, Runtime: rt}
 	var err error
 	if o.Target, err = r.target(ctx, rt); err != nil {
 		return o, err
@@ -377,7 +396,7 @@ func (r *Reconciler) apply(ctx context.Context, rt *agentv1.AgentRuntime, ev eva
 		return nil
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": agentv1.GroupVersion.String(),
+		"apiVersion": r.Family.APIVersion(),
 		"kind":       agentv1.AgentRuntimeKind,
 		"metadata":   map[string]any{"name": rt.Name, "namespace": rt.Namespace},
 	}}
@@ -416,13 +435,13 @@ func (r *Reconciler) record(rt *agentv1.AgentRuntime, transitions []metav1.Condi
 		case bad(c) && c.Type == agentv1.ConditionReady && slices.Contains(warned, c.Reason):
 		case bad(c):
 			warned = append(warned, c.Reason)
-			r.Events.Eventf(rt, nil, corev1.EventTypeWarning, c.Reason, "Observe", "%s=%s: %s", c.Type, c.Status, c.Message)
+			r.Events.Eventf(kinds.AgentRuntimeOf(r.Family, rt), nil, corev1.EventTypeWarning, c.Reason, "Observe", "%s=%s: %s", c.Type, c.Status, c.Message)
 		case c.Type == agentv1.ConditionReady:
-			r.Events.Eventf(rt, nil, corev1.EventTypeNormal, ReasonConfigured, "Observe", "%s", c.Message)
+			r.Events.Eventf(kinds.AgentRuntimeOf(r.Family, rt), nil, corev1.EventTypeNormal, ReasonConfigured, "Observe", "%s", c.Message)
 		case c.Reason == ReasonConfigWarning:
-			r.Events.Eventf(rt, nil, corev1.EventTypeWarning, ReasonConfigWarning, "Observe", "%s", c.Message)
+			r.Events.Eventf(kinds.AgentRuntimeOf(r.Family, rt), nil, corev1.EventTypeWarning, ReasonConfigWarning, "Observe", "%s", c.Message)
 		case prev != nil && bad(*prev):
-			r.Events.Eventf(rt, nil, corev1.EventTypeNormal, c.Reason, "Observe", "%s=%s: %s", c.Type, c.Status, c.Message)
+			r.Events.Eventf(kinds.AgentRuntimeOf(r.Family, rt), nil, corev1.EventTypeNormal, c.Reason, "Observe", "%s=%s: %s", c.Type, c.Status, c.Message)
 		}
 	}
 }

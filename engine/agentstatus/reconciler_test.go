@@ -98,6 +98,18 @@ func startController(ctx context.Context, e *testenv.Env) error {
 	if err := rec.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
+	// Rossoctl's instance, beside Kagenti's, as the controller runs one per family.
+	rossoctl := &Reconciler{
+		Client:    mgr.GetClient(),
+		Platform:  StaticPlatform{P: p},
+		Events:    mgr.GetEventRecorder("trustsync-agentstatus"),
+		APIReader: mgr.GetAPIReader(),
+		Options:   Options{TargetRetry: time.Second},
+		Family:    agentv1.Rossoctl,
+	}
+	if err := rossoctl.SetupWithManager(ctx, mgr); err != nil {
+		return err
+	}
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "manager:", err)
@@ -125,13 +137,13 @@ func namespace(t *testing.T, name string, labels, annotations map[string]string)
 // carries the config hash.
 func deployment(t *testing.T, ns, name string) *appsv1.Deployment {
 	t.Helper()
-	labels := map[string]string{"app": name, agentv1.LabelType: "agent"}
+	labels := map[string]string{"app": name, agentv1.Kagenti.LabelType(): "agent"}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: appsv1.DeploymentSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{agentv1.AnnotationConfigHash: configHash}},
+				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{agentv1.Kagenti.AnnotationConfigHash(): configHash}},
 				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "example/agent:1", Ports: []corev1.ContainerPort{{ContainerPort: 8000}}}}},
 			},
 		},
@@ -302,7 +314,7 @@ func TestMeshEnrolment(t *testing.T) {
 		t.Fatalf("the controller labelled the namespace: %v", ns.Labels)
 	}
 
-	ns.Annotations = map[string]string{agentv1.AnnotationIstioMesh: "disabled"}
+	ns.Annotations = map[string]string{agentv1.Kagenti.AnnotationIstioMesh(): "disabled"}
 	if err := env.Client.Update(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
@@ -478,8 +490,8 @@ func agentPod(t *testing.T, ns, deployment, name, hash string, sidecar bool) *co
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:   ns,
 			Name:        name,
-			Labels:      map[string]string{"app": deployment, agentv1.LabelType: "agent", "pod-template-hash": "5d4f8"},
-			Annotations: map[string]string{agentv1.AnnotationConfigHash: hash},
+			Labels:      map[string]string{"app": deployment, agentv1.Kagenti.LabelType(): "agent", "pod-template-hash": "5d4f8"},
+			Annotations: map[string]string{agentv1.Kagenti.AnnotationConfigHash(): hash},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: deployment + "-5d4f8", UID: "0b7c6c1e-0000-4000-8000-000000000001", Controller: ptr.To(true),
 			}},

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/trustsync/trustsync/api/agent/kinds"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/ctrlkit"
@@ -47,6 +48,46 @@ type Reconciler struct {
 	// Limits bound the policies' size, rules and tests; the Platform defaults where unset.
 	Limits  gitopsv1.Limits
 	Options Options
+	// Family of the policies it writes the status of (one Reconciler per family the
+	// platform reads); Kagenti when unset.
+	Family agentv1.Family
+	// Families whose policies make up the tiers, as in the bundles: the platform's;
+	// Family alone when unset.
+	Families []agentv1.Family
+}
+
+func (r *Reconciler) setDefaults() {
+	r.Options.defaults()
+	if r.Family == (agentv1.Family{}) {
+		r.Family = agentv1.Kagenti
+	}
+	if len(r.Families) == 0 {
+		r.Families = []agentv1.Family{r.Family}
+	}
+}
+
+// controllerName is Kagenti's instance's ControllerName, the others' with their family.
+func controllerName(f agentv1.Family) string {
+	if f == agentv1.Kagenti {
+		return ControllerName
+	}
+	return ControllerName + "-" + f.Name
+}
+
+// list is every policy of the families, or of one namespace.
+func (r *Reconciler) list(ctx context.Context, opts ...client.ListOption) ([]*agentv1.AuthorizationPolicy, error) {
+	var out []*agentv1.AuthorizationPolicy
+	for _, f := range r.Families {
+		l := kinds.NewAuthorizationPolicyList(f)
+		if err := r.Client.List(ctx, l.(client.ObjectList), opts...); err != nil {
+			return nil, err
+		}
+		items := kinds.AuthorizationPolicies(l)
+		for i := range items {
+			out = append(out, &items[i])
+		}
+	}
+	return out, nil
 }
 
 // Options tune the reconciler.
@@ -75,49 +116,50 @@ func (o *Options) defaults() {
 // policy of its tier changes (any policy for a global change); status writes do not
 // trigger it, since only spec changes bump the generation.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	r.Options.defaults()
-	return ctrl.NewControllerManagedBy(mgr).
-		Named(ControllerName).
+	r.setDefaults()
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named(controllerName(r.Family)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
-		For(&agentv1.AuthorizationPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&agentv1.AuthorizationPolicy{}, handler.EnqueueRequestsFromMapFunc(r.tierMates), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Complete(r)
+		For(kinds.NewAuthorizationPolicy(r.Family), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	// A policy of either family changes the tier of this family's policies.
+	for _, f := range r.Families {
+		b = b.Watches(kinds.NewAuthorizationPolicy(f), handler.EnqueueRequestsFromMapFunc(r.tierMates), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	}
+	return b.Complete(r)
 }
 
 // tierMates are the policies whose check depends on obj: its namespace's for a
 // namespace policy, all for a global one (every test runs with the global tier).
 func (r *Reconciler) tierMates(ctx context.Context, obj client.Object) []reconcile.Request {
-	p, ok := obj.(*agentv1.AuthorizationPolicy)
-	if !ok || p.EffectiveScope() == agentv1.ScopeClient {
+	p := kinds.AuthorizationPolicy(obj)
+	if p.EffectiveScope() == agentv1.ScopeClient {
 		return nil
 	}
-	var list agentv1.AuthorizationPolicyList
+	list := kinds.NewAuthorizationPolicyList(r.Family)
 	opts := []client.ListOption{client.UnsafeDisableDeepCopy}
 	if p.EffectiveScope() == agentv1.ScopeNamespace {
 		opts = append(opts, client.InNamespace(p.Namespace))
 	}
-	if err := r.Client.List(ctx, &list, opts...); err != nil {
+	if err := r.Client.List(ctx, list.(client.ObjectList), opts...); err != nil {
 		return nil
 	}
-	return ctrlkit.Requests(list.Items)
+	return ctrlkit.Requests(kinds.AuthorizationPolicies(list))
 }
 
 // Reconcile checks one policy and writes its status when it changed.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	p := &agentv1.AuthorizationPolicy{}
-	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
+	r.setDefaults()
+	obj := kinds.NewAuthorizationPolicy(r.Family)
+	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	p := kinds.AuthorizationPolicy(obj)
 	// The tier is only read, never written, so the cache's objects are used as they are:
 	// a global change re-checks every policy, and copying all of them for each would be
 	// quadratic.
-	var list agentv1.AuthorizationPolicyList
-	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+	all, err := r.list(ctx, client.UnsafeDisableDeepCopy)
+	if err != nil {
 		return ctrl.Result{}, err
-	}
-	all := make([]*agentv1.AuthorizationPolicy, len(list.Items))
-	for i := range list.Items {
-		all[i] = &list.Items[i]
 	}
 	cond := r.check(ctx, p, all)
 
@@ -130,7 +172,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	p.Status.ObservedGeneration = p.Generation
 	cond.ObservedGeneration = p.Generation
 	meta.SetStatusCondition(&p.Status.Conditions, cond)
-	return ctrlkit.FinishStatus(ctx, r.Client, p, before, 0)
+	return ctrlkit.FinishStatus(ctx, r.Client, kinds.AuthorizationPolicyOf(r.Family, p), kinds.AuthorizationPolicyOf(r.Family, before), 0)
 }
 
 // check is the Ready condition of p among all the cluster's policies: compiled with its

@@ -37,9 +37,8 @@ func (r *Reconciler) agentStatus(ctx context.Context, agents []gitopsv1.AgentSum
 	var informational []string
 	for i := range agents {
 		a := &agents[i]
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(agentv1.GroupVersion.WithKind(agentv1.AgentRuntimeKind))
-		if err := r.Objects.Get(ctx, types.NamespacedName{Namespace: a.Namespace, Name: a.Name}, u); err != nil {
+		u, err := r.agentRuntime(ctx, a.Namespace, a.Name)
+		if err != nil {
 			// Just applied and not in the cache yet, or gone: nothing is known of it.
 			log.FromContext(ctx).V(1).Info("AgentRuntime not in the cache", "namespace", a.Namespace, "name", a.Name, "error", err.Error())
 			continue
@@ -141,12 +140,34 @@ func findCondition(conds []metav1.Condition, t string) *metav1.Condition {
 	return nil
 }
 
+// agentRuntime reads an agent's AgentRuntime from the cache, in the first of the
+// platform's families that has it: the summary does not say its family, and render
+// keeps one AgentRuntime per workload.
+func (r *Reconciler) agentRuntime(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error) {
+	families := []agentv1.Family{agentv1.Kagenti}
+	if r.Platform != nil {
+		families = r.Platform.EnabledFamilies()
+	}
+	var err error
+	for _, f := range families {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(f.GroupVersion().WithKind(agentv1.AgentRuntimeKind))
+		if err = r.Objects.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, u); err == nil {
+			return u, nil
+		}
+	}
+	return nil, err
+}
+
 // agentStatusChanged reports whether an AgentRuntime's conditions changed: they are
 // written after the Sync applied it, so the Sync looks again to summarise them.
 func agentStatusChanged(oldObj, newObj any) bool {
 	o, ok1 := oldObj.(*unstructured.Unstructured)
 	n, ok2 := newObj.(*unstructured.Unstructured)
-	if !ok1 || !ok2 || n.GroupVersionKind().GroupKind() != agentv1.GroupVersion.WithKind(agentv1.AgentRuntimeKind).GroupKind() {
+	if !ok1 || !ok2 || n.GetKind() != agentv1.AgentRuntimeKind {
+		return false
+	}
+	if _, ok := agentv1.FamilyOf(n.GroupVersionKind().Group); !ok {
 		return false
 	}
 	oc, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")

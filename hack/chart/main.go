@@ -14,10 +14,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	"github.com/trustsync/trustsync/config/crd"
 	"github.com/trustsync/trustsync/install"
 )
@@ -70,6 +72,31 @@ func write(dir string) error {
 		}
 		files[name] = added(base, objs)
 	}
+	// The other family sets (values.families), each with every file: the family's CRDs
+	// are among the objects, since the chart's crds/ are installed whatever the values.
+	for _, set := range familySets {
+		suffix := "-" + strings.Join(names(set), "-")
+		base, err := install.Manifests(install.Options{Families: set})
+		if err != nil {
+			return err
+		}
+		files["base"+suffix+".yaml"] = withoutKagentiCRDs(base)
+		certManager, err := install.Manifests(install.Options{CertManager: true, Families: set})
+		if err != nil {
+			return err
+		}
+		files["base-cert-manager"+suffix+".yaml"] = withoutKagentiCRDs(certManager)
+		for name, o := range map[string]install.Options{"bundle-server": {BundleServer: true, Families: set}, "dashboard": {Dashboard: true, Families: set}} {
+			objs, err := install.Manifests(o)
+			if err != nil {
+				return err
+			}
+			files[name+suffix+".yaml"] = added(base, objs)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "files")); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "files"), 0o755); err != nil {
 		return err
 	}
@@ -91,6 +118,31 @@ func write(dir string) error {
 		}
 	}
 	return nil
+}
+
+// familySets are the values.families besides the default [kagenti], in the order the
+// chart's values schema allows.
+var familySets = [][]agentv1.Family{{agentv1.Rossoctl}, {agentv1.Kagenti, agentv1.Rossoctl}}
+
+func names(set []agentv1.Family) []string {
+	out := make([]string, len(set))
+	for i, f := range set {
+		out[i] = f.Name
+	}
+	return out
+}
+
+// withoutKagentiCRDs drops the CRDs crds/ has (Kagenti's and trustsync's own).
+func withoutKagentiCRDs(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+		if f, ok := agentv1.FamilyOf(group); install.IsCRD(o) && (!ok || f == agentv1.Kagenti) {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 func withoutCRDs(objs []*unstructured.Unstructured) []*unstructured.Unstructured {

@@ -257,8 +257,14 @@ func isEmpty(v any) bool {
 
 var secretKind = manifest.Ref{Kind: "Secret"}.GroupKind()
 
-// hashAnnotations are annotations trustsync computes from other inputs.
-var hashAnnotations = []string{agentv1.AnnotationConfigHash}
+// hashAnnotations are annotations trustsync computes from other inputs, in every family.
+var hashAnnotations = func() []string {
+	var out []string
+	for _, f := range agentv1.Families {
+		out = append(out, f.AnnotationConfigHash())
+	}
+	return out
+}()
 
 // lastApplied copies a whole object, a Secret's data included, into an annotation.
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"

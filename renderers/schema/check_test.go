@@ -111,9 +111,16 @@ func TestCheck(t *testing.T) {
 			want: []string{`repo.yaml: AgentRuntime team/chat: apiVersion: "agents.kagenti.dev" is not an API group; did you mean agent.kagenti.dev/v1alpha1 AgentRuntime?`},
 		},
 		{
-			name: "a Rossoctl AuthorizationPolicy is refused, not left out of every bundle",
+			// Whether the platform reads the family is the expansion's to say; the schema
+			// is Kagenti's, as Rossoctl's CRDs are.
+			name: "a Rossoctl AuthorizationPolicy is checked against the AuthorizationPolicy schema",
 			doc:  "apiVersion: agent.rossoctl.dev/v1alpha1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: team}\nspec: {scope: namespace}",
-			want: []string{`repo.yaml: AuthorizationPolicy team/p: apiVersion: agent.rossoctl.dev is the API group of Rossoctl (Kagenti's name since July 2026), which trustsync does not read yet: write apiVersion agent.kagenti.dev/v1alpha1, as for Kagenti; an object of a group trustsync does not read would be applied unchecked, and an AuthorizationPolicy would be in no bundle`},
+			want: []string{`repo.yaml: AuthorizationPolicy team/p: spec.policies: Required value`},
+		},
+		{
+			name: "a Rossoctl kind that is not one",
+			doc:  "apiVersion: agent.rossoctl.dev/v1alpha1\nkind: AgentRuntimes\nmetadata: {name: p, namespace: team}",
+			want: []string{`repo.yaml: AgentRuntimes team/p: kind: "AgentRuntimes" is not a kind of agent.rossoctl.dev (AgentCard, AgentRuntime, AuthorizationPolicy); did you mean AgentRuntime?`},
 		},
 		{
 			name: "the Platform file in the tree",

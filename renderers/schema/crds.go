@@ -15,6 +15,7 @@ import (
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"sigs.k8s.io/yaml"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	"github.com/trustsync/trustsync/config/crd"
 )
 
@@ -108,6 +109,17 @@ func newRegistry(fsys fs.FS) (*registry, error) {
 		gk := schema.GroupKind{Group: in.Spec.Group, Kind: k.kind}
 		r.kinds[gk] = k
 		r.groups[in.Spec.Group] = append(r.groups[in.Spec.Group], k.kind)
+	}
+	// Every family's group serves the Kagenti kinds with the Kagenti schemas: the rename
+	// changed names, not fields (config/crd/rossoctl is the same CRDs, group rewritten).
+	for _, f := range agentv1.Families {
+		if f.Group == agentv1.Kagenti.Group {
+			continue
+		}
+		for _, kind := range r.groups[agentv1.Kagenti.Group] {
+			r.kinds[f.GroupKind(kind)] = r.kinds[agentv1.Kagenti.GroupKind(kind)]
+			r.groups[f.Group] = append(r.groups[f.Group], kind)
+		}
 	}
 	for g := range r.groups {
 		slices.Sort(r.groups[g])

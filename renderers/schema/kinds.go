@@ -9,12 +9,6 @@ import (
 	"github.com/trustsync/trustsync/manifest"
 )
 
-// The Kagenti API group trustsync reads, and upstream's name for it since the rename.
-const (
-	kagentiGroup  = "agent.kagenti.dev"
-	rossoctlGroup = "agent.rossoctl.dev"
-)
-
 // platformKind is trustsync's configuration file, which has an apiVersion and kind of
 // trustsync's group but is no object of the cluster.
 const platformKind = "Platform"
@@ -26,12 +20,6 @@ const platformKind = "Platform"
 func (r *registry) resolve(o *manifest.Object) (*crdKind, *crdVersion, error) {
 	gvk := o.GroupVersionKind()
 	kinds, owned := r.groups[gvk.Group]
-	if !owned && gvk.Group == rossoctlGroup {
-		// Upstream's name for the same kinds since its rename. Unread, an
-		// AuthorizationPolicy of this group would be in no bundle: a policy silently
-		// ignored, so it is refused until the family is read.
-		return nil, nil, manifest.Errorf(o, "apiVersion", "%s is the API group of Rossoctl (Kagenti's name since July 2026), which trustsync does not read yet: write apiVersion %s/%s, as for Kagenti; an object of a group trustsync does not read would be applied unchecked, and an AuthorizationPolicy would be in no bundle", gvk.Group, kagentiGroup, gvk.Version)
-	}
 	if !owned {
 		if g, kind := r.nearGroup(gvk.Group, gvk.Kind); g != "" {
 			return nil, nil, manifest.Errorf(o, "apiVersion", "%q is not an API group; did you mean %s/%s %s?", gvk.Group, g, r.kinds[schema.GroupKind{Group: g, Kind: kind}].served[0], kind)

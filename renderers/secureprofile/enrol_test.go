@@ -73,9 +73,9 @@ func TestLabelOnlyEnrolment(t *testing.T) {
 			wantErr: []string{`repo.yaml: Deployment team/solo: spec.template.metadata.labels.kagenti.io/type: kagenti.io/type=agent makes the pods an agent, but no AgentRuntime targets Deployment team/solo and the platform requires one (injection.requireAgentRuntime)`},
 		},
 		{
-			name:    "Rossoctl's label, not read yet, is refused rather than ignored",
+			name:    "Rossoctl's label on a Kagenti platform is refused rather than ignored",
 			docs:    []string{nsEnabled, labelled("solo", "rossoctl.io/type: agent")},
-			wantErr: []string{`repo.yaml: Deployment team/solo: spec.template.metadata.labels.rossoctl.io/type: rossoctl.io/type=agent is the label of Rossoctl (Kagenti's name since July 2026), which trustsync does not read yet: write kagenti.io/type=agent`},
+			wantErr: []string{`repo.yaml: Deployment team/solo: spec.template.metadata.labels.rossoctl.io/type: rossoctl.io/type is a label of Rossoctl, which this platform does not read: add rossoctl to the Platform's families (now [kagenti])`},
 		},
 		{
 			name:    "a repository's AgentRuntime cannot pass for a generated one",
@@ -135,7 +135,7 @@ func TestLabelOnlyEnrolment(t *testing.T) {
 				r.must("ConfigMap", "team", agentv1.ConfigMapAgentConfigPrefix+name)
 				r.must("ServiceAccount", "team", name)
 				w := r.must("Deployment", "team", name)
-				if str(t, w, "spec", "template", "metadata", "annotations", agentv1.AnnotationConfigHash) == "" {
+				if str(t, w, "spec", "template", "metadata", "annotations", agentv1.Kagenti.AnnotationConfigHash()) == "" {
 					t.Errorf("Deployment %s has no config hash", name)
 				}
 			}

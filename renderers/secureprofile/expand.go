@@ -66,8 +66,10 @@ type agent struct {
 	obj *manifest.Object
 	// rtObj is the AgentRuntime applied, into which the resolved settings are written:
 	// obj, or the one generated for a label-only agent.
-	rtObj   *manifest.Object
-	rt      *agentv1.AgentRuntime
+	rtObj *manifest.Object
+	rt    *agentv1.AgentRuntime
+	// family is the AgentRuntime's: it spells the labels and annotations of its workload.
+	family  agentv1.Family
 	target  *workload
 	summary Agent
 	// entries say where each entry of a preset pipeline came from; nil without a preset.
@@ -84,18 +86,26 @@ type namespaceState struct {
 	env        map[string]string
 	needSPIRE  bool
 	needBridge bool
+	// families of the agents in the namespace, whose enabled labels it gets.
+	families map[agentv1.Family]bool
 }
 
-var (
-	gkAgentRuntime = schema.GroupKind{Group: agentv1.GroupVersion.Group, Kind: agentv1.AgentRuntimeKind}
-	gkAgentCard    = schema.GroupKind{Group: agentv1.GroupVersion.Group, Kind: agentv1.AgentCardKind}
-	gkPolicy       = schema.GroupKind{Group: agentv1.GroupVersion.Group, Kind: agentv1.AuthorizationPolicyKind}
-)
+// isPolicy says whether o is an AuthorizationPolicy of either family.
+func isPolicy(o *manifest.Object) bool {
+	gvk := o.GroupVersionKind()
+	_, ok := agentv1.FamilyOf(gvk.Group)
+	return ok && gvk.Kind == agentv1.AuthorizationPolicyKind
+}
 
 // Expand applies the secure profile to the objects of a build. On any error it returns
 // every problem found, each naming file, object and field, and no objects.
 func Expand(objs []*manifest.Object, p *gitopsv1.Platform) (*Result, error) {
 	e := &expansion{p: p, index: manifest.NewIndex(objs), objs: objs, namespaces: map[string]*namespaceState{}}
+	e.checkFamilies()
+	if len(e.errs) > 0 {
+		// An object of a family the platform does not read is not expanded at all.
+		return nil, errors.Join(e.errs...)
+	}
 	e.checkSPIRE()
 	e.run()
 	e.checkSidecarConfigs()
@@ -130,13 +140,18 @@ func (e *expansion) add(o *manifest.Object) {
 
 func (e *expansion) run() {
 	for _, o := range e.objs {
-		switch o.GroupVersionKind().GroupKind() {
-		case gkAgentRuntime:
-			e.collectAgent(o)
-		case gkAgentCard:
+		gvk := o.GroupVersionKind()
+		f, ok := agentv1.FamilyOf(gvk.Group)
+		if !ok {
+			continue
+		}
+		switch gvk.Kind {
+		case agentv1.AgentRuntimeKind:
+			e.collectAgent(o, f)
+		case agentv1.AgentCardKind:
 			var card agentv1.AgentCard
 			e.decode(o, &card)
-		case gkPolicy:
+		case agentv1.AuthorizationPolicyKind:
 			e.policies++
 		}
 	}
@@ -178,7 +193,7 @@ func (e *expansion) decode(o *manifest.Object, into any) bool {
 	return true
 }
 
-func (e *expansion) collectAgent(o *manifest.Object) {
+func (e *expansion) collectAgent(o *manifest.Object, f agentv1.Family) {
 	rt := &agentv1.AgentRuntime{}
 	if !e.decode(o, rt) {
 		return
@@ -216,7 +231,7 @@ func (e *expansion) collectAgent(o *manifest.Object) {
 			return
 		}
 	}
-	e.agents = append(e.agents, &agent{obj: o, rtObj: o, rt: rt})
+	e.agents = append(e.agents, &agent{obj: o, rtObj: o, rt: rt, family: f})
 }
 
 func trustDomainOverride(rt *agentv1.AgentRuntime) string {
@@ -302,7 +317,7 @@ func (e *expansion) namespace(name string) *namespaceState {
 	if ns, ok := e.namespaces[name]; ok {
 		return ns
 	}
-	ns := &namespaceState{name: name, obj: e.index[manifest.Ref{Kind: "Namespace", Name: name}]}
+	ns := &namespaceState{name: name, obj: e.index[manifest.Ref{Kind: "Namespace", Name: name}], families: map[agentv1.Family]bool{}}
 	e.namespaces[name] = ns
 	var repoEnv map[string]string
 	if cm := e.lookup(manifest.Ref{Kind: "ConfigMap", Namespace: name, Name: agentv1.ConfigMapAuthBridgeConfig}); cm != nil {
@@ -328,6 +343,7 @@ func (e *expansion) namespace(name string) *namespaceState {
 
 func (e *expansion) expandAgent(a *agent) {
 	ns := e.namespace(a.rt.Namespace)
+	ns.families[a.family] = true
 	settings, ok := e.resolveSettings(a, ns)
 	if !ok {
 		return
@@ -378,7 +394,7 @@ func (e *expansion) expandAgent(a *agent) {
 func (e *expansion) resolveSettings(a *agent, ns *namespaceState) (authbridge.Settings, bool) {
 	w := a.target
 	labels, annotations := w.templateLabels(), w.templateAnnotations()
-	settings, err := authbridge.Resolve(a.rt, ns.runtime, labels, annotations, e.p)
+	settings, err := authbridge.Resolve(a.family, a.rt, ns.runtime, labels, annotations, e.p)
 	if err != nil {
 		e.fail(settingError(a, ns, err))
 		return authbridge.Settings{}, false
@@ -541,21 +557,21 @@ func (e *expansion) addEnvoyConfig(a *agent, ns *namespaceState, settings authbr
 // markWorkload labels the workload and its pods with the agent's type and annotates the
 // pods; the config hash rolls them when what they are built from changes.
 func markWorkload(a *agent, settings authbridge.Settings, hash string, registered bool) {
-	w := a.target
+	w, f := a.target, a.family
 	typ := string(a.rt.Spec.Type)
-	setLabel(w.obj.Unstructured, agentv1.LabelType, typ)
+	setLabel(w.obj.Unstructured, f.LabelType(), typ)
 	// As Kagenti's operator marks the workloads it manages, on the workload only; a
 	// manager the repository names (Helm, a chart's own) is kept, not claimed.
 	if _, set := w.obj.GetLabels()[LabelManagedBy]; !set {
 		setLabel(w.obj.Unstructured, LabelManagedBy, ManagedBy)
 	}
-	w.setTemplateLabel(agentv1.LabelType, typ)
+	w.setTemplateLabel(f.LabelType(), typ)
 	podAnnotations := map[string]string{
-		agentv1.AnnotationConfigHash: hash,
-		agentv1.AnnotationMTLSMode:   string(settings.MTLS),
+		f.AnnotationConfigHash(): hash,
+		f.AnnotationMTLSMode():   string(settings.MTLS),
 	}
 	if registered {
-		podAnnotations[agentv1.AnnotationClientCredentialsSecret] = agentid.CredentialsSecretName(a.rt.Namespace, w.obj.GetName())
+		podAnnotations[f.AnnotationClientCredentialsSecret()] = agentid.CredentialsSecretName(f, a.rt.Namespace, w.obj.GetName())
 	}
 	w.setTemplateAnnotations(podAnnotations)
 }
@@ -639,8 +655,15 @@ func configHash(s authbridge.Settings, agentConfig []byte, envoyConfig map[strin
 
 func (e *expansion) expandNamespace(ns *namespaceState) {
 	enrol := func(u *unstructured.Unstructured) {
-		setLabel(u, agentv1.LabelEnabledNamespace, "true")
-		if u.GetAnnotations()[agentv1.AnnotationIstioMesh] != "disabled" {
+		meshOff := false
+		for _, f := range agentv1.Families { // in a fixed order
+			if !ns.families[f] {
+				continue
+			}
+			setLabel(u, f.LabelEnabledNamespace(), "true")
+			meshOff = meshOff || u.GetAnnotations()[f.AnnotationIstioMesh()] == "disabled"
+		}
+		if !meshOff {
 			setLabel(u, agentv1.LabelIstioDataplaneMode, "ambient")
 			setLabel(u, agentv1.LabelIstioDiscovery, "enabled")
 		}
@@ -661,7 +684,11 @@ func (e *expansion) expandNamespace(ns *namespaceState) {
 	if e.p.AuthbridgeConfig.Enabled {
 		if ns.envCM == nil {
 			o := configMap(generated("v1", "ConfigMap", ns.name, agentv1.ConfigMapAuthBridgeConfig, componentNamespace), ns.env)
-			setLabel(o.Unstructured, agentv1.LabelDefaults, "true")
+			for _, f := range agentv1.Families {
+				if ns.families[f] {
+					setLabel(o.Unstructured, f.LabelDefaults(), "true")
+				}
+			}
 			e.add(o)
 		} else {
 			// Keys the repository sets win; the platform fills the rest.
@@ -680,7 +707,7 @@ func (e *expansion) expandNamespace(ns *namespaceState) {
 func (e *expansion) expandPlatform() {
 	var global *manifest.Object
 	for _, o := range e.objs {
-		if o.GroupVersionKind().GroupKind() == gkPolicy {
+		if isPolicy(o) {
 			if scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope"); scope == string(agentv1.ScopeGlobal) && global == nil {
 				global = o
 			}
@@ -704,13 +731,19 @@ func (e *expansion) expandPlatform() {
 }
 
 // platformObjects are what trustsync generates for the platform as a whole: the feature
-// gates, the default global policy unless the repository has its own, and the Kuadrant CR.
-// Every Sync renders the same ones.
+// gates (in each enabled family's ConfigMap, kagenti-feature-gates, rossoctl-feature-gates,
+// as each family's tools read them), the default global policy unless the repository has
+// its own (in the platform family's group: one global policy, not one per family), and the
+// Kuadrant CR. Every Sync renders the same ones.
 func platformObjects(p *gitopsv1.Platform, defaultPolicy, kuadrant bool) ([]*manifest.Object, error) {
-	out := []*manifest.Object{configMap(generated("v1", "ConfigMap", p.Namespace, agentv1.ConfigMapFeatureGates, componentPlatform),
-		map[string]string{agentv1.KeyFeatureGatesYAML: authbridge.FeatureGatesYAML(p)})}
+	var out []*manifest.Object
+	for _, f := range p.EnabledFamilies() {
+		out = append(out, configMap(generated("v1", "ConfigMap", p.Namespace, f.ConfigMapFeatureGates(), componentPlatform),
+			map[string]string{agentv1.KeyFeatureGatesYAML: authbridge.FeatureGatesYAML(p)}))
+	}
 	if defaultPolicy {
 		def := policy.DefaultGlobalPolicy(p.Namespace, p.Policy.RequireClientPolicy)
+		def.APIVersion = p.PlatformFamily().APIVersion()
 		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(def)
 		if err != nil {
 			return nil, fmt.Errorf("default global policy: %w", err)

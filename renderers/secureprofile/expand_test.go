@@ -156,7 +156,7 @@ func TestExpand(t *testing.T) {
 			name: "policies alone bring the platform objects but no namespace enrolment",
 			docs: []string{nsPolicy},
 			check: func(t *testing.T, r result) {
-				r.must("ConfigMap", "trustsync-system", agentv1.ConfigMapFeatureGates)
+				r.must("ConfigMap", "trustsync-system", agentv1.Kagenti.ConfigMapFeatureGates())
 				r.must("AuthorizationPolicy", "trustsync-system", "default")
 				r.mustNot("Namespace", "", "team")
 			},
@@ -231,15 +231,15 @@ func TestExpand(t *testing.T) {
 			docs: []string{ns, deploy, chatRuntime},
 			check: func(t *testing.T, r result) {
 				d := r.must("Deployment", "team", "chat")
-				if d.GetLabels()[agentv1.LabelType] != "agent" || str(t, d, "spec", "template", "metadata", "labels", agentv1.LabelType) != "agent" {
+				if d.GetLabels()[agentv1.Kagenti.LabelType()] != "agent" || str(t, d, "spec", "template", "metadata", "labels", agentv1.Kagenti.LabelType()) != "agent" {
 					t.Error("kagenti.io/type missing")
 				}
 				ann, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "annotations")
-				if len(ann[agentv1.AnnotationConfigHash]) != 64 || ann[agentv1.AnnotationMTLSMode] != "permissive" {
+				if len(ann[agentv1.Kagenti.AnnotationConfigHash()]) != 64 || ann[agentv1.Kagenti.AnnotationMTLSMode()] != "permissive" {
 					t.Errorf("annotations %v", ann)
 				}
-				if ann[agentv1.AnnotationClientCredentialsSecret] != agentid.CredentialsSecretName("team", "chat") {
-					t.Errorf("credentials Secret annotation %q", ann[agentv1.AnnotationClientCredentialsSecret])
+				if ann[agentv1.Kagenti.AnnotationClientCredentialsSecret()] != agentid.CredentialsSecretName(agentv1.Kagenti, "team", "chat") {
+					t.Errorf("credentials Secret annotation %q", ann[agentv1.Kagenti.AnnotationClientCredentialsSecret()])
 				}
 			},
 		},
@@ -328,7 +328,7 @@ func TestExpand(t *testing.T) {
 			platform: func(p *gitopsv1.Platform) { p.FeatureGates.ClientRegistration = f(false) },
 			check: func(t *testing.T, r result) {
 				ann, _, _ := unstructured.NestedStringMap(r.must("Deployment", "team", "chat").Object, "spec", "template", "metadata", "annotations")
-				if _, ok := ann[agentv1.AnnotationClientCredentialsSecret]; ok || r.Agents[0].ClientID != "" {
+				if _, ok := ann[agentv1.Kagenti.AnnotationClientCredentialsSecret()]; ok || r.Agents[0].ClientID != "" {
 					t.Error("credentials annotation or client ID present")
 				}
 			},
@@ -401,7 +401,7 @@ metadata: {name: box, namespace: team}
 spec: {type: agent, targetRef: {apiVersion: agents.x-k8s.io/v1alpha1, kind: Sandbox, name: box}}`},
 			check: func(t *testing.T, r result) {
 				s := r.must("Sandbox", "team", "box")
-				if str(t, s, "spec", "podTemplate", "metadata", "labels", agentv1.LabelType) != "agent" || str(t, s, "spec", "podTemplate", "spec", "serviceAccountName") != "box" {
+				if str(t, s, "spec", "podTemplate", "metadata", "labels", agentv1.Kagenti.LabelType()) != "agent" || str(t, s, "spec", "podTemplate", "spec", "serviceAccountName") != "box" {
 					t.Errorf("sandbox %v", s.Object["spec"])
 				}
 				if str(t, r.must("ClusterSPIFFEID", "", "team.box"), "spec", "podSelector", "matchLabels", "app") != "box" {

@@ -97,7 +97,8 @@ func revisionNamespaces(objs []*manifest.Object, platformNamespace string) map[s
 			out[o.GetName()] = true
 			continue
 		}
-		namespaced := gvk.Group == agentv1.GroupVersion.Group || gvk.Group == gitopsv1.GroupVersion.Group
+		_, agentGroup := agentv1.FamilyOf(gvk.Group)
+		namespaced := agentGroup || gvk.Group == gitopsv1.GroupVersion.Group
 		if !namespaced && clientgoscheme.Scheme.Recognizes(gvk) {
 			scoped, found := openapi.IsNamespaceScoped(kyaml.TypeMeta{APIVersion: o.GetAPIVersion(), Kind: gvk.Kind})
 			namespaced = found && scoped

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
+	"github.com/trustsync/trustsync/api/agent/kinds"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 )
 
@@ -74,8 +75,16 @@ const (
 	PortHTTP     = "http"
 )
 
-// ControllerName names the controller in logs and metrics.
+// ControllerName names the controller in logs and metrics; Kagenti's instance, the
+// others' have their family's name appended.
 const ControllerName = "agentcard"
+
+func controllerName(f agentv1.Family) string {
+	if f == agentv1.Kagenti {
+		return ControllerName
+	}
+	return ControllerName + "-" + f.Name
+}
 
 // DefaultSyncPeriod is used when spec.syncPeriod is empty or unreadable.
 const DefaultSyncPeriod = 30 * time.Second
@@ -104,6 +113,9 @@ type Reconciler struct {
 	// Bundles gives the trust bundles; required.
 	Bundles TrustBundleSource
 	Options Options
+	// Family is the family of the workloads' labels (kagenti.io/type,
+	// protocol.kagenti.io/<proto>); Kagenti when unset.
+	Family agentv1.Family
 
 	once sync.Once
 }
@@ -131,6 +143,9 @@ func (o *Options) defaults() {
 
 func (r *Reconciler) setDefaults() {
 	r.Options.defaults()
+	if r.Family == (agentv1.Family{}) {
+		r.Family = agentv1.Kagenti
+	}
 	if r.Fetcher == nil {
 		r.Fetcher = &HTTPFetcher{}
 	}
@@ -148,18 +163,19 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	r.defaults()
 	return ctrl.NewControllerManagedBy(mgr).
-		Named(ControllerName).
-		For(&agentv1.AgentCard{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named(controllerName(r.Family)).
+		For(kinds.NewAgentCard(r.Family), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(r)
 }
 
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	r.defaults()
-	card := &agentv1.AgentCard{}
-	if err := r.Client.Get(ctx, req.NamespacedName, card); err != nil {
+	obj := kinds.NewAgentCard(r.Family)
+	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	card := kinds.AgentCard(obj)
 	period := syncPeriod(card.Spec.SyncPeriod)
 	st := r.sync(ctx, card)
 	if err := r.applyStatus(ctx, card, st); err != nil {
@@ -225,7 +241,7 @@ func (r *Reconciler) sync(ctx context.Context, card *agentv1.AgentCard) *statusB
 	if err != nil {
 		return syncFailed(reason, "%v", err)
 	}
-	if proto := protocol(w); proto != "" {
+	if proto := protocol(r.Family, w); proto != "" {
 		b.status.Protocol = proto
 	}
 	ep, err := r.endpoint(ctx, w)
@@ -352,8 +368,8 @@ func (r *Reconciler) workload(ctx context.Context, card *agentv1.AgentCard) (*un
 	case err != nil:
 		return nil, ReasonWorkloadError, fmt.Errorf("spec.targetRef: reading %s: %v", name, err)
 	}
-	if got := w.GetLabels()[agentv1.LabelType]; got != "agent" {
-		return nil, ReasonNotAgentWorkload, fmt.Errorf("spec.targetRef: %s is labelled %s=%q, want %q", name, agentv1.LabelType, got, "agent")
+	if got := w.GetLabels()[r.Family.LabelType()]; got != "agent" {
+		return nil, ReasonNotAgentWorkload, fmt.Errorf("spec.targetRef: %s is labelled %s=%q, want %q", name, r.Family.LabelType(), got, "agent")
 	}
 	return w, "", nil
 }
@@ -379,11 +395,11 @@ func serviceAccount(w *unstructured.Unstructured) string {
 	return sa
 }
 
-// protocol is the first protocol.kagenti.io/<proto> label of the workload.
-func protocol(w *unstructured.Unstructured) string {
+// protocol is the first protocol.<domain>/<proto> label of the workload.
+func protocol(f agentv1.Family, w *unstructured.Unstructured) string {
 	var protos []string
 	for k := range w.GetLabels() {
-		if p, ok := strings.CutPrefix(k, agentv1.LabelProtocolPrefix); ok && p != "" {
+		if p, ok := strings.CutPrefix(k, f.LabelProtocolPrefix()); ok && p != "" {
 			protos = append(protos, p)
 		}
 	}
@@ -445,7 +461,7 @@ func (r *Reconciler) applyStatus(ctx context.Context, card *agentv1.AgentCard, b
 		return err
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
-	u.SetGroupVersionKind(agentv1.GroupVersion.WithKind("AgentCard"))
+	u.SetGroupVersionKind(r.Family.GroupVersion().WithKind(agentv1.AgentCardKind))
 	u.SetNamespace(card.Namespace)
 	u.SetName(card.Name)
 	if err := r.Client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(r.Options.FieldOwner), client.ForceOwnership); err != nil {

@@ -162,11 +162,11 @@ func agentFixture(t *testing.T, ctx context.Context, name string, agentLabel boo
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	labels := map[string]string{"app": name, agentv1.LabelProtocolPrefix + "a2a": ""}
+	labels := map[string]string{"app": name, agentv1.Kagenti.LabelProtocolPrefix() + "a2a": ""}
 	if agentLabel {
-		labels[agentv1.LabelType] = "agent"
+		labels[agentv1.Kagenti.LabelType()] = "agent"
 	}
-	podLabels := map[string]string{"app": name, agentv1.LabelType: "agent"}
+	podLabels := map[string]string{"app": name, agentv1.Kagenti.LabelType(): "agent"}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
 		Spec: appsv1.DeploymentSpec{

@@ -27,10 +27,10 @@ func ServiceAccountOf(workload, serviceAccount string) string {
 
 // AgentClientID is the client ID of an agent, at render time and at run time: its
 // SPIFFE ID spiffe://<trust domain>/ns/<ns>/sa/<sa> when its pods get SPIFFE identities (SPIRE on in the platform, the pod template not opting out with
-// kagenti.io/spiffe-helper-inject=false, a trust domain known: the AgentRuntime's
+// <domain>/spiffe-helper-inject=false of the agent's family, a trust domain known: the AgentRuntime's
 // override, else the platform's), else <ns>/<workload>.
-func AgentClientID(p *gitopsv1.Platform, rt *agentv1.AgentRuntime, workload, serviceAccount string, podLabels map[string]string) (string, error) {
-	spire := p.SPIREEnabled() && podLabels[agentv1.LabelSpiffeHelperInject] != "false"
+func AgentClientID(p *gitopsv1.Platform, f agentv1.Family, rt *agentv1.AgentRuntime, workload, serviceAccount string, podLabels map[string]string) (string, error) {
+	spire := p.SPIREEnabled() && podLabels[f.LabelSpiffeHelperInject()] != "false"
 	td := p.TrustDomain
 	if rt.Spec.Identity != nil && rt.Spec.Identity.SPIFFE != nil && rt.Spec.Identity.SPIFFE.TrustDomain != "" {
 		td = rt.Spec.Identity.SPIFFE.TrustDomain

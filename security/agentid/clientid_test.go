@@ -39,16 +39,16 @@ func TestAgentClientID(t *testing.T) {
 		{"no ServiceAccount", platform(nil), rt(""), "", nil, "spiffe://example.org/ns/team-a/sa/weather"},
 		{"the AgentRuntime's trust domain wins", platform(nil), rt("other.org"), "weather", nil, "spiffe://other.org/ns/team-a/sa/weather"},
 		{"platform without SPIRE", platform(func(p *gitopsv1.Platform) { p.Spire.Enabled = &off }), rt("other.org"), "weather", nil, "team-a/weather"},
-		{"pods opt out of SPIRE", platform(nil), rt(""), "weather", map[string]string{agentv1.LabelSpiffeHelperInject: "false"}, "team-a/weather"},
+		{"pods opt out of SPIRE", platform(nil), rt(""), "weather", map[string]string{agentv1.Kagenti.LabelSpiffeHelperInject(): "false"}, "team-a/weather"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := AgentClientID(tc.p, tc.rt, "weather", tc.sa, tc.labels)
+			got, err := AgentClientID(tc.p, agentv1.Kagenti, tc.rt, "weather", tc.sa, tc.labels)
 			if err != nil || got != tc.want {
 				t.Errorf("AgentClientID = %q, %v; want %q", got, err, tc.want)
 			}
 		})
 	}
-	if _, err := AgentClientID(platform(nil), rt("Not A Domain"), "weather", "sa", nil); err == nil {
+	if _, err := AgentClientID(platform(nil), agentv1.Kagenti, rt("Not A Domain"), "weather", "sa", nil); err == nil {
 		t.Error("want an error for an invalid trust domain")
 	}
 }

@@ -3,6 +3,8 @@ package agentid
 import (
 	"crypto/sha256"
 	"encoding/hex"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 )
 
 // Keys of the credentials Secret, mounted into the pod under /shared.
@@ -11,12 +13,13 @@ const (
 	SecretKeyClientSecret = "client-secret.txt"
 )
 
-const secretPrefix = "kagenti-keycloak-client-credentials"
-
 // CredentialsSecretName names the Secret holding an agent's client credentials. It is a
 // pure function of namespace and workload, as in Kagenti, so it can be known at render
-// time and by the webhook before the Secret exists.
-func CredentialsSecretName(namespace, workload string) string {
+// time and by the webhook before the Secret exists. Its prefix is the family's
+// (kagenti-keycloak-client-credentials-, rossoctl-keycloak-client-credentials-), so a
+// Kagenti agent's Secret keeps the name it has always had.
+func CredentialsSecretName(f agentv1.Family, namespace, workload string) string {
+	secretPrefix := f.SecretClientCredentialsPrefix()
 	sum := sha256.Sum256([]byte(namespace + "\x00" + workload + "\x00" + secretPrefix))
 	return secretPrefix + "-" + hex.EncodeToString(sum[:8])
 }

@@ -48,6 +48,8 @@ var caEnv = []string{"NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE
 
 // InjectInput is what an injection is worked out from.
 type InjectInput struct {
+	// Family of the agent, which names its credentials Secret.
+	Family   agentv1.Family
 	Settings Settings
 	Ports    PortPlan
 	// Workload names the agent's per-agent ConfigMap and TLS-bridge Secret.
@@ -185,7 +187,7 @@ func (inj *Injection) addSPIREVolumes(p *gitopsv1.Platform, mounts []corev1.Volu
 
 func (inj *Injection) addCredentialVolumes(in InjectInput, mounts []corev1.VolumeMount) []corev1.VolumeMount {
 	// Not optional: the kubelet waits for the Secret the Keycloak controller writes.
-	secret := agentid.CredentialsSecretName(in.Namespace, in.Workload)
+	secret := agentid.CredentialsSecretName(in.Family, in.Namespace, in.Workload)
 	inj.Volumes = append(inj.Volumes, corev1.Volume{Name: VolumeCredentials, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret}}})
 	return append(mounts,
 		corev1.VolumeMount{Name: VolumeCredentials, MountPath: "/shared/" + agentid.SecretKeyClientID, SubPath: agentid.SecretKeyClientID, ReadOnly: true},

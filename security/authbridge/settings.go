@@ -42,11 +42,13 @@ func (e *SettingError) Error() string { return e.Field + ": " + e.Err.Error() }
 // Resolve works out an agent's settings. The order for each setting is the AgentRuntime
 // field, then the namespace's authbridge-runtime-config, then the platform default.
 // Unlike Kagenti, an unknown value is an error rather than a silent fallback, and an mTLS
-// mode other than disabled never switches SPIRE on where the platform has none.
-func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podAnnotations map[string]string, p *gitopsv1.Platform) (Settings, error) {
-	s := Settings{SPIRE: p.SPIREEnabled() && podLabels[agentv1.LabelSpiffeHelperInject] != "false"}
+// mode other than disabled never switches SPIRE on where the platform has none. The pod's
+// labels and annotations are read in the agent's family (kagenti.io/inject,
+// rossoctl.io/inject).
+func Resolve(f agentv1.Family, rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podAnnotations map[string]string, p *gitopsv1.Platform) (Settings, error) {
+	s := Settings{SPIRE: p.SPIREEnabled() && podLabels[f.LabelSpiffeHelperInject()] != "false"}
 
-	mode, err := resolveMode(rt, nsRuntime, podAnnotations, p)
+	mode, err := resolveMode(f, rt, nsRuntime, podAnnotations, p)
 	if err != nil {
 		return s, err
 	}
@@ -57,8 +59,8 @@ func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podA
 
 	s.Injected = p.InjectionEnabled() &&
 		(rt.Spec.Type == agentv1.AgentTypeAgent || p.FeatureGates.InjectTools) &&
-		podLabels[agentv1.LabelInject] != "disabled" &&
-		!(mode == agentv1.AuthBridgeEnvoySidecar && podLabels[agentv1.LabelEnvoyProxyInject] == "false") &&
+		podLabels[f.LabelInject()] != "disabled" &&
+		!(mode == agentv1.AuthBridgeEnvoySidecar && podLabels[f.LabelEnvoyProxyInject()] == "false") &&
 		mode != agentv1.AuthBridgeWaypoint
 
 	// The field a setting came from, for errors: the AgentRuntime's, or the namespace's.
@@ -81,9 +83,9 @@ func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podA
 		reason := ""
 		switch {
 		case !s.Injected:
-			reason = "the AuthBridge sidecar, which " + notInjectedReason(rt, podLabels, mode, p)
+			reason = "the AuthBridge sidecar, which " + notInjectedReason(f, rt, podLabels, mode, p)
 		case !s.SPIRE:
-			reason = "SPIRE, which " + spireOffReason(p)
+			reason = "SPIRE, which " + spireOffReason(f, p)
 		}
 		if reason != "" {
 			if mtls == agentv1.MTLSStrict {
@@ -107,7 +109,7 @@ func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podA
 			return s, e
 		case !s.Injected:
 			// Inspection was asked for and cannot happen: say so rather than ignore it.
-			e.Err = fmt.Errorf("enabled needs the AuthBridge sidecar, which %s", notInjectedReason(rt, podLabels, mode, p))
+			e.Err = fmt.Errorf("enabled needs the AuthBridge sidecar, which %s", notInjectedReason(f, rt, podLabels, mode, p))
 			return s, e
 		}
 		s.TLSBridge = true
@@ -128,28 +130,28 @@ func Resolve(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podLabels, podA
 	return s, nil
 }
 
-func notInjectedReason(rt *agentv1.AgentRuntime, podLabels map[string]string, mode agentv1.AuthBridgeMode, p *gitopsv1.Platform) string {
+func notInjectedReason(f agentv1.Family, rt *agentv1.AgentRuntime, podLabels map[string]string, mode agentv1.AuthBridgeMode, p *gitopsv1.Platform) string {
 	switch {
 	case !p.InjectionEnabled():
 		return "the platform does not inject (featureGates.globalEnabled: false)"
 	case rt.Spec.Type == agentv1.AgentTypeTool && !p.FeatureGates.InjectTools:
 		return "is not injected into tools (featureGates.injectTools: false)"
-	case podLabels[agentv1.LabelInject] == "disabled":
-		return "the pods opt out of (label kagenti.io/inject=disabled)"
-	case mode == agentv1.AuthBridgeEnvoySidecar && podLabels[agentv1.LabelEnvoyProxyInject] == "false":
-		return "the pods opt out of (label kagenti.io/envoy-proxy-inject=false)"
+	case podLabels[f.LabelInject()] == "disabled":
+		return "the pods opt out of (label " + f.LabelInject() + "=disabled)"
+	case mode == agentv1.AuthBridgeEnvoySidecar && podLabels[f.LabelEnvoyProxyInject()] == "false":
+		return "the pods opt out of (label " + f.LabelEnvoyProxyInject() + "=false)"
 	}
 	return fmt.Sprintf("authBridgeMode %s does not inject", mode)
 }
 
-func spireOffReason(p *gitopsv1.Platform) string {
+func spireOffReason(f agentv1.Family, p *gitopsv1.Platform) string {
 	if !p.SPIREEnabled() {
 		return "the platform turns off (spire.enabled: false)"
 	}
-	return "the pod opts out of (label kagenti.io/spiffe-helper-inject=false)"
+	return "the pod opts out of (label " + f.LabelSpiffeHelperInject() + "=false)"
 }
 
-func resolveMode(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podAnnotations map[string]string, p *gitopsv1.Platform) (agentv1.AuthBridgeMode, error) {
+func resolveMode(f agentv1.Family, rt *agentv1.AgentRuntime, nsRuntime map[string]any, podAnnotations map[string]string, p *gitopsv1.Platform) (agentv1.AuthBridgeMode, error) {
 	if m := rt.Spec.AuthBridgeMode; m != "" {
 		if !slices.Contains(agentv1.AuthBridgeModes, m) {
 			return "", &SettingError{Field: "spec.authBridgeMode", Err: unknown(string(m), agentv1.AuthBridgeModes)}
@@ -163,10 +165,10 @@ func resolveMode(rt *agentv1.AgentRuntime, nsRuntime map[string]any, podAnnotati
 		}
 		return m, nil
 	}
-	if v := podAnnotations[agentv1.AnnotationAuthBridgeMode]; v != "" {
+	if v := podAnnotations[f.AnnotationAuthBridgeMode()]; v != "" {
 		m := agentv1.AuthBridgeMode(v)
 		if !slices.Contains(agentv1.AuthBridgeModes, m) {
-			return "", &SettingError{Field: "pod annotation " + agentv1.AnnotationAuthBridgeMode, Err: unknown(v, agentv1.AuthBridgeModes)}
+			return "", &SettingError{Field: "pod annotation " + f.AnnotationAuthBridgeMode(), Err: unknown(v, agentv1.AuthBridgeModes)}
 		}
 		return m, nil
 	}

@@ -29,6 +29,7 @@ func TestResolve(t *testing.T) {
 	}
 	tests := []struct {
 		name        string
+		family      agentv1.Family // Kagenti when unset
 		rt          *agentv1.AgentRuntime
 		ns          map[string]any
 		labels      map[string]string
@@ -63,7 +64,7 @@ func TestResolve(t *testing.T) {
 		{
 			name:        "deprecated pod annotation is the last resort",
 			rt:          agent(nil),
-			annotations: map[string]string{agentv1.AnnotationAuthBridgeMode: "envoy-sidecar"},
+			annotations: map[string]string{agentv1.Kagenti.AnnotationAuthBridgeMode(): "envoy-sidecar"},
 			platform:    platform(nil),
 			want:        Settings{Injected: true, Mode: "envoy-sidecar", MTLS: "permissive", SPIRE: true},
 		},
@@ -82,7 +83,7 @@ func TestResolve(t *testing.T) {
 		{
 			name:     "pod opting out of SPIRE",
 			rt:       agent(nil),
-			labels:   map[string]string{agentv1.LabelSpiffeHelperInject: "false"},
+			labels:   map[string]string{agentv1.Kagenti.LabelSpiffeHelperInject(): "false"},
 			platform: platform(nil),
 			want:     Settings{Injected: true, Mode: "proxy-sidecar", MTLS: "disabled", Egress: "enforce-redirect"},
 		},
@@ -131,21 +132,46 @@ func TestResolve(t *testing.T) {
 		{
 			name:     "pod opt-out label",
 			rt:       agent(nil),
-			labels:   map[string]string{agentv1.LabelInject: "disabled"},
+			labels:   map[string]string{agentv1.Kagenti.LabelInject(): "disabled"},
 			platform: platform(nil),
 			want:     Settings{Injected: false, Mode: "proxy-sidecar", MTLS: "disabled", SPIRE: true},
 		},
 		{
+			name:     "a Rossoctl pod opts out with rossoctl.io/inject",
+			family:   agentv1.Rossoctl,
+			rt:       agent(nil),
+			labels:   map[string]string{agentv1.Rossoctl.LabelInject(): "disabled"},
+			platform: platform(nil),
+			want:     Settings{Injected: false, Mode: "proxy-sidecar", MTLS: "disabled", SPIRE: true},
+		},
+		{
+			// The other family's label is not the agent's: it does not opt out.
+			name:     "a Rossoctl pod does not opt out with kagenti.io/inject",
+			family:   agentv1.Rossoctl,
+			rt:       agent(nil),
+			labels:   map[string]string{agentv1.Kagenti.LabelInject(): "disabled"},
+			platform: platform(nil),
+			want:     Settings{Injected: true, Mode: "proxy-sidecar", MTLS: "permissive", Egress: "enforce-redirect", SPIRE: true},
+		},
+		{
+			name:        "a Rossoctl pod's mode annotation",
+			family:      agentv1.Rossoctl,
+			rt:          agent(nil),
+			annotations: map[string]string{agentv1.Rossoctl.AnnotationAuthBridgeMode(): "lite"},
+			platform:    platform(nil),
+			want:        Settings{Injected: true, Mode: "lite", MTLS: "permissive", Egress: "enforce-redirect", SPIRE: true},
+		},
+		{
 			name:     "envoy opt-out label",
 			rt:       agent(func(s *agentv1.AgentRuntimeSpec) { s.AuthBridgeMode = "envoy-sidecar" }),
-			labels:   map[string]string{agentv1.LabelEnvoyProxyInject: "false"},
+			labels:   map[string]string{agentv1.Kagenti.LabelEnvoyProxyInject(): "false"},
 			platform: platform(nil),
 			want:     Settings{Injected: false, Mode: "envoy-sidecar", MTLS: "disabled", SPIRE: true},
 		},
 		{
 			name:     "the envoy opt-out leaves the proxy-sidecar alone",
 			rt:       agent(nil),
-			labels:   map[string]string{agentv1.LabelEnvoyProxyInject: "false"},
+			labels:   map[string]string{agentv1.Kagenti.LabelEnvoyProxyInject(): "false"},
 			platform: platform(nil),
 			want:     Settings{Injected: true, Mode: "proxy-sidecar", MTLS: "permissive", Egress: "enforce-redirect", SPIRE: true},
 		},
@@ -204,7 +230,11 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Resolve(tt.rt, tt.ns, tt.labels, tt.annotations, tt.platform)
+			f := tt.family
+			if f == (agentv1.Family{}) {
+				f = agentv1.Kagenti
+			}
+			got, err := Resolve(f, tt.rt, tt.ns, tt.labels, tt.annotations, tt.platform)
 			if tt.wantErr != "" {
 				se, ok := err.(*SettingError)
 				if !ok || !strings.Contains(err.Error(), tt.wantErr) {

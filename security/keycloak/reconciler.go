@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/trustsync/trustsync/api/agent/kinds"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/ctrlkit"
@@ -45,8 +46,16 @@ type ClientRegistrar interface {
 	DeleteClient(ctx context.Context, clientID string) error
 }
 
-// ControllerName names the controller in logs and metrics.
+// ControllerName names the controller in logs and metrics; Kagenti's instance, the
+// others' have their family's name appended.
 const ControllerName = "keycloak-client"
+
+func controllerName(f agentv1.Family) string {
+	if f == agentv1.Kagenti {
+		return ControllerName
+	}
+	return ControllerName + "-" + f.Name
+}
 
 // ReconcilerOptions tune the controller. Zero values take the defaults.
 type ReconcilerOptions struct {
@@ -97,12 +106,22 @@ type Reconciler struct {
 	Reader    client.Reader
 	Registrar ClientRegistrar
 	Platform  *gitopsv1.Platform
+	// Family names the credentials Secrets and reads the pods' labels; Kagenti when
+	// unset.
+	Family agentv1.Family
 	// Events records events; nil for none.
 	Events  events.EventRecorder
 	Options ReconcilerOptions
 }
 
 const targetIndex = "keycloak.spec.targetRef"
+
+func (r *Reconciler) family() agentv1.Family {
+	if r.Family == (agentv1.Family{}) {
+		return agentv1.Kagenti
+	}
+	return r.Family
+}
 
 // SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
@@ -113,8 +132,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	if r.Reader == nil {
 		r.Reader = mgr.GetAPIReader()
 	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &agentv1.AgentRuntime{}, targetIndex, func(o client.Object) []string {
-		return []string{agentid.TargetOf(o.(*agentv1.AgentRuntime)).Key()}
+	f := r.family()
+	if err := mgr.GetFieldIndexer().IndexField(ctx, kinds.NewAgentRuntime(f), targetIndex, func(o client.Object) []string {
+		return []string{agentid.TargetOf(kinds.AgentRuntime(o)).Key()}
 	}); err != nil {
 		return err
 	}
@@ -122,8 +142,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
 	}}
 	b := ctrl.NewControllerManagedBy(mgr).
-		Named(ControllerName).
-		For(&agentv1.AgentRuntime{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}, deletionStarted)))
+		Named(controllerName(f)).
+		For(kinds.NewAgentRuntime(f), builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}, deletionStarted)))
 	// With registration off the controller only releases what it registered before, which
 	// needs no workloads: no workload informer, no cache of every Deployment.
 	if r.Platform.ClientRegistrationEnabled() {
@@ -140,20 +160,21 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 // agentsOf maps a workload to the AgentRuntimes that target it.
 func (r *Reconciler) agentsOf(kind string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		var list agentv1.AgentRuntimeList
-		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: agentid.Workload{Group: "apps", Kind: kind, Name: o.GetName()}.Key()}); err != nil {
+		list := kinds.NewAgentRuntimeList(r.family())
+		if err := r.Client.List(ctx, list.(client.ObjectList), client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: agentid.Workload{Group: "apps", Kind: kind, Name: o.GetName()}.Key()}); err != nil {
 			return nil
 		}
-		return ctrlkit.Requests(list.Items)
+		return ctrlkit.Requests(kinds.AgentRuntimes(list))
 	}
 }
 
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
-	rt := &agentv1.AgentRuntime{}
-	if err := r.Client.Get(ctx, req.NamespacedName, rt); err != nil {
+	obj := kinds.NewAgentRuntime(r.family())
+	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	rt := kinds.AgentRuntime(obj)
 	if !rt.DeletionTimestamp.IsZero() || !agentid.Registered(r.Platform, rt.Spec.Type) {
 		return ctrl.Result{}, r.cleanup(ctx, rt)
 	}
@@ -168,7 +189,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	case err != nil:
 		return ctrl.Result{}, err
 	}
-	clientID, err := agentid.AgentClientID(r.Platform, rt, w.name, w.template.Spec.ServiceAccountName, w.template.Labels)
+	clientID, err := agentid.AgentClientID(r.Platform, r.family(), rt, w.name, w.template.Spec.ServiceAccountName, w.template.Labels)
 	if err != nil {
 		return ctrl.Result{}, r.condition(ctx, rt, metav1.ConditionFalse, ReasonInvalidIdentity, err.Error())
 	}
@@ -191,7 +212,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		}
 		return ctrl.Result{}, err
 	}
-	secretName := agentid.CredentialsSecretName(rt.Namespace, w.name)
+	secretName := agentid.CredentialsSecretName(r.family(), rt.Namespace, w.name)
 	if err := r.writeSecret(ctx, rt, w, secretName, reg); err != nil {
 		msg := fmt.Sprintf("writing Secret %s/%s failed: %v", rt.Namespace, secretName, err)
 		if cerr := r.condition(ctx, rt, metav1.ConditionFalse, ReasonSecretWriteFailed, msg); cerr != nil {
@@ -252,7 +273,7 @@ func (r *Reconciler) cleanup(ctx context.Context, rt *agentv1.AgentRuntime) erro
 	}
 	// envtest and clusters whose GC is slow would keep the Secret as long as the
 	// workload lives; the credentials of a deleted client are of no use to anyone.
-	name := agentid.CredentialsSecretName(rt.Namespace, workload)
+	name := agentid.CredentialsSecretName(r.family(), rt.Namespace, workload)
 	s := &corev1.Secret{}
 	err := r.Reader.Get(ctx, types.NamespacedName{Namespace: rt.Namespace, Name: name}, s)
 	switch {
@@ -310,7 +331,8 @@ func (r *Reconciler) patchRecord(ctx context.Context, rt *agentv1.AgentRuntime, 
 		delete(ann, AnnotationClientIDs)
 	}
 	rt.SetAnnotations(ann)
-	return r.Client.Patch(ctx, rt, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	f := r.family()
+	return r.Client.Patch(ctx, kinds.AgentRuntimeOf(f, rt), client.MergeFromWithOptions(kinds.AgentRuntimeOf(f, before), client.MergeFromWithOptimisticLock{}))
 }
 
 // target is an agent's workload.
@@ -466,7 +488,7 @@ func (r *Reconciler) dropCondition(ctx context.Context, rt *agentv1.AgentRuntime
 
 func (r *Reconciler) applyObject(rt *agentv1.AgentRuntime) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{}}
-	u.SetAPIVersion(agentv1.GroupVersion.String())
+	u.SetAPIVersion(r.family().APIVersion())
 	u.SetKind(agentv1.AgentRuntimeKind)
 	u.SetNamespace(rt.Namespace)
 	u.SetName(rt.Name)
@@ -475,6 +497,6 @@ func (r *Reconciler) applyObject(rt *agentv1.AgentRuntime) *unstructured.Unstruc
 
 func (r *Reconciler) event(rt *agentv1.AgentRuntime, eventtype, reason, format string, args ...any) {
 	if r.Events != nil {
-		r.Events.Eventf(rt, nil, eventtype, reason, "RegisterClient", format, args...)
+		r.Events.Eventf(kinds.AgentRuntimeOf(r.family(), rt), nil, eventtype, reason, "RegisterClient", format, args...)
 	}
 }

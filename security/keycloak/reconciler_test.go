@@ -171,7 +171,7 @@ func hasCondition(ns, name string, status metav1.ConditionStatus, reason string)
 
 func credentials(ns, workload string) (*corev1.Secret, error) {
 	s := &corev1.Secret{}
-	err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: agentid.CredentialsSecretName(ns, workload)}, s)
+	err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: agentid.CredentialsSecretName(agentv1.Kagenti, ns, workload)}, s)
 	return s, err
 }
 

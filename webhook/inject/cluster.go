@@ -12,17 +12,25 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/trustsync/trustsync/api/agent/kinds"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/security/agentid"
 	"github.com/trustsync/trustsync/security/spire"
 )
 
-// IndexTargets registers agentid.TargetIndex with a cache.
-func IndexTargets(ctx context.Context, idx client.FieldIndexer) error {
-	return idx.IndexField(ctx, &agentv1.AgentRuntime{}, agentid.TargetIndex, func(o client.Object) []string {
-		return []string{agentid.TargetOf(o.(*agentv1.AgentRuntime)).Key()}
-	})
+// IndexTargets registers agentid.TargetIndex with a cache, for the AgentRuntimes of each
+// family.
+func IndexTargets(ctx context.Context, idx client.FieldIndexer, families []agentv1.Family) error {
+	for _, f := range families {
+		err := idx.IndexField(ctx, kinds.NewAgentRuntime(f), agentid.TargetIndex, func(o client.Object) []string {
+			return []string{agentid.TargetOf(kinds.AgentRuntime(o)).Key()}
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Group, err)
+		}
+	}
+	return nil
 }
 
 // CacheCluster answers the webhooks from an informer cache with agentid.TargetIndex registered.
@@ -30,31 +38,37 @@ type CacheCluster struct {
 	reader   client.Reader
 	platform *gitopsv1.Platform
 
-	mu           sync.Mutex
-	gatesRV      string
-	effective    *gitopsv1.Platform // platform with the gates of ConfigMap version gatesRV
-	effectiveErr error
-	runtimeRV    map[string]string
-	runtime      map[string]map[string]any
+	mu        sync.Mutex
+	gates     map[string]*gatesState // by family name
+	runtimeRV map[string]string
+	runtime   map[string]map[string]any
+}
+
+// gatesState is the platform with the gates of one version of a family's ConfigMap.
+type gatesState struct {
+	rv        string
+	effective *gitopsv1.Platform
+	err       error
 }
 
 // NewCluster reads the cluster through a cache, for a defaulted platform whose
 // namespace holds the live feature gates.
 func NewCluster(r client.Reader, p *gitopsv1.Platform) *CacheCluster {
-	return &CacheCluster{reader: r, platform: p, runtimeRV: map[string]string{}, runtime: map[string]map[string]any{}}
+	return &CacheCluster{reader: r, platform: p, gates: map[string]*gatesState{}, runtimeRV: map[string]string{}, runtime: map[string]map[string]any{}}
 }
 
-// AgentRuntimes lists the AgentRuntimes of a namespace that target a workload.
-func (c *CacheCluster) AgentRuntimes(ctx context.Context, namespace string, w agentid.Workload) ([]agentv1.AgentRuntime, error) {
-	var list agentv1.AgentRuntimeList
-	if err := c.reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{agentid.TargetIndex: w.Key()}); err != nil {
-		return nil, fmt.Errorf("listing AgentRuntimes in %s: %w", namespace, err)
+// AgentRuntimes lists the AgentRuntimes of the family in a namespace that target a
+// workload.
+func (c *CacheCluster) AgentRuntimes(ctx context.Context, f agentv1.Family, namespace string, w agentid.Workload) ([]agentv1.AgentRuntime, error) {
+	list := kinds.NewAgentRuntimeList(f)
+	if err := c.reader.List(ctx, list.(client.ObjectList), client.InNamespace(namespace), client.MatchingFields{agentid.TargetIndex: w.Key()}); err != nil {
+		return nil, fmt.Errorf("listing %s AgentRuntimes in %s: %w", f.Group, namespace, err)
 	}
-	return list.Items, nil
+	return kinds.AgentRuntimes(list), nil
 }
 
-func (c *CacheCluster) AgentRuntime(ctx context.Context, namespace string, w agentid.Workload) (*agentv1.AgentRuntime, error) {
-	items, err := c.AgentRuntimes(ctx, namespace, w)
+func (c *CacheCluster) AgentRuntime(ctx context.Context, f agentv1.Family, namespace string, w agentid.Workload) (*agentv1.AgentRuntime, error) {
+	items, err := c.AgentRuntimes(ctx, f, namespace, w)
 	switch {
 	case err != nil:
 		return nil, err
@@ -100,32 +114,34 @@ type gatesDoc struct {
 	ClientRegistration *bool `json:"clientRegistration"`
 }
 
-// Platform is the platform with the gates of the kagenti-feature-gates ConfigMap applied,
-// worked out once per version of the ConfigMap; the platform file's gates where it is
-// absent.
-func (c *CacheCluster) Platform(ctx context.Context) (*gitopsv1.Platform, error) {
-	ns := c.platform.Namespace
+// Platform is the platform with the gates of the family's feature-gates ConfigMap
+// (kagenti-feature-gates, rossoctl-feature-gates: the renderer writes the same gates into
+// each enabled family's) applied, worked out once per version of the ConfigMap; the
+// platform file's gates where it is absent.
+func (c *CacheCluster) Platform(ctx context.Context, f agentv1.Family) (*gitopsv1.Platform, error) {
+	ns, name := c.platform.Namespace, f.ConfigMapFeatureGates()
 	var cm corev1.ConfigMap
-	err := c.reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: agentv1.ConfigMapFeatureGates}, &cm)
+	err := c.reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &cm)
 	if apierrors.IsNotFound(err) {
 		return c.platform, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", ns, agentv1.ConfigMapFeatureGates, err)
+		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", ns, name, err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gatesRV != cm.ResourceVersion {
-		c.gatesRV = cm.ResourceVersion
-		c.effective, c.effectiveErr = nil, nil
+	st := c.gates[f.Name]
+	if st == nil || st.rv != cm.ResourceVersion {
+		st = &gatesState{rv: cm.ResourceVersion}
+		c.gates[f.Name] = st
 		gates, err := parseGates(&cm)
 		if err != nil {
-			c.effectiveErr = err
+			st.err = err
 		} else {
-			c.effective = WithGates(c.platform, gates)
+			st.effective = WithGates(c.platform, gates)
 		}
 	}
-	return c.effective, c.effectiveErr
+	return st.effective, st.err
 }
 
 // WithGates is a copy of the platform with other feature gates.

@@ -26,7 +26,7 @@ func FuzzHandle(f *testing.F) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "shared-data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 		},
 		func(p *corev1.Pod) {
-			p.Annotations = map[string]string{agentv1.AnnotationOutboundPortsExclude: "5432,x"}
+			p.Annotations = map[string]string{agentv1.Kagenti.AnnotationOutboundPortsExclude(): "5432,x"}
 		},
 	} {
 		b, _ := json.Marshal(testPod(mod))

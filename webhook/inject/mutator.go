@@ -22,26 +22,33 @@ import (
 
 // Cluster is what the mutator reads from the cluster; informer caches answer it.
 type Cluster interface {
-	// AgentRuntime returns the AgentRuntime whose targetRef names the workload, nil when
-	// there is none.
-	AgentRuntime(ctx context.Context, namespace string, w agentid.Workload) (*agentv1.AgentRuntime, error)
+	// AgentRuntime returns the AgentRuntime of the family whose targetRef names the
+	// workload, nil when there is none.
+	AgentRuntime(ctx context.Context, f agentv1.Family, namespace string, w agentid.Workload) (*agentv1.AgentRuntime, error)
 	// NamespaceRuntime is the namespace's authbridge-runtime-config document, nil when
 	// the namespace has none.
 	NamespaceRuntime(ctx context.Context, namespace string) (map[string]any, error)
-	// Platform is the platform with the live gates of the kagenti-feature-gates
-	// ConfigMap applied.
-	Platform(ctx context.Context) (*gitopsv1.Platform, error)
+	// Platform is the platform with the live gates of the family's feature-gates
+	// ConfigMap (kagenti-feature-gates, rossoctl-feature-gates) applied.
+	Platform(ctx context.Context, f agentv1.Family) (*gitopsv1.Platform, error)
 	// SPIREPresent reports whether the SPIFFE CSI driver is installed.
 	SPIREPresent(ctx context.Context) (bool, error)
 }
 
 // Mutator injects AuthBridge into agent pods.
 type Mutator struct {
-	cluster Cluster
+	cluster  Cluster
+	families []agentv1.Family
 }
 
-// NewMutator returns a mutator reading the cluster through c.
-func NewMutator(c Cluster) *Mutator { return &Mutator{cluster: c} }
+// NewMutator returns a mutator reading the cluster through c, for pods of the given
+// families (the platform's families); Kagenti's alone when none are given.
+func NewMutator(c Cluster, families ...agentv1.Family) *Mutator {
+	if len(families) == 0 {
+		families = []agentv1.Family{agentv1.Kagenti}
+	}
+	return &Mutator{cluster: c, families: families}
+}
 
 // Denial is a pod the webhook refuses, with the reason the user sees.
 type Denial struct{ Reason string }
@@ -94,11 +101,26 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 			return Decision{Reason: "already injected"}, nil
 		}
 	}
-	typ := agentv1.AgentType(pod.Labels[agentv1.LabelType])
+	// The pod's family is its type label's: it spells the rest of its labels, the group
+	// of its AgentRuntime and what is injected.
+	families := agentv1.FamiliesOfLabels(pod.Labels)
+	switch {
+	case len(families) == 0:
+		return Decision{Reason: "not an agent or tool"}, nil
+	case len(families) > 1:
+		return Decision{}, deny("pod %s/%s is labelled both %s and %s: one family's labels per pod, the family of its AgentRuntime (%s or %s)",
+			pod.Namespace, podNameOf(pod), families[0].LabelType(), families[1].LabelType(), families[0].Group, families[1].Group)
+	}
+	f := families[0]
+	if !slices.Contains(m.families, f) {
+		// Never as if it were no agent: its policies and identity would silently be missing.
+		return Decision{}, deny("pod %s/%s is labelled %s, which is %s's, and the platform does not read %s: add %s to the Platform's families", pod.Namespace, podNameOf(pod), f.LabelType(), f.Title, f.Title, f.Name)
+	}
+	typ := agentv1.AgentType(pod.Labels[f.LabelType()])
 	if typ != agentv1.AgentTypeAgent && typ != agentv1.AgentTypeTool {
 		return Decision{Reason: "not an agent or tool"}, nil
 	}
-	p, err := m.cluster.Platform(ctx)
+	p, err := m.cluster.Platform(ctx, f)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -107,16 +129,16 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 		return Decision{Reason: "injection is off (featureGates.globalEnabled: false)"}, nil
 	case typ == agentv1.AgentTypeTool && !p.FeatureGates.InjectTools:
 		return Decision{Reason: "tools are not injected (featureGates.injectTools: false)"}, nil
-	case pod.Labels[agentv1.LabelInject] == "disabled":
-		return Decision{Reason: "the pod opts out (kagenti.io/inject=disabled)"}, nil
+	case pod.Labels[f.LabelInject()] == "disabled":
+		return Decision{Reason: "the pod opts out (" + f.LabelInject() + "=disabled)"}, nil
 	}
 
 	w, ok := workloadOf(pod)
 	podName := describe(pod, w, ok)
 	if !ok {
-		return Decision{}, deny("%s has label %s=%s but no controller; trustsync injects agents declared by an AgentRuntime that targets their Deployment, StatefulSet or Sandbox", podName, agentv1.LabelType, typ)
+		return Decision{}, deny("%s has label %s=%s but no controller; trustsync injects agents declared by an AgentRuntime that targets their Deployment, StatefulSet or Sandbox", podName, f.LabelType(), typ)
 	}
-	rt, err := m.cluster.AgentRuntime(ctx, pod.Namespace, w)
+	rt, err := m.cluster.AgentRuntime(ctx, f, pod.Namespace, w)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -125,21 +147,21 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 	case rt == nil && p.Injection.RequireAgentRuntime:
 		// Fail closed: without its AgentRuntime the pod would run unprotected, or with
 		// settings nobody declared.
-		return Decision{}, deny("%s has label %s=%s but no AgentRuntime in namespace %s targets %s, and the platform requires one (injection.requireAgentRuntime); declare one in Git (or label the pod %s=disabled)", podName, agentv1.LabelType, typ, pod.Namespace, w, agentv1.LabelInject)
+		return Decision{}, deny("%s has label %s=%s but no AgentRuntime in namespace %s targets %s, and the platform requires one (injection.requireAgentRuntime); declare one in Git (or label the pod %s=disabled)", podName, f.LabelType(), typ, pod.Namespace, w, f.LabelInject())
 	case rt == nil:
 		// Label-only enrolment is rendered from Git, which generates the agent's
 		// AgentRuntime and configuration: a pod no Sync enrolled would run unprotected.
-		return Decision{}, deny("%s has label %s=%s but no AgentRuntime in namespace %s targets %s, and no Sync enrolled it by its label: declare an AgentRuntime in Git, or keep the workload in a Sync's repository with its Namespace labelled %s=true there (or label the pod %s=disabled)", podName, agentv1.LabelType, typ, pod.Namespace, w, agentv1.LabelEnabledNamespace, agentv1.LabelInject)
+		return Decision{}, deny("%s has label %s=%s but no AgentRuntime in namespace %s targets %s, and no Sync enrolled it by its label: declare an AgentRuntime in Git, or keep the workload in a Sync's repository with its Namespace labelled %s=true there (or label the pod %s=disabled)", podName, f.LabelType(), typ, pod.Namespace, w, f.LabelEnabledNamespace(), f.LabelInject())
 	case rt.Annotations[gitopsv1.AnnotationEnrolment] == gitopsv1.EnrolmentLabel && p.Injection.RequireAgentRuntime:
-		return Decision{}, deny("%s is enrolled by its label %s=%s only (AgentRuntime %s/%s was generated for it), and the platform requires an AgentRuntime of the repository (injection.requireAgentRuntime); declare one in Git", podName, agentv1.LabelType, typ, rt.Namespace, rt.Name)
+		return Decision{}, deny("%s is enrolled by its label %s=%s only (AgentRuntime %s/%s was generated for it), and the platform requires an AgentRuntime of the repository (injection.requireAgentRuntime); declare one in Git", podName, f.LabelType(), typ, rt.Namespace, rt.Name)
 	case rt.Annotations[gitopsv1.AnnotationEnrolment] == gitopsv1.EnrolmentLabel:
-		warnings = append(warnings, fmt.Sprintf("%s has no AgentRuntime of its own: it is enrolled by its label %s=%s with the namespace's defaults; declare an AgentRuntime in Git to choose its settings", podName, agentv1.LabelType, typ))
+		warnings = append(warnings, fmt.Sprintf("%s has no AgentRuntime of its own: it is enrolled by its label %s=%s with the namespace's defaults; declare an AgentRuntime in Git to choose its settings", podName, f.LabelType(), typ))
 	}
 	nsRuntime, err := m.cluster.NamespaceRuntime(ctx, pod.Namespace)
 	if err != nil {
 		return Decision{}, err
 	}
-	settings, err := authbridge.Resolve(rt, nsRuntime, pod.Labels, pod.Annotations, p)
+	settings, err := authbridge.Resolve(f, rt, nsRuntime, pod.Labels, pod.Annotations, p)
 	if err != nil {
 		var se *authbridge.SettingError
 		if errors.As(err, &se) && se.InNamespaceConfig {
@@ -157,6 +179,7 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 		}
 	}
 	inj, err := authbridge.Inject(&pod.Spec, authbridge.InjectInput{
+		Family:               f,
 		Settings:             settings,
 		Ports:                authbridge.PlanPorts(&pod.Spec),
 		Workload:             w.Name,
@@ -164,8 +187,8 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 		Registered:           agentid.Registered(p, rt.Spec.Type),
 		OwnRoutes:            authbridge.HasOwnRoutes(rt),
 		SPIREPresent:         present,
-		OutboundPortsExclude: pod.Annotations[agentv1.AnnotationOutboundPortsExclude],
-		InboundPortsExclude:  pod.Annotations[agentv1.AnnotationInboundPortsExclude],
+		OutboundPortsExclude: pod.Annotations[f.AnnotationOutboundPortsExclude()],
+		InboundPortsExclude:  pod.Annotations[f.AnnotationInboundPortsExclude()],
 		Platform:             p,
 	})
 	if err != nil {
@@ -185,7 +208,7 @@ func (m *Mutator) Mutate(ctx context.Context, pod *corev1.Pod) (Decision, error)
 	if settings.SPIRE && !present {
 		d.Warnings = append(d.Warnings, fmt.Sprintf("SPIRE is not installed (no CSIDriver %s): %s runs without a SPIFFE identity and without mTLS", authbridge.SPIFFECSIDriver, podName))
 	}
-	d.Patch = apply(pod, inj, map[string]string{agentv1.AnnotationMTLSMode: string(inj.MTLS)})
+	d.Patch = apply(pod, inj, map[string]string{f.AnnotationMTLSMode(): string(inj.MTLS)})
 	return d, nil
 }
 
@@ -232,6 +255,14 @@ func workloadOf(pod *corev1.Pod) (agentid.Workload, bool) {
 		return w, true
 	}
 	return agentid.Workload{}, false
+}
+
+// podNameOf is the pod's name, or its generateName prefix before it has one.
+func podNameOf(pod *corev1.Pod) string {
+	if pod.Name != "" {
+		return pod.Name
+	}
+	return pod.GenerateName + "*"
 }
 
 func describe(pod *corev1.Pod, w agentid.Workload, ok bool) string {

@@ -23,14 +23,20 @@ import (
 // cache-backed one.
 type fakeCluster struct {
 	runtime *agentv1.AgentRuntime
-	gates   *gitopsv1.FeatureGates
-	spire   bool
+	// family of runtime; Kagenti when unset.
+	family agentv1.Family
+	gates  *gitopsv1.FeatureGates
+	spire  bool
 	// requireRuntime is the platform's injection.requireAgentRuntime.
 	requireRuntime bool
 }
 
-func (f *fakeCluster) AgentRuntime(_ context.Context, ns string, w agentid.Workload) (*agentv1.AgentRuntime, error) {
-	if f.runtime == nil || f.runtime.Namespace != ns || f.runtime.Spec.TargetRef.Name != w.Name || f.runtime.Spec.TargetRef.Kind != w.Kind {
+func (f *fakeCluster) AgentRuntime(_ context.Context, fam agentv1.Family, ns string, w agentid.Workload) (*agentv1.AgentRuntime, error) {
+	want := f.family
+	if want == (agentv1.Family{}) {
+		want = agentv1.Kagenti
+	}
+	if f.runtime == nil || fam != want || f.runtime.Namespace != ns || f.runtime.Spec.TargetRef.Name != w.Name || f.runtime.Spec.TargetRef.Kind != w.Kind {
 		return nil, nil
 	}
 	return f.runtime, nil
@@ -38,7 +44,7 @@ func (f *fakeCluster) AgentRuntime(_ context.Context, ns string, w agentid.Workl
 func (f *fakeCluster) NamespaceRuntime(context.Context, string) (map[string]any, error) {
 	return nil, nil
 }
-func (f *fakeCluster) Platform(context.Context) (*gitopsv1.Platform, error) {
+func (f *fakeCluster) Platform(context.Context, agentv1.Family) (*gitopsv1.Platform, error) {
 	p := gitopsv1.DefaultPlatform()
 	p.Injection.RequireAgentRuntime = f.requireRuntime
 	if f.gates == nil {
@@ -65,7 +71,7 @@ func testPod(mod func(*corev1.Pod)) *corev1.Pod {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: "team-a", Name: "weather-5d9f8-abcde",
-			Labels:          map[string]string{agentv1.LabelType: "agent", "pod-template-hash": "5d9f8"},
+			Labels:          map[string]string{agentv1.Kagenti.LabelType(): "agent", "pod-template-hash": "5d9f8"},
 			Annotations:     map[string]string{"example.com/a~b": "x"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "weather-5d9f8", Controller: ptr.To(true)}},
 		},
@@ -192,8 +198,8 @@ func TestDecisions(t *testing.T) {
 		denied  string
 	}{
 		{name: "kill switch", cluster: &fakeCluster{gates: &gitopsv1.FeatureGates{GlobalEnabled: &off}}, reason: "globalEnabled: false"},
-		{name: "not an agent", cluster: &fakeCluster{}, pod: func(p *corev1.Pod) { p.Labels[agentv1.LabelType] = "web" }, reason: "not an agent"},
-		{name: "opted out", cluster: &fakeCluster{}, pod: func(p *corev1.Pod) { p.Labels[agentv1.LabelInject] = "disabled" }, reason: "opts out"},
+		{name: "not an agent", cluster: &fakeCluster{}, pod: func(p *corev1.Pod) { p.Labels[agentv1.Kagenti.LabelType()] = "web" }, reason: "not an agent"},
+		{name: "opted out", cluster: &fakeCluster{}, pod: func(p *corev1.Pod) { p.Labels[agentv1.Kagenti.LabelInject()] = "disabled" }, reason: "opts out"},
 		{name: "already injected", cluster: &fakeCluster{}, pod: func(p *corev1.Pod) { p.Spec.Containers[1].Name = "envoy-proxy" }, reason: "already injected"},
 		{name: "bare pod", cluster: &fakeCluster{}, pod: func(p *corev1.Pod) { p.OwnerReferences = nil }, denied: "but no controller"},
 		{name: "no AgentRuntime", cluster: &fakeCluster{}, denied: "no AgentRuntime in namespace team-a targets Deployment weather, and no Sync enrolled it by its label"},

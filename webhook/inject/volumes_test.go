@@ -74,7 +74,7 @@ func TestOwnVolumes(t *testing.T) {
 			denied: pod + `volume "spire-agent-socket" is a hostPath volume; it must be the SPIFFE CSI driver's (csi: {driver: csi.spiffe.io, readOnly: true})`},
 		// Without SPIRE nothing of that name is injected: the pod's volume is its own.
 		{name: "hostPath socket, SPIRE absent", volumes: []corev1.Volume{hostPath}},
-		{name: "hostPath socket, pod opts out of SPIRE", spire: true, labels: map[string]string{agentv1.LabelSpiffeHelperInject: "false"}, volumes: []corev1.Volume{hostPath}},
+		{name: "hostPath socket, pod opts out of SPIRE", spire: true, labels: map[string]string{agentv1.Kagenti.LabelSpiffeHelperInject(): "false"}, volumes: []corev1.Volume{hostPath}},
 		{name: "reserved name", volumes: []corev1.Volume{{Name: "authbridge-config", VolumeSource: emptyDir("", "")}},
 			denied: pod + `volume name "authbridge-config" is reserved for AuthBridge; rename the pod's volume`},
 		{name: "reserved name in envoy mode", spec: envoy, volumes: []corev1.Volume{{Name: "envoy-config", VolumeSource: emptyDir("", "")}},

@@ -20,11 +20,12 @@ import (
 
 // Cluster is what the AgentRuntime validator reads; the mutator's cache answers it.
 type Cluster interface {
-	// AgentRuntimes lists the AgentRuntimes of a namespace that target a workload.
-	AgentRuntimes(ctx context.Context, namespace string, w agentid.Workload) ([]agentv1.AgentRuntime, error)
+	// AgentRuntimes lists the AgentRuntimes of the family in a namespace that target a
+	// workload.
+	AgentRuntimes(ctx context.Context, f agentv1.Family, namespace string, w agentid.Workload) ([]agentv1.AgentRuntime, error)
 	NamespaceRuntime(ctx context.Context, namespace string) (map[string]any, error)
-	// Platform is the platform with the live feature gates applied.
-	Platform(ctx context.Context) (*gitopsv1.Platform, error)
+	// Platform is the platform with the family's live feature gates applied.
+	Platform(ctx context.Context, f agentv1.Family) (*gitopsv1.Platform, error)
 }
 
 // AgentRuntimes validates AgentRuntime creations and updates.
@@ -43,7 +44,12 @@ func (v *AgentRuntimes) Handle(ctx context.Context, req admission.Request) admis
 	if rt.Namespace == "" {
 		rt.Namespace = req.Namespace
 	}
-	p, err := v.Cluster.Platform(ctx)
+	// The endpoint admits only the families' groups (webhook's endpoint check).
+	f, ok := agentv1.FamilyOf(req.Kind.Group)
+	if !ok {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("%s is not an API group of AgentRuntime", req.Kind.Group))
+	}
+	p, err := v.Cluster.Platform(ctx, f)
 	if err != nil {
 		return errored(err)
 	}
@@ -53,7 +59,7 @@ func (v *AgentRuntimes) Handle(ctx context.Context, req admission.Request) admis
 	}
 	// Without the pod's labels the opt-outs are unknown; leaving them out can only make
 	// the check more lenient, never refuse a valid AgentRuntime.
-	if _, err := authbridge.Resolve(&rt, nsRuntime, nil, nil, p); err != nil {
+	if _, err := authbridge.Resolve(f, &rt, nsRuntime, nil, nil, p); err != nil {
 		var se *authbridge.SettingError
 		if errors.As(err, &se) && se.InNamespaceConfig {
 			return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: ConfigMap %s %s: %v", rt.Namespace, rt.Name, agentv1.ConfigMapAuthBridgeRuntimeConfig, se.Field, se.Err))
@@ -70,13 +76,21 @@ func (v *AgentRuntimes) Handle(ctx context.Context, req admission.Request) admis
 		return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: %s", rt.Namespace, rt.Name, joined(err)))
 	}
 	w := agentid.TargetOf(&rt)
-	others, err := v.Cluster.AgentRuntimes(ctx, rt.Namespace, w)
-	if err != nil {
-		return errored(err)
-	}
-	for _, o := range others {
-		if o.Name != rt.Name {
-			return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: spec.targetRef: %s is already configured by AgentRuntime %s; one AgentRuntime per workload", rt.Namespace, rt.Name, w, o.Name))
+	// Across the platform's families: a workload's pods are of one family.
+	for _, of := range p.EnabledFamilies() {
+		others, err := v.Cluster.AgentRuntimes(ctx, of, rt.Namespace, w)
+		if err != nil {
+			return errored(err)
+		}
+		for _, o := range others {
+			if o.Name == rt.Name && of == f {
+				continue
+			}
+			by := "AgentRuntime " + o.Name
+			if of != f {
+				by = of.Group + " " + by
+			}
+			return admission.Denied(fmt.Sprintf("AgentRuntime %s/%s: spec.targetRef: %s is already configured by %s; one AgentRuntime per workload", rt.Namespace, rt.Name, w, by))
 		}
 	}
 	return admission.Allowed("")

@@ -16,6 +16,7 @@ import (
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	"github.com/trustsync/trustsync/internal/redact"
 )
 
@@ -66,6 +67,9 @@ func (p *Platform) Default() {
 		p.Kind = PlatformKind
 	}
 	setString(&p.Namespace, DefaultPlatformNamespace)
+	if len(p.Families) == 0 {
+		p.Families = []string{agentv1.Kagenti.Name}
+	}
 	setString(&p.TrustDomain, DefaultTrustDomain)
 	k := &p.Keycloak
 	setString(&k.URL, DefaultKeycloakURL)
@@ -102,6 +106,13 @@ func (p *Platform) Validate() error {
 	}
 	if p.Kind != PlatformKind {
 		bad("kind", "must be %s, got %q", PlatformKind, p.Kind)
+	}
+	for i, name := range p.Families {
+		if _, ok := agentv1.FamilyByName(name); !ok {
+			bad(fmt.Sprintf("families[%d]", i), "%q is not a family; families are %s", name, strings.Join(agentv1.FamilyNames(), ", "))
+		} else if slices.Contains(p.Families[:i], name) {
+			bad(fmt.Sprintf("families[%d]", i), "%q is listed twice", name)
+		}
 	}
 	for _, msg := range validation.IsDNS1123Label(p.Namespace) {
 		bad("namespace", "%q: %s", p.Namespace, msg)
@@ -201,6 +212,30 @@ func LoadPlatform(path string) (*Platform, error) {
 	}
 	return ParsePlatform(path, data)
 }
+
+// EnabledFamilies are the families the platform reads, in the order of its families:
+// the first is the family of what trustsync generates for the platform as a whole.
+func (p *Platform) EnabledFamilies() []agentv1.Family {
+	var out []agentv1.Family
+	for _, name := range p.Families {
+		if f, ok := agentv1.FamilyByName(name); ok {
+			out = append(out, f)
+		}
+	}
+	if len(p.Families) == 0 { // an undefaulted Platform reads what the default one does
+		out = []agentv1.Family{agentv1.Kagenti}
+	}
+	return out
+}
+
+// FamilyEnabled says whether the platform reads the family.
+func (p *Platform) FamilyEnabled(f agentv1.Family) bool {
+	return slices.Contains(p.EnabledFamilies(), f)
+}
+
+// PlatformFamily is the family of what trustsync generates for the platform as a whole
+// (the default global policy, the feature gates' family ConfigMap): the first enabled.
+func (p *Platform) PlatformFamily() agentv1.Family { return p.EnabledFamilies()[0] }
 
 // SPIREEnabled reports whether SPIRE is part of the platform.
 func (p *Platform) SPIREEnabled() bool { return boolOr(p.Spire.Enabled, true) }

@@ -1,8 +1,11 @@
 package v1alpha1
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 )
 
 func TestParsePlatform(t *testing.T) {
@@ -51,6 +54,34 @@ images: {authbridge: registry.example/authbridge:v1}
 					t.Errorf("publicURL defaults to url, got %q", p.Keycloak.PublicURL)
 				}
 			},
+		},
+		{
+			name: "families default to kagenti",
+			doc:  "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\n",
+			check: func(t *testing.T, p *Platform) {
+				if !slices.Equal(p.Families, []string{"kagenti"}) || p.PlatformFamily() != agentv1.Kagenti || p.FamilyEnabled(agentv1.Rossoctl) {
+					t.Errorf("families %v", p.Families)
+				}
+			},
+		},
+		{
+			name: "both families, rossoctl first",
+			doc:  "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\nfamilies: [rossoctl, kagenti]\n",
+			check: func(t *testing.T, p *Platform) {
+				if !slices.Equal(p.EnabledFamilies(), []agentv1.Family{agentv1.Rossoctl, agentv1.Kagenti}) || p.PlatformFamily() != agentv1.Rossoctl {
+					t.Errorf("families %v", p.EnabledFamilies())
+				}
+			},
+		},
+		{
+			name:    "an unknown family is an error",
+			doc:     "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\nfamilies: [kagenti, rosoctl]\n",
+			wantErr: []string{`families[1]: "rosoctl" is not a family; families are kagenti, rossoctl`},
+		},
+		{
+			name:    "a family listed twice is an error",
+			doc:     "apiVersion: gitops.trustsync.dev/v1alpha1\nkind: Platform\nfamilies: [rossoctl, rossoctl]\n",
+			wantErr: []string{`families[1]: "rossoctl" is listed twice`},
 		},
 		{
 			name:    "unknown field names the file",

@@ -25,6 +25,13 @@ type Platform struct {
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 
+	// Families are the spellings of the Kagenti API trustsync reads: kagenti
+	// (agent.kagenti.dev, kagenti.io/*) and rossoctl (agent.rossoctl.dev, rossoctl.io/*,
+	// Kagenti's name since July 2026); default [kagenti]. An object or label of a family
+	// not listed is an error, never ignored.
+	// +optional
+	Families []string `json:"families,omitempty"`
+
 	// TrustDomain of the SPIFFE IDs spiffe://<trustDomain>/ns/<ns>/sa/<sa>.
 	// +optional
 	TrustDomain string `json:"trustDomain,omitempty"`

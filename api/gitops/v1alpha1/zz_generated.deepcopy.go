@@ -826,6 +826,11 @@ func (in *ObjectSelector) DeepCopy() *ObjectSelector {
 func (in *Platform) DeepCopyInto(out *Platform) {
 	*out = *in
 	out.TypeMeta = in.TypeMeta
+	if in.Families != nil {
+		in, out := &in.Families, &out.Families
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	in.Keycloak.DeepCopyInto(&out.Keycloak)
 	in.FeatureGates.DeepCopyInto(&out.FeatureGates)
 	out.Injection = in.Injection

@@ -38,8 +38,8 @@ func Review() (pod, review []byte, err error) {
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: "weather-5d9f8c7b6-", Namespace: "team-a",
-			Labels:      map[string]string{"app.kubernetes.io/name": "weather", "pod-template-hash": "5d9f8c7b6", agentv1.LabelType: "agent"},
-			Annotations: map[string]string{agentv1.AnnotationConfigHash: "sha256:4f1c", agentv1.AnnotationMTLSMode: "permissive"},
+			Labels:      map[string]string{"app.kubernetes.io/name": "weather", "pod-template-hash": "5d9f8c7b6", agentv1.Kagenti.LabelType(): "agent"},
+			Annotations: map[string]string{agentv1.Kagenti.AnnotationConfigHash(): "sha256:4f1c", agentv1.Kagenti.AnnotationMTLSMode(): "permissive"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "weather-5d9f8c7b6", UID: "6b3e1f0a-0d7e-4c1b-9a54-2f5b8f0e7c11",
 				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1",
@@ -96,11 +96,13 @@ type staticCluster struct {
 	platform *gitopsv1.Platform
 }
 
-func (s *staticCluster) AgentRuntime(context.Context, string, agentid.Workload) (*agentv1.AgentRuntime, error) {
+func (s *staticCluster) AgentRuntime(context.Context, agentv1.Family, string, agentid.Workload) (*agentv1.AgentRuntime, error) {
 	return s.runtime, nil
 }
 func (s *staticCluster) NamespaceRuntime(context.Context, string) (map[string]any, error) {
 	return nil, nil
 }
-func (s *staticCluster) Platform(context.Context) (*gitopsv1.Platform, error) { return s.platform, nil }
-func (s *staticCluster) SPIREPresent(context.Context) (bool, error)           { return true, nil }
+func (s *staticCluster) Platform(context.Context, agentv1.Family) (*gitopsv1.Platform, error) {
+	return s.platform, nil
+}
+func (s *staticCluster) SPIREPresent(context.Context) (bool, error) { return true, nil }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	apischeme "github.com/trustsync/trustsync/api/scheme"
 	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/security/policy/bundleserver"
@@ -28,7 +29,9 @@ type Options struct {
 	ProbeAddr string
 	// PlatformNamespace is the only namespace global policies count in.
 	PlatformNamespace string
-	TrustDomain       spiffeid.TrustDomain
+	// Families whose AuthorizationPolicies are bundled: the platform's.
+	Families    []agentv1.Family
+	TrustDomain spiffeid.TrustDomain
 	// SVID is the server's own identity and Bundles the trust bundle clients chain to.
 	SVID    x509svid.Source
 	Bundles x509bundle.Source
@@ -50,7 +53,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	ix := bundleserver.NewIndex(o.PlatformNamespace)
-	if err := bundleserver.Watch(ctx, c, ix); err != nil {
+	if err := bundleserver.Watch(ctx, c, ix, o.Families...); err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()

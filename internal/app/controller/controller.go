@@ -241,44 +241,51 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 // status, the agents' Keycloak clients and the mesh's CA.
 func setupRuntimeControllers(ctx context.Context, mgr ctrl.Manager, o Options, events events.EventRecorder) error {
 	p := o.Platform
-	policies := &policystatus.Reconciler{Client: mgr.GetClient(), PlatformNamespace: p.Namespace, Limits: p.Limits}
-	if err := policies.SetupWithManager(ctx, mgr); err != nil {
-		return fmt.Errorf("policy status: %w", err)
-	}
-	agents := &agentstatus.Reconciler{
-		Client:    mgr.GetClient(),
-		Platform:  agentstatus.StaticPlatform{P: p},
-		Events:    mgr.GetEventRecorder("trustsync-agentstatus"),
-		APIReader: mgr.GetAPIReader(), // Sandbox targets, read live
-	}
-	if err := agents.SetupWithManager(ctx, mgr); err != nil {
-		return fmt.Errorf("agent status: %w", err)
-	}
+	// Keycloak's registrar and the card fetcher are shared: one Keycloak, one SVID.
 	// Also with clientRegistration off: then it only releases what it registered before
 	// (the clients, their Secrets, its finalizer), so no AgentRuntime is left Terminating.
 	registrar, err := keycloak.NewRegistrar(keycloak.OptionsFromPlatform(p), mgr.GetAPIReader())
 	if err != nil {
 		return fmt.Errorf("keycloak: %w", err)
 	}
-	kc := &keycloak.Reconciler{
-		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Registrar: registrar,
-		Platform: p, Events: mgr.GetEventRecorder("trustsync-keycloak"),
-	}
-	if err := kc.SetupWithManager(ctx, mgr); err != nil {
-		return fmt.Errorf("keycloak: %w", err)
-	}
 	fetcher, portNames, err := cardFetcher(ctx, o.WorkloadAPI, p.TrustDomain)
 	if err != nil {
 		return err
 	}
-	cards := &agentcard.Reconciler{
-		Client:  mgr.GetClient(),
-		Fetcher: fetcher,
-		Bundles: &agentcard.ConfigMapTrustBundle{Reader: mgr.GetAPIReader(), Namespace: p.Spire.TrustBundleNamespace, TrustDomain: p.TrustDomain},
-		Options: agentcard.Options{TrustDomain: p.TrustDomain, PortNames: portNames},
-	}
-	if err := cards.SetupWithManager(ctx, mgr); err != nil {
-		return fmt.Errorf("agent cards: %w", err)
+	// One instance of each controller per family the platform reads, watching that
+	// family's group: the same code, the family as data.
+	for _, f := range p.EnabledFamilies() {
+		policies := &policystatus.Reconciler{Client: mgr.GetClient(), PlatformNamespace: p.Namespace, Limits: p.Limits, Family: f, Families: p.EnabledFamilies()}
+		if err := policies.SetupWithManager(ctx, mgr); err != nil {
+			return fmt.Errorf("policy status (%s): %w", f.Name, err)
+		}
+		agents := &agentstatus.Reconciler{
+			Client:    mgr.GetClient(),
+			Platform:  agentstatus.StaticPlatform{P: p},
+			Events:    mgr.GetEventRecorder("trustsync-agentstatus"),
+			APIReader: mgr.GetAPIReader(), // Sandbox targets, read live
+			Family:    f,
+		}
+		if err := agents.SetupWithManager(ctx, mgr); err != nil {
+			return fmt.Errorf("agent status (%s): %w", f.Name, err)
+		}
+		kc := &keycloak.Reconciler{
+			Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Registrar: registrar,
+			Platform: p, Events: mgr.GetEventRecorder("trustsync-keycloak"), Family: f,
+		}
+		if err := kc.SetupWithManager(ctx, mgr); err != nil {
+			return fmt.Errorf("keycloak (%s): %w", f.Name, err)
+		}
+		cards := &agentcard.Reconciler{
+			Client:  mgr.GetClient(),
+			Fetcher: fetcher,
+			Bundles: &agentcard.ConfigMapTrustBundle{Reader: mgr.GetAPIReader(), Namespace: p.Spire.TrustBundleNamespace, TrustDomain: p.TrustDomain},
+			Options: agentcard.Options{TrustDomain: p.TrustDomain, PortNames: portNames},
+			Family:  f,
+		}
+		if err := cards.SetupWithManager(ctx, mgr); err != nil {
+			return fmt.Errorf("agent cards (%s): %w", f.Name, err)
+		}
 	}
 	if p.Mesh.SharedTrust {
 		meshTrust := &mesh.Reconciler{Events: events, Options: mesh.DefaultOptions()}

@@ -24,7 +24,7 @@ func TestDrillWebhookDownRefusesOnlyAgentPods(t *testing.T) {
 	ctx := t.Context()
 	const ns, off = "drill-webhook", "drill-webhook-off"
 	for _, o := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{agentv1.LabelEnabledNamespace: "true"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{agentv1.Kagenti.LabelEnabledNamespace(): "true"}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: off}},
 		&agentv1.AgentRuntime{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "weather"}, Spec: agentv1.AgentRuntimeSpec{
 			Type: agentv1.AgentTypeAgent, TargetRef: agentv1.TargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "weather"}}},
@@ -40,7 +40,7 @@ func TestDrillWebhookDownRefusesOnlyAgentPods(t *testing.T) {
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "example/agent:1", Ports: []corev1.ContainerPort{{ContainerPort: 8000}}}}},
 		}
 		if agent {
-			p.Labels[agentv1.LabelType] = string(agentv1.AgentTypeAgent)
+			p.Labels[agentv1.Kagenti.LabelType()] = string(agentv1.AgentTypeAgent)
 		}
 		return p
 	}

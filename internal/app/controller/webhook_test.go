@@ -93,8 +93,8 @@ func TestSyncAndWebhookAgree(t *testing.T) {
 			t.Fatalf("a pod of Deployment %s/%s was refused: %v", d.Namespace, d.Name, err)
 		}
 		hasSidecar := slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == authbridge.ContainerProxy })
-		if d.Spec.Template.Labels[agentv1.LabelType] == string(agentv1.AgentTypeAgent) != hasSidecar {
-			t.Errorf("pod of %s/%s (type %q): sidecar injected = %v", d.Namespace, d.Name, d.Spec.Template.Labels[agentv1.LabelType], hasSidecar)
+		if d.Spec.Template.Labels[agentv1.Kagenti.LabelType()] == string(agentv1.AgentTypeAgent) != hasSidecar {
+			t.Errorf("pod of %s/%s (type %q): sidecar injected = %v", d.Namespace, d.Name, d.Spec.Template.Labels[agentv1.Kagenti.LabelType()], hasSidecar)
 		}
 		if hasSidecar {
 			injected++

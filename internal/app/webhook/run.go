@@ -70,7 +70,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
-		Cache:  webhook.CacheOptions(o.Platform.Namespace),
+		Cache:  webhook.CacheOptions(o.Platform),
 		// controller-runtime's metrics and probe servers cannot be given read or write
 		// timeouts: ours serve them, and the webhooks.
 		Metrics:                metricsserver.Options{BindAddress: "0"},
