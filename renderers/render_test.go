@@ -192,6 +192,17 @@ func TestRenderBadInput(t *testing.T) {
 			want: []string{`AuthorizationPolicy team/p: metadata.name: AuthorizationPolicy team/p is also declared in agent.`},
 		},
 		{
+			// Two objects to the API server, one agent: which one it is would not be said.
+			name:     "one AgentRuntime name in both families",
+			platform: func(p *gitopsv1.Platform) { p.Families = []string{"kagenti", "rossoctl"} },
+			files: map[string]string{
+				"app/kustomization.yaml": "namespace: team\nresources: [a.yaml, b.yaml]\n",
+				"app/a.yaml":             deploy("a") + "---\n" + runtimeFor("a", "a", ""),
+				"app/b.yaml":             deploy("b") + "---\n" + strings.Replace(runtimeFor("a", "b", ""), "agent.kagenti.dev", "agent.rossoctl.dev", 1),
+			},
+			want: []string{`app/b.yaml: AgentRuntime team/a: metadata.name: AgentRuntime team/a is also declared in agent.kagenti.dev/v1alpha1 (app/a.yaml)`},
+		},
+		{
 			name:  "invalid YAML",
 			files: map[string]string{"app/kustomization.yaml": "resources: [a.yaml]\n", "app/a.yaml": "kind: [\n"},
 			want:  []string{"a.yaml"},

@@ -231,6 +231,14 @@ func (e *expansion) collectAgent(o *manifest.Object, f agentv1.Family) {
 			return
 		}
 	}
+	for _, other := range e.agents {
+		if other.rt.Namespace == rt.Namespace && other.rt.Name == rt.Name {
+			// Two objects to the API server, one agent's status, identity and client:
+			// which one the agent is would not be said.
+			e.fail(manifest.Errorf(o, "metadata.name", "AgentRuntime %s/%s is also declared in %s (%s); one agent per namespace and name across the families", rt.Namespace, rt.Name, other.obj.GetAPIVersion(), other.obj.Source))
+			return
+		}
+	}
 	e.agents = append(e.agents, &agent{obj: o, rtObj: o, rt: rt, family: f})
 }
 

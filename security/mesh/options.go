@@ -7,6 +7,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 )
 
 // Names of the shared-trust objects (kagenti-facts §7).
@@ -104,7 +106,8 @@ func DefaultOptions() Options {
 					{Kind: KindDeployment, Namespace: IstioNamespace, Name: "istiod"},
 					{Kind: KindDaemonSet, Namespace: ZtunnelNamespace, Name: "ztunnel"},
 				},
-				RootConfigMapNamespaces: []string{"kagenti-system", "gateway-system", "keycloak", "mcp-system", IstioNamespace, ZtunnelNamespace},
+				// Both families' platform namespaces: a missing one is skipped.
+				RootConfigMapNamespaces: []string{agentv1.Kagenti.Namespace, agentv1.Rossoctl.Namespace, "gateway-system", "keycloak", "mcp-system", IstioNamespace, ZtunnelNamespace},
 			},
 			{
 				Secret:  types.NamespacedName{Namespace: GatewayNamespace, Name: GatewayIntermediateSecretName},
