@@ -171,6 +171,44 @@ func live(t *testing.T, ns string) map[string]string {
 	return out
 }
 
+// midApply pushes revision 2 of a drill of total objects — dropping the first 50,
+// changing the others and adding 50 — and returns once part of it is applied, the
+// moment to break something, with the commit and what the namespace must end up with.
+func midApply(t *testing.T, d *drillRepo, ns string, total int) (sha string, want map[string]string) {
+	t.Helper()
+	want = map[string]string{}
+	for i := 50; i < total+50; i++ {
+		want[fmt.Sprintf("cm-%04d", i)] = "2"
+	}
+	sha = d.push(configMaps(ns, 50, total, "2"), "second")
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
+		for _, rev := range live(t, ns) {
+			if rev == "2" {
+				return sha, want
+			}
+		}
+	}
+	t.Fatalf("revision 2 never started to apply: %s", s.LogTail())
+	return "", nil
+}
+
+// converged checks that the drill's namespace holds want exactly: every object at its
+// revision, none that it dropped.
+func converged(t *testing.T, ns string, want map[string]string) {
+	t.Helper()
+	got := live(t, ns)
+	for name, rev := range want {
+		if got[name] != rev {
+			t.Errorf("%s: rev %q, want %q", name, got[name], rev)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("%s is still there: the revision dropped it", name)
+		}
+	}
+}
+
 // TestDrillControllerKilledMidApplyConverges: the controller is SIGKILLed while it
 // applies a revision; restarted, it converges to that revision whole — every object at
 // the new content, the ones the revision dropped pruned, none it keeps pruned — and the
@@ -178,25 +216,7 @@ func live(t *testing.T, ns string) map[string]string {
 func TestDrillControllerKilledMidApplyConverges(t *testing.T) {
 	const ns, total = "drill-kill", 400
 	d, _ := newDrillRepo(t, ns, configMaps(ns, 0, total, "1"))
-
-	// Revision 2 drops the first 50, changes the other 350 and adds 50.
-	want := map[string]string{}
-	for i := 50; i < total+50; i++ {
-		want[fmt.Sprintf("cm-%04d", i)] = "2"
-	}
-	sha := d.push(configMaps(ns, 50, total, "2"), "second")
-	var atKill int
-	deadline := time.Now().Add(2 * time.Minute)
-	for atKill == 0 && time.Now().Before(deadline) {
-		for _, rev := range live(t, ns) {
-			if rev == "2" {
-				atKill++
-			}
-		}
-	}
-	if atKill == 0 {
-		t.Fatalf("revision 2 never started to apply: %s", s.LogTail())
-	}
+	sha, want := midApply(t, d, ns, total)
 	if err := s.KillController(); err != nil {
 		t.Fatal(err)
 	}
@@ -214,18 +234,7 @@ func TestDrillControllerKilledMidApplyConverges(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.wait(sha, "success")
-
-	got := live(t, ns)
-	for name, rev := range want {
-		if got[name] != rev {
-			t.Errorf("%s: rev %q, want %q", name, got[name], rev)
-		}
-	}
-	for name := range got {
-		if _, ok := want[name]; !ok {
-			t.Errorf("%s is still there: revision 2 dropped it", name)
-		}
-	}
+	converged(t, ns, want)
 	var final []string
 	for _, st := range d.statuses(sha) {
 		if st.State == "success" || st.State == "failure" || st.State == "error" {
@@ -491,23 +500,7 @@ func TestDrillForcePushAppliesTheNewHead(t *testing.T) {
 func TestDrillAPIServerStoppedMidApplyRetriesAndConverges(t *testing.T) {
 	const ns, total = "drill-apiserver", 400
 	d, _ := newDrillRepo(t, ns, configMaps(ns, 0, total, "1"))
-
-	want := map[string]string{}
-	for i := 50; i < total+50; i++ {
-		want[fmt.Sprintf("cm-%04d", i)] = "2"
-	}
-	sha := d.push(configMaps(ns, 50, total, "2"), "second")
-	partial := 0
-	for deadline := time.Now().Add(2 * time.Minute); partial == 0 && time.Now().Before(deadline); {
-		for _, rev := range live(t, ns) {
-			if rev == "2" {
-				partial++
-			}
-		}
-	}
-	if partial == 0 {
-		t.Fatalf("revision 2 never started to apply: %s", s.LogTail())
-	}
+	sha, want := midApply(t, d, ns, total)
 	if err := s.Env.KillAPIServer(); err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +512,6 @@ func TestDrillAPIServerStoppedMidApplyRetriesAndConverges(t *testing.T) {
 			}
 		}
 	}()
-	t.Logf("API server killed with at least %d of %d objects of revision 2 applied", partial, len(want))
 
 	// While it is down, the commit says why (the Git host is up).
 	var down giteatest.Status
@@ -551,17 +543,7 @@ func TestDrillAPIServerStoppedMidApplyRetriesAndConverges(t *testing.T) {
 	if latest.State != "success" {
 		t.Fatalf("once the API server is back the commit's latest status is %+v, want success\n%s", latest, s.LogTail())
 	}
-	got := live(t, ns)
-	for name, rev := range want {
-		if got[name] != rev {
-			t.Errorf("%s: rev %q, want %q", name, got[name], rev)
-		}
-	}
-	for name := range got {
-		if _, ok := want[name]; !ok {
-			t.Errorf("%s is still there: revision 2 dropped it", name)
-		}
-	}
+	converged(t, ns, want)
 	// The status is written at the end of the reconcile that posted the success.
 	sy := &gitopsv1.Sync{}
 	var ready *metav1.Condition

@@ -17,14 +17,16 @@ import (
 	"github.com/trustsync/trustsync/internal/gittest"
 )
 
-// TestEnginePreviews: a GitSource with spec.preview previews the open pull requests of
-// a real Gitea by itself — a pull request that grants new cross-namespace access gets one
-// comment per Sync and a failure status on its head; a new push to it updates that
-// comment; the fix turns the status to success; status.previews records each head.
-func TestEnginePreviews(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	const repo, ns = "previews", "pv"
+// previewed is a Gitea repository holding examples/multi-tenant on main, with a
+// GitSource previewing its pull requests for one suspended Sync of ./apps.
+type previewed struct {
+	ws   *gittest.Workspace
+	src  *gitopsv1.GitSource
+	base string // main's commit
+}
+
+func newPreviewed(t *testing.T, ctx context.Context, repo, ns string) *previewed {
+	t.Helper()
 	cloneURL, err := gitea.CreateRepo(ctx, repo)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +38,6 @@ func TestEnginePreviews(t *testing.T) {
 	if err := gitea.WaitForBranch(ctx, repo, "main", base); err != nil {
 		t.Fatal(err)
 	}
-
 	src := &gitopsv1.GitSource{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agents"},
 		Spec: gitopsv1.GitSourceSpec{
@@ -60,6 +61,34 @@ func TestEnginePreviews(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return &previewed{ws: ws, src: src, base: base}
+}
+
+// poke asks for a reconcile of the GitSource: a push webhook for pull requests is not
+// set up here, and this stands in for the interval.
+func (p *previewed) poke(t *testing.T, ctx context.Context) {
+	t.Helper()
+	cur := &gitopsv1.GitSource{}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(p.src), cur); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(cur.DeepCopy())
+	metav1.SetMetaDataAnnotation(&cur.ObjectMeta, gitopsv1.AnnotationReconcileRequestedAt, time.Now().Format(time.RFC3339Nano))
+	if err := env.Client.Patch(ctx, cur, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEnginePreviews: a GitSource with spec.preview previews the open pull requests of
+// a real Gitea by itself — a pull request that grants new cross-namespace access gets one
+// comment per Sync and a failure status on its head; a new push to it updates that
+// comment; the fix turns the status to success; status.previews records each head.
+func TestEnginePreviews(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	const repo, ns = "previews", "pv"
+	pv := newPreviewed(t, ctx, repo, ns)
+	ws, src := pv.ws, pv.src
 
 	policies := filepath.Join(ws.Dir, "apps", "team-a", "policies.yaml")
 	original, err := os.ReadFile(policies)
@@ -86,20 +115,7 @@ func TestEnginePreviews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A push webhook for pull requests is not set up here: asking for a reconcile stands in
-	// for the interval.
-	poke := func() {
-		t.Helper()
-		cur := &gitopsv1.GitSource{}
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(src), cur); err != nil {
-			t.Fatal(err)
-		}
-		patch := client.MergeFrom(cur.DeepCopy())
-		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, gitopsv1.AnnotationReconcileRequestedAt, time.Now().Format(time.RFC3339Nano))
-		if err := env.Client.Patch(ctx, cur, patch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	poke := func() { pv.poke(t, ctx) }
 	const marker = "<!-- trustsync-preview:pv/agents -->"
 	const statusContext = "trustsync/preview/pv/agents"
 	// waitFor waits until the pull request's preview of sha has state, and returns the
@@ -186,38 +202,8 @@ func TestDrillPreviewOfAVanishedBaseSaysSo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	const repo, ns = "previews-base", "pv-base"
-	cloneURL, err := gitea.CreateRepo(ctx, repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws := gittest.Clone(t, cloneURL, gitea.AuthHeader())
-	ws.Write(t, example(t, "multi-tenant"))
-	base := ws.Commit(t, "two teams")
-	ws.Push(t, "main")
-	if err := gitea.WaitForBranch(ctx, repo, "main", base); err != nil {
-		t.Fatal(err)
-	}
-	src := &gitopsv1.GitSource{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agents"},
-		Spec: gitopsv1.GitSourceSpec{
-			URL: cloneURL, Ref: &gitopsv1.GitRef{Branch: "main"}, Interval: metav1.Duration{Duration: time.Hour},
-			SecretRef:    &gitopsv1.LocalObjectReference{Name: "git"},
-			CommitStatus: &gitopsv1.CommitStatusSpec{Provider: gitopsv1.ProviderGitea, SecretRef: gitopsv1.LocalObjectReference{Name: "gitea-token"}},
-			Preview:      &gitopsv1.PreviewSpec{FailOn: "cross-namespace"},
-		},
-	}
-	for _, o := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "git"}, StringData: map[string]string{"username": gitea.User, "password": gitea.Token}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gitea-token"}, StringData: map[string]string{"token": gitea.Token}},
-		src,
-		&gitopsv1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agents"},
-			Spec: gitopsv1.SyncSpec{SourceRef: gitopsv1.SourceReference{Name: "agents"}, Path: "./apps", Interval: metav1.Duration{Duration: time.Hour}, Suspend: true}},
-	} {
-		if err := env.Client.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pv := newPreviewed(t, ctx, repo, ns)
+	ws, src, base := pv.ws, pv.src, pv.base
 	ws.Git(t, "checkout", "-q", "-b", "feature")
 	ws.Write(t, map[string]string{"apps/team-a/README.md": "notes\n"})
 	head := ws.Commit(t, "notes")
@@ -229,18 +215,7 @@ func TestDrillPreviewOfAVanishedBaseSaysSo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	poke := func() {
-		t.Helper()
-		cur := &gitopsv1.GitSource{}
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(src), cur); err != nil {
-			t.Fatal(err)
-		}
-		patch := client.MergeFrom(cur.DeepCopy())
-		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, gitopsv1.AnnotationReconcileRequestedAt, time.Now().Format(time.RFC3339Nano))
-		if err := env.Client.Patch(ctx, cur, patch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	poke := func() { pv.poke(t, ctx) }
 	// previewedAgainst waits until status.previews holds the head previewed against
 	// base, then returns the pull request's one preview comment.
 	previewedAgainst := func(base string) string {
