@@ -9,26 +9,31 @@ import (
 	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/trustsync/trustsync/api/agent/kinds"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
 
-// CacheOptions are the dashboard's cache: every Sync, GitSource, AgentRuntime and
-// AuthorizationPolicy without their managedFields; of every other kind only the objects
-// a Sync applied (by its owner label), and of those only what kstatus reads.
-func CacheOptions(scheme *runtime.Scheme) crcache.Options {
+// CacheOptions are the dashboard's cache: every Sync, GitSource, and AgentRuntime and
+// AuthorizationPolicy of each family read, without their managedFields; of every other
+// kind only the objects a Sync applied (by its owner label), and of those only what
+// kstatus reads.
+func CacheOptions(scheme *runtime.Scheme, families []agentv1.Family) crcache.Options {
 	owned, err := labels.NewRequirement(gitopsv1.LabelSyncName, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant, valid label key
 	}
 	all := crcache.ByObject{Label: labels.Everything(), Transform: crcache.TransformStripManagedFields()}
+	byObject := map[client.Object]crcache.ByObject{&gitopsv1.Sync{}: all, &gitopsv1.GitSource{}: all}
+	for _, f := range families {
+		byObject[kinds.NewAgentRuntime(f)] = all
+		byObject[kinds.NewAuthorizationPolicy(f)] = all
+	}
 	return crcache.Options{
 		Scheme:               scheme,
 		DefaultLabelSelector: labels.NewSelector().Add(*owned),
 		DefaultTransform:     healthView,
-		ByObject: map[client.Object]crcache.ByObject{
-			&gitopsv1.Sync{}: all, &gitopsv1.GitSource{}: all, &agentv1.AgentRuntime{}: all, &agentv1.AuthorizationPolicy{}: all,
-		},
+		ByObject:             byObject,
 	}
 }
 

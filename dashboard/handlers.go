@@ -9,8 +9,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/trustsync/trustsync/api/agent/kinds"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/dashboard/views"
@@ -33,8 +35,30 @@ func (s *Server) syncs(ctx context.Context) ([]*gitopsv1.Sync, error) {
 	return list(ctx, s.cache, &gitopsv1.SyncList{}, func(l *gitopsv1.SyncList) []gitopsv1.Sync { return l.Items })
 }
 
+// policiesList is every AuthorizationPolicy of the families the platform reads.
 func (s *Server) policiesList(ctx context.Context) ([]*agentv1.AuthorizationPolicy, error) {
-	return list(ctx, s.cache, &agentv1.AuthorizationPolicyList{}, func(l *agentv1.AuthorizationPolicyList) []agentv1.AuthorizationPolicy { return l.Items })
+	return ofFamilies(ctx, s, kinds.NewAuthorizationPolicyList, kinds.AuthorizationPolicies)
+}
+
+// agentRuntimes is every AgentRuntime of the families the platform reads.
+func (s *Server) agentRuntimes(ctx context.Context) ([]*agentv1.AgentRuntime, error) {
+	return ofFamilies(ctx, s, kinds.NewAgentRuntimeList, kinds.AgentRuntimes)
+}
+
+// ofFamilies lists a kind in each family the platform reads, as the Kagenti Go type.
+func ofFamilies[T any](ctx context.Context, s *Server, newList func(agentv1.Family) runtime.Object, items func(runtime.Object) []T) ([]*T, error) {
+	var out []*T
+	for _, f := range s.opts.Platform.EnabledFamilies() {
+		l := newList(f)
+		if err := s.cache.List(ctx, l.(client.ObjectList), client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
+		all := items(l)
+		for i := range all {
+			out = append(out, &all[i])
+		}
+	}
+	return out, nil
 }
 
 // sources finds GitSources in the cache.
@@ -80,7 +104,7 @@ func (s *Server) syncPage(ctx context.Context, r *http.Request) (page, error) {
 }
 
 func (s *Server) agents(ctx context.Context, r *http.Request) (page, error) {
-	rts, err := list(ctx, s.cache, &agentv1.AgentRuntimeList{}, func(l *agentv1.AgentRuntimeList) []agentv1.AgentRuntime { return l.Items })
+	rts, err := s.agentRuntimes(ctx)
 	if err != nil {
 		return page{}, fmt.Errorf("listing AgentRuntimes: %w", err)
 	}

@@ -15,7 +15,7 @@ import (
 	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
+	"github.com/trustsync/trustsync/api/agent/kinds"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/dashboard/live"
 	"github.com/trustsync/trustsync/dashboard/signin"
@@ -102,7 +102,11 @@ func New(c Cache, o Options) (*Server, error) {
 // Start watches the objects the pages show and feeds their changes to the streams,
 // until ctx is done. It implements manager.Runnable.
 func (s *Server) Start(ctx context.Context) error {
-	for _, obj := range []client.Object{&gitopsv1.Sync{}, &gitopsv1.GitSource{}, &agentv1.AgentRuntime{}, &agentv1.AuthorizationPolicy{}} {
+	watched := []client.Object{&gitopsv1.Sync{}, &gitopsv1.GitSource{}}
+	for _, f := range s.opts.Platform.EnabledFamilies() {
+		watched = append(watched, kinds.NewAgentRuntime(f), kinds.NewAuthorizationPolicy(f))
+	}
+	for _, obj := range watched {
 		inf, err := s.cache.GetInformer(ctx, obj)
 		if err != nil {
 			return fmt.Errorf("watching %T: %w", obj, err)

@@ -21,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	rossoctlv1 "github.com/trustsync/trustsync/api/agent/rossoctl/v1alpha1"
+	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/internal/gittest"
 )
@@ -277,6 +279,41 @@ func TestAgentsAndPolicies(t *testing.T) {
 		t.Errorf("planner-agent's policy shows %q", got)
 	}
 	screenshot(ctx, t, "policies")
+}
+
+// TestRossoctlAgentsAndPolicies: with both families read, a Rossoctl AgentRuntime and
+// AuthorizationPolicy are listed as Kagenti's are.
+func TestRossoctlAgentsAndPolicies(t *testing.T) {
+	const ns = "dash-rossoctl"
+	bg := t.Context()
+	rt := &rossoctlv1.AgentRuntime{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "helper"},
+		Spec:       agentv1.AgentRuntimeSpec{Type: agentv1.AgentTypeAgent, TargetRef: agentv1.TargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "helper"}},
+	}
+	pol := &rossoctlv1.AuthorizationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "helper"},
+		Spec: agentv1.AuthorizationPolicySpec{Scope: agentv1.ScopeClient, Policies: []agentv1.RegoPolicy{{
+			Path: "inbound/request.rego", Content: "package authbridge.client.inbound.request\n\nimport rego.v1\n\ndefault allow := false\n",
+		}}},
+	}
+	for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, rt, pol} {
+		if err := env.Client.Create(bg, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := tab(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(dashboardURL+"/agents")); err != nil {
+		t.Fatal(err)
+	}
+	if row := waitText(ctx, t, `tr[data-agent="dash-rossoctl/helper"]`, "helper"); !strings.Contains(row, "helper") {
+		t.Errorf("the Rossoctl agent's row shows %q", row)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(dashboardURL+"/policies")); err != nil {
+		t.Fatal(err)
+	}
+	if row := waitText(ctx, t, `tr[data-policy="dash-rossoctl/helper"]`, "client"); !strings.Contains(row, "client") {
+		t.Errorf("the Rossoctl policy's row shows %q", row)
+	}
 }
 
 // TestUsableOnAPhoneAndByKeyboard: at 390 px nothing but tables scrolls sideways, every

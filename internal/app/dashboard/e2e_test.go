@@ -53,8 +53,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func startController(ctx context.Context, e *testenv.Env) error {
+// platform is the example's, reading both families: the views list Rossoctl's objects
+// beside Kagenti's.
+func platform() (*gitopsv1.Platform, error) {
 	p, err := gitopsv1.LoadPlatform("../../../examples/platform.yaml")
+	if err != nil {
+		return nil, err
+	}
+	p.Families = []string{"kagenti", "rossoctl"}
+	return p, nil
+}
+
+func startController(ctx context.Context, e *testenv.Env) error {
+	p, err := platform()
 	if err != nil {
 		return err
 	}
@@ -76,7 +87,7 @@ func startController(ctx context.Context, e *testenv.Env) error {
 }
 
 func startDashboard(ctx context.Context, e *testenv.Env) error {
-	p, err := gitopsv1.LoadPlatform("../../../examples/platform.yaml")
+	p, err := platform()
 	if err != nil {
 		return err
 	}

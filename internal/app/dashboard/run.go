@@ -55,7 +55,11 @@ func New(cfg *rest.Config, o Options) (*Dashboard, error) {
 		return nil, errors.New("the dashboard needs a listen address")
 	}
 	scheme := apischeme.New()
-	c, err := crcache.New(cfg, dashboard.CacheOptions(scheme))
+	platform := o.Platform
+	if platform == nil {
+		platform = gitopsv1.DefaultPlatform()
+	}
+	c, err := crcache.New(cfg, dashboard.CacheOptions(scheme, platform.EnabledFamilies()))
 	if err != nil {
 		return nil, fmt.Errorf("the dashboard's cache: %w", err)
 	}
