@@ -1,6 +1,7 @@
 package agentstatus
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -136,9 +137,7 @@ func NewCache(mgr ctrl.Manager, f agentv1.Family) (cache.Cache, error) {
 // the controller.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	r.Options.defaults()
-	if r.Family == (agentv1.Family{}) {
-		r.Family = agentv1.Kagenti
-	}
+	r.Family = cmp.Or(r.Family, agentv1.Kagenti)
 	if r.Platform == nil {
 		return fmt.Errorf("agentstatus: a Platform is required")
 	}
@@ -176,7 +175,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	podChanged := podChanged(r.Family)
 	return ctrl.NewControllerManagedBy(mgr).
-		Named(controllerName(r.Family)).
+		Named(r.Family.ControllerName(ControllerName)).
 		WatchesRawSource(source.Kind(c, client.Object(kinds.NewAgentRuntime(r.Family)), &handler.EnqueueRequestForObject{}, predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(watch(&appsv1.Deployment{}, workload("Deployment"), predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(watch(&appsv1.StatefulSet{}, workload("StatefulSet"), predicate.GenerationChangedPredicate{})).
@@ -186,14 +185,6 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		WatchesRawSource(watch(&corev1.Pod{}, r.agentsOfPod, podChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
-}
-
-// controllerName names the controller of a family: Kagenti's keeps the name it had.
-func controllerName(f agentv1.Family) string {
-	if f == agentv1.Kagenti {
-		return ControllerName
-	}
-	return ControllerName + "-" + f.Name
 }
 
 // agents lists the AgentRuntimes a change concerns.

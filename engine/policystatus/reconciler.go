@@ -1,6 +1,7 @@
 package policystatus
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -58,20 +59,10 @@ type Reconciler struct {
 
 func (r *Reconciler) setDefaults() {
 	r.Options.defaults()
-	if r.Family == (agentv1.Family{}) {
-		r.Family = agentv1.Kagenti
-	}
+	r.Family = cmp.Or(r.Family, agentv1.Kagenti)
 	if len(r.Families) == 0 {
 		r.Families = []agentv1.Family{r.Family}
 	}
-}
-
-// controllerName is Kagenti's instance's ControllerName, the others' with their family.
-func controllerName(f agentv1.Family) string {
-	if f == agentv1.Kagenti {
-		return ControllerName
-	}
-	return ControllerName + "-" + f.Name
 }
 
 // list is every policy of the families, or of one namespace.
@@ -118,7 +109,7 @@ func (o *Options) defaults() {
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	r.setDefaults()
 	b := ctrl.NewControllerManagedBy(mgr).
-		Named(controllerName(r.Family)).
+		Named(r.Family.ControllerName(ControllerName)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		For(kinds.NewAuthorizationPolicy(r.Family), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 	// A policy of either family changes the tier of this family's policies.

@@ -1,6 +1,7 @@
 package agentcard
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -79,13 +80,6 @@ const (
 // others' have their family's name appended.
 const ControllerName = "agentcard"
 
-func controllerName(f agentv1.Family) string {
-	if f == agentv1.Kagenti {
-		return ControllerName
-	}
-	return ControllerName + "-" + f.Name
-}
-
 // DefaultSyncPeriod is used when spec.syncPeriod is empty or unreadable.
 const DefaultSyncPeriod = 30 * time.Second
 
@@ -143,9 +137,7 @@ func (o *Options) defaults() {
 
 func (r *Reconciler) setDefaults() {
 	r.Options.defaults()
-	if r.Family == (agentv1.Family{}) {
-		r.Family = agentv1.Kagenti
-	}
+	r.Family = cmp.Or(r.Family, agentv1.Kagenti)
 	if r.Fetcher == nil {
 		r.Fetcher = &HTTPFetcher{}
 	}
@@ -163,7 +155,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	r.defaults()
 	return ctrl.NewControllerManagedBy(mgr).
-		Named(controllerName(r.Family)).
+		Named(r.Family.ControllerName(ControllerName)).
 		For(kinds.NewAgentCard(r.Family), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(r)
 }

@@ -1,6 +1,7 @@
 package keycloak
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,13 +50,6 @@ type ClientRegistrar interface {
 // ControllerName names the controller in logs and metrics; Kagenti's instance, the
 // others' have their family's name appended.
 const ControllerName = "keycloak-client"
-
-func controllerName(f agentv1.Family) string {
-	if f == agentv1.Kagenti {
-		return ControllerName
-	}
-	return ControllerName + "-" + f.Name
-}
 
 // ReconcilerOptions tune the controller. Zero values take the defaults.
 type ReconcilerOptions struct {
@@ -116,12 +110,7 @@ type Reconciler struct {
 
 const targetIndex = "keycloak.spec.targetRef"
 
-func (r *Reconciler) family() agentv1.Family {
-	if r.Family == (agentv1.Family{}) {
-		return agentv1.Kagenti
-	}
-	return r.Family
-}
+func (r *Reconciler) family() agentv1.Family { return cmp.Or(r.Family, agentv1.Kagenti) }
 
 // SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
@@ -142,7 +131,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
 	}}
 	b := ctrl.NewControllerManagedBy(mgr).
-		Named(controllerName(f)).
+		Named(f.ControllerName(ControllerName)).
 		For(kinds.NewAgentRuntime(f), builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequested{}, deletionStarted)))
 	// With registration off the controller only releases what it registered before, which
 	// needs no workloads: no workload informer, no cache of every Deployment.

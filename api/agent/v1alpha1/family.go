@@ -161,5 +161,15 @@ func (f Family) GroupKind(kind string) schema.GroupKind {
 	return schema.GroupKind{Group: f.Group, Kind: kind}
 }
 
+// ControllerName names the family's instance of a controller named base: Kagenti's
+// keeps base, the name it had before there were families; another family's appends its
+// name (agentstatus-rossoctl).
+func (f Family) ControllerName(base string) string {
+	if f == Kagenti {
+		return base
+	}
+	return base + "-" + f.Name
+}
+
 // String is the family's name.
 func (f Family) String() string { return f.Name }

@@ -99,3 +99,12 @@ func TestFamiliesOfLabels(t *testing.T) {
 		}
 	}
 }
+
+func TestControllerName(t *testing.T) {
+	if got := Kagenti.ControllerName("agentstatus"); got != "agentstatus" {
+		t.Errorf("Kagenti's instance is %q, want the name it had", got)
+	}
+	if got := Rossoctl.ControllerName("agentstatus"); got != "agentstatus-rossoctl" {
+		t.Errorf("Rossoctl's instance is %q", got)
+	}
+}
