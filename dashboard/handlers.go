@@ -37,28 +37,19 @@ func (s *Server) syncs(ctx context.Context) ([]*gitopsv1.Sync, error) {
 
 // policiesList is every AuthorizationPolicy of the families the platform reads.
 func (s *Server) policiesList(ctx context.Context) ([]*agentv1.AuthorizationPolicy, error) {
-	return ofFamilies(ctx, s, kinds.NewAuthorizationPolicyList, kinds.AuthorizationPolicies)
+	return kinds.AuthorizationPoliciesOf(s.opts.Platform.EnabledFamilies(), s.listCached(ctx))
 }
 
 // agentRuntimes is every AgentRuntime of the families the platform reads.
 func (s *Server) agentRuntimes(ctx context.Context) ([]*agentv1.AgentRuntime, error) {
-	return ofFamilies(ctx, s, kinds.NewAgentRuntimeList, kinds.AgentRuntimes)
+	return kinds.AgentRuntimesOf(s.opts.Platform.EnabledFamilies(), s.listCached(ctx))
 }
 
-// ofFamilies lists a kind in each family the platform reads, as the Kagenti Go type.
-func ofFamilies[T any](ctx context.Context, s *Server, newList func(agentv1.Family) runtime.Object, items func(runtime.Object) []T) ([]*T, error) {
-	var out []*T
-	for _, f := range s.opts.Platform.EnabledFamilies() {
-		l := newList(f)
-		if err := s.cache.List(ctx, l.(client.ObjectList), client.UnsafeDisableDeepCopy); err != nil {
-			return nil, err
-		}
-		all := items(l)
-		for i := range all {
-			out = append(out, &all[i])
-		}
+// listCached lists from the cache without copies: the views only read.
+func (s *Server) listCached(ctx context.Context) func(runtime.Object) error {
+	return func(l runtime.Object) error {
+		return s.cache.List(ctx, l.(client.ObjectList), client.UnsafeDisableDeepCopy)
 	}
-	return out, nil
 }
 
 // sources finds GitSources in the cache.

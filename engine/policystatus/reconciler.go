@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -67,18 +68,7 @@ func (r *Reconciler) setDefaults() {
 
 // list is every policy of the families, or of one namespace.
 func (r *Reconciler) list(ctx context.Context, opts ...client.ListOption) ([]*agentv1.AuthorizationPolicy, error) {
-	var out []*agentv1.AuthorizationPolicy
-	for _, f := range r.Families {
-		l := kinds.NewAuthorizationPolicyList(f)
-		if err := r.Client.List(ctx, l.(client.ObjectList), opts...); err != nil {
-			return nil, err
-		}
-		items := kinds.AuthorizationPolicies(l)
-		for i := range items {
-			out = append(out, &items[i])
-		}
-	}
-	return out, nil
+	return kinds.AuthorizationPoliciesOf(r.Families, func(l runtime.Object) error { return r.Client.List(ctx, l.(client.ObjectList), opts...) })
 }
 
 // Options tune the reconciler.

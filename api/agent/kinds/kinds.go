@@ -79,6 +79,33 @@ func AgentRuntimes(l runtime.Object) []agentv1.AgentRuntime {
 	panic(fmt.Sprintf("kinds: %T is no AgentRuntime list", l))
 }
 
+// AgentRuntimesOf lists the AgentRuntimes of each family with list (a client's List,
+// which this package cannot link) and gives every item as the Kagenti Go type, sharing
+// the lists' memory.
+func AgentRuntimesOf(fams []agentv1.Family, list func(runtime.Object) error) ([]*agentv1.AgentRuntime, error) {
+	return ofFamilies(fams, NewAgentRuntimeList, AgentRuntimes, list)
+}
+
+// AuthorizationPoliciesOf is AgentRuntimesOf for AuthorizationPolicies.
+func AuthorizationPoliciesOf(fams []agentv1.Family, list func(runtime.Object) error) ([]*agentv1.AuthorizationPolicy, error) {
+	return ofFamilies(fams, NewAuthorizationPolicyList, AuthorizationPolicies, list)
+}
+
+func ofFamilies[T any](fams []agentv1.Family, newList func(agentv1.Family) runtime.Object, items func(runtime.Object) []T, list func(runtime.Object) error) ([]*T, error) {
+	var out []*T
+	for _, f := range fams {
+		l := newList(f)
+		if err := list(l); err != nil {
+			return nil, err
+		}
+		all := items(l)
+		for i := range all {
+			out = append(out, &all[i])
+		}
+	}
+	return out, nil
+}
+
 // AuthorizationPolicy is o as the Kagenti Go type, sharing its memory.
 func AuthorizationPolicy(o runtime.Object) *agentv1.AuthorizationPolicy {
 	switch t := o.(type) {

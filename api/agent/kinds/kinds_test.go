@@ -1,7 +1,10 @@
 package kinds
 
 import (
+	"errors"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
 
 	rossoctlv1 "github.com/trustsync/trustsync/api/agent/rossoctl/v1alpha1"
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
@@ -35,5 +38,28 @@ func TestConversionShares(t *testing.T) {
 	l.(*rossoctlv1.AuthorizationPolicyList).Items = append(l.(*rossoctlv1.AuthorizationPolicyList).Items, agentv1.AuthorizationPolicy{})
 	if len(AuthorizationPolicies(l)) != 1 {
 		t.Fatal("AuthorizationPolicies")
+	}
+}
+
+func TestOfFamilies(t *testing.T) {
+	listed := map[string]bool{}
+	list := func(l runtime.Object) error {
+		switch t := l.(type) {
+		case *agentv1.AuthorizationPolicyList:
+			listed["kagenti"] = true
+			t.Items = []agentv1.AuthorizationPolicy{{}}
+		case *rossoctlv1.AuthorizationPolicyList:
+			listed["rossoctl"] = true
+			t.Items = []agentv1.AuthorizationPolicy{{}, {}}
+		}
+		return nil
+	}
+	got, err := AuthorizationPoliciesOf([]agentv1.Family{agentv1.Kagenti, agentv1.Rossoctl}, list)
+	if err != nil || len(got) != 3 || !listed["kagenti"] || !listed["rossoctl"] {
+		t.Errorf("%d policies (%v), listed %v; want 3 from both", len(got), err, listed)
+	}
+	boom := errors.New("boom")
+	if _, err := AgentRuntimesOf([]agentv1.Family{agentv1.Kagenti}, func(runtime.Object) error { return boom }); !errors.Is(err, boom) {
+		t.Errorf("a failed list: %v", err)
 	}
 }
