@@ -100,7 +100,7 @@ func isPolicy(o *manifest.Object) bool {
 // Expand applies the secure profile to the objects of a build. On any error it returns
 // every problem found, each naming file, object and field, and no objects.
 func Expand(objs []*manifest.Object, p *gitopsv1.Platform) (*Result, error) {
-	e := &expansion{p: p, index: manifest.NewIndex(objs), objs: objs, namespaces: map[string]*namespaceState{}}
+	e := &expansion{p: p, index: manifest.NewIndex(objs), objs: objs, namespaces: map[string]*namespaceState{}, declared: map[string]*agent{}}
 	e.checkFamilies()
 	if len(e.errs) > 0 {
 		// An object of a family the platform does not read is not expanded at all.
@@ -129,6 +129,8 @@ type expansion struct {
 	agents     []*agent
 	namespaces map[string]*namespaceState
 	policies   int
+	// declared are the repository's AgentRuntimes by namespace/name, of every family.
+	declared map[string]*agent
 }
 
 func (e *expansion) fail(err error) { e.errs = append(e.errs, err) }
@@ -231,15 +233,16 @@ func (e *expansion) collectAgent(o *manifest.Object, f agentv1.Family) {
 			return
 		}
 	}
-	for _, other := range e.agents {
-		if other.rt.Namespace == rt.Namespace && other.rt.Name == rt.Name {
-			// Two objects to the API server, one agent's status, identity and client:
-			// which one the agent is would not be said.
-			e.fail(manifest.Errorf(o, "metadata.name", "AgentRuntime %s/%s is also declared in %s (%s); one agent per namespace and name across the families", rt.Namespace, rt.Name, other.obj.GetAPIVersion(), other.obj.Source))
-			return
-		}
+	key := rt.Namespace + "/" + rt.Name
+	if other := e.declared[key]; other != nil {
+		// Two objects to the API server, one agent's status, identity and client: which
+		// one the agent is would not be said.
+		e.fail(manifest.Errorf(o, "metadata.name", "AgentRuntime %s is also declared in %s (%s); one agent per namespace and name across the families", key, other.obj.GetAPIVersion(), other.obj.Source))
+		return
 	}
-	e.agents = append(e.agents, &agent{obj: o, rtObj: o, rt: rt, family: f})
+	a := &agent{obj: o, rtObj: o, rt: rt, family: f}
+	e.declared[key] = a
+	e.agents = append(e.agents, a)
 }
 
 func trustDomainOverride(rt *agentv1.AgentRuntime) string {

@@ -2,6 +2,7 @@ package secureprofile
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -35,7 +36,7 @@ func (e *expansion) checkFamilies() {
 			continue
 		}
 		check := func(path []string, keys map[string]string, what string) {
-			for _, key := range sortedKeys(keys) {
+			for _, key := range slices.Sorted(maps.Keys(keys)) {
 				if f, ok := familyOfKey(key, off); ok {
 					e.fail(manifest.Errorf(o, strings.Join(append(slices.Clone(path), key), "."), "%s is %s %s of %s, which this platform does not read: %s", key, articleOf(what), what, f.Title, fix(f)))
 				}
@@ -68,13 +69,4 @@ func articleOf(what string) string {
 		return "an"
 	}
 	return "a"
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
