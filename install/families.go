@@ -59,20 +59,18 @@ func forFamilies(obj *unstructured.Unstructured, families []agentv1.Family) (boo
 			}
 		}
 		return true, unstructured.SetNestedSlice(obj.Object, out, "webhooks")
-	case obj.GetKind() == "ValidatingWebhookConfiguration", obj.GetKind() == "ClusterRole", obj.GetKind() == "Role":
-		field := "rules"
-		list, _, _ := unstructured.NestedSlice(obj.Object, field)
-		if obj.GetKind() == "ValidatingWebhookConfiguration" {
-			list, _, _ = unstructured.NestedSlice(obj.Object, "webhooks")
-			for _, h := range list {
-				m, _ := h.(map[string]any)
-				rules, _ := m["rules"].([]any)
-				setGroups(rules, groups)
-			}
-			return true, unstructured.SetNestedSlice(obj.Object, list, "webhooks")
+	case obj.GetKind() == "ValidatingWebhookConfiguration":
+		hooks, _, _ := unstructured.NestedSlice(obj.Object, "webhooks")
+		for _, h := range hooks {
+			m, _ := h.(map[string]any)
+			rules, _ := m["rules"].([]any)
+			setGroups(rules, groups)
 		}
-		setGroups(list, groups)
-		return true, unstructured.SetNestedSlice(obj.Object, list, field)
+		return true, unstructured.SetNestedSlice(obj.Object, hooks, "webhooks")
+	case obj.GetKind() == "ClusterRole", obj.GetKind() == "Role":
+		rules, _, _ := unstructured.NestedSlice(obj.Object, "rules")
+		setGroups(rules, groups)
+		return true, unstructured.SetNestedSlice(obj.Object, rules, "rules")
 	}
 	return true, nil
 }
