@@ -1,7 +1,6 @@
 package policystatus
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -60,7 +59,11 @@ type Reconciler struct {
 
 func (r *Reconciler) setDefaults() {
 	r.Options.defaults()
-	r.Family = cmp.Or(r.Family, agentv1.Kagenti)
+	// Reconcile calls this too, beside the map functions reading Family: only an unset
+	// field is written.
+	if r.Family == (agentv1.Family{}) {
+		r.Family = agentv1.Kagenti
+	}
 	if len(r.Families) == 0 {
 		r.Families = []agentv1.Family{r.Family}
 	}
