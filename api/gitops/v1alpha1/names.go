@@ -24,6 +24,11 @@ const (
 	// to every object it applies, so a shard caches only its own.
 	LabelShardKey = "sharding.fluxcd.io/key"
 
+	// AnnotationHold on a Cluster pauses it in every rollout: it takes no new revision
+	// until the annotation is gone, and a wave it is part of waits for it. Its value
+	// says why, shown in the Syncs' status.
+	AnnotationHold = "fleet.gitops.trustsync.dev/hold"
+
 	// AnnotationEnrolment on an AgentRuntime trustsync generated says how its agent was
 	// enrolled: EnrolmentLabel for a workload whose pods carry kagenti.io/type and that no
 	// AgentRuntime of the repository targets. It runs with its namespace's defaults.

@@ -302,3 +302,34 @@ func boolOr(b *bool, def bool) bool {
 	}
 	return *b
 }
+
+// ForCluster is the platform a member cluster's revisions are rendered with: p with
+// what the cluster's spec.platform sets. p is not changed.
+func (p *Platform) ForCluster(c *ClusterPlatform) *Platform {
+	out := p.DeepCopy()
+	if c == nil {
+		return out
+	}
+	if c.TrustDomain != "" {
+		out.TrustDomain = c.TrustDomain
+	}
+	if k := c.Keycloak; k != nil {
+		if k.URL != "" {
+			if out.Keycloak.PublicURL == out.Keycloak.URL {
+				out.Keycloak.PublicURL = k.URL
+			}
+			out.Keycloak.URL = k.URL
+		}
+		if k.Realm != "" {
+			out.Keycloak.Realm = k.Realm
+		}
+	}
+	if c.SpireEnabled != nil {
+		out.Spire.Enabled = c.SpireEnabled
+	}
+	if g := c.FeatureGates; g != nil {
+		out.FeatureGates = *g.DeepCopy()
+	}
+	out.Default()
+	return out
+}

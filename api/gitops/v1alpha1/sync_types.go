@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // SourceReference names the GitSource a Sync applies.
@@ -73,7 +74,8 @@ type DriftSpec struct {
 }
 
 // SyncSpec says what of a source is applied, and how.
-// +kubebuilder:validation:XValidation:rule="!has(self.clusterSelector)",message="clusterSelector is not supported yet: fleet delivery to other clusters is not built, and a selector nothing reads would silently apply to this cluster only"
+// +kubebuilder:validation:XValidation:rule="!has(self.rollout) || has(self.clusterSelector)",message="rollout orders the clusters clusterSelector selects; without clusterSelector the Sync applies to this cluster only"
+// +kubebuilder:validation:XValidation:rule="!has(self.clusterOverlay) || has(self.clusterSelector)",message="clusterOverlay is chosen per selected cluster; without clusterSelector the Sync applies to this cluster only"
 type SyncSpec struct {
 	// SourceRef is the GitSource to apply.
 	SourceRef SourceReference `json:"sourceRef"`
@@ -130,10 +132,117 @@ type SyncSpec struct {
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 
-	// ClusterSelector will target the fleet clusters this Sync applies to. Refused until
-	// fleet delivery is built: an API field nothing reads is a trap.
+	// ClusterSelector selects the Clusters of the Sync's namespace it applies to, instead
+	// of this cluster; {} selects every Cluster of the namespace. Unset: this cluster.
 	// +optional
 	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
+
+	// ClusterOverlay is the directory built for a selected cluster instead of Path, when
+	// the revision has it: ${cluster.name} and ${cluster.labels.<key>} are replaced by the
+	// cluster's name and labels. Default <path>/clusters/${cluster.name}.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	ClusterOverlay string `json:"clusterOverlay,omitempty"`
+
+	// Rollout orders the selected clusters in waves; unset: all at once.
+	// +optional
+	Rollout *RolloutSpec `json:"rollout,omitempty"`
+}
+
+// RolloutSpec rolls a revision out over the selected clusters in ordered waves. A wave
+// starts only once every cluster of the waves before it reports the revision applied
+// and healthy for the soak time.
+type RolloutSpec struct {
+	// Waves in order. A cluster belongs to the first wave that selects it; the clusters
+	// no wave selects form a last wave of their own.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	Waves []Wave `json:"waves"`
+	// Soak is how long a wave's clusters stay applied and healthy before the next wave
+	// starts. Default 0.
+	// +optional
+	Soak *metav1.Duration `json:"soak,omitempty"`
+	// ProgressDeadline is how long a cluster may take to report the revision applied and
+	// healthy before it counts as failed. Default 10m.
+	// +optional
+	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
+	// FailureBudget is how many clusters of a wave may fail without halting the
+	// rollout. Default 0: the first failure halts it.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	FailureBudget int32 `json:"failureBudget,omitempty"`
+}
+
+// Wave is one step of a rollout.
+type Wave struct {
+	// Name of the wave, in status and messages.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// ClusterSelector selects the wave's clusters among the Sync's.
+	ClusterSelector metav1.LabelSelector `json:"clusterSelector"`
+	// MaxUnavailable is how many of the wave's clusters take the revision at once, a
+	// count or a percentage of the wave. Default 100%.
+	// +kubebuilder:validation:XIntOrString
+	// +optional
+	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+}
+
+// ClusterResult is where a revision stands on one cluster.
+type ClusterResult string
+
+const (
+	// ClusterApplied: the revision is applied and healthy there.
+	ClusterApplied ClusterResult = "Applied"
+	// ClusterProgressing: applied, waiting for its objects to become healthy.
+	ClusterProgressing ClusterResult = "Progressing"
+	// ClusterFailed: the revision failed there.
+	ClusterFailed ClusterResult = "Failed"
+	// ClusterWaiting: its wave has not started.
+	ClusterWaiting ClusterResult = "Waiting"
+	// ClusterHeld: the cluster's hold annotation pauses it.
+	ClusterHeld ClusterResult = "Held"
+	// ClusterUnreachable: the hub could not reach it.
+	ClusterUnreachable ClusterResult = "Unreachable"
+)
+
+// ClusterSyncStatus is a Sync's state on one selected cluster.
+type ClusterSyncStatus struct {
+	// Name of the Cluster.
+	Name string `json:"name"`
+	// Wave the cluster belongs to; empty without a rollout.
+	// +optional
+	Wave string `json:"wave,omitempty"`
+	// LastAppliedRevision is the revision last applied whole there.
+	// +optional
+	LastAppliedRevision string `json:"lastAppliedRevision,omitempty"`
+	// LastAttemptedRevision is the revision last tried there.
+	// +optional
+	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
+	// AttemptStartedAt is when LastAttemptedRevision was first tried there; the progress
+	// deadline counts from it.
+	// +optional
+	AttemptStartedAt *metav1.Time `json:"attemptStartedAt,omitempty"`
+	// HealthySince is when LastAppliedRevision became applied and healthy there; the
+	// soak counts from it.
+	// +optional
+	HealthySince *metav1.Time `json:"healthySince,omitempty"`
+	// Ready is True once the attempted revision is applied and healthy there.
+	Ready metav1.ConditionStatus `json:"ready"`
+	// Result is where the revision stands there.
+	Result ClusterResult `json:"result"`
+	// Message says why, for anything but Applied.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Objects is how many objects the Sync owns there.
+	// +optional
+	Objects int32 `json:"objects,omitempty"`
+	// Drifted counts the objects found drifted at the last check.
+	// +optional
+	Drifted int32 `json:"drifted,omitempty"`
+	// Agents is "<ready>/<total>" of the revision's agents there.
+	// +optional
+	Agents string `json:"agents,omitempty"`
 }
 
 // InventoryEntry is one applied object: id <namespace>_<name>_<group>_<kind> and its version.
@@ -255,6 +364,13 @@ type SyncStatus struct {
 	// History of the last revisions, newest first.
 	// +optional
 	History []HistoryEntry `json:"history,omitempty"`
+	// Clusters is the Sync's state on each cluster its clusterSelector selects; the
+	// objects each owns there are in a ConfigMap beside the Sync (InventoryConfigMap).
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=1000
+	// +optional
+	Clusters []ClusterSyncStatus `json:"clusters,omitempty"`
 	// LastHandledReconcileAt echoes the reconcile-requested-at annotation last handled.
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
