@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	agentv1 "github.com/trustsync/trustsync/api/agent/v1alpha1"
@@ -33,11 +34,20 @@ type agentReport struct {
 // agentStatus fills the Ready and Message of each agent summary from its AgentRuntime,
 // read from the object cache (never a request per agent), and summarises them.
 func (r *Reconciler) agentStatus(ctx context.Context, agents []gitopsv1.AgentSummary) agentReport {
+	return r.agentStatusOf(ctx, r.Objects, agents)
+}
+
+// agentStatusIn is agentStatus on a member cluster, from its object cache.
+func (r *Reconciler) agentStatusIn(ctx context.Context, t *Target, agents []gitopsv1.AgentSummary) agentReport {
+	return r.agentStatusOf(ctx, t.Objects, agents)
+}
+
+func (r *Reconciler) agentStatusOf(ctx context.Context, objects client.Reader, agents []gitopsv1.AgentSummary) agentReport {
 	rep := agentReport{total: len(agents)}
 	var informational []string
 	for i := range agents {
 		a := &agents[i]
-		u, err := r.agentRuntime(ctx, a.Namespace, a.Name)
+		u, err := r.agentRuntime(ctx, objects, a.Namespace, a.Name)
 		if err != nil {
 			// Just applied and not in the cache yet, or gone: nothing is known of it.
 			log.FromContext(ctx).V(1).Info("AgentRuntime not in the cache", "namespace", a.Namespace, "name", a.Name, "error", err.Error())
@@ -143,7 +153,7 @@ func findCondition(conds []metav1.Condition, t string) *metav1.Condition {
 // agentRuntime reads an agent's AgentRuntime from the cache, in the first of the
 // platform's families that has it: the summary does not say its family, and render
 // keeps one AgentRuntime per workload.
-func (r *Reconciler) agentRuntime(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error) {
+func (r *Reconciler) agentRuntime(ctx context.Context, objects client.Reader, namespace, name string) (*unstructured.Unstructured, error) {
 	families := []agentv1.Family{agentv1.Kagenti}
 	if r.Platform != nil {
 		families = r.Platform.EnabledFamilies()
@@ -152,7 +162,7 @@ func (r *Reconciler) agentRuntime(ctx context.Context, namespace, name string) (
 	for _, f := range families {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(f.GroupVersion().WithKind(agentv1.AgentRuntimeKind))
-		if err = r.Objects.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, u); err == nil {
+		if err = objects.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, u); err == nil {
 			return u, nil
 		}
 	}

@@ -36,6 +36,8 @@ const (
 
 // Report is what a Sync says about a revision on its commit.
 type Report struct {
+	// Cluster is the member cluster the report is about; empty for the Sync as a whole.
+	Cluster     string
 	State       State
 	Description string
 }

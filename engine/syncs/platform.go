@@ -36,7 +36,7 @@ func (r *Reconciler) applyPlatform(ctx context.Context, objs []*manifest.Object)
 	r.platformMu.Lock()
 	defer r.platformMu.Unlock()
 	if r.platform == nil {
-		c, err := r.newClient("")
+		c, err := r.clientOf(r.Config, r.Mapper, "")
 		if err != nil {
 			return err
 		}

@@ -74,7 +74,14 @@ type Reconciler struct {
 	Requests *metrics.RequestCounter
 	// Platform configuration the revisions are rendered with.
 	Platform *gitopsv1.Platform
-	Options  Options
+	// Members finds the Clusters of a Sync with a clusterSelector; nil: such Syncs fail.
+	Members Members
+	// Rollout plans the waves of fleet Syncs; nil: every cluster at once.
+	Rollout RolloutPlanner
+	// APIReader reads the fleet inventories' ConfigMaps, uncached (the hub does not
+	// cache every ConfigMap).
+	APIReader client.Reader
+	Options   Options
 
 	mu       sync.Mutex
 	owners   map[types.NamespacedName]*owner
@@ -85,8 +92,13 @@ type Reconciler struct {
 	// unanswered counts each Sync's attempts in a row the API server did not answer.
 	unanswered map[types.NamespacedName]int
 	renders    renderCache
-	watch      *driftWatch
-	sources    chan event.GenericEvent
+	// inventories are the fleet Syncs' inventories per member cluster (memberKey), as
+	// last saved in their ConfigMaps.
+	inventories map[types.NamespacedName]apply.Inventory
+	// targets are the member clusters' platform apply Managers and drift watches.
+	targets map[string]*targetState // by Cluster <namespace>/<name>
+	watch   *driftWatch
+	sources chan event.GenericEvent
 
 	platformMu sync.Mutex
 	platform   *apply.Manager // applies the platform objects for all Syncs
@@ -95,6 +107,7 @@ type Reconciler struct {
 // owner is one Sync's apply Manager and the settings it was made with.
 type owner struct {
 	settings string
+	target   string // the member cluster's Target, "" for this cluster
 	mgr      *apply.Manager
 }
 
@@ -177,8 +190,11 @@ func (r *Reconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.Durat
 		return a.retry
 	}
 	r.reportPending(ctx, a)
+	if s.Spec.ClusterSelector != nil {
+		return r.reconcileFleet(ctx, a)
+	}
 
-	res, err := r.renders.render(a.key, a.art, s.Spec, r.Platform)
+	res, err := r.renders.render(a.key, a.art, s.Spec.SourcePath(), s.Spec.TargetNamespace, r.Platform, "")
 	if errors.Is(err, errArtifactGone) {
 		conditions.MarkFalse(s, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "%s", err.Error())
 		conditions.Delete(s, gitopsv1.StalledCondition)
@@ -253,7 +269,7 @@ func (r *Reconciler) reportPending(ctx context.Context, a *attempt) {
 
 // reportRevision posts the commit status of the attempted revision.
 func (r *Reconciler) reportRevision(ctx context.Context, a *attempt, state State, format string, args ...any) {
-	r.report(ctx, a.s, a.src, a.art.Commit, Report{State: state, Description: fmt.Sprintf(format, args...)})
+	r.report(ctx, a.key, a.s, a.src, a.art.Commit, Report{State: state, Description: fmt.Sprintf(format, args...)})
 }
 
 // failure is how a phase of an attempt failed.
@@ -478,7 +494,16 @@ func (r *Reconciler) source(ctx context.Context, s *gitopsv1.Sync) (*gitopsv1.Gi
 // owner returns the Sync's apply Manager, reconfigured when settings that shape it
 // changed; what it remembers of the cluster survives the change.
 func (r *Reconciler) owner(s *gitopsv1.Sync) (*owner, error) {
-	key := client.ObjectKeyFromObject(s)
+	return r.ownerOf(s, client.ObjectKeyFromObject(s), "", func(user string) (client.Client, error) {
+		return r.clientOf(r.Config, r.Mapper, user)
+	}, r.Objects, r.Mapper)
+}
+
+// ownerOf returns the apply Manager of key (a Sync, or a Sync on a member cluster) on
+// the cluster that target names ("" for this one) and objects and mapper serve. A new
+// target gets a new Manager: what it remembered was of another cluster, or of another
+// cache of it.
+func (r *Reconciler) ownerOf(s *gitopsv1.Sync, key types.NamespacedName, target string, newClient func(user string) (client.Client, error), objects client.Reader, mapper meta.RESTMapper) (*owner, error) {
 	drift := gitopsv1.DriftSpec{Mode: gitopsv1.DriftCorrect}
 	if s.Spec.Drift != nil {
 		drift = *s.Spec.Drift
@@ -488,10 +513,18 @@ func (r *Reconciler) owner(s *gitopsv1.Sync) (*owner, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	o, ok := r.owners[key]
+	if ok && o.target != target {
+		ok = false
+	}
 	if ok && o.settings == settings {
 		return o, nil
 	}
-	c, err := r.clientFor(s)
+	user := ""
+	if s.Spec.ServiceAccountName != "" {
+		// A tenant applies no more than its account may.
+		user = "system:serviceaccount:" + s.Namespace + ":" + s.Spec.ServiceAccountName
+	}
+	c, err := newClient(user)
 	if err != nil {
 		return nil, err
 	}
@@ -513,11 +546,11 @@ func (r *Reconciler) owner(s *gitopsv1.Sync) (*owner, error) {
 		o.settings = settings
 		return o, nil
 	}
-	mgr, err := apply.New(c, r.Objects, r.Mapper, opts)
+	mgr, err := apply.New(c, objects, mapper, opts)
 	if err != nil {
 		return nil, err
 	}
-	o = &owner{settings: settings, mgr: mgr}
+	o = &owner{settings: settings, target: target, mgr: mgr}
 	if r.owners == nil {
 		r.owners = map[types.NamespacedName]*owner{}
 	}
@@ -525,19 +558,10 @@ func (r *Reconciler) owner(s *gitopsv1.Sync) (*owner, error) {
 	return o, nil
 }
 
-// clientFor makes the client a Sync applies with: impersonating its ServiceAccount when
-// it names one, so a tenant can apply no more than its account may.
-func (r *Reconciler) clientFor(s *gitopsv1.Sync) (client.Client, error) {
-	user := ""
-	if s.Spec.ServiceAccountName != "" {
-		user = "system:serviceaccount:" + s.Namespace + ":" + s.Spec.ServiceAccountName
-	}
-	return r.newClient(user)
-}
-
-// newClient makes a client whose requests are counted, impersonating user when set.
-func (r *Reconciler) newClient(user string) (client.Client, error) {
-	cfg := rest.CopyConfig(r.Config)
+// clientOf makes a client of the cluster cfg reaches whose requests are counted,
+// impersonating user when set.
+func (r *Reconciler) clientOf(cfg *rest.Config, mapper meta.RESTMapper, user string) (client.Client, error) {
+	cfg = rest.CopyConfig(cfg)
 	if user != "" {
 		cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
 	}
@@ -550,7 +574,7 @@ func (r *Reconciler) newClient(user string) (client.Client, error) {
 			return r.Requests.Wrap(rt)
 		}
 	}
-	return client.New(cfg, client.Options{Scheme: r.Client.Scheme(), Mapper: r.Mapper})
+	return client.New(cfg, client.Options{Scheme: r.Client.Scheme(), Mapper: mapper})
 }
 
 func applier(s *gitopsv1.Sync) string {
@@ -568,6 +592,12 @@ func isForbidden(err error) bool {
 
 // finalize prunes what the Sync applied, when it prunes, and lets it go.
 func (r *Reconciler) finalize(ctx context.Context, s *gitopsv1.Sync) (ctrl.Result, error) {
+	if s.Spec.ClusterSelector != nil && !s.Spec.Suspend {
+		if err := r.finalizeFleet(ctx, s); err != nil {
+			r.event(s, "Warning", gitopsv1.ReasonPruneFailed, "finalize", "pruning on the member clusters failed: %s", oneLine(err))
+			return ctrl.Result{}, err
+		}
+	}
 	if s.Spec.Prune && !s.Spec.Suspend && s.Status.Inventory != nil {
 		o, err := r.owner(s)
 		if err != nil {
@@ -589,11 +619,12 @@ func (r *Reconciler) finalize(ctx context.Context, s *gitopsv1.Sync) (ctrl.Resul
 
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.mu.Lock()
-	delete(r.owners, key)
-	delete(r.reported, key)
-	delete(r.failedReports, key)
-	delete(r.changedAt, key)
-	delete(r.unanswered, key)
+	forgetKeys(r.owners, key)
+	forgetKeys(r.reported, key)
+	forgetKeys(r.failedReports, key)
+	forgetKeys(r.changedAt, key)
+	forgetKeys(r.unanswered, key)
+	forgetKeys(r.inventories, key)
 	r.mu.Unlock()
 	r.renders.forget(key)
 	r.Metrics.Forget(key.Namespace, key.Name)
@@ -603,11 +634,12 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 // time, or a success after a success on the same commit (later reconciles of a good
 // revision do not post again). A Git host that cannot be reached never fails the
 // reconcile; it is logged and shown as an event.
-func (r *Reconciler) report(ctx context.Context, s *gitopsv1.Sync, src *gitopsv1.GitSource, commit string, rep Report) {
+//
+// key is the Sync's, or one of its member clusters' (memberKey): each posts on its own.
+func (r *Reconciler) report(ctx context.Context, key types.NamespacedName, s *gitopsv1.Sync, src *gitopsv1.GitSource, commit string, rep Report) {
 	if r.Reporter == nil || src.Spec.CommitStatus == nil {
 		return
 	}
-	key := client.ObjectKeyFromObject(s)
 	fingerprint := commit + "\x00" + string(rep.State) + "\x00" + rep.Description
 	r.mu.Lock()
 	last := r.reported[key]

@@ -15,9 +15,10 @@ import (
 // errArtifactGone: the artifact's directory is not there (pruned from the Git cache).
 var errArtifactGone = errors.New("the artifact is no longer on disk")
 
-// renderCache keeps each Sync's last render, so a reconcile with nothing new in Git does
-// not render again: the render is a pure function of the artifact, the path, the target
-// namespace and the platform (fixed for the process). It also keeps each Sync's
+// renderCache keeps each Sync's last render (one per member cluster of a fleet Sync), so
+// a reconcile with nothing new in Git does not render again: the render is a pure
+// function of the artifact, the directory, the target namespace and the platform (the
+// process's, or a member cluster's, named by its variant). It also keeps each Sync's
 // renderers.Cache, so a new revision renders anew only what it changed.
 type renderCache struct {
 	mu      sync.Mutex
@@ -31,9 +32,8 @@ type renderEntry struct {
 	cache  *renderers.Cache
 }
 
-func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitopsv1.SyncSpec, p *gitopsv1.Platform) (*renderers.Result, error) {
-	dir := spec.SourcePath()
-	key := a.Digest + "\x00" + dir + "\x00" + spec.TargetNamespace
+func (c *renderCache) render(sync types.NamespacedName, a *Artifact, dir, namespace string, p *gitopsv1.Platform, variant string) (*renderers.Result, error) {
+	key := a.Digest + "\x00" + dir + "\x00" + namespace + "\x00" + variant
 	c.mu.Lock()
 	e, ok := c.entries[sync]
 	if ok && e.key == key {
@@ -52,7 +52,7 @@ func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitops
 		return nil, fmt.Errorf("%w: %v", errArtifactGone, err)
 	}
 	defer root.Close()
-	res, err := renderers.Render(root.FS(), dir, renderers.Options{Platform: p, Namespace: spec.TargetNamespace, Cache: cache})
+	res, err := renderers.Render(root.FS(), dir, renderers.Options{Platform: p, Namespace: namespace, Cache: cache})
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -63,8 +63,31 @@ func (c *renderCache) render(sync types.NamespacedName, a *Artifact, spec gitops
 	return res, err
 }
 
+// forget drops the renders of a Sync, its member clusters' too.
 func (c *renderCache) forget(sync types.NamespacedName) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.entries, sync)
+	for k := range c.entries {
+		if k == sync || isMemberKey(k, sync) {
+			delete(c.entries, k)
+		}
+	}
+}
+
+// overlay is the directory built for a member cluster: the Sync's clusterOverlay when
+// the revision has that directory, else its path.
+func overlay(a *Artifact, spec gitopsv1.SyncSpec, c *gitopsv1.Cluster) (string, error) {
+	dir, ok := spec.Overlay(c.Name, c.Labels)
+	if !ok {
+		return spec.SourcePath(), nil
+	}
+	root, err := os.OpenRoot(a.Dir)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", errArtifactGone, err)
+	}
+	defer root.Close()
+	if fi, err := root.Stat(dir); err == nil && fi.IsDir() {
+		return dir, nil
+	}
+	return spec.SourcePath(), nil
 }

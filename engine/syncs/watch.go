@@ -32,6 +32,14 @@ func newDriftWatch(c cache.Cache) *driftWatch {
 	return &driftWatch{cache: c, events: make(chan event.GenericEvent, 1024), kinds: map[schema.GroupVersionKind]bool{}}
 }
 
+// on is a watch of another cache (a member cluster's) sending to the same reconciles.
+func (w *driftWatch) on(c cache.Cache) *driftWatch {
+	if w == nil {
+		return nil
+	}
+	return &driftWatch{cache: c, events: w.events, kinds: map[schema.GroupVersionKind]bool{}}
+}
+
 // ensure adds the handler to the informers of the kinds of a change set.
 func (w *driftWatch) ensure(ctx context.Context, cs *apply.ChangeSet) {
 	if w == nil {

@@ -33,6 +33,11 @@ const (
 	ReasonNoDrift             = "NoDrift"
 	ReasonImpersonationDenied = "ImpersonationDenied"
 
+	// A fleet Sync's Ready reasons.
+	ReasonRolloutHalted  = "RolloutHalted"
+	ReasonNoClusters     = "NoClusters"
+	ReasonClustersFailed = "ClustersFailed"
+
 	// A Cluster's Ready reasons.
 	ReasonConnected         = "Connected"
 	ReasonUnreachable       = "Unreachable"

@@ -7,6 +7,10 @@ const (
 	LabelSyncName      = "sync.gitops.trustsync.dev/name"
 	LabelSyncNamespace = "sync.gitops.trustsync.dev/namespace"
 
+	// LabelInventoryOf marks the ConfigMaps holding a fleet Sync's inventories, one per
+	// member cluster, with the Sync's name.
+	LabelInventoryOf = "sync.gitops.trustsync.dev/inventory-of"
+
 	// AnnotationApplied is the content hash of the object as a Sync last applied it
 	// (Secrets excepted), so an engine that restarted knows without a dry-run whether Git
 	// changed the object since.

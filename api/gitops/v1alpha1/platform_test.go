@@ -234,3 +234,44 @@ func FuzzParsePlatform(f *testing.F) {
 		}
 	})
 }
+
+func TestPlatformForCluster(t *testing.T) {
+	hub := DefaultPlatform()
+	hub.Keycloak.URL, hub.Keycloak.PublicURL = "http://keycloak.hub", "https://keycloak.example.org"
+	off := false
+	for _, c := range []struct {
+		name  string
+		over  *ClusterPlatform
+		check func(p *Platform) string
+	}{
+		{"none", nil, func(p *Platform) string {
+			if p.TrustDomain != hub.TrustDomain || p.Keycloak.URL != hub.Keycloak.URL {
+				return "changed the hub's platform"
+			}
+			return ""
+		}},
+		{"trust domain and Keycloak", &ClusterPlatform{TrustDomain: "prod.example.org", Keycloak: &ClusterKeycloak{URL: "https://kc.prod", Realm: "prod"}}, func(p *Platform) string {
+			if p.TrustDomain != "prod.example.org" || p.Keycloak.URL != "https://kc.prod" || p.Keycloak.Realm != "prod" {
+				return "overrides not taken"
+			}
+			if p.Keycloak.PublicURL != "https://keycloak.example.org" {
+				return "a public URL of its own was replaced: " + p.Keycloak.PublicURL
+			}
+			return ""
+		}},
+		{"SPIRE off, gates", &ClusterPlatform{SpireEnabled: &off, FeatureGates: &FeatureGates{InjectTools: true}}, func(p *Platform) string {
+			if p.SPIREEnabled() || !p.FeatureGates.InjectTools || !p.InjectionEnabled() {
+				return "SPIRE or the gates not as set (unset gates keep their defaults)"
+			}
+			return ""
+		}},
+	} {
+		got := hub.ForCluster(c.over)
+		if msg := c.check(got); msg != "" {
+			t.Errorf("%s: %s", c.name, msg)
+		}
+		if hub.TrustDomain != DefaultTrustDomain {
+			t.Fatalf("%s: ForCluster changed its receiver", c.name)
+		}
+	}
+}
