@@ -110,13 +110,28 @@ func printList(w io.Writer, output string, obj runtime.Object, table func(io.Wri
 
 func syncTable(w io.Writer, obj client.ObjectList, all bool) {
 	list := obj.(*gitopsv1.SyncList)
-	header(w, all, "NAME\tREVISION\tREADY\tDRIFTED\tSUSPENDED\tAGE\tMESSAGE")
+	header(w, all, "NAME\tREVISION\tREADY\tCLUSTERS\tDRIFTED\tSUSPENDED\tAGE\tMESSAGE")
 	for i := range list.Items {
 		s := &list.Items[i]
-		row(w, all, s.Namespace, fmt.Sprintf("%s\t%s\t%s\t%s\t%t\t%s\t%s", s.Name, short(s.Status.LastAppliedRevision),
-			status(s, gitopsv1.ReadyCondition), status(s, gitopsv1.DriftedCondition), s.Spec.Suspend, age(s.CreationTimestamp.Time),
+		row(w, all, s.Namespace, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s", s.Name, short(s.Status.LastAppliedRevision),
+			status(s, gitopsv1.ReadyCondition), clustersColumn(s), status(s, gitopsv1.DriftedCondition), s.Spec.Suspend, age(s.CreationTimestamp.Time),
 			conditions.GetMessage(s, gitopsv1.ReadyCondition)))
 	}
+}
+
+// clustersColumn is "<ready>/<selected>" of a fleet Sync's clusters, "-" for a Sync
+// that applies to its own cluster.
+func clustersColumn(s *gitopsv1.Sync) string {
+	if s.Spec.ClusterSelector == nil {
+		return "-"
+	}
+	ready := 0
+	for _, c := range s.Status.Clusters {
+		if c.Ready == metav1.ConditionTrue {
+			ready++
+		}
+	}
+	return fmt.Sprintf("%d/%d", ready, len(s.Status.Clusters))
 }
 
 func sourceTable(w io.Writer, obj client.ObjectList, all bool) {

@@ -45,6 +45,12 @@ type commitStatuses struct {
 // StatusContext names a Sync's statuses on the Git host.
 func StatusContext(s *gitopsv1.Sync) string { return "trustsync/" + s.Namespace + "/" + s.Name }
 
+// ClusterStatusContext names a fleet Sync's statuses about one of its clusters, so the
+// clusters do not overwrite each other's (Flux's notification-controller#194).
+func ClusterStatusContext(s *gitopsv1.Sync, cluster string) string {
+	return StatusContext(s) + "/" + cluster
+}
+
 func (c commitStatuses) Report(ctx context.Context, s *gitopsv1.Sync, src *gitopsv1.GitSource, commit string, r syncs.Report) error {
 	opts, err := statusOptions(ctx, c.secrets, src)
 	if err != nil {
@@ -55,7 +61,11 @@ func (c commitStatuses) Report(ctx context.Context, s *gitopsv1.Sync, src *gitop
 		return err
 	}
 	state := map[syncs.State]status.State{syncs.Pending: status.Pending, syncs.Success: status.Success, syncs.Failure: status.Failure}[r.State]
-	_, err = poster.Post(ctx, commit, status.Status{Context: StatusContext(s), State: state, Description: r.Description, TargetURL: targetURL(src, s, c.dashboard)})
+	context := StatusContext(s)
+	if r.Cluster != "" {
+		context = ClusterStatusContext(s, r.Cluster)
+	}
+	_, err = poster.Post(ctx, commit, status.Status{Context: context, State: state, Description: r.Description, TargetURL: targetURL(src, s, c.dashboard)})
 	return err
 }
 
