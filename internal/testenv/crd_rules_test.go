@@ -27,18 +27,34 @@ func TestPolicyPathSegments(t *testing.T) {
 	}
 }
 
-// TestSyncClusterSelectorRefused: a field nothing reads is refused, so a Sync meant for
-// other clusters is not silently applied to this one.
-func TestSyncClusterSelectorRefused(t *testing.T) {
-	s := &gitopsv1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "fleet-"},
-		Spec: gitopsv1.SyncSpec{SourceRef: gitopsv1.SourceReference{Name: "repo"}, Interval: metav1.Duration{Duration: 60e9},
-			ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}}}
-	err := env.Client.Create(context.Background(), s)
-	if err == nil || !strings.Contains(err.Error(), "clusterSelector is not supported yet") {
-		t.Fatalf("a Sync with a clusterSelector: %v, want a refusal", err)
+// TestSyncFleetFields: clusterSelector is accepted; rollout and clusterOverlay, which
+// only order or shape the selected clusters, are refused without it.
+func TestSyncFleetFields(t *testing.T) {
+	base := func() *gitopsv1.Sync {
+		return &gitopsv1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "fleet-"},
+			Spec: gitopsv1.SyncSpec{SourceRef: gitopsv1.SourceReference{Name: "repo"}, Interval: metav1.Duration{Duration: 60e9}}}
 	}
-	s.Spec.ClusterSelector = nil
-	if err := env.Client.Create(context.Background(), s); err != nil {
-		t.Fatalf("the same Sync without it: %v", err)
+	waves := &gitopsv1.RolloutSpec{Waves: []gitopsv1.Wave{{Name: "canary"}}}
+	for _, c := range []struct {
+		name   string
+		edit   func(s *gitopsv1.Sync)
+		refuse string
+	}{
+		{name: "a clusterSelector", edit: func(s *gitopsv1.Sync) {
+			s.Spec.ClusterSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}
+			s.Spec.Rollout, s.Spec.ClusterOverlay = waves, "./envs/${cluster.name}"
+		}},
+		{name: "a rollout alone", edit: func(s *gitopsv1.Sync) { s.Spec.Rollout = waves }, refuse: "rollout orders the clusters clusterSelector selects"},
+		{name: "an overlay alone", edit: func(s *gitopsv1.Sync) { s.Spec.ClusterOverlay = "./envs" }, refuse: "clusterOverlay is chosen per selected cluster"},
+	} {
+		s := base()
+		c.edit(s)
+		err := env.Client.Create(context.Background(), s)
+		if c.refuse == "" && err != nil {
+			t.Errorf("%s: refused: %v", c.name, err)
+		}
+		if c.refuse != "" && (err == nil || !strings.Contains(err.Error(), c.refuse)) {
+			t.Errorf("%s: %v, want a refusal saying %q", c.name, err, c.refuse)
+		}
 	}
 }
