@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -115,21 +116,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // contact reads c's kubeconfig and probes the cluster with it; on failure it says why
 // with the Ready reason.
 func (r *Reconciler) contact(ctx context.Context, c *gitopsv1.Cluster) (Contact, string, error) {
-	name, key := c.KubeConfigSecret()
-	s := &corev1.Secret{}
-	if err := r.Secrets.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return Contact{}, gitopsv1.ReasonKubeConfigMissing, errors.New("no Secret " + name + " with the cluster's kubeconfig (key " + key + ")")
-		}
+	data, err := readKubeConfig(ctx, r.Secrets, c)
+	if err != nil {
 		return Contact{}, gitopsv1.ReasonKubeConfigMissing, err
 	}
-	data, ok := s.Data[key]
-	if !ok {
-		return Contact{}, gitopsv1.ReasonKubeConfigMissing, errors.New("the Secret " + name + " has no key " + key)
-	}
-	cfg, err := Connect(c, data, r.PlatformNamespace, r.Options.Timeout)
+	cfg, err := connectKubeConfig(c, data, r.PlatformNamespace, r.Options.Timeout)
 	if err != nil {
-		return Contact{}, gitopsv1.ReasonKubeConfigInvalid, errors.New("Secret " + name + " key " + key + ": " + err.Error())
+		return Contact{}, gitopsv1.ReasonKubeConfigInvalid, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, r.Options.Timeout)
 	defer cancel()
@@ -144,4 +137,33 @@ func (r *Reconciler) contact(ctx context.Context, c *gitopsv1.Cluster) (Contact,
 
 func (r *Reconciler) ready(c *gitopsv1.Cluster, status metav1.ConditionStatus, reason, msg string) {
 	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{Type: gitopsv1.ReadyCondition, Status: status, Reason: reason, Message: msg, ObservedGeneration: c.Generation})
+}
+
+// readKubeConfig reads c's kubeconfig from its Secret; an error says what is missing
+// (the Ready condition's KubeConfigMissing message).
+func readKubeConfig(ctx context.Context, secrets client.Reader, c *gitopsv1.Cluster) ([]byte, error) {
+	name, key := c.KubeConfigSecret()
+	s := &corev1.Secret{}
+	if err := secrets.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, errors.New("no Secret " + name + " with the cluster's kubeconfig (key " + key + ")")
+		}
+		return nil, err
+	}
+	data, ok := s.Data[key]
+	if !ok {
+		return nil, errors.New("the Secret " + name + " has no key " + key)
+	}
+	return data, nil
+}
+
+// connectKubeConfig is Connect, its error naming the Secret and key the kubeconfig came
+// from (the Ready condition's KubeConfigInvalid message).
+func connectKubeConfig(c *gitopsv1.Cluster, kubeconfig []byte, platformNamespace string, timeout time.Duration) (*rest.Config, error) {
+	cfg, err := Connect(c, kubeconfig, platformNamespace, timeout)
+	if err != nil {
+		name, key := c.KubeConfigSecret()
+		return nil, errors.New("Secret " + name + " key " + key + ": " + err.Error())
+	}
+	return cfg, nil
 }
