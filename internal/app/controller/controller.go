@@ -31,6 +31,7 @@ import (
 	"github.com/trustsync/trustsync/engine/policystatus"
 	"github.com/trustsync/trustsync/engine/syncs"
 	"github.com/trustsync/trustsync/fleet/clusters"
+	"github.com/trustsync/trustsync/fleet/rollout"
 	"github.com/trustsync/trustsync/internal/app/dashboard"
 	"github.com/trustsync/trustsync/internal/httpserver"
 	"github.com/trustsync/trustsync/preview/pullrequests"
@@ -162,6 +163,16 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	// The commit-status tokens: read anew each time, the last ones kept for an API
 	// server that does not answer.
 	statusSecrets := newLastKnownSecrets(mgr.GetAPIReader())
+	// The fleet's member clusters, each with an object cache like this cluster's. Not
+	// narrowed to the shard: the platform objects there carry no shard label, and one
+	// cache per member is simpler than two.
+	registry := &clusters.Registry{
+		Clusters: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Scheme: scheme, PlatformNamespace: o.Platform.Namespace,
+		Cache: objcache.Options{FieldOwner: gitopsv1.FieldManager, OwnerLabel: gitopsv1.LabelSyncName},
+	}
+	if err := mgr.Add(registry); err != nil {
+		return err
+	}
 	syncs := &syncs.Reconciler{
 		Client:  mgr.GetClient(),
 		Objects: objects,
@@ -175,6 +186,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Metrics:         recorder,
 		Requests:        requests,
 		Platform:        o.Platform,
+		Members:         registry,
+		Rollout:         rollout.Planner{},
+		APIReader:       mgr.GetAPIReader(),
 		Options:         syncs.Options{Concurrency: o.Concurrency, MaxConcurrentReconciles: o.MaxConcurrentReconciles},
 	}
 	if err := syncs.SetupWithManager(ctx, mgr); err != nil {
