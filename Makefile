@@ -60,7 +60,7 @@ test-unit:
 
 # The packages that run goroutines of their own (the data plane, Git sources and the
 # receiver, the bundle server, webhook certificates, the engine), under the race detector.
-RACE_PKGS = ./dataplane/... ./sources/... ./security/policy/bundleserver/ ./webhook/certs/ ./engine/...
+RACE_PKGS = ./dataplane/... ./sources/... ./security/policy/bundleserver/ ./webhook/certs/ ./engine/... ./internal/app/fleettest/
 
 race: envtest gitea spire
 	go test -race -count=1 $(RACE_PKGS)
