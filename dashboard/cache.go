@@ -14,8 +14,8 @@ import (
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 )
 
-// CacheOptions are the dashboard's cache: every Sync, GitSource, and AgentRuntime and
-// AuthorizationPolicy of each family read, without their managedFields; of every other
+// CacheOptions are the dashboard's cache: every Sync, GitSource, Cluster, and AgentRuntime
+// and AuthorizationPolicy of each family read, without their managedFields; of every other
 // kind only the objects a Sync applied (by its owner label), and of those only what
 // kstatus reads.
 func CacheOptions(scheme *runtime.Scheme, families []agentv1.Family) crcache.Options {
@@ -24,7 +24,7 @@ func CacheOptions(scheme *runtime.Scheme, families []agentv1.Family) crcache.Opt
 		panic(err) // a constant, valid label key
 	}
 	all := crcache.ByObject{Label: labels.Everything(), Transform: crcache.TransformStripManagedFields()}
-	byObject := map[client.Object]crcache.ByObject{&gitopsv1.Sync{}: all, &gitopsv1.GitSource{}: all}
+	byObject := map[client.Object]crcache.ByObject{&gitopsv1.Sync{}: all, &gitopsv1.GitSource{}: all, &gitopsv1.Cluster{}: all}
 	for _, f := range families {
 		byObject[kinds.NewAgentRuntime(f)] = all
 		byObject[kinds.NewAuthorizationPolicy(f)] = all

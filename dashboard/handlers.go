@@ -35,6 +35,11 @@ func (s *Server) syncs(ctx context.Context) ([]*gitopsv1.Sync, error) {
 	return list(ctx, s.cache, &gitopsv1.SyncList{}, func(l *gitopsv1.SyncList) []gitopsv1.Sync { return l.Items })
 }
 
+// clusters is every registered member Cluster.
+func (s *Server) clusters(ctx context.Context) ([]*gitopsv1.Cluster, error) {
+	return list(ctx, s.cache, &gitopsv1.ClusterList{}, func(l *gitopsv1.ClusterList) []gitopsv1.Cluster { return l.Items })
+}
+
 // policiesList is every AuthorizationPolicy of the families the platform reads.
 func (s *Server) policiesList(ctx context.Context) ([]*agentv1.AuthorizationPolicy, error) {
 	return kinds.AuthorizationPoliciesOf(s.opts.Platform.EnabledFamilies(), s.listCached(ctx))
@@ -127,4 +132,16 @@ func (s *Server) accessPage(ctx context.Context, r *http.Request) (page, error) 
 	}
 	p := s.access.page(ctx, all, aps, s.opts.Platform, views.ParseAccessQuery(r.URL.Query()))
 	return page{name: "access", nav: "access", title: "Access", data: p}, nil
+}
+
+func (s *Server) clustersPage(ctx context.Context, r *http.Request) (page, error) {
+	cls, err := s.clusters(ctx)
+	if err != nil {
+		return page{}, fmt.Errorf("listing Clusters: %w", err)
+	}
+	all, err := s.syncs(ctx)
+	if err != nil {
+		return page{}, fmt.Errorf("listing Syncs: %w", err)
+	}
+	return page{name: "clusters", nav: "clusters", title: "Clusters", data: views.NewClustersPage(cls, all, views.ParseQuery(r.URL.Query()))}, nil
 }

@@ -102,7 +102,7 @@ func New(c Cache, o Options) (*Server, error) {
 // Start watches the objects the pages show and feeds their changes to the streams,
 // until ctx is done. It implements manager.Runnable.
 func (s *Server) Start(ctx context.Context) error {
-	watched := []client.Object{&gitopsv1.Sync{}, &gitopsv1.GitSource{}}
+	watched := []client.Object{&gitopsv1.Sync{}, &gitopsv1.GitSource{}, &gitopsv1.Cluster{}}
 	for _, f := range s.opts.Platform.EnabledFamilies() {
 		watched = append(watched, kinds.NewAgentRuntime(f), kinds.NewAuthorizationPolicy(f))
 	}
@@ -151,9 +151,7 @@ func (s *Server) routes() {
 	s.route("/agents", s.agents)
 	s.route("/policies", s.policies)
 	s.route("/access", s.accessPage)
-	s.route("/clusters", func(context.Context, *http.Request) (page, error) {
-		return page{name: "clusters", nav: "clusters", title: "Clusters"}, nil
-	})
+	s.route("/clusters", s.clustersPage)
 	if s.opts.SignIn != nil {
 		s.opts.SignIn.Register(s.mux)
 	}

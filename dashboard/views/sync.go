@@ -49,6 +49,9 @@ type SyncPage struct {
 	Events             []EventRow
 	Previews           []PreviewRow
 	Agents             []AgentRef
+	// Fleet is the Sync's state on each cluster its clusterSelector selects; nil for a
+	// Sync without one, which applies to this cluster.
+	Fleet *Fleet
 }
 
 // NamespaceNode is one namespace of the inventory tree; "" for cluster-scoped objects.
@@ -162,6 +165,7 @@ func NewSyncPage(s *gitopsv1.Sync, src *gitopsv1.GitSource, healths Healths, eve
 	for _, a := range s.Status.Agents {
 		p.Agents = append(p.Agents, AgentRef{Namespace: a.Namespace, Name: a.Name, Type: a.Type, Ready: a.Ready, Message: a.Message})
 	}
+	p.Fleet = newFleet(s, repo)
 	return p
 }
 
