@@ -35,7 +35,9 @@ func member(name, wave string, st gitopsv1.ClusterSyncStatus) syncs.RolloutClust
 }
 
 func twoWaves(edit func(*gitopsv1.RolloutSpec)) *gitopsv1.RolloutSpec {
-	sel := func(v string) metav1.LabelSelector { return metav1.LabelSelector{MatchLabels: map[string]string{"wave": v}} }
+	sel := func(v string) metav1.LabelSelector {
+		return metav1.LabelSelector{MatchLabels: map[string]string{"wave": v}}
+	}
 	r := &gitopsv1.RolloutSpec{Waves: []gitopsv1.Wave{{Name: "canary", ClusterSelector: sel("1")}, {Name: "prod", ClusterSelector: sel("2")}}}
 	if edit != nil {
 		edit(r)
@@ -86,7 +88,7 @@ func TestPlan(t *testing.T) {
 		{name: "a failed first wave halts the rollout", rollout: twoWaves(nil),
 			clusters: []syncs.RolloutCluster{member("a", "1", broken), member("b", "2", behind)},
 			admit:    "a", wave: "canary", halted: `wave "canary" failed: 1 of 1 clusters failed (budget 0): a: health check failed`,
-			why:      map[string]string{"b": `rollout halted at wave "canary"`}},
+			why: map[string]string{"b": `rollout halted at wave "canary"`}},
 		{name: "past the progress deadline is a failure", rollout: twoWaves(nil),
 			clusters: []syncs.RolloutCluster{member("a", "1", late), member("b", "2", behind)},
 			admit:    "a", wave: "canary", halted: "a: not applied and healthy within the progress deadline 10m0s"},
