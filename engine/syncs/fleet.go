@@ -221,7 +221,7 @@ func (r *Reconciler) reconcileMember(ctx context.Context, run *memberRun) {
 		return
 	}
 	variant := fmt.Sprintf("%s|%+v", dir, run.m.Cluster.Spec.Platform)
-	res, err := r.renders.render(run.key, a.art, dir, a.s.Spec.TargetNamespace, p, variant)
+	res, err := r.renders.render(run.key, a.key, a.art, dir, a.s.Spec.TargetNamespace, p, variant)
 	if err != nil {
 		r.memberFailed(ctx, run, gitopsv1.ClusterFailed, fmt.Errorf("render of %s failed: %w", dir, err))
 		return

@@ -194,7 +194,7 @@ func (r *Reconciler) reconcile(ctx context.Context, s *gitopsv1.Sync) time.Durat
 		return r.reconcileFleet(ctx, a)
 	}
 
-	res, err := r.renders.render(a.key, a.art, s.Spec.SourcePath(), s.Spec.TargetNamespace, r.Platform, "")
+	res, err := r.renders.render(a.key, a.key, a.art, s.Spec.SourcePath(), s.Spec.TargetNamespace, r.Platform, "")
 	if errors.Is(err, errArtifactGone) {
 		conditions.MarkFalse(s, gitopsv1.ReadyCondition, gitopsv1.ReasonArtifactFailed, "%s", err.Error())
 		conditions.Delete(s, gitopsv1.StalledCondition)

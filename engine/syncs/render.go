@@ -19,30 +19,38 @@ var errArtifactGone = errors.New("the artifact is no longer on disk")
 // a reconcile with nothing new in Git does not render again: the render is a pure
 // function of the artifact, the directory, the target namespace and the platform (the
 // process's, or a member cluster's, named by its variant). It also keeps each Sync's
-// renderers.Cache, so a new revision renders anew only what it changed.
+// renderers.Cache, so a new revision renders anew only what it changed; a fleet Sync's
+// member clusters share their Sync's, so its kustomize runs are done once for all of
+// them (the cache's keys hold what differs between platforms).
 type renderCache struct {
 	mu      sync.Mutex
 	entries map[types.NamespacedName]renderEntry
+	caches  map[types.NamespacedName]*renderers.Cache // by Sync
 }
 
 type renderEntry struct {
 	key    string
 	result *renderers.Result
 	err    error
-	cache  *renderers.Cache
 }
 
-func (c *renderCache) render(sync types.NamespacedName, a *Artifact, dir, namespace string, p *gitopsv1.Platform, variant string) (*renderers.Result, error) {
-	key := a.Digest + "\x00" + dir + "\x00" + namespace + "\x00" + variant
+// render renders for key (a Sync, or a Sync on a member cluster), with the
+// renderers.Cache of the Sync owner.
+func (c *renderCache) render(key, owner types.NamespacedName, a *Artifact, dir, namespace string, p *gitopsv1.Platform, variant string) (*renderers.Result, error) {
+	input := a.Digest + "\x00" + dir + "\x00" + namespace + "\x00" + variant
 	c.mu.Lock()
-	e, ok := c.entries[sync]
-	if ok && e.key == key {
+	e, ok := c.entries[key]
+	if ok && e.key == input {
 		c.mu.Unlock()
 		return e.result, e.err
 	}
-	cache := e.cache
+	if c.caches == nil {
+		c.caches = map[types.NamespacedName]*renderers.Cache{}
+	}
+	cache := c.caches[owner]
 	if cache == nil {
 		cache = &renderers.Cache{}
+		c.caches[owner] = cache
 	}
 	c.mu.Unlock()
 
@@ -59,7 +67,7 @@ func (c *renderCache) render(sync types.NamespacedName, a *Artifact, dir, namesp
 	if c.entries == nil {
 		c.entries = map[types.NamespacedName]renderEntry{}
 	}
-	c.entries[sync] = renderEntry{key: key, result: res, err: err, cache: cache}
+	c.entries[key] = renderEntry{key: input, result: res, err: err}
 	return res, err
 }
 
@@ -67,11 +75,8 @@ func (c *renderCache) render(sync types.NamespacedName, a *Artifact, dir, namesp
 func (c *renderCache) forget(sync types.NamespacedName) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k := range c.entries {
-		if k == sync || isMemberKey(k, sync) {
-			delete(c.entries, k)
-		}
-	}
+	forgetKeys(c.entries, sync)
+	delete(c.caches, sync)
 }
 
 // overlay is the directory built for a member cluster: the Sync's clusterOverlay when
