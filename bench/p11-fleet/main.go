@@ -13,8 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -181,12 +179,7 @@ func clusterPlatform(i int) *gitopsv1.ClusterPlatform {
 // register adds member i to the hub: its kubeconfig Secret and its Cluster.
 func register(ctx context.Context, hub, e *testenv.Env, i int) {
 	name := fmt.Sprintf("member-%d", i)
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["m"] = &clientcmdapi.Cluster{Server: e.Config.Host, CertificateAuthorityData: e.Config.CAData}
-	cfg.AuthInfos["m"] = &clientcmdapi.AuthInfo{ClientCertificateData: e.Config.CertData, ClientKeyData: e.Config.KeyData, Token: e.Config.BearerToken}
-	cfg.Contexts["m"] = &clientcmdapi.Context{Cluster: "m", AuthInfo: "m"}
-	cfg.CurrentContext = "m"
-	data, err := clientcmd.Write(*cfg)
+	data, err := e.Kubeconfig()
 	check(err)
 	check(hub.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-kubeconfig"}, Data: map[string][]byte{"value": data}}))
 	check(hub.Client.Create(ctx, &gitopsv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: gitopsv1.ClusterSpec{Platform: clusterPlatform(i)}}))

@@ -11,8 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
@@ -28,12 +26,7 @@ const hostileMessage = `apply failed: <img src=x onerror="window.pwned=1"><i>boo
 // inline: the hub registered as a member of itself, which the controller can contact.
 func selfKubeconfig(t *testing.T) []byte {
 	t.Helper()
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["member"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: env.Config.CertData, ClientKeyData: env.Config.KeyData, Token: env.Config.BearerToken}
-	cfg.Contexts["member"] = &clientcmdapi.Context{Cluster: "member", AuthInfo: "admin"}
-	cfg.CurrentContext = "member"
-	data, err := clientcmd.Write(*cfg)
+	data, err := env.Kubeconfig()
 	if err != nil {
 		t.Fatal(err)
 	}

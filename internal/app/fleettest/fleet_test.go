@@ -12,8 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
@@ -127,12 +125,7 @@ func (w *world) push(t *testing.T, files map[string]string, msg string) {
 // kubeconfig of a member with its admin credentials inline, as Cluster API writes it.
 func kubeconfig(t *testing.T, e *testenv.Env) []byte {
 	t.Helper()
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["member"] = &clientcmdapi.Cluster{Server: e.Config.Host, CertificateAuthorityData: e.Config.CAData}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: e.Config.CertData, ClientKeyData: e.Config.KeyData, Token: e.Config.BearerToken}
-	cfg.Contexts["member"] = &clientcmdapi.Context{Cluster: "member", AuthInfo: "admin"}
-	cfg.CurrentContext = "member"
-	data, err := clientcmd.Write(*cfg)
+	data, err := e.Kubeconfig()
 	if err != nil {
 		t.Fatal(err)
 	}
