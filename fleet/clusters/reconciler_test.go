@@ -25,19 +25,22 @@ var hub *testenv.Env
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &hub)) }
 
-// kubeconfig is a kubeconfig of e with its admin credentials inline; edit changes it.
+// kubeconfig is e's kubeconfig (testenv.Env.Kubeconfig: cluster "envtest", user
+// "admin"); edit changes it.
 func kubeconfig(t *testing.T, e *testenv.Env, edit func(*clientcmdapi.Config)) []byte {
 	t.Helper()
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["member"] = &clientcmdapi.Cluster{Server: e.Config.Host, CertificateAuthorityData: e.Config.CAData}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: e.Config.CertData, ClientKeyData: e.Config.KeyData, Token: e.Config.BearerToken}
-	cfg.Contexts["member"] = &clientcmdapi.Context{Cluster: "member", AuthInfo: "admin"}
-	cfg.CurrentContext = "member"
+	data, err := e.Kubeconfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.Load(data)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if edit != nil {
 		edit(cfg)
 	}
-	data, err := clientcmd.Write(*cfg)
-	if err != nil {
+	if data, err = clientcmd.Write(*cfg); err != nil {
 		t.Fatal(err)
 	}
 	return data
@@ -104,13 +107,13 @@ func TestClusterContact(t *testing.T) {
 			c.AuthInfos["admin"].TokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 		}), status: metav1.ConditionFalse, reason: gitopsv1.ReasonKubeConfigInvalid, message: []string{`reads tokenFile from the file "/var/run/secrets/kubernetes.io/serviceaccount/token"`}},
 		{name: "insecure", secret: "insecure-kubeconfig", key: "value", config: kubeconfig(t, member, func(c *clientcmdapi.Config) {
-			c.Clusters["member"].InsecureSkipTLSVerify, c.Clusters["member"].CertificateAuthorityData = true, nil
+			c.Clusters["envtest"].InsecureSkipTLSVerify, c.Clusters["envtest"].CertificateAuthorityData = true, nil
 		}), status: metav1.ConditionFalse, reason: gitopsv1.ReasonKubeConfigInvalid, message: []string{"skips TLS verification"}},
 		{name: "garbage", secret: "garbage-kubeconfig", key: "value", config: []byte("{not yaml: ["),
 			status: metav1.ConditionFalse, reason: gitopsv1.ReasonKubeConfigInvalid, message: []string{"does not parse"}},
 		{name: "echo", secret: "echo-kubeconfig", key: "value", config: kubeconfig(t, member, func(c *clientcmdapi.Config) {
-			c.Clusters["member"].Server = echo.URL
-			c.Clusters["member"].CertificateAuthorityData = pemOf(echo)
+			c.Clusters["envtest"].Server = echo.URL
+			c.Clusters["envtest"].CertificateAuthorityData = pemOf(echo)
 			c.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: token}
 		}), status: metav1.ConditionFalse, reason: gitopsv1.ReasonUnreachable, message: []string{"did not answer at " + echo.URL, "you sent Bearer [REDACTED]"}},
 	}
