@@ -16,7 +16,6 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/engine/apply"
-	"github.com/trustsync/trustsync/engine/health"
 	"github.com/trustsync/trustsync/internal/ctrlkit"
 	"github.com/trustsync/trustsync/manifest"
 	"github.com/trustsync/trustsync/renderers"
@@ -257,14 +256,7 @@ func (r *Reconciler) reconcileMember(ctx context.Context, run *memberRun) {
 	}
 	st.Drifted = int32(len(cs.Drifted()))
 	if a.s.Spec.Wait {
-		objs := make([]health.Object, 0, len(cs.Changes))
-		for _, c := range cs.Changes {
-			objs = append(objs, health.Object{Ref: c.Object, Version: c.Version})
-		}
-		hr, err := health.Check(ctx, run.m.Target.Objects, objs)
-		if err == nil && !hr.Healthy() && (hr.Failed() || time.Since(r.lastChange(run.key, st.AttemptStartedAt.Time)) > timeoutOf(a.s)) {
-			err = errors.New(hr.Summary(3))
-		}
+		hr, err := r.healthOf(ctx, run.m.Target.Objects, cs, a.s, r.lastChange(run.key, st.AttemptStartedAt.Time))
 		if err != nil {
 			r.memberFailed(ctx, run, gitopsv1.ClusterFailed, fmt.Errorf("health check failed: %w", err))
 			return
@@ -321,14 +313,6 @@ func (r *Reconciler) memberFailed(ctx context.Context, run *memberRun, result gi
 func (r *Reconciler) reportMember(ctx context.Context, run *memberRun, state State, format string, args ...any) {
 	a := run.a
 	r.report(ctx, run.key, a.s, a.src, a.art.Commit, Report{Cluster: run.m.Cluster.Name, State: state, Description: fmt.Sprintf(format, args...)})
-}
-
-// timeoutOf is the Sync's health timeout.
-func timeoutOf(s *gitopsv1.Sync) time.Duration {
-	if s.Spec.Timeout != nil {
-		return s.Spec.Timeout.Duration
-	}
-	return 5 * time.Minute
 }
 
 // targetState returns the member cluster's platform Manager and drift watch, made anew

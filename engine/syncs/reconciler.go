@@ -397,29 +397,37 @@ func (r *Reconciler) pruneStale(ctx context.Context, a *attempt, o *owner, cs *a
 // checkHealth checks the applied objects; an object that failed, or a rollout that
 // outlasts the Sync's timeout, fails the check.
 func (r *Reconciler) checkHealth(ctx context.Context, a *attempt, cs *apply.ChangeSet) (*health.Report, *failure) {
-	objs := make([]health.Object, 0, len(cs.Changes))
-	for _, c := range cs.Changes {
-		objs = append(objs, health.Object{Ref: c.Object, Version: c.Version})
-	}
-	hr, err := health.Check(ctx, r.Objects, objs)
+	hr, err := r.healthOf(ctx, r.Objects, cs, a.s, r.lastChange(a.key, r.appliedAt(a.s, a.revision, a.started)))
 	if err != nil {
 		return nil, &failure{reason: gitopsv1.ReasonHealthCheckFailed, kind: "health check", err: err}
-	}
-	if !hr.Healthy() && (hr.Failed() || r.rolloutOverdue(a)) {
-		return nil, &failure{reason: gitopsv1.ReasonHealthCheckFailed, kind: "health check", err: errors.New(hr.Summary(3))}
 	}
 	return hr, nil
 }
 
-// rolloutOverdue reports whether the objects have been rolling out for longer than the
-// Sync's timeout, counted from their last write or the revision's first apply.
-func (r *Reconciler) rolloutOverdue(a *attempt) bool {
-	timeout := 5 * time.Minute
-	if a.s.Spec.Timeout != nil {
-		timeout = a.s.Spec.Timeout.Duration
+// healthOf checks a change set's objects in the cache of their cluster; an object that
+// failed, or a rollout going on for longer than the Sync's timeout since rolling,
+// is an error.
+func (r *Reconciler) healthOf(ctx context.Context, objects client.Reader, cs *apply.ChangeSet, s *gitopsv1.Sync, rolling time.Time) (*health.Report, error) {
+	objs := make([]health.Object, 0, len(cs.Changes))
+	for _, c := range cs.Changes {
+		objs = append(objs, health.Object{Ref: c.Object, Version: c.Version})
 	}
-	since := r.lastChange(a.key, r.appliedAt(a.s, a.revision, a.started))
-	return time.Since(since) > timeout
+	hr, err := health.Check(ctx, objects, objs)
+	if err != nil {
+		return nil, err
+	}
+	if !hr.Healthy() && (hr.Failed() || time.Since(rolling) > timeoutOf(s)) {
+		return nil, errors.New(hr.Summary(3))
+	}
+	return hr, nil
+}
+
+// timeoutOf is the Sync's health timeout.
+func timeoutOf(s *gitopsv1.Sync) time.Duration {
+	if s.Spec.Timeout != nil {
+		return s.Spec.Timeout.Duration
+	}
+	return 5 * time.Minute
 }
 
 func (r *Reconciler) markProgressing(a *attempt, hr *health.Report) {
