@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
+	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -187,18 +188,16 @@ func waiting(st gitopsv1.ClusterSyncStatus, name, revision string, cp ClusterPla
 
 // runMembers reconciles the admitted clusters, a few at once.
 func (r *Reconciler) runMembers(ctx context.Context, runs []*memberRun, plan RolloutPlan) {
-	sem := make(chan struct{}, membersAtOnce)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(membersAtOnce)
 	for _, run := range runs {
 		run.status.Name, run.status.Wave = run.m.Cluster.Name, plan.Clusters[run.m.Cluster.Name].Wave
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			r.reconcileMember(log.IntoContext(ctx, log.FromContext(ctx).WithValues("cluster", run.m.Cluster.Name)), run)
-		}()
+			return nil // a cluster's failure is in its status; the others go on
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 }
 
 // reconcileMember renders the revision with the cluster's platform and overlay and
@@ -456,7 +455,11 @@ func (r *Reconciler) summarize(ctx context.Context, a *attempt, plan RolloutPlan
 	return next
 }
 
+// firstOf is the first of some problems, saying how many more there are.
 func firstOf(problems []string) string {
+	if len(problems) == 0 {
+		return ""
+	}
 	if len(problems) > 1 {
 		return fmt.Sprintf("%s (and %d more)", problems[0], len(problems)-1)
 	}

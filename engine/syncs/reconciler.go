@@ -709,14 +709,11 @@ func oneLine(err error) string {
 
 // firstProblem is the first of an error's problems, for the short commit status.
 func firstProblem(err error) string {
-	errs := manifest.Errors(err)
-	if len(errs) == 0 {
-		return ""
+	var problems []string
+	for _, e := range manifest.Errors(err) {
+		problems = append(problems, e.Error())
 	}
-	if len(errs) > 1 {
-		return fmt.Sprintf("%s (and %d more)", errs[0], len(errs)-1)
-	}
-	return errs[0].Error()
+	return firstOf(problems)
 }
 
 // shortRevision abbreviates main@sha1:<40 hex> to main@sha1:<12 hex>.
