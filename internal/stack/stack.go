@@ -46,6 +46,8 @@ type Stack struct {
 	// binary and controllerArgs start the controller again (RestartController).
 	binary         string
 	controllerArgs []string
+	// more are the controllers StartController started, which Stop stops too.
+	more []*exec.Cmd
 }
 
 // Options configure a stack.
@@ -200,6 +202,28 @@ func (s *Stack) RestartController() error {
 	return nil
 }
 
+// StartController starts another controller process beside Stack.Controller (a shard,
+// say): the same binary on the same control plane and platform file, with a cache
+// directory of its own and its metrics, health probe and receiver servers off, then
+// args, which may turn them on again (a flag given twice takes the last value), e.g.
+// "--watch-label-selector", "sharding.fluxcd.io/key=shard1", "--leader-elect". Its
+// output goes to log in the stack's folder; Stop stops it too.
+func (s *Stack) StartController(log string, args ...string) (*exec.Cmd, error) {
+	cache, err := os.MkdirTemp(s.work, "cache-")
+	if err != nil {
+		return nil, err
+	}
+	cmd, err := s.start(s.binary, log, append([]string{"controller",
+		"--kubeconfig", filepath.Join(s.work, "kubeconfig"), "--platform", filepath.Join(s.work, "platform.yaml"),
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--receiver-bind-address", "0",
+		"--cache-dir", cache}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	s.more = append(s.more, cmd)
+	return cmd, nil
+}
+
 // ControllerMetrics scrapes the controller's metrics: every sample by its name and
 // labels as the text format writes them, e.g. trustsync_api_requests_total{verb="apply"}.
 func (s *Stack) ControllerMetrics(ctx context.Context) (map[string]float64, error) {
@@ -250,7 +274,7 @@ func BuildBinary(dir string) (string, error) {
 
 // Stop stops everything.
 func (s *Stack) Stop() {
-	for _, cmd := range []*exec.Cmd{s.DashboardProcess, s.Controller} {
+	for _, cmd := range append([]*exec.Cmd{s.DashboardProcess, s.Controller}, s.more...) {
 		if cmd == nil || cmd.Process == nil {
 			continue
 		}
@@ -341,8 +365,11 @@ func (s *Stack) WaitForStatus(ctx context.Context, repo, sha, statusContext, sta
 }
 
 // LogTail is the end of the controller's log.
-func (s *Stack) LogTail() string {
-	data, _ := os.ReadFile(filepath.Join(s.work, "controller.log"))
+func (s *Stack) LogTail() string { return s.LogTailOf("controller.log") }
+
+// LogTailOf is the end of a log in the stack's folder, such as StartController's.
+func (s *Stack) LogTailOf(log string) string {
+	data, _ := os.ReadFile(filepath.Join(s.work, log))
 	if len(data) > 2000 {
 		data = data[len(data)-2000:]
 	}
