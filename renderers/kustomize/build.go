@@ -275,13 +275,17 @@ func toObject(r *resource.Resource, dir string, keepOrigin bool) (*manifest.Obje
 			source = path.Join(dir, origin.ConfiguredIn)
 		}
 	}
-	data, err := r.MarshalJSON()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.CurId(), err)
-	}
 	u := &unstructured.Unstructured{}
-	if err := u.UnmarshalJSON(data); err != nil {
-		return nil, fmt.Errorf("%s: %w", r.CurId(), err)
+	if m, ok := objectOf(r.YNode()); ok {
+		u.Object = m
+	} else {
+		data, err := r.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.CurId(), err)
+		}
+		if err := u.UnmarshalJSON(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", r.CurId(), err)
+		}
 	}
 	if !keepOrigin {
 		removeAnnotation(u, originAnnotation)
