@@ -114,7 +114,8 @@ func emptyBuild(t *tree, dir string) error {
 // concatenation of its parts when nothing below it renames objects: its files are read
 // as kustomize reads them and its directories built the same way. The result is the
 // same, and it avoids kustomize's cost, which grows with the square of the number of
-// objects in one build.
+// objects in one build. Where a part moves objects to a namespace and another holds a
+// reference kustomize would follow them with (namespacedReferrers), the whole is built.
 func build(t *tree, g graph, dir string) ([]*manifest.Object, error) {
 	k := g[dir]
 	if !splitAggregators || k == nil || !k.plain || g.renamesBelow(dir) {
@@ -140,6 +141,9 @@ func build(t *tree, g graph, dir string) ([]*manifest.Object, error) {
 			from[o.Ref()] = res.path
 		}
 		all = append(all, objs...)
+	}
+	if g.movesNamespaceBelow(dir) && holdsNamespacedReferrer(all) {
+		return runKustomize(t, dir, "")
 	}
 	return all, nil
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 
 	kustypes "sigs.k8s.io/kustomize/api/types"
+
+	"github.com/trustsync/trustsync/manifest"
 )
 
 // node is one kustomization reachable from the build path.
@@ -23,6 +26,8 @@ type node struct {
 	// renames is true when it may change object names (prefixes, generators with hash
 	// suffixes, transformers, replacements, name patches).
 	renames bool
+	// movesNamespace is true when it sets the namespace of what it builds.
+	movesNamespace bool
 }
 
 // resourceRef is one resources entry, tree-relative.
@@ -63,7 +68,7 @@ func scan(t *tree, dir string) (graph, error) {
 			t.takeViolations()
 			return
 		}
-		n := &node{file: doc.file, dirs: doc.dirs, renames: mayRename(t, path.Dir(doc.file), &doc.k)}
+		n := &node{file: doc.file, dirs: doc.dirs, renames: mayRename(t, path.Dir(doc.file), &doc.k), movesNamespace: doc.k.Namespace != ""}
 		g[dir] = n
 		plain := len(doc.k.Resources) > 0 && onlyResources(doc.k)
 		for _, r := range doc.k.Resources {
@@ -127,6 +132,16 @@ func mayRename(t *tree, dir string, k *kustypes.Kustomization) bool {
 
 // renamesBelow reports whether dir or anything it builds on may rename objects.
 func (g graph) renamesBelow(dir string) bool {
+	return g.anyBelow(dir, func(n *node) bool { return n.renames })
+}
+
+// movesNamespaceBelow reports whether dir or anything it builds on sets a namespace.
+func (g graph) movesNamespaceBelow(dir string) bool {
+	return g.anyBelow(dir, func(n *node) bool { return n.movesNamespace })
+}
+
+// anyBelow reports whether is holds for dir's kustomization or one it builds on.
+func (g graph) anyBelow(dir string, is func(*node) bool) bool {
 	seen := map[string]bool{}
 	var walk func(string) bool
 	walk = func(d string) bool {
@@ -138,7 +153,7 @@ func (g graph) renamesBelow(dir string) bool {
 		if k == nil {
 			return false
 		}
-		if k.renames {
+		if is(k) {
 			return true
 		}
 		for _, r := range k.resources {
@@ -154,4 +169,23 @@ func (g graph) renamesBelow(dir string) bool {
 		return false
 	}
 	return walk(dir)
+}
+
+// namespacedReferrers are the kinds whose references kustomize's name-reference
+// transformer gives a referral's new namespace (a reference with a name and a namespace:
+// RoleBinding subjects, webhook services, … in kustomize's namereference.go). When a
+// build below moves objects to a namespace, such a reference in another part is only
+// fixed at their common parent, so a build holding one is not split.
+var namespacedReferrers = map[string]bool{
+	"RoleBinding":                    true,
+	"ClusterRoleBinding":             true,
+	"ValidatingWebhookConfiguration": true,
+	"MutatingWebhookConfiguration":   true,
+	"Node":                           true,
+	"StorageClass":                   true,
+}
+
+// holdsNamespacedReferrer reports whether objs has an object of a namespacedReferrers kind.
+func holdsNamespacedReferrer(objs []*manifest.Object) bool {
+	return slices.ContainsFunc(objs, func(o *manifest.Object) bool { return namespacedReferrers[o.GetKind()] })
 }

@@ -133,3 +133,24 @@ func TestPlainListSplitMatchesKustomize(t *testing.T) {
 		t.Fatalf("got %d objects, want 5", len(split))
 	}
 }
+
+// TestNamespacedServiceAccountReferencedFromASibling: a subtree that moves a
+// ServiceAccount to its namespace, and a RoleBinding of a sibling subtree naming it in
+// its old namespace — kustomize fixes the subject at their common parent, and so must
+// the split build.
+func TestNamespacedServiceAccountReferencedFromASibling(t *testing.T) {
+	tree := fstest.MapFS{
+		"kustomization.yaml":        file("resources: [agents, access]\n"),
+		"agents/kustomization.yaml": file("namespace: team-a\nresources: [sa.yaml]\n"),
+		"agents/sa.yaml":            file("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: agent, namespace: staging}\n"),
+		"access/kustomization.yaml": file("resources: [binding.yaml]\n"),
+		"access/binding.yaml":       file("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: agent}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: ServiceAccount, name: agent, namespace: staging}]\n"),
+	}
+	split, whole := buildBothWays(t, tree, ".")
+	if a, b := encode(t, split), encode(t, whole); a != b {
+		t.Fatalf("split build differs from kustomize's:\n--- split\n%s\n--- whole\n%s", a, b)
+	}
+	if !strings.Contains(encode(t, whole), "namespace: team-a\n") {
+		t.Fatalf("kustomize did not move the subject:\n%s", encode(t, whole))
+	}
+}
