@@ -118,7 +118,12 @@ func emptyBuild(t *tree, dir string) error {
 // reference kustomize would follow them with (namespacedReferrers), the whole is built.
 func build(t *tree, g graph, dir string) ([]*manifest.Object, error) {
 	k := g[dir]
-	if !splitAggregators || k == nil || !k.plain || g.renamesBelow(dir) {
+	switch {
+	case !splitAggregators || k == nil:
+		return runKustomize(t, dir, "")
+	case k.parts != nil:
+		return buildParts(t, dir, k)
+	case !k.plain || g.renamesBelow(dir):
 		return runKustomize(t, dir, "")
 	}
 	var all []*manifest.Object
@@ -143,6 +148,37 @@ func build(t *tree, g graph, dir string) ([]*manifest.Object, error) {
 		all = append(all, objs...)
 	}
 	if g.movesNamespaceBelow(dir) && holdsNamespacedReferrer(all) {
+		return runKustomize(t, dir, "")
+	}
+	return all, nil
+}
+
+// buildParts builds a namespace list part by part (partsOf). The parts together hold
+// what the whole build would, checked alike: an object two parts give is refused as
+// kustomize refuses it, and where a part holds a reference kustomize would follow to
+// another part's object in its new namespace (namespacedReferrers), the whole is built.
+func buildParts(t *tree, dir string, k *node) ([]*manifest.Object, error) {
+	var all []*manifest.Object
+	from := map[manifest.Ref]string{}
+	restore := t.keepKustomization(k.file)
+	for i, part := range k.parts {
+		key := runKey{dir: dir, part: fmt.Sprintf("%d/%d", i, len(k.parts))}
+		// Each part starts from the kustomization as written (partsOf: it lists files and
+		// sets a namespace, nothing else).
+		objs, err := runKustomizeAs(t, dir, key, func(kust *kustypes.Kustomization) { kust.Resources, kust.BuildMetadata = part, nil })
+		restore()
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			if other, dup := from[o.Ref()]; dup {
+				return nil, fmt.Errorf("%s: %s is given twice (in %s and %s)", k.file, o.Ref(), other, o.Source)
+			}
+			from[o.Ref()] = o.Source
+		}
+		all = append(all, objs...)
+	}
+	if holdsNamespacedReferrer(all) {
 		return runKustomize(t, dir, "")
 	}
 	return all, nil
@@ -176,7 +212,17 @@ func readResources(t *tree, file string) ([]*manifest.Object, error) {
 
 // runKustomize runs one kustomize build of dir, setting namespace when given.
 func runKustomize(t *tree, dir, namespace string) ([]*manifest.Object, error) {
-	userOrigins, err := prepareRoot(t, dir, namespace)
+	var edit func(*kustypes.Kustomization)
+	if namespace != "" {
+		edit = func(k *kustypes.Kustomization) { k.Namespace = namespace }
+	}
+	return runKustomizeAs(t, dir, runKey{dir: dir, namespace: namespace}, edit)
+}
+
+// runKustomizeAs runs one kustomize build of dir with its kustomization changed by edit
+// (when set); key names that build in the cache.
+func runKustomizeAs(t *tree, dir string, key runKey, edit func(*kustypes.Kustomization)) ([]*manifest.Object, error) {
+	userOrigins, err := prepareRoot(t, dir, edit)
 	if err != nil {
 		if v := t.takeViolations(); len(v) > 0 {
 			return nil, errors.Join(v...)
@@ -184,7 +230,6 @@ func runKustomize(t *tree, dir, namespace string) ([]*manifest.Object, error) {
 		return nil, err
 	}
 
-	key := runKey{dir: dir, namespace: namespace}
 	if objs, ok := t.cache.lookup(t, key); ok {
 		return objs, nil
 	}
@@ -225,9 +270,9 @@ func runKustomize(t *tree, dir, namespace string) ([]*manifest.Object, error) {
 }
 
 // prepareRoot makes sure dir has a kustomization with origin tracking on, generating one
-// when dir has none, and sets its namespace when given. It reports whether the user asked
+// when dir has none, and changes it by edit when set. It reports whether the user asked
 // for origin annotations themselves (then they stay in the output).
-func prepareRoot(t *tree, dir, namespace string) (userOrigins bool, err error) {
+func prepareRoot(t *tree, dir string, edit func(*kustypes.Kustomization)) (userOrigins bool, err error) {
 	name, ok := kustomizationFile(t, dir)
 	if !ok {
 		return false, fmt.Errorf("path %q: no kustomization", dir)
@@ -238,11 +283,12 @@ func prepareRoot(t *tree, dir, namespace string) (userOrigins bool, err error) {
 		return false, err
 	}
 	k := doc.k
-	if namespace != "" {
-		k.Namespace = namespace
+	if edit != nil {
+		k.Resources = slices.Clone(k.Resources)
+		edit(&k)
 	}
 	userOrigins = slices.Contains(k.BuildMetadata, kustypes.OriginAnnotations)
-	if userOrigins && namespace == "" {
+	if userOrigins && edit == nil {
 		return true, nil
 	}
 	if !userOrigins {

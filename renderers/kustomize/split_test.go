@@ -1,6 +1,7 @@
 package kustomize
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -152,5 +153,116 @@ func TestNamespacedServiceAccountReferencedFromASibling(t *testing.T) {
 	}
 	if !strings.Contains(encode(t, whole), "namespace: team-a\n") {
 		t.Fatalf("kustomize did not move the subject:\n%s", encode(t, whole))
+	}
+}
+
+// namespaceList is a kustomization that sets a namespace on files enough to be built in
+// parts: ConfigMaps, Deployments that mount a ConfigMap of another file, a Namespace
+// object, a ServiceAccount already namespaced elsewhere, a List and a file of two
+// documents, and extra files added by the cases.
+func namespaceList(extra map[string]string) fstest.MapFS {
+	tree := fstest.MapFS{}
+	var resources []string
+	add := func(name, content string) {
+		tree["team/"+name] = file(content)
+		resources = append(resources, name)
+	}
+	for i := range 40 {
+		add(fmt.Sprintf("cm-%02d.yaml", i), strings.ReplaceAll(cm, "%s", fmt.Sprintf("cm-%02d", i)))
+	}
+	for i := range 6 {
+		add(fmt.Sprintf("deploy-%d.yaml", i), fmt.Sprintf("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d%d}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      serviceAccountName: agent\n      containers: [{name: c, image: i}]\n      volumes: [{name: v, configMap: {name: cm-%02d}}]\n", i, 39-i))
+	}
+	add("namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: whatever}\n")
+	add("sa.yaml", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: agent, namespace: elsewhere}\n")
+	add("list.yaml", "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: listed}}\n")
+	add("two.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: s1}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s2}\nspec: {ports: [{port: 81}]}\n")
+	for name, content := range extra {
+		add(name, content)
+	}
+	tree["team/kustomization.yaml"] = file("namespace: team\nresources: [" + strings.Join(resources, ", ") + "]\n")
+	tree["kustomization.yaml"] = file("resources: [team]\n")
+	return tree
+}
+
+// partRuns counts the cached runs of split namespace lists.
+func partRuns(c *Cache) int {
+	n := 0
+	for k := range c.runs {
+		if k.part != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestNamespaceListPartsMatchKustomize: a namespace list built in parts gives what
+// kustomize gives for the whole, sources included; a binding whose subject another part
+// moves to the namespace makes the list build whole, as a duplicate across parts is
+// refused as kustomize refuses it.
+func TestNamespaceListPartsMatchKustomize(t *testing.T) {
+	binding := "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: agent}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: ServiceAccount, name: agent, namespace: elsewhere}]\n"
+	for _, tc := range []struct {
+		name  string
+		extra map[string]string
+		parts bool
+	}{
+		{"files only", nil, true},
+		{"a binding to another part's account", map[string]string{"binding.yaml": binding}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tree := namespaceList(tc.extra)
+			cache := &Cache{}
+			split, err := Build(tree, ".", Options{Cache: cache})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, whole := buildBothWays(t, tree, ".")
+			if a, b := encode(t, split), encode(t, whole); a != b {
+				t.Fatalf("the build in parts differs from kustomize's:\n--- parts\n%s\n--- whole\n%s", a, b)
+			}
+			if got := cache.runs[runKey{dir: "team"}] == nil && partRuns(cache) > 1; got != tc.parts {
+				t.Fatalf("built in parts: %v, want %v", got, tc.parts)
+			}
+			if !strings.Contains(encode(t, whole), "kind: Namespace\nmetadata:\n  name: team\n") {
+				t.Fatalf("kustomize did not name the Namespace after the list's namespace")
+			}
+		})
+	}
+
+	tree := namespaceList(map[string]string{"again.yaml": strings.ReplaceAll(cm, "%s", "cm-07")})
+	if _, err := Build(tree, ".", Options{}); err == nil || !strings.Contains(err.Error(), "team/kustomization.yaml: ConfigMap team/cm-07 is given twice") {
+		t.Fatalf("got %v", err)
+	}
+	splitAggregators = false
+	defer func() { splitAggregators = true }()
+	if _, err := Build(tree, ".", Options{}); err == nil {
+		t.Fatal("kustomize accepts the duplicate too; the build in parts must agree with it")
+	}
+}
+
+// TestNamespaceListPartsAreCachedApart: a changed file re-runs its own part only; a file
+// added leaves the other parts' runs good.
+func TestNamespaceListPartsAreCachedApart(t *testing.T) {
+	tree := namespaceList(nil)
+	cache := &Cache{}
+	if _, err := Build(tree, ".", Options{Cache: cache}); err != nil {
+		t.Fatal(err)
+	}
+	parts := partRuns(cache)
+	tree["team/cm-03.yaml"] = file(strings.ReplaceAll(strings.ReplaceAll(cm, "%s", "cm-03"), "k: v", "k: changed"))
+	got, err := Build(tree, ".", Options{Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cache.hits != parts-1 {
+		t.Fatalf("%d of %d parts replayed after one file changed", cache.hits, parts)
+	}
+	want, err := Build(tree, ".", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if encode(t, got) != encode(t, want) {
+		t.Fatalf("with the cache:\n%s\nwithout:\n%s", encode(t, got), encode(t, want))
 	}
 }
