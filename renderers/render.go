@@ -74,15 +74,17 @@ func (o *Options) phase(name string) {
 
 // Cache keeps what one render leaves the next: kustomize's runs, by what they read
 // (kustomize.Cache), the objects that passed the schema check, by content
-// (schema.Memo), and the AuthorizationPolicies that passed their checks
+// (schema.Memo), the agents' sidecar configurations, by their inputs
+// (secureprofile.Memo), and the AuthorizationPolicies that passed their checks
 // (policy.CheckMemo). A Sync keeps one across its revisions, so a revision renders anew
 // only the kustomizations it changed and checks only the objects that differ; a preview
 // shares its base's with its head. The zero Cache is ready; it is safe for concurrent
 // renders.
 type Cache struct {
-	runs     kustomize.Cache
-	schema   schema.Memo
-	policies policy.CheckMemo
+	runs       kustomize.Cache
+	schema     schema.Memo
+	policies   policy.CheckMemo
+	expansions secureprofile.Memo
 }
 
 func (c *Cache) kustomizeRuns() *kustomize.Cache {
@@ -97,6 +99,13 @@ func (c *Cache) schemaMemo() *schema.Memo {
 		return nil
 	}
 	return &c.schema
+}
+
+func (c *Cache) expansionMemo() *secureprofile.Memo {
+	if c == nil {
+		return nil
+	}
+	return &c.expansions
 }
 
 func (c *Cache) policyMemo() *policy.CheckMemo {
@@ -121,7 +130,7 @@ func Render(fsys fs.FS, dir string, opts Options) (*Result, error) {
 	opts.phase(fmt.Sprintf("checking %d objects against their schemas", len(objs)))
 	schemaErr := schema.CheckWith(objs, opts.Cache.schemaMemo())
 	opts.phase("expanding the agents' secure profile")
-	expanded, expandErr := secureprofile.Expand(objs, p)
+	expanded, expandErr := secureprofile.ExpandWith(objs, p, opts.Cache.expansionMemo())
 	// Policies are checked even when the agents failed, so one run reports everything;
 	// with a good expansion, the generated default policy is checked too.
 	checked := objs

@@ -95,7 +95,7 @@ func TestLabelOnlyEnrolment(t *testing.T) {
 				p.Injection.RequireAgentRuntime = tc.require
 				p.FeatureGates.InjectTools = true // so that the tool is injected too
 			})
-			res, err := Expand(objects(t, tc.docs...), p)
+			res, err := expandBoth(t, objects(t, tc.docs...), p)
 			if len(tc.wantErr) > 0 {
 				if err == nil {
 					t.Fatal("expanded, want an error")

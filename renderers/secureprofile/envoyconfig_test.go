@@ -42,7 +42,7 @@ func TestEnvoyConfigRendered(t *testing.T) {
 		{name: "opted out", docs: []string{ns, strings.Replace(deploy, "labels: {app: chat}", "labels: {app: chat, kagenti.io/envoy-proxy-inject: 'false'}", 1), envoyRuntime("")}, mtls: "disabled"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			res, err := Expand(objects(t, c.docs...), platformWith(c.platform))
+			res, err := expandBoth(t, objects(t, c.docs...), platformWith(c.platform))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestEnvoyConfigRefused(t *testing.T) {
 		{"ext-proc:9090", `repo.yaml: ConfigMap team/authbridge-runtime-config: data.config.yaml: listener.ext_proc_addr: trustsync would generate ConfigMap team/envoy-config-chat for AgentRuntime chat, whose Envoy cannot reach the ext_proc server at "ext-proc:9090": Envoy dials the ext_proc server by IP address; give an IP or leave the host empty`},
 		{":15124", `the ext_proc server at ":15124": port 15124 is one of Envoy's own (15123, 15124, 9901)`},
 	} {
-		_, err := Expand(objects(t, ns, deploy, envoyRuntime(""), runtimeConfig(goodPipeline+"\nlistener: {ext_proc_addr: '"+c.addr+"'}")), platformWith(nil))
+		_, err := expandBoth(t, objects(t, ns, deploy, envoyRuntime(""), runtimeConfig(goodPipeline+"\nlistener: {ext_proc_addr: '"+c.addr+"'}")), platformWith(nil))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ext_proc_addr %s: got %v, want %q", c.addr, err, c.want)
 		}

@@ -100,7 +100,13 @@ func isPolicy(o *manifest.Object) bool {
 // Expand applies the secure profile to the objects of a build. On any error it returns
 // every problem found, each naming file, object and field, and no objects.
 func Expand(objs []*manifest.Object, p *gitopsv1.Platform) (*Result, error) {
-	e := &expansion{p: p, index: manifest.NewIndex(objs), objs: objs, namespaces: map[string]*namespaceState{}, declared: map[string]*agent{}}
+	return ExpandWith(objs, p, nil)
+}
+
+// ExpandWith is Expand, reusing what memo remembers of earlier renders; a nil memo
+// computes everything.
+func ExpandWith(objs []*manifest.Object, p *gitopsv1.Platform, memo *Memo) (*Result, error) {
+	e := &expansion{p: p, memo: memo, index: manifest.NewIndex(objs), objs: objs, namespaces: map[string]*namespaceState{}, declared: map[string]*agent{}}
 	e.checkFamilies()
 	if len(e.errs) > 0 {
 		// An object of a family the platform does not read is not expanded at all.
@@ -123,6 +129,7 @@ func Expand(objs []*manifest.Object, p *gitopsv1.Platform) (*Result, error) {
 
 type expansion struct {
 	p          *gitopsv1.Platform
+	memo       *Memo
 	index      manifest.Index
 	objs       []*manifest.Object
 	errs       []error
@@ -508,7 +515,7 @@ func (e *expansion) addAgentConfig(a *agent, ns *namespaceState, settings authbr
 		return nil, true
 	}
 	w := a.target
-	agentConfig, entries, err := authbridge.AgentConfigSources(authbridge.AgentInput{
+	agentConfig, entries, err := e.agentConfig(authbridge.AgentInput{
 		Runtime:          ns.runtime,
 		Env:              ns.env,
 		Settings:         settings,

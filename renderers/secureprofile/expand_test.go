@@ -412,7 +412,7 @@ spec: {type: agent, targetRef: {apiVersion: agents.x-k8s.io/v1alpha1, kind: Sand
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Expand(objects(t, tt.docs...), platformWith(tt.platform))
+			res, err := expandBoth(t, objects(t, tt.docs...), platformWith(tt.platform))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -425,7 +425,7 @@ spec: {type: agent, targetRef: {apiVersion: agents.x-k8s.io/v1alpha1, kind: Sand
 // and only then.
 func TestConfigHashFollowsItsInputs(t *testing.T) {
 	hash := func(docs []string, mod func(*gitopsv1.Platform)) string {
-		res, err := Expand(objects(t, docs...), platformWith(mod))
+		res, err := expandBoth(t, objects(t, docs...), platformWith(mod))
 		if err != nil {
 			t.Fatal(err)
 		}

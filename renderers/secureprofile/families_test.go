@@ -73,7 +73,7 @@ func TestFamilyErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Expand(objects(t, tc.docs...), tc.p)
+			_, err := expandBoth(t, objects(t, tc.docs...), tc.p)
 			if err == nil {
 				t.Fatal("expanded, want an error")
 			}
@@ -94,7 +94,7 @@ func TestRossoctlRepository(t *testing.T) {
 	p.FeatureGates.InjectTools = true
 	docs := []string{ns, deploy, rossoctl(chatRuntime), rossoctl(nsPolicy), rossoctl(nsEnabled), labelled("solo", "rossoctl.io/type: tool")}
 	docs[0] = "apiVersion: v1\nkind: Namespace\nmetadata: {name: other}" // nsEnabled is team
-	res, err := Expand(objects(t, docs...), p)
+	res, err := expandBoth(t, objects(t, docs...), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestBothFamilies(t *testing.T) {
 	p := families("kagenti", "rossoctl")
 	docs := []string{nsEnabled, deploy, chatRuntime, labelled("solo", "rossoctl.io/type: agent"),
 		strings.Replace(rossoctl(deploy), "chat", "other", -1), strings.Replace(rossoctl(chatRuntime), "chat", "other", -1)}
-	res, err := Expand(objects(t, docs...), p)
+	res, err := expandBoth(t, objects(t, docs...), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestBothFamilies(t *testing.T) {
 	r.must("AgentRuntime", "team", "solo")
 
 	// Without the Rossoctl agent, team is enabled for Kagenti only: solo is left alone.
-	res, err = Expand(objects(t, docs[:4]...), p)
+	res, err = expandBoth(t, objects(t, docs[:4]...), p)
 	if err != nil {
 		t.Fatal(err)
 	}

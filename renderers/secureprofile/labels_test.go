@@ -15,7 +15,7 @@ func TestManagedBy(t *testing.T) {
 		{name: "Helm's", deploy: strings.Replace(deploy, "metadata: {name: chat, namespace: team}", "metadata: {name: chat, namespace: team, labels: {app.kubernetes.io/managed-by: Helm}}", 1), want: "Helm"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			res, err := Expand(objects(t, ns, c.deploy, chatRuntime), platformWith(nil))
+			res, err := expandBoth(t, objects(t, ns, c.deploy, chatRuntime), platformWith(nil))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -104,7 +104,7 @@ func TestPresetRendered(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Expand(objects(t, tt.docs...), platformWith(tt.platform))
+			res, err := expandBoth(t, objects(t, tt.docs...), platformWith(tt.platform))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,7 +218,7 @@ func TestPresetRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Expand(objects(t, tt.docs...), platformWith(tt.platform))
+			res, err := expandBoth(t, objects(t, tt.docs...), platformWith(tt.platform))
 			checkErrors(t, res, err, tt.want)
 		})
 	}
@@ -228,7 +228,7 @@ func TestPresetRefused(t *testing.T) {
 // agents without them keep their hashes (the golden files hold those).
 func TestPresetHash(t *testing.T) {
 	hash := func(docs ...string) string {
-		res, err := Expand(objects(t, docs...), platformWith(nil))
+		res, err := expandBoth(t, objects(t, docs...), platformWith(nil))
 		if err != nil {
 			t.Fatal(err)
 		}

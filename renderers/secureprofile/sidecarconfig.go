@@ -50,6 +50,16 @@ func (e *expansion) checkSidecarConfigs() {
 }
 
 func (e *expansion) checkAgentConfig(a *agent, ns *namespaceState, name string, data []byte) {
+	key, passed := e.loaded(data, modeOf(a))
+	if passed {
+		return
+	}
+	failed := len(e.errs)
+	defer func() {
+		if e.memo != nil && len(e.errs) == failed {
+			e.memo.loads.Put(key, struct{}{})
+		}
+	}()
 	var problems []error
 	cfg, err := sidecarconfig.Load(data, nil)
 	if err == nil {

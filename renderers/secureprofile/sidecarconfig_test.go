@@ -115,7 +115,7 @@ listener: {skip_hosts: ["*"]}`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Expand(objects(t, tt.docs...), platformWith(tt.platform))
+			res, err := expandBoth(t, objects(t, tt.docs...), platformWith(tt.platform))
 			checkErrors(t, res, err, tt.want)
 		})
 	}

@@ -188,7 +188,7 @@ func TestRepositoryIdentities(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Expand(objects(t, tt.docs...), platformWith(tt.platform))
+			res, err := expandBoth(t, objects(t, tt.docs...), platformWith(tt.platform))
 			checkErrors(t, res, err, tt.want)
 		})
 	}
@@ -269,7 +269,7 @@ func TestCollisions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Expand(objects(t, tt.docs...), platformWith(tt.platform))
+			res, err := expandBoth(t, objects(t, tt.docs...), platformWith(tt.platform))
 			checkErrors(t, res, err, tt.want)
 		})
 	}
