@@ -150,7 +150,15 @@ func build(t *tree, g graph, dir string) ([]*manifest.Object, error) {
 	if g.movesNamespaceBelow(dir) && holdsNamespacedReferrer(all) {
 		return runKustomize(t, dir, "")
 	}
-	return all, nil
+	// kustomize drops local configuration after it took in the resources (IgnoreLocal).
+	return slices.DeleteFunc(all, localConfig), nil
+}
+
+// localConfig reports an object kustomize leaves out of its output: one annotated
+// config.kubernetes.io/local-config with any value but "false".
+func localConfig(o *manifest.Object) bool {
+	v, ok := o.GetAnnotations()[konfig.IgnoredByKustomizeAnnotation]
+	return ok && v != "false"
 }
 
 // buildParts builds a namespace list part by part (partsOf). The parts together hold

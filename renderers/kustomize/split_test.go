@@ -266,3 +266,26 @@ func TestNamespaceListPartsAreCachedApart(t *testing.T) {
 		t.Fatalf("with the cache:\n%s\nwithout:\n%s", encode(t, got), encode(t, want))
 	}
 }
+
+// TestPlainListDropsLocalConfig: an object marked as local configuration is left out of
+// a plain list's build, as kustomize leaves it out, after it counted for duplicates.
+func TestPlainListDropsLocalConfig(t *testing.T) {
+	local := func(name, value string) *fstest.MapFile {
+		return file("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name + ", annotations: {config.kubernetes.io/local-config: \"" + value + "\"}}\n")
+	}
+	tree := fstest.MapFS{
+		"kustomization.yaml":     file("resources: [a.yaml, local.yaml, kept.yaml, sub]\n"),
+		"a.yaml":                 configMap("a"),
+		"local.yaml":             local("local", "true"),
+		"kept.yaml":              local("kept", "false"),
+		"sub/kustomization.yaml": file("resources: [cm.yaml]\n"),
+		"sub/cm.yaml":            local("sub", "yes"),
+	}
+	split, whole := buildBothWays(t, tree, ".")
+	if a, b := encode(t, split), encode(t, whole); a != b {
+		t.Fatalf("split build differs from kustomize's:\n--- split\n%s\n--- whole\n%s", a, b)
+	}
+	if len(split) != 2 {
+		t.Fatalf("got %d objects, want a and kept", len(split))
+	}
+}
