@@ -51,6 +51,11 @@ type tree struct {
 
 	// kustomizations are the checked kustomization files, by real path.
 	kustomizations map[string]*checked
+	// resolved are the paths resolved inside the tree so far, each an Lstat per element:
+	// the tree does not change during a build, and an overlay file only ever stands at a
+	// resolved path, so a resolution holds for the build. Failures are not kept: they
+	// report themselves each time.
+	resolved map[string]string
 	// yamlFiles are the files kustomize parses as YAML; true for those that hold objects.
 	yamlFiles map[string]bool
 	// guarded remembers the documents of YAML files already guarded.
@@ -88,7 +93,7 @@ var _ filesys.FileSystem = (*tree)(nil)
 func newTree(fsys fs.FS, limits Limits) *tree {
 	return &tree{
 		fsys: fsys, limits: limits.withDefaults(), overlay: map[string][]byte{},
-		kustomizations: map[string]*checked{}, yamlFiles: map[string]bool{}, guarded: map[string]int{},
+		kustomizations: map[string]*checked{}, resolved: map[string]string{}, yamlFiles: map[string]bool{}, guarded: map[string]int{},
 		seen: map[string]bool{},
 	}
 }
@@ -356,8 +361,12 @@ func (t *tree) rel(p string) (string, error) {
 // the tree. A link that leads out of the tree is an error. A missing element is kept as
 // it is, for the caller's lookup to fail.
 func (t *tree) resolve(name string) (string, error) {
+	if r, ok := t.resolved[name]; ok {
+		return r, nil
+	}
 	r, err := confine.Resolve(treeLinks{t}, name, t.limits.SymlinkHops)
 	if err == nil {
+		t.resolved[name] = r
 		return r, nil
 	}
 	var e *confine.Error
