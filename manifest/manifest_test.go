@@ -3,6 +3,7 @@ package manifest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,6 +38,9 @@ func TestSortPutsFoundationsFirstAndIsTotal(t *testing.T) {
 		}
 		if strings.Join(got, ", ") != strings.Join(want, ", ") {
 			t.Fatalf("round %d: got %v, want %v", round, got, want)
+		}
+		if !slices.IsSortedFunc(objs, Compare) {
+			t.Fatalf("round %d: Sort and Compare disagree", round)
 		}
 		// A reversed input comes out the same: the order does not depend on the input's.
 		for i, j := 0, len(objs)-1; i < j; i, j = i+1, j-1 {

@@ -69,7 +69,30 @@ func (r Ref) GroupKind() schema.GroupKind { return schema.GroupKind{Group: r.Gro
 // foundations first (kustomize's legacy kind order), then by group, namespace and name.
 // The order is total, so the same set always comes out the same way.
 func Sort(objs []*Object) {
-	slices.SortStableFunc(objs, Compare)
+	// Each object's sort key is read once: reading it per comparison (the apiVersion
+	// parsed, the map walked) was most of a large revision's sort.
+	type keyed struct {
+		o        *Object
+		kind     resid.Gvk
+		ns, name string
+	}
+	keys := make([]keyed, len(objs))
+	for i, o := range objs {
+		g := o.GroupVersionKind()
+		keys[i] = keyed{o: o, kind: resid.NewGvk(g.Group, g.Version, g.Kind), ns: o.GetNamespace(), name: o.GetName()}
+	}
+	slices.SortStableFunc(keys, func(a, b keyed) int {
+		if c := compareGvks(a.kind, b.kind); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.ns, b.ns); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	for i := range keys {
+		objs[i] = keys[i].o
+	}
 }
 
 // Compare is the order of Sort: by kind (CompareKinds), namespace, then name.
@@ -86,8 +109,10 @@ func Compare(a, b *Object) int {
 // CompareKinds orders kinds as kustomize does: those others depend on (Namespaces,
 // CRDs, ...) first.
 func CompareKinds(ga, gb schema.GroupVersionKind) int {
-	ka := resid.NewGvk(ga.Group, ga.Version, ga.Kind)
-	kb := resid.NewGvk(gb.Group, gb.Version, gb.Kind)
+	return compareGvks(resid.NewGvk(ga.Group, ga.Version, ga.Kind), resid.NewGvk(gb.Group, gb.Version, gb.Kind))
+}
+
+func compareGvks(ka, kb resid.Gvk) int {
 	switch {
 	case ka.Equals(kb):
 		return 0
