@@ -306,7 +306,9 @@ func prepareRoot(t *tree, dir string, edit func(*kustypes.Kustomization)) (userO
 	if err != nil {
 		return false, err
 	}
-	t.prepare(file, out)
+	// The copy refers to what the checked kustomization does, or to fewer of its files
+	// (a part), so it is taken as checked rather than checked again at every run.
+	t.prepareChecked(file, &kustomizationDoc{file: doc.file, k: k, data: out, dirs: doc.dirs, listsFiles: doc.listsFiles})
 	return userOrigins, nil
 }
 

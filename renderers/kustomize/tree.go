@@ -144,6 +144,15 @@ func (t *tree) prepare(file string, data []byte) {
 	}
 }
 
+// prepareChecked is prepare for a kustomization already checked: doc holds its content.
+func (t *tree) prepareChecked(file string, doc *kustomizationDoc) {
+	t.setOverlay(file, doc.data)
+	dir, err := t.resolve(path.Dir(file))
+	if err == nil {
+		t.kustomizations[path.Join(dir, path.Base(file))] = &checked{doc: doc}
+	}
+}
+
 // keepKustomization returns a function that puts the kustomization file back as it reads
 // now, its content and its check, undoing prepares since.
 func (t *tree) keepKustomization(file string) (restore func()) {
