@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/api/resource"
 	kustypes "sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
+	"sigs.k8s.io/kustomize/kyaml/openapi"
 	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/yaml"
 
@@ -43,6 +44,19 @@ var splitAggregators = true
 // buildMu serialises builds: kustomize keeps global state (the OpenAPI schema and kyaml
 // caches) that is not safe for concurrent builds.
 var buildMu sync.Mutex
+
+// defaultOpenAPI is how kustomize names the schema it uses by itself.
+var defaultOpenAPI = openapi.GetSchemaVersion()
+
+// forgetOpenAPI puts kustomize's global OpenAPI schema back to its own after a run that
+// set a repository's (the kustomization field openapi): kustomize keeps it past the run,
+// and it would decide which kinds are namespaced in the next repository's build. Called
+// with buildMu held.
+func forgetOpenAPI() {
+	if openapi.GetSchemaVersion() != defaultOpenAPI {
+		openapi.ResetOpenAPI()
+	}
+}
 
 // Build runs kustomize on dir, a slash-separated path inside fsys, and returns the
 // objects with the file each came from. dir must stay inside the tree.
@@ -255,6 +269,7 @@ func runKustomizeAs(t *tree, dir string, key runKey, edit func(*kustypes.Kustomi
 		PluginConfig:     kustypes.DisabledPluginConfig(),
 	})
 	resMap, err := k.Run(t, virtual(dir))
+	forgetOpenAPI()
 	buildMu.Unlock()
 	if err != nil {
 		if v := t.takeViolations(); len(v) > 0 {
