@@ -10,12 +10,12 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	nsfilter "sigs.k8s.io/kustomize/api/filters/namespace"
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/provider"
 	"sigs.k8s.io/kustomize/api/resource"
 	kustypes "sigs.k8s.io/kustomize/api/types"
-	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/openapi"
 	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/yaml"
@@ -135,8 +135,8 @@ func build(t *tree, g graph, dir string) ([]*manifest.Object, error) {
 	switch {
 	case !splitAggregators || k == nil:
 		return runKustomize(t, dir, "")
-	case k.parts != nil:
-		return buildParts(t, dir, k)
+	case k.listNamespace != "":
+		return buildNamespaceList(t, dir, k)
 	case !k.plain || g.renamesBelow(dir):
 		return runKustomize(t, dir, "")
 	}
@@ -148,7 +148,7 @@ func build(t *tree, g graph, dir string) ([]*manifest.Object, error) {
 		if res.dir {
 			objs, err = build(t, g, res.path)
 		} else {
-			objs, err = readResources(t, res.path)
+			objs, err = readResources(t, res.path, "")
 		}
 		if err != nil {
 			return nil, err
@@ -175,20 +175,29 @@ func localConfig(o *manifest.Object) bool {
 	return ok && v != "false"
 }
 
-// buildParts builds a namespace list part by part (partsOf). The parts together hold
-// what the whole build would, checked alike: an object two parts give is refused as
-// kustomize refuses it, and where a part holds a reference kustomize would follow to
-// another part's object in its new namespace (namespacedReferrers), the whole is built.
-func buildParts(t *tree, dir string, k *node) ([]*manifest.Object, error) {
+// namespaceFieldSpecs are the fields kustomize's namespace transformer sets besides
+// metadata.namespace, as kustomize's builtin configuration has them
+// (api/internal/konfig/builtinpluginconsts/namespace.go); TestNamespaceListMatchesKustomize
+// holds them to kustomize's output.
+var namespaceFieldSpecs = kustypes.FsSlice{
+	{Gvk: resid.Gvk{Kind: "Namespace"}, Path: "metadata/name", CreateIfNotPresent: true},
+	{Gvk: resid.Gvk{Group: "apiregistration.k8s.io", Kind: "APIService"}, Path: "spec/service/namespace", CreateIfNotPresent: true},
+	{Gvk: resid.Gvk{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}, Path: "spec/conversion/webhook/clientConfig/service/namespace"},
+}
+
+// buildNamespaceList builds a kustomization that lists files and sets their namespace
+// without a kustomize run, as kustomize builds it: each file read as kustomize reads it
+// and each object given the namespace by kustomize's own namespace filter (the
+// transformer sets it object by object), duplicates refused, local configuration left
+// out. kustomize's cost grows with the square of one build's objects, and a file's
+// objects are kept by its content for the next render. Where the list holds a reference
+// kustomize's name-reference pass would give a moved object's namespace
+// (namespacedReferrers), kustomize builds it.
+func buildNamespaceList(t *tree, dir string, k *node) ([]*manifest.Object, error) {
 	var all []*manifest.Object
 	from := map[manifest.Ref]string{}
-	restore := t.keepKustomization(k.file)
-	for i, part := range k.parts {
-		key := runKey{dir: dir, part: fmt.Sprintf("%d/%d", i, len(k.parts))}
-		// Each part starts from the kustomization as written (partsOf: it lists files and
-		// sets a namespace, nothing else).
-		objs, err := runKustomizeAs(t, dir, key, func(kust *kustypes.Kustomization) { kust.Resources, kust.BuildMetadata = part, nil })
-		restore()
+	for _, res := range k.resources {
+		objs, err := readResources(t, res.path, k.listNamespace)
 		if err != nil {
 			return nil, err
 		}
@@ -203,12 +212,13 @@ func buildParts(t *tree, dir string, k *node) ([]*manifest.Object, error) {
 	if holdsNamespacedReferrer(all) {
 		return runKustomize(t, dir, "")
 	}
-	return all, nil
+	return slices.DeleteFunc(all, localConfig), nil
 }
 
 // readResources reads the objects of one resource file the way kustomize does (lists
-// inlined), without a kustomize run.
-func readResources(t *tree, file string) ([]*manifest.Object, error) {
+// inlined), without a kustomize run, and with a namespace gives them it as kustomize's
+// namespace transformer does.
+func readResources(t *tree, file, namespace string) ([]*manifest.Object, error) {
 	data, err := t.ReadFile(virtual(file))
 	if err != nil {
 		if v := t.takeViolations(); len(v) > 0 {
@@ -216,9 +226,22 @@ func readResources(t *tree, file string) ([]*manifest.Object, error) {
 		}
 		return nil, err
 	}
+	if namespace != "" {
+		if objs, _, ok := t.cache.listedObjects(data, namespace); ok {
+			for _, o := range objs {
+				o.Source = file
+			}
+			return objs, nil
+		}
+	}
 	resources, err := resourceFactory().SliceFromBytes(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", file, err)
+	}
+	if namespace != "" {
+		if resources, err = setNamespace(resources, namespace); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
 	}
 	objs := make([]*manifest.Object, 0, len(resources))
 	for _, r := range resources {
@@ -229,7 +252,33 @@ func readResources(t *tree, file string) ([]*manifest.Object, error) {
 		o.Source = file
 		objs = append(objs, o)
 	}
+	if namespace != "" {
+		_, key, _ := t.cache.listedObjects(data, namespace)
+		t.cache.keepListed(key, objs)
+	}
 	return objs, nil
+}
+
+// setNamespace is kustomize's namespace transformer on one file's resources: empty
+// ones dropped, Helm's output left alone, the rest filtered. The filter asks kustomize's
+// global OpenAPI schema which kinds are namespaced, so it runs under buildMu, where no
+// repository's own schema is set (forgetOpenAPI).
+func setNamespace(resources []*resource.Resource, namespace string) ([]*resource.Resource, error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	out := resources[:0]
+	for _, r := range resources {
+		if r.IsNilOrEmpty() {
+			continue
+		}
+		if r.GetAnnotations(konfig.HelmGeneratedAnnotation)[konfig.HelmGeneratedAnnotation] != "true" {
+			if err := r.ApplyFilter(nsfilter.Filter{Namespace: namespace, FsSlice: namespaceFieldSpecs}); err != nil {
+				return nil, fmt.Errorf("%s: %w", r.CurId(), err)
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // runKustomize runs one kustomize build of dir, setting namespace when given.
@@ -365,8 +414,10 @@ func toObject(r *resource.Resource, dir string, keepOrigin bool) (*manifest.Obje
 	if !keepOrigin {
 		removeAnnotation(u, originAnnotation)
 	}
-	// kyaml's internal bookkeeping must never reach the cluster.
-	removeAnnotation(u, kioutil.LegacyPathAnnotation, kioutil.LegacyIndexAnnotation, kioutil.PathAnnotation, kioutil.IndexAnnotation, kioutil.LegacyIdAnnotation, kioutil.IdAnnotation)
+	// kyaml's and kustomize's bookkeeping must never reach the cluster; kustomize takes
+	// it out of a build's output (its build annotations), and so does a build without a
+	// kustomize run.
+	removeAnnotation(u, resource.BuildAnnotations...)
 	return manifest.New(u, source), nil
 }
 

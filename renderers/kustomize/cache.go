@@ -22,8 +22,7 @@ import (
 // kustomization (the applied revision and the next) and at most MaxRuns in all, and the
 // verdicts of the YAML guard by content (two generations of 65,536 files).
 type Cache struct {
-	// MaxRuns bounds the runs kept; zero means 2,048 (a namespace list built in parts
-	// keeps a run per part: 5,000 agents in 50 namespaces are 400 runs a revision).
+	// MaxRuns bounds the runs kept; zero means 256.
 	MaxRuns int
 
 	mu    sync.Mutex
@@ -35,6 +34,35 @@ type Cache struct {
 	// guarded are the YAML files that passed the guard, by digest of their content and
 	// the bounds: a replay reads every file again, and need not parse it again.
 	guarded generations.Map[guardKey, int]
+	// listed are the objects of the files of namespace lists (buildNamespaceList), by
+	// digest of their content and the namespace.
+	listed generations.Map[listedKey, []*manifest.Object]
+}
+
+type listedKey struct {
+	content   [sha256.Size]byte
+	namespace string
+}
+
+// listedObjects returns copies of the objects a file of this content gave in a
+// namespace list of namespace before.
+func (c *Cache) listedObjects(content []byte, namespace string) ([]*manifest.Object, listedKey, bool) {
+	if c == nil {
+		return nil, listedKey{}, false
+	}
+	k := listedKey{content: sha256.Sum256(content), namespace: namespace}
+	objs, ok := c.listed.Get(k)
+	if !ok {
+		return nil, k, false
+	}
+	return copyObjects(objs), k, true
+}
+
+// keepListed remembers copies of the objects of a namespace list's file.
+func (c *Cache) keepListed(k listedKey, objs []*manifest.Object) {
+	if c != nil {
+		c.listed.Put(k, copyObjects(objs))
+	}
 }
 
 type guardKey struct {
@@ -42,9 +70,8 @@ type guardKey struct {
 	bounds  yamlBounds
 }
 
-// runKey is the build a run was: the directory, the namespace it was given, and which
-// part of a split namespace list it built ("i/n"; see partsOf).
-type runKey struct{ dir, namespace, part string }
+// runKey is the build a run was: the directory and the namespace it was given.
+type runKey struct{ dir, namespace string }
 
 type cachedRun struct {
 	journal []query
@@ -107,7 +134,7 @@ func (c *Cache) store(key runKey, journal []query, objs []*manifest.Object) {
 	c.count++
 	max := c.MaxRuns
 	if max <= 0 {
-		max = 2048
+		max = 256
 	}
 	for c.count > max {
 		c.evictOldest()

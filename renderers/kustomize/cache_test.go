@@ -61,21 +61,24 @@ func TestCacheIsTheBuild(t *testing.T) {
 	}
 }
 
-// TestCacheCopies: what a build returns is its own; changing it changes no later build.
+// TestCacheCopies: what a build returns is its own; changing it changes no later build,
+// whether the cache kept a kustomize run or a namespace list's files.
 func TestCacheCopies(t *testing.T) {
-	tree := fstest.MapFS{"kustomization.yaml": file("namespace: x\nresources: [cm.yaml]\n"), "cm.yaml": configMap("one")}
-	cache := &Cache{}
-	first, err := Build(tree, ".", Options{Cache: cache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first[0].SetName("changed")
-	second, err := Build(tree, ".", Options{Cache: cache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cache.hits != 1 || second[0].GetName() != "one" {
-		t.Fatalf("hits %d, name %q", cache.hits, second[0].GetName())
+	for _, kustomization := range []string{"namespace: x\ncommonLabels: {a: b}\nresources: [cm.yaml]\n", "namespace: x\nresources: [cm.yaml]\n"} {
+		tree := fstest.MapFS{"kustomization.yaml": file(kustomization), "cm.yaml": configMap("one")}
+		cache := &Cache{}
+		first, err := Build(tree, ".", Options{Cache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first[0].SetName("changed")
+		second, err := Build(tree, ".", Options{Cache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cache.hits+cache.listed.Len() != 1 || second[0].GetName() != "one" {
+			t.Fatalf("%s: hits %d, files kept %d, name %q", kustomization, cache.hits, cache.listed.Len(), second[0].GetName())
+		}
 	}
 }
 
@@ -83,7 +86,7 @@ func TestCacheCopies(t *testing.T) {
 func TestCacheBounds(t *testing.T) {
 	cache := &Cache{MaxRuns: 3}
 	for i, name := range []string{"a", "b", "c", "d"} {
-		tree := fstest.MapFS{name + "/kustomization.yaml": file("namespace: x\nresources: [cm.yaml]\n"), name + "/cm.yaml": configMap(name)}
+		tree := fstest.MapFS{name + "/kustomization.yaml": file("namespace: x\ncommonLabels: {a: b}\nresources: [cm.yaml]\n"), name + "/cm.yaml": configMap(name)}
 		for range 3 { // a new run of the same kustomization each time: the content differs
 			tree[name+"/cm.yaml"] = configMap(name + string(rune('0'+i)))
 			if _, err := Build(tree, name, Options{Cache: cache}); err != nil {

@@ -3,7 +3,6 @@ package kustomize
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"path"
 	"reflect"
 	"slices"
@@ -29,9 +28,10 @@ type node struct {
 	renames bool
 	// movesNamespace is true when it sets the namespace of what it builds.
 	movesNamespace bool
-	// parts, when set, split a kustomization that lists files and sets their namespace
-	// into builds of a few files each (see partsOf); entries as the kustomization has them.
-	parts [][]string
+	// listNamespace, when set, is the namespace of a kustomization that lists files and
+	// sets their namespace, nothing else: it is built without a kustomize run
+	// (buildNamespaceList).
+	listNamespace string
 }
 
 // resourceRef is one resources entry, tree-relative.
@@ -89,7 +89,7 @@ func scan(t *tree, dir string) (graph, error) {
 			n.resources = append(n.resources, resourceRef{path: p, dir: isDir})
 		}
 		n.plain = plain
-		n.parts = partsOf(doc.k, n.resources)
+		n.listNamespace = namespaceListOf(doc.k, n.resources)
 		onPath[dir] = true
 		for _, d := range doc.dirs {
 			if real, err := t.real(virtual(d)); err == nil {
@@ -104,37 +104,18 @@ func scan(t *tree, dir string) (graph, error) {
 	return g, errors.Join(errs...)
 }
 
-// partFiles is about how many files one part of a split namespace list builds.
-const partFiles = 16
-
-// partsOf splits the resources of a kustomization that does nothing but list files and
-// set their namespace into parts of about partFiles files. Each part is built by
-// kustomize with the same kustomization listing only its files, which gives the same
-// objects: the namespace is set object by object, and kustomize's cost grows with the
-// square of one build's objects. A file's part is a hash of its entry among a power of
-// two of parts, so adding or removing a file leaves the other parts' builds as they were
-// (and their cached runs good). Nil when the kustomization is not such a list or too
-// short to split.
-func partsOf(k kustypes.Kustomization, resources []resourceRef) [][]string {
-	if k.Namespace == "" || len(k.Resources) <= partFiles || slices.ContainsFunc(resources, func(r resourceRef) bool { return r.dir }) {
-		return nil
+// namespaceListOf returns the namespace of a kustomization that does nothing but list
+// files and set their namespace; "" for any other.
+func namespaceListOf(k kustypes.Kustomization, resources []resourceRef) string {
+	ns := k.Namespace
+	if ns == "" || len(k.Resources) == 0 || slices.ContainsFunc(resources, func(r resourceRef) bool { return r.dir }) {
+		return ""
 	}
 	k.Namespace = ""
 	if !onlyResources(k) {
-		return nil
+		return ""
 	}
-	n := 2
-	for n*partFiles < len(k.Resources) {
-		n *= 2
-	}
-	parts := make([][]string, n)
-	for _, entry := range k.Resources {
-		h := fnv.New32a()
-		h.Write([]byte(entry))
-		i := h.Sum32() % uint32(n)
-		parts[i] = append(parts[i], entry)
-	}
-	return slices.DeleteFunc(parts, func(p []string) bool { return len(p) == 0 })
+	return ns
 }
 
 // onlyResources reports whether a kustomization does nothing but list resources.

@@ -156,10 +156,12 @@ func TestNamespacedServiceAccountReferencedFromASibling(t *testing.T) {
 	}
 }
 
-// namespaceList is a kustomization that sets a namespace on files enough to be built in
-// parts: ConfigMaps, Deployments that mount a ConfigMap of another file, a Namespace
-// object, a ServiceAccount already namespaced elsewhere, a List and a file of two
-// documents, and extra files added by the cases.
+// namespaceList is a kustomization that sets a namespace on files: ConfigMaps,
+// Deployments that mount a ConfigMap of another file, a Namespace object, a
+// ServiceAccount already namespaced elsewhere, cluster-scoped objects, the kinds whose
+// other fields kustomize's namespace transformer sets (an APIService, a CRD's conversion
+// webhook), a custom kind, Helm's output, local configuration, a List, empty documents
+// and a file of two documents, and extra files added by the cases.
 func namespaceList(extra map[string]string) fstest.MapFS {
 	tree := fstest.MapFS{}
 	var resources []string
@@ -175,8 +177,14 @@ func namespaceList(extra map[string]string) fstest.MapFS {
 	}
 	add("namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: whatever}\n")
 	add("sa.yaml", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: agent, namespace: elsewhere}\n")
+	add("cluster.yaml", "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader}\nrules: []\n---\napiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high, namespace: oops}\nvalue: 10\n")
+	add("apiservice.yaml", "apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {name: v1.example.org}\nspec: {group: example.org, version: v1, groupPriorityMinimum: 1, versionPriority: 1, service: {name: api}}\n")
+	add("crd.yaml", "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.org}\nspec:\n  group: example.org\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]\n  conversion: {strategy: Webhook, webhook: {conversionReviewVersions: [v1], clientConfig: {service: {name: convert, namespace: old}}}}\n")
+	add("widget.yaml", "apiVersion: example.org/v1\nkind: Widget\nmetadata: {name: w}\n")
+	add("helm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-helm, annotations: {internal.config.kubernetes.io/helm-generated: \"true\"}}\n")
+	add("local.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: local, annotations: {config.kubernetes.io/local-config: \"true\"}}\n")
 	add("list.yaml", "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: listed}}\n")
-	add("two.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: s1}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s2}\nspec: {ports: [{port: 81}]}\n")
+	add("two.yaml", "---\napiVersion: v1\nkind: Service\nmetadata: {name: s1}\nspec: {ports: [{port: 80}]}\n---\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s2}\nspec: {ports: [{port: 81}]}\n")
 	for name, content := range extra {
 		add(name, content)
 	}
@@ -185,78 +193,80 @@ func namespaceList(extra map[string]string) fstest.MapFS {
 	return tree
 }
 
-// partRuns counts the cached runs of split namespace lists.
-func partRuns(c *Cache) int {
-	n := 0
-	for k := range c.runs {
-		if k.part != "" {
-			n++
-		}
-	}
-	return n
-}
-
-// TestNamespaceListPartsMatchKustomize: a namespace list built in parts gives what
-// kustomize gives for the whole, sources included; a binding whose subject another part
-// moves to the namespace makes the list build whole, as a duplicate across parts is
-// refused as kustomize refuses it.
-func TestNamespaceListPartsMatchKustomize(t *testing.T) {
+// TestNamespaceListMatchesKustomize: a namespace list built without kustomize gives
+// what kustomize gives, sources included, from a fresh cache and from a cache of the
+// same list; a binding whose subject the list moves makes kustomize build it, as a
+// duplicate is refused as kustomize refuses it.
+func TestNamespaceListMatchesKustomize(t *testing.T) {
 	binding := "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: agent}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: ServiceAccount, name: agent, namespace: elsewhere}]\n"
 	for _, tc := range []struct {
-		name  string
-		extra map[string]string
-		parts bool
+		name      string
+		extra     map[string]string
+		kustomize bool
 	}{
-		{"files only", nil, true},
-		{"a binding to another part's account", map[string]string{"binding.yaml": binding}, false},
+		{"files only", nil, false},
+		{"a binding to a moved account", map[string]string{"binding.yaml": binding}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tree := namespaceList(tc.extra)
 			cache := &Cache{}
-			split, err := Build(tree, ".", Options{Cache: cache})
+			fast, err := Build(tree, ".", Options{Cache: cache})
 			if err != nil {
 				t.Fatal(err)
 			}
 			_, whole := buildBothWays(t, tree, ".")
-			if a, b := encode(t, split), encode(t, whole); a != b {
-				t.Fatalf("the build in parts differs from kustomize's:\n--- parts\n%s\n--- whole\n%s", a, b)
+			if a, b := encode(t, fast), encode(t, whole); a != b {
+				t.Fatalf("the list differs from kustomize's build:\n--- list\n%s\n--- kustomize\n%s", a, b)
 			}
-			if got := cache.runs[runKey{dir: "team"}] == nil && partRuns(cache) > 1; got != tc.parts {
-				t.Fatalf("built in parts: %v, want %v", got, tc.parts)
+			// The list as the build's own path, with no plain list above it.
+			if list, whole := buildBothWays(t, tree, "team"); encode(t, list) != encode(t, whole) {
+				t.Fatalf("built as the path, the list differs from kustomize's build:\n--- list\n%s\n--- kustomize\n%s", encode(t, list), encode(t, whole))
 			}
-			if !strings.Contains(encode(t, whole), "kind: Namespace\nmetadata:\n  name: team\n") {
-				t.Fatalf("kustomize did not name the Namespace after the list's namespace")
+			if ran := cache.runs[runKey{dir: "team"}] != nil; ran != tc.kustomize {
+				t.Fatalf("kustomize ran: %v, want %v", ran, tc.kustomize)
+			}
+			again, err := Build(tree, ".", Options{Cache: cache})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, b := encode(t, again), encode(t, whole); a != b {
+				t.Fatalf("from the cache the list differs from kustomize's build:\n--- list\n%s\n--- kustomize\n%s", a, b)
+			}
+			for _, want := range []string{"kind: Namespace\nmetadata:\n  name: team\n", "name: api\n    namespace: team\n", "name: convert\n          namespace: team\n"} {
+				if !strings.Contains(encode(t, whole), want) {
+					t.Fatalf("kustomize's build lacks %q: the case proves less than it says", want)
+				}
 			}
 		})
 	}
 
 	tree := namespaceList(map[string]string{"again.yaml": strings.ReplaceAll(cm, "%s", "cm-07")})
-	if _, err := Build(tree, ".", Options{}); err == nil || !strings.Contains(err.Error(), "team/kustomization.yaml: ConfigMap team/cm-07 is given twice") {
+	if _, err := Build(tree, ".", Options{}); err == nil || !strings.Contains(err.Error(), "team/kustomization.yaml: ConfigMap team/cm-07 is given twice (in team/cm-07.yaml and team/again.yaml)") {
 		t.Fatalf("got %v", err)
 	}
 	splitAggregators = false
 	defer func() { splitAggregators = true }()
 	if _, err := Build(tree, ".", Options{}); err == nil {
-		t.Fatal("kustomize accepts the duplicate too; the build in parts must agree with it")
+		t.Fatal("kustomize accepts the duplicate too; the list's build must agree with it")
 	}
 }
 
-// TestNamespaceListPartsAreCachedApart: a changed file re-runs its own part only; a file
-// added leaves the other parts' runs good.
-func TestNamespaceListPartsAreCachedApart(t *testing.T) {
+// TestNamespaceListFilesAreKept: after one file changed, the next build reads the
+// others' objects from the cache and only the changed one anew.
+func TestNamespaceListFilesAreKept(t *testing.T) {
 	tree := namespaceList(nil)
 	cache := &Cache{}
 	if _, err := Build(tree, ".", Options{Cache: cache}); err != nil {
 		t.Fatal(err)
 	}
-	parts := partRuns(cache)
+	kept := cache.listed.Len()
 	tree["team/cm-03.yaml"] = file(strings.ReplaceAll(strings.ReplaceAll(cm, "%s", "cm-03"), "k: v", "k: changed"))
 	got, err := Build(tree, ".", Options{Cache: cache})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cache.hits != parts-1 {
-		t.Fatalf("%d of %d parts replayed after one file changed", cache.hits, parts)
+	if cache.listed.Len() != kept+1 {
+		t.Fatalf("%d files' objects kept after one changed, %d before", cache.listed.Len(), kept)
 	}
 	want, err := Build(tree, ".", Options{})
 	if err != nil {

@@ -153,33 +153,6 @@ func (t *tree) prepareChecked(file string, doc *kustomizationDoc) {
 	}
 }
 
-// keepKustomization returns a function that puts the kustomization file back as it reads
-// now, its content and its check, undoing prepares since.
-func (t *tree) keepKustomization(file string) (restore func()) {
-	real := file
-	if r, err := t.resolve(file); err == nil {
-		real = r
-	}
-	data, hadData := t.overlay[real]
-	key := file
-	if dir, err := t.resolve(path.Dir(file)); err == nil {
-		key = path.Join(dir, path.Base(file))
-	}
-	c, hadCheck := t.kustomizations[key]
-	return func() {
-		if hadData {
-			t.overlay[real] = data
-		} else {
-			delete(t.overlay, real)
-		}
-		if hadCheck {
-			t.kustomizations[key] = c
-		} else {
-			delete(t.kustomizations, key)
-		}
-	}
-}
-
 func (t *tree) setOverlay(file string, data []byte) {
 	if r, err := t.resolve(file); err == nil {
 		file = r
