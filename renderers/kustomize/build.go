@@ -1,6 +1,7 @@
 package kustomize
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -226,8 +227,11 @@ func readResources(t *tree, file, namespace string) ([]*manifest.Object, error) 
 		}
 		return nil, err
 	}
-	if namespace != "" {
-		if objs, _, ok := t.cache.listedObjects(data, namespace); ok {
+	var key listedKey
+	keep := namespace != "" && t.cache != nil
+	if keep {
+		key = listedKey{content: sha256.Sum256(data), namespace: namespace}
+		if objs, ok := t.cache.listedObjects(key); ok {
 			for _, o := range objs {
 				o.Source = file
 			}
@@ -252,8 +256,7 @@ func readResources(t *tree, file, namespace string) ([]*manifest.Object, error) 
 		o.Source = file
 		objs = append(objs, o)
 	}
-	if namespace != "" {
-		_, key, _ := t.cache.listedObjects(data, namespace)
+	if keep {
 		t.cache.keepListed(key, objs)
 	}
 	return objs, nil
@@ -283,17 +286,7 @@ func setNamespace(resources []*resource.Resource, namespace string) ([]*resource
 
 // runKustomize runs one kustomize build of dir, setting namespace when given.
 func runKustomize(t *tree, dir, namespace string) ([]*manifest.Object, error) {
-	var edit func(*kustypes.Kustomization)
-	if namespace != "" {
-		edit = func(k *kustypes.Kustomization) { k.Namespace = namespace }
-	}
-	return runKustomizeAs(t, dir, runKey{dir: dir, namespace: namespace}, edit)
-}
-
-// runKustomizeAs runs one kustomize build of dir with its kustomization changed by edit
-// (when set); key names that build in the cache.
-func runKustomizeAs(t *tree, dir string, key runKey, edit func(*kustypes.Kustomization)) ([]*manifest.Object, error) {
-	userOrigins, err := prepareRoot(t, dir, edit)
+	userOrigins, err := prepareRoot(t, dir, namespace)
 	if err != nil {
 		if v := t.takeViolations(); len(v) > 0 {
 			return nil, errors.Join(v...)
@@ -301,6 +294,7 @@ func runKustomizeAs(t *tree, dir string, key runKey, edit func(*kustypes.Kustomi
 		return nil, err
 	}
 
+	key := runKey{dir: dir, namespace: namespace}
 	if objs, ok := t.cache.lookup(t, key); ok {
 		return objs, nil
 	}
@@ -342,9 +336,9 @@ func runKustomizeAs(t *tree, dir string, key runKey, edit func(*kustypes.Kustomi
 }
 
 // prepareRoot makes sure dir has a kustomization with origin tracking on, generating one
-// when dir has none, and changes it by edit when set. It reports whether the user asked
+// when dir has none, and sets its namespace when given. It reports whether the user asked
 // for origin annotations themselves (then they stay in the output).
-func prepareRoot(t *tree, dir string, edit func(*kustypes.Kustomization)) (userOrigins bool, err error) {
+func prepareRoot(t *tree, dir, namespace string) (userOrigins bool, err error) {
 	name, ok := kustomizationFile(t, dir)
 	if !ok {
 		return false, fmt.Errorf("path %q: no kustomization", dir)
@@ -355,12 +349,11 @@ func prepareRoot(t *tree, dir string, edit func(*kustypes.Kustomization)) (userO
 		return false, err
 	}
 	k := doc.k
-	if edit != nil {
-		k.Resources = slices.Clone(k.Resources)
-		edit(&k)
+	if namespace != "" {
+		k.Namespace = namespace
 	}
 	userOrigins = slices.Contains(k.BuildMetadata, kustypes.OriginAnnotations)
-	if userOrigins && edit == nil {
+	if userOrigins && namespace == "" {
 		return true, nil
 	}
 	if !userOrigins {
@@ -370,8 +363,8 @@ func prepareRoot(t *tree, dir string, edit func(*kustypes.Kustomization)) (userO
 	if err != nil {
 		return false, err
 	}
-	// The copy refers to what the checked kustomization does, or to fewer of its files
-	// (a part), so it is taken as checked rather than checked again at every run.
+	// The copy refers to what the checked kustomization does, so it is taken as checked
+	// rather than checked again at every run (a replay reads it too).
 	t.prepareChecked(file, &kustomizationDoc{file: doc.file, k: k, data: out, dirs: doc.dirs, listsFiles: doc.listsFiles})
 	return userOrigins, nil
 }

@@ -39,35 +39,28 @@ type Cache struct {
 	listed generations.Map[listedKey, []*manifest.Object]
 }
 
+type guardKey struct {
+	content [sha256.Size]byte
+	bounds  yamlBounds
+}
+
 type listedKey struct {
 	content   [sha256.Size]byte
 	namespace string
 }
 
-// listedObjects returns copies of the objects a file of this content gave in a
-// namespace list of namespace before.
-func (c *Cache) listedObjects(content []byte, namespace string) ([]*manifest.Object, listedKey, bool) {
-	if c == nil {
-		return nil, listedKey{}, false
-	}
-	k := listedKey{content: sha256.Sum256(content), namespace: namespace}
+// listedObjects returns copies of the objects a file gave in a namespace list before.
+func (c *Cache) listedObjects(k listedKey) ([]*manifest.Object, bool) {
 	objs, ok := c.listed.Get(k)
 	if !ok {
-		return nil, k, false
+		return nil, false
 	}
-	return copyObjects(objs), k, true
+	return copyObjects(objs), true
 }
 
 // keepListed remembers copies of the objects of a namespace list's file.
 func (c *Cache) keepListed(k listedKey, objs []*manifest.Object) {
-	if c != nil {
-		c.listed.Put(k, copyObjects(objs))
-	}
-}
-
-type guardKey struct {
-	content [sha256.Size]byte
-	bounds  yamlBounds
+	c.listed.Put(k, copyObjects(objs))
 }
 
 // runKey is the build a run was: the directory and the namespace it was given.
