@@ -127,18 +127,16 @@ func emptyBuild(t *tree, dir string) error {
 
 // build builds one directory. A kustomization that only lists resources is built as the
 // concatenation of its parts when nothing below it renames objects: its files are read
-// as kustomize reads them and its directories built the same way. The result is the
-// same, and it avoids kustomize's cost, which grows with the square of the number of
-// objects in one build. Where a part moves objects to a namespace and another holds a
-// reference kustomize would follow them with (namespacedReferrers), the whole is built.
+// as kustomize reads them and its directories built the same way. So is one that lists
+// files and sets their namespace, each object given it by kustomize's own namespace
+// filter (the transformer sets it object by object; readResources), each file's objects
+// kept by content for the next render. The result is the same, and it avoids kustomize's
+// cost, which grows with the square of the number of objects in one build. Where a part
+// moves objects to a namespace and another holds a reference kustomize would follow
+// them with (namespacedReferrers), the whole is built by kustomize.
 func build(t *tree, g graph, dir string) ([]*manifest.Object, error) {
 	k := g[dir]
-	switch {
-	case !splitAggregators || k == nil:
-		return runKustomize(t, dir, "")
-	case k.listNamespace != "":
-		return buildNamespaceList(t, dir, k)
-	case !k.plain || g.renamesBelow(dir):
+	if !splitAggregators || k == nil || (k.listNamespace == "" && (!k.plain || g.renamesBelow(dir))) {
 		return runKustomize(t, dir, "")
 	}
 	var all []*manifest.Object
@@ -149,7 +147,7 @@ func build(t *tree, g graph, dir string) ([]*manifest.Object, error) {
 		if res.dir {
 			objs, err = build(t, g, res.path)
 		} else {
-			objs, err = readResources(t, res.path, "")
+			objs, err = readResources(t, res.path, k.listNamespace)
 		}
 		if err != nil {
 			return nil, err
@@ -184,36 +182,6 @@ var namespaceFieldSpecs = kustypes.FsSlice{
 	{Gvk: resid.Gvk{Kind: "Namespace"}, Path: "metadata/name", CreateIfNotPresent: true},
 	{Gvk: resid.Gvk{Group: "apiregistration.k8s.io", Kind: "APIService"}, Path: "spec/service/namespace", CreateIfNotPresent: true},
 	{Gvk: resid.Gvk{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}, Path: "spec/conversion/webhook/clientConfig/service/namespace"},
-}
-
-// buildNamespaceList builds a kustomization that lists files and sets their namespace
-// without a kustomize run, as kustomize builds it: each file read as kustomize reads it
-// and each object given the namespace by kustomize's own namespace filter (the
-// transformer sets it object by object), duplicates refused, local configuration left
-// out. kustomize's cost grows with the square of one build's objects, and a file's
-// objects are kept by its content for the next render. Where the list holds a reference
-// kustomize's name-reference pass would give a moved object's namespace
-// (namespacedReferrers), kustomize builds it.
-func buildNamespaceList(t *tree, dir string, k *node) ([]*manifest.Object, error) {
-	var all []*manifest.Object
-	from := map[manifest.Ref]string{}
-	for _, res := range k.resources {
-		objs, err := readResources(t, res.path, k.listNamespace)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range objs {
-			if other, dup := from[o.Ref()]; dup {
-				return nil, fmt.Errorf("%s: %s is given twice (in %s and %s)", k.file, o.Ref(), other, o.Source)
-			}
-			from[o.Ref()] = o.Source
-		}
-		all = append(all, objs...)
-	}
-	if holdsNamespacedReferrer(all) {
-		return runKustomize(t, dir, "")
-	}
-	return slices.DeleteFunc(all, localConfig), nil
 }
 
 // readResources reads the objects of one resource file the way kustomize does (lists

@@ -34,7 +34,7 @@ type Cache struct {
 	// guarded are the YAML files that passed the guard, by digest of their content and
 	// the bounds: a replay reads every file again, and need not parse it again.
 	guarded generations.Map[guardKey, int]
-	// listed are the objects of the files of namespace lists (buildNamespaceList), by
+	// listed are the objects of the files of namespace lists (build), by
 	// digest of their content and the namespace.
 	listed generations.Map[listedKey, []*manifest.Object]
 }

@@ -30,7 +30,7 @@ type node struct {
 	movesNamespace bool
 	// listNamespace, when set, is the namespace of a kustomization that lists files and
 	// sets their namespace, nothing else: it is built without a kustomize run
-	// (buildNamespaceList).
+	// (build).
 	listNamespace string
 }
 

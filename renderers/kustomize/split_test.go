@@ -241,7 +241,7 @@ func TestNamespaceListMatchesKustomize(t *testing.T) {
 	}
 
 	tree := namespaceList(map[string]string{"again.yaml": strings.ReplaceAll(cm, "%s", "cm-07")})
-	if _, err := Build(tree, ".", Options{}); err == nil || !strings.Contains(err.Error(), "team/kustomization.yaml: ConfigMap team/cm-07 is given twice (in team/cm-07.yaml and team/again.yaml)") {
+	if _, err := Build(tree, ".", Options{}); err == nil || !strings.Contains(err.Error(), "team/kustomization.yaml: ConfigMap team/cm-07 is built twice, from team/cm-07.yaml and team/again.yaml") {
 		t.Fatalf("got %v", err)
 	}
 	splitAggregators = false
