@@ -24,6 +24,15 @@ func buildBothWays(t *testing.T, tree fstest.MapFS, dir string) (split, whole []
 	return split, whole
 }
 
+// sameAsKustomize fails unless got, a build of what, holds kustomize's objects (whole),
+// sources included.
+func sameAsKustomize(t *testing.T, what string, got, whole []*manifest.Object) {
+	t.Helper()
+	if a, b := encode(t, got), encode(t, whole); a != b {
+		t.Fatalf("%s differs from kustomize's build:\n--- %s\n%s\n--- kustomize\n%s", what, what, a, b)
+	}
+}
+
 func encode(t *testing.T, objs []*manifest.Object) string {
 	t.Helper()
 	sorted := slices.Clone(objs)
@@ -55,9 +64,7 @@ func TestAggregatorSplitMatchesKustomize(t *testing.T) {
 	if len(split) != 4 {
 		t.Fatalf("got %d objects", len(split))
 	}
-	if a, b := encode(t, split), encode(t, whole); a != b {
-		t.Fatalf("split build differs from kustomize's:\n--- split\n%s\n--- whole\n%s", a, b)
-	}
+	sameAsKustomize(t, "the split build", split, whole)
 }
 
 // TestAggregatorWithRenamesIsBuiltWhole: a generated name referenced from a sibling
@@ -125,9 +132,7 @@ func TestPlainListSplitMatchesKustomize(t *testing.T) {
 	}
 	for _, dir := range []string{".", "plain"} {
 		split, whole := buildBothWays(t, tree, dir)
-		if a, b := encode(t, split), encode(t, whole); a != b {
-			t.Fatalf("%s: split build differs from kustomize's:\n--- split\n%s\n--- whole\n%s", dir, a, b)
-		}
+		sameAsKustomize(t, "the split build of "+dir, split, whole)
 	}
 	split, _ := buildBothWays(t, tree, ".")
 	if len(split) != 5 {
@@ -148,9 +153,7 @@ func TestNamespacedServiceAccountReferencedFromASibling(t *testing.T) {
 		"access/binding.yaml":       file("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: agent}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: ServiceAccount, name: agent, namespace: staging}]\n"),
 	}
 	split, whole := buildBothWays(t, tree, ".")
-	if a, b := encode(t, split), encode(t, whole); a != b {
-		t.Fatalf("split build differs from kustomize's:\n--- split\n%s\n--- whole\n%s", a, b)
-	}
+	sameAsKustomize(t, "the split build", split, whole)
 	if !strings.Contains(encode(t, whole), "namespace: team-a\n") {
 		t.Fatalf("kustomize did not move the subject:\n%s", encode(t, whole))
 	}
@@ -215,13 +218,10 @@ func TestNamespaceListMatchesKustomize(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, whole := buildBothWays(t, tree, ".")
-			if a, b := encode(t, fast), encode(t, whole); a != b {
-				t.Fatalf("the list differs from kustomize's build:\n--- list\n%s\n--- kustomize\n%s", a, b)
-			}
+			sameAsKustomize(t, "the list", fast, whole)
 			// The list as the build's own path, with no plain list above it.
-			if list, whole := buildBothWays(t, tree, "team"); encode(t, list) != encode(t, whole) {
-				t.Fatalf("built as the path, the list differs from kustomize's build:\n--- list\n%s\n--- kustomize\n%s", encode(t, list), encode(t, whole))
-			}
+			list, wholeList := buildBothWays(t, tree, "team")
+			sameAsKustomize(t, "the list built as the path", list, wholeList)
 			if ran := cache.runs[runKey{dir: "team"}] != nil; ran != tc.kustomize {
 				t.Fatalf("kustomize ran: %v, want %v", ran, tc.kustomize)
 			}
@@ -229,9 +229,7 @@ func TestNamespaceListMatchesKustomize(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a, b := encode(t, again), encode(t, whole); a != b {
-				t.Fatalf("from the cache the list differs from kustomize's build:\n--- list\n%s\n--- kustomize\n%s", a, b)
-			}
+			sameAsKustomize(t, "the list from the cache", again, whole)
 			for _, want := range []string{"kind: Namespace\nmetadata:\n  name: team\n", "name: api\n    namespace: team\n", "name: convert\n          namespace: team\n"} {
 				if !strings.Contains(encode(t, whole), want) {
 					t.Fatalf("kustomize's build lacks %q: the case proves less than it says", want)
@@ -292,9 +290,7 @@ func TestPlainListDropsLocalConfig(t *testing.T) {
 		"sub/cm.yaml":            local("sub", "yes"),
 	}
 	split, whole := buildBothWays(t, tree, ".")
-	if a, b := encode(t, split), encode(t, whole); a != b {
-		t.Fatalf("split build differs from kustomize's:\n--- split\n%s\n--- whole\n%s", a, b)
-	}
+	sameAsKustomize(t, "the split build", split, whole)
 	if len(split) != 2 {
 		t.Fatalf("got %d objects, want a and kept", len(split))
 	}
