@@ -4,9 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -588,38 +586,18 @@ func apiRequests(ctx context.Context, cfg *rest.Config) (map[string]float64, err
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+"/metrics", nil)
+	samples, err := stack.Scrape(ctx, hc, strings.TrimSuffix(cfg.Host, "/")+"/metrics", 64<<20)
 	if err != nil {
-		return nil, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("the API server's /metrics: %s", resp.Status)
+		return nil, fmt.Errorf("the API server's metrics: %w", err)
 	}
 	out := map[string]float64{}
-	for line := range strings.SplitSeq(string(body), "\n") {
-		tail, ok := strings.CutPrefix(line, "apiserver_request_total{")
+	for sample, v := range samples {
+		tail, ok := strings.CutPrefix(sample, "apiserver_request_total{")
 		if !ok {
-			continue
-		}
-		labelText, value, ok := strings.Cut(tail, "} ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
 			continue
 		}
 		l := map[string]string{}
-		for kv := range strings.SplitSeq(labelText, ",") {
+		for kv := range strings.SplitSeq(strings.TrimSuffix(tail, "}"), ",") {
 			k, v, _ := strings.Cut(kv, "=")
 			l[k] = strings.Trim(v, `"`)
 		}

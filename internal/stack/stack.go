@@ -227,21 +227,27 @@ func (s *Stack) StartController(log string, args ...string) (*exec.Cmd, error) {
 // ControllerMetrics scrapes the controller's metrics: every sample by its name and
 // labels as the text format writes them, e.g. trustsync_api_requests_total{verb="apply"}.
 func (s *Stack) ControllerMetrics(ctx context.Context) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Metrics+"/metrics", nil)
+	return Scrape(ctx, http.DefaultClient, "http://"+s.Metrics+"/metrics", 16<<20)
+}
+
+// Scrape reads a Prometheus text exposition from url, at most limit bytes of it: every
+// sample by its name and labels as the text format writes them.
+func Scrape(ctx context.Context, hc *http.Client, url string, limit int64) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	out := map[string]float64{}
 	for line := range strings.SplitSeq(string(body), "\n") {
