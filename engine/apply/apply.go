@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
+	"github.com/trustsync/trustsync/engine/objcache"
 	"github.com/trustsync/trustsync/manifest"
 )
 
@@ -64,12 +65,14 @@ type item struct {
 	served        bool // the API server serves the kind now
 	live          *unstructured.Unstructured
 
-	action  Action
-	drift   []string
-	diffs   []FieldDiff
-	manager string
-	write   bool // must be applied
-	check   bool // live exists but nothing is recorded: a dry-run decides
+	action Action
+	drift  []string
+	diffs  []FieldDiff
+	// lostPaths are the drift's fields as field paths, in drift's order.
+	lostPaths []fieldpath.Path
+	manager   string
+	write     bool // must be applied
+	check     bool // live exists but nothing is recorded: a dry-run decides
 	// applied says the live object carries this desired object's hash: nothing is
 	// recorded (the engine restarted), but Git did not change it since the last apply,
 	// so what the dry-run finds different is drift.
@@ -368,11 +371,11 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 			annotations, _, _ := unstructured.NestedFieldNoCopy(it.live.Object, "metadata", "annotations")
 			a, _ := annotations.(map[string]any)
 			it.applied = a[gitopsv1.AnnotationApplied] == it.hash
-			if ours := ownedEntry(it.live, m.opts.FieldOwner); it.applied && ours != nil && !m.writtenSince(it) {
+			if ours := ownedText(it.live, m.opts.FieldOwner); it.applied && ours != "" && !m.writtenSince(it) {
 				// What Git wants is what was applied, and nobody has written a field
 				// of it since: nothing to send, nothing to dry-run.
 				it.action = Unchanged
-				m.remember(it.ref, &record{hash: it.hash, rv: it.live.GetResourceVersion(), ownedRaw: ours})
+				m.remember(it.ref, &record{hash: it.hash, rv: it.live.GetResourceVersion(), owned: ours})
 				continue
 			}
 			it.check = true
@@ -381,21 +384,27 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 		case it.live.GetResourceVersion() == rec.rv:
 			it.action = Unchanged
 		default:
-			now, err := ownedFields(it.live, m.opts.FieldOwner)
+			ownedNow := ownedText(it.live, m.opts.FieldOwner)
+			if ownedNow == rec.owned {
+				// Changed by someone, but not in the fields we own (status, others' fields).
+				it.action = Unchanged
+				m.remember(it.ref, &record{hash: rec.hash, rv: it.live.GetResourceVersion(), owned: ownedNow})
+				continue
+			}
+			now, err := parseOwned(ownedNow, it.ref.Name)
 			if err != nil {
 				return err
 			}
-			owned, err := rec.ownedSet()
+			owned, err := parseOwned(rec.owned, it.ref.Name)
 			if err != nil {
 				return fmt.Errorf("managed fields of %s as applied: %w", it.ref, err)
 			}
 			if !m.lost(it, owned, now) {
-				// Changed by someone, but not in the fields we own (status, others' fields).
 				it.action = Unchanged
-				m.remember(it.ref, &record{hash: rec.hash, rv: it.live.GetResourceVersion(), owned: owned})
+				m.remember(it.ref, &record{hash: rec.hash, rv: it.live.GetResourceVersion(), owned: rec.owned})
 				continue
 			}
-			it.manager = m.driftManager(ctx, it)
+			m.describeDrift(ctx, it, nil)
 			m.onDrift(it)
 		}
 	}
@@ -407,11 +416,12 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 // entries of the main resource from then on). A list the desired object sets counts as
 // written when anything in it is: matching items by key is left to the dry-run.
 func (m *Manager) writtenSince(it *item) bool {
-	for _, e := range managedEntries(it.live) {
-		if e["manager"] == m.opts.FieldOwner || !isMainResource(e) || e["fieldsV1"] == nil {
+	for _, e := range objcache.Entries(it.live.Object) {
+		text := objcache.FieldsText(e)
+		if e["manager"] == m.opts.FieldOwner || !isMainResource(e) || text == "" {
 			continue
 		}
-		set, err := parseFields(e["fieldsV1"])
+		set, err := parseFields(text)
 		if err != nil {
 			return true // unreadable: the dry-run decides
 		}
@@ -450,16 +460,11 @@ func (m *Manager) otherOwner(u *unstructured.Unstructured) string {
 }
 
 // lost records the fields the manager owned (before) and owns no longer on the live
-// object (now) as the item's drift, with their values; it reports whether there are any.
+// object (now) as the item's drift; it reports whether there are any. Their values are
+// read by describeDrift.
 func (m *Manager) lost(it *item, before, now *fieldpath.Set) bool {
-	desired := m.object(it).Object
-	ptrs, paths := lostFields(before, now, desired)
-	if len(ptrs) == 0 {
-		return false
-	}
-	secret := it.gvk.Group == "" && it.gvk.Kind == "Secret"
-	it.drift, it.diffs = ptrs, fieldDiffs(secret, desired, it.live.Object, ptrs, paths)
-	return true
+	it.drift, it.lostPaths = lostFields(before, now, m.object(it).Object)
+	return len(it.drift) > 0
 }
 
 // onDrift sets what happens to a drifted object: corrected, or left and reported.
@@ -476,25 +481,38 @@ func (m *Manager) onDrift(it *item) {
 	}
 }
 
-// driftManager names who changed a drifted object, by reading it uncached: the cache
-// keeps only this manager's field ownership. Best effort.
-func (m *Manager) driftManager(ctx context.Context, it *item) string {
-	fresh := &unstructured.Unstructured{}
-	fresh.SetGroupVersionKind(it.gvk)
-	if err := m.client.Get(ctx, client.ObjectKey{Namespace: it.ref.Namespace, Name: it.ref.Name}, fresh); err != nil {
-		return ""
+// describeDrift shows what desired and live hold in a drifted object's lost fields and
+// names who changed it last, from the object read uncached (the cache keeps neither its
+// values nor the older managedFields entries); fresh is that object when the caller
+// read it already. Best effort: without it the drift is reported without values.
+func (m *Manager) describeDrift(ctx context.Context, it *item, fresh *unstructured.Unstructured) {
+	if fresh == nil {
+		var err error
+		if fresh, err = m.readFresh(ctx, it); err != nil {
+			return
+		}
 	}
-	var latest string
+	secret := it.gvk.Group == "" && it.gvk.Kind == "Secret"
+	it.diffs = fieldDiffs(secret, m.object(it).Object, fresh.Object, it.drift, it.lostPaths)
 	var at time.Time
 	for _, e := range fresh.GetManagedFields() {
 		if e.Manager == m.opts.FieldOwner || e.Time == nil {
 			continue
 		}
 		if e.Time.After(at) {
-			latest, at = e.Manager, e.Time.Time
+			it.manager, at = e.Manager, e.Time.Time
 		}
 	}
-	return latest
+}
+
+// readFresh reads the item's object from the API server.
+func (m *Manager) readFresh(ctx context.Context, it *item) (*unstructured.Unstructured, error) {
+	fresh := &unstructured.Unstructured{}
+	fresh.SetGroupVersionKind(it.gvk)
+	if err := m.client.Get(ctx, client.ObjectKey{Namespace: it.ref.Namespace, Name: it.ref.Name}, fresh); err != nil {
+		return nil, err
+	}
+	return fresh, nil
 }
 
 // applyAll server-side applies the items, in parallel up to the concurrency limit, and
@@ -533,19 +551,20 @@ func (m *Manager) dryRun(ctx context.Context, items []*item) error {
 	if err != nil {
 		return err
 	}
+	if err := m.readChecked(ctx, items); err != nil {
+		return err
+	}
 	for i, it := range items {
 		if !it.check {
 			continue
 		}
-		owned, err := ownedFields(results[i], m.opts.FieldOwner)
-		if err != nil {
-			return err
+		if it.live == nil {
+			// Gone since it was planned: the apply creates it again.
+			it.action, it.write = Created, true
+			continue
 		}
-		liveOwned, err := ownedFields(it.live, m.opts.FieldOwner)
-		if err != nil {
-			return err
-		}
-		if sameContent(results[i], it.live) && liveOwned != nil && owned != nil && liveOwned.Equals(owned) {
+		owned, liveOwned := ownedText(results[i], m.opts.FieldOwner), ownedText(it.live, m.opts.FieldOwner)
+		if sameContent(results[i], it.live) && owned != "" && owned == liveOwned {
 			it.action = Unchanged
 			m.remember(it.ref, &record{hash: it.hash, rv: it.live.GetResourceVersion(), owned: owned})
 			continue
@@ -555,9 +574,17 @@ func (m *Manager) dryRun(ctx context.Context, items []*item) error {
 			// manager owns no longer are drift, decided as drift is (warn writes
 			// nothing). The record holds what the apply owned, so the next plan finds
 			// the same drift from the cache alone.
-			if m.lost(it, owned, liveOwned) {
+			before, err := parseOwned(owned, it.ref.Name)
+			if err != nil {
+				return err
+			}
+			now, err := parseOwned(liveOwned, it.ref.Name)
+			if err != nil {
+				return err
+			}
+			if m.lost(it, before, now) {
 				m.remember(it.ref, &record{hash: it.hash, owned: owned})
-				it.manager = m.driftManager(ctx, it)
+				m.describeDrift(ctx, it, it.live)
 				m.onDrift(it)
 				continue
 			}
@@ -565,6 +592,35 @@ func (m *Manager) dryRun(ctx context.Context, items []*item) error {
 		it.action, it.write = Configured, true
 	}
 	return nil
+}
+
+// readChecked reads the objects a dry-run decides on from the API server, in parallel up
+// to the concurrency limit: what the apply would change is weighed against the whole
+// object, which the cache does not keep (package objcache). One deleted since it was
+// planned is left without live; the error names every object that could not be read.
+func (m *Manager) readChecked(ctx context.Context, items []*item) error {
+	errs := make([]error, len(items))
+	g := errgroup.Group{}
+	g.SetLimit(m.opts.Concurrency)
+	for i, it := range items {
+		if !it.check {
+			continue
+		}
+		g.Go(func() error {
+			fresh, err := m.readFresh(ctx, it)
+			switch {
+			case err == nil:
+				it.live = fresh
+			case apierrors.IsNotFound(err):
+				it.live = nil
+			default:
+				errs[i] = &manifest.Error{File: it.src.Source, Object: it.ref, Err: fmt.Errorf("reading it from the API server: %w", err)}
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return errors.Join(errs...)
 }
 
 // dryRunNewKinds dry-runs objects of kinds this run created. Discovery can lag a moment
@@ -616,12 +672,7 @@ func (m *Manager) write(ctx context.Context, items []*item) error {
 		if u == nil {
 			continue // rejected; reported in err
 		}
-		owned, oerr := ownedFields(u, m.opts.FieldOwner)
-		if oerr != nil {
-			err = errors.Join(err, oerr)
-			continue
-		}
-		m.remember(items[i].ref, &record{hash: items[i].hash, rv: u.GetResourceVersion(), owned: owned})
+		m.remember(items[i].ref, &record{hash: items[i].hash, rv: u.GetResourceVersion(), owned: ownedText(u, m.opts.FieldOwner)})
 	}
 	return err
 }

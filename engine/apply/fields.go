@@ -1,7 +1,6 @@
 package apply
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -11,48 +10,27 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-openapi/jsonpointer"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"github.com/trustsync/trustsync/engine/objcache"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/structured-merge-diff/v6/value"
 )
 
-// ownedFields is the set of fields the manager owns through apply on the object's main
-// resource; nil when it owns none.
-func ownedFields(u *unstructured.Unstructured, manager string) (*fieldpath.Set, error) {
-	raw := ownedEntry(u, manager)
-	if raw == nil {
+// parseOwned reads an ownedText; nil for "".
+func parseOwned(text, name string) (*fieldpath.Set, error) {
+	if text == "" {
 		return nil, nil
 	}
-	set, err := parseFields(raw)
+	set, err := parseFields(text)
 	if err != nil {
-		return nil, fmt.Errorf("managed fields of %s: %w", u.GetName(), err)
+		return nil, fmt.Errorf("managed fields of %s: %w", name, err)
 	}
 	return set, nil
 }
 
-// ownedEntry is the fieldsV1 of the manager's apply entry on the main resource, as the
-// object holds it (read in place, not converted); nil when there is none.
-func ownedEntry(u *unstructured.Unstructured, manager string) any {
-	for _, e := range managedEntries(u) {
-		if e["manager"] == manager && e["operation"] == string(metav1.ManagedFieldsOperationApply) && isMainResource(e) && e["fieldsV1"] != nil {
-			return e["fieldsV1"]
-		}
-	}
-	return nil
-}
-
-// managedEntries are the object's managedFields entries, read in place.
-func managedEntries(u *unstructured.Unstructured) []map[string]any {
-	list, _, _ := unstructured.NestedFieldNoCopy(u.Object, "metadata", "managedFields")
-	items, _ := list.([]any)
-	out := make([]map[string]any, 0, len(items))
-	for _, item := range items {
-		if e, ok := item.(map[string]any); ok {
-			out = append(out, e)
-		}
-	}
-	return out
+// ownedText is the fieldsV1 of the manager's apply entry on the main resource as text.
+func ownedText(u *unstructured.Unstructured, manager string) string {
+	return objcache.OwnedText(u.Object, manager)
 }
 
 func isMainResource(e map[string]any) bool {
@@ -60,14 +38,10 @@ func isMainResource(e map[string]any) bool {
 	return sub == ""
 }
 
-// parseFields reads a fieldsV1 value as the API server wrote it.
-func parseFields(raw any) (*fieldpath.Set, error) {
-	data, err := json.Marshal(raw)
-	if err != nil {
-		return nil, err
-	}
+// parseFields reads a fieldsV1 text.
+func parseFields(text string) (*fieldpath.Set, error) {
 	set := &fieldpath.Set{}
-	if err := set.FromJSON(bytes.NewReader(data)); err != nil {
+	if err := set.FromJSON(strings.NewReader(text)); err != nil {
 		return nil, err
 	}
 	return set, nil

@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/trustsync/trustsync/manifest"
 )
@@ -42,24 +41,12 @@ type Manager struct {
 
 // record is what the Manager knows of an object it applied.
 type record struct {
-	hash  string         // of the desired object as applied
-	rv    string         // resourceVersion right after the apply, or of the last clean check
-	owned *fieldpath.Set // fields the field manager owned right after the apply
-	// ownedRaw is owned as the live object holds it (a fieldsV1), parsed only when the
-	// object changes: a restart records every object, and most never change.
-	ownedRaw any
-}
-
-// ownedSet is the record's owned fields, parsed from ownedRaw the first time.
-func (r *record) ownedSet() (*fieldpath.Set, error) {
-	if r.owned == nil && r.ownedRaw != nil {
-		set, err := parseFields(r.ownedRaw)
-		if err != nil {
-			return nil, err
-		}
-		r.owned, r.ownedRaw = set, nil
-	}
-	return r.owned, nil
+	hash string // of the desired object as applied
+	rv   string // resourceVersion right after the apply, or of the last clean check
+	// owned are the fields the field manager owned right after the apply, as fieldsV1
+	// text (objcache.FieldsText): compared as text when the object changes, and parsed
+	// only when the text differs, which is drift or nearly so.
+	owned string
 }
 
 // New returns a Manager. cache answers reads without requests (an informer cache that

@@ -1,7 +1,6 @@
 package syncs
 
 import (
-	"bytes"
 	"context"
 	"sync"
 
@@ -15,6 +14,7 @@ import (
 
 	gitopsv1 "github.com/trustsync/trustsync/api/gitops/v1alpha1"
 	"github.com/trustsync/trustsync/engine/apply"
+	"github.com/trustsync/trustsync/engine/objcache"
 )
 
 // driftWatch turns changes to applied objects into reconciles of the Sync that owns them:
@@ -100,21 +100,12 @@ func (w *driftWatch) enqueue(obj any) {
 }
 
 // ownershipChanged reports whether trustsync's managedFields entry changed: someone took
-// fields from it. The cache keeps only that entry (package objcache).
+// fields from it. The cache keeps only that entry and the writes since (package objcache).
 func ownershipChanged(oldObj, newObj any) bool {
-	o, ok1 := oldObj.(metav1.Object)
-	n, ok2 := newObj.(metav1.Object)
+	o, ok1 := oldObj.(*unstructured.Unstructured)
+	n, ok2 := newObj.(*unstructured.Unstructured)
 	if !ok1 || !ok2 {
 		return false
 	}
-	return !bytes.Equal(ownedRaw(o), ownedRaw(n))
-}
-
-func ownedRaw(m metav1.Object) []byte {
-	for _, e := range m.GetManagedFields() {
-		if e.Manager == gitopsv1.FieldManager && e.Operation == metav1.ManagedFieldsOperationApply && e.FieldsV1 != nil {
-			return e.FieldsV1.Raw
-		}
-	}
-	return nil
+	return objcache.OwnedText(o.Object, gitopsv1.FieldManager) != objcache.OwnedText(n.Object, gitopsv1.FieldManager)
 }
