@@ -34,6 +34,7 @@ import (
 	"github.com/trustsync/trustsync/fleet/rollout"
 	"github.com/trustsync/trustsync/internal/app/dashboard"
 	"github.com/trustsync/trustsync/internal/httpserver"
+	"github.com/trustsync/trustsync/internal/memrelease"
 	"github.com/trustsync/trustsync/preview/pullrequests"
 	"github.com/trustsync/trustsync/security/agentcard"
 	"github.com/trustsync/trustsync/security/keycloak"
@@ -247,6 +248,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return err
 		}
 	}
+	// A render's garbage goes back to the OS once the controller is quiet again.
+	go memrelease.Run(ctx, memrelease.Options{})
 	log.FromContext(ctx).Info("starting trustsync controller", "platformNamespace", o.Platform.Namespace, "trustDomain", o.Platform.TrustDomain, "shard", o.WatchLabelSelector, "runtimeControllers", main)
 	return mgr.Start(ctx)
 }
