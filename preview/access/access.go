@@ -128,29 +128,53 @@ func Compare(ctx context.Context, base, head Revision) (*Result, error) {
 		}
 	}
 	all := unionKeys(base.Identities, head.Identities)
-	for _, caller := range all {
-		for _, callee := range all {
-			if caller == callee {
-				continue
-			}
-			if b.has(caller, callee) || h.has(caller, callee) {
-				res.Pairs++
-			}
-			before, after, n, changed := compare(ctx, b, h, caller, callee)
-			if err := stoppedError(ctx, b, h); err != nil {
-				return nil, err
-			}
-			res.Evaluated += n
-			if n > 0 {
-				res.Considered++
-			}
-			if !changed {
-				continue
-			}
+	visit := func(caller, callee string) error {
+		if b.has(caller, callee) || h.has(caller, callee) {
+			res.Pairs++
+		}
+		before, after, n, changed := compare(ctx, b, h, caller, callee)
+		if err := stoppedError(ctx, b, h); err != nil {
+			return err
+		}
+		res.Evaluated += n
+		if n > 0 {
+			res.Considered++
+		}
+		if changed {
 			ch := Change{Caller: h.identity(caller, b), Callee: h.identity(callee, b), Before: before, After: after}
 			ch.CrossNamespace = ch.Caller.Namespace != ch.Callee.Namespace
 			ch.Causes = causes(b, h, caller, callee, before, after)
 			res.Changes = append(res.Changes, ch)
+		}
+		return nil
+	}
+	// A pair of identities that are in both revisions with the same ID, address and
+	// tiers decides alike in both (compare would say so without a decision): those
+	// pairs are counted, and only the rows and columns of the others visited.
+	steady := make([]bool, len(all))
+	var moved []string
+	for i, k := range all {
+		x, inBase := b.byKey[k]
+		y, inHead := h.byKey[k]
+		steady[i] = inBase && inHead && x.ID == y.ID && x.Host == y.Host && b.hashes[k] == h.hashes[k]
+		if !steady[i] {
+			moved = append(moved, k)
+		}
+	}
+	n := len(all) - len(moved)
+	res.Pairs += n * (n - 1)
+	for i, caller := range all {
+		callees := all
+		if steady[i] {
+			callees = moved
+		}
+		for _, callee := range callees {
+			if caller == callee {
+				continue
+			}
+			if err := visit(caller, callee); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(head.Identities) <= MatrixLimit {

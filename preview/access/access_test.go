@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,63 @@ func TestPeerInPreviews(t *testing.T) {
 	}
 	if res.Matrix[1][2].Allow {
 		t.Errorf("permissive caller → planner: %+v, want refused (plaintext: no peer)", res.Matrix[1][2])
+	}
+}
+
+// Compare visits only the rows and columns of identities that changed; what it finds
+// must be what visiting every pair finds, in the same order.
+func TestCompareSkipsOnlySteadyPairs(t *testing.T) {
+	ctx := context.Background()
+	var ids []renderers.Identity
+	for _, ns := range []string{"team-a", "team-b", "team-c"} {
+		for _, n := range []string{"one", "two", "three", "four"} {
+			ids = append(ids, id(ns, n))
+		}
+	}
+	base := revision(ids, nsPolicy("team-a"), nsPolicy("team-b", ids[0].ID), nsPolicy("team-c"))
+	moved := slices.Clone(ids[1:]) // team-a/one removed
+	moved[3].Host = "elsewhere.team-b.svc:8000"
+	moved[5].ID = "spiffe://other.example.org/ns/team-b/sa/three"
+	moved = append(moved, id("team-c", "five"))
+	head := revision(moved, nsPolicy("team-a", ids[6].ID), nsPolicy("team-b", ids[0].ID), nsPolicy("team-c", ids[5].ID))
+
+	res, err := Compare(ctx, base, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every pair, as Compare did before it skipped any.
+	shared, decisions, hashes := map[string]*policy.Decider{}, map[decisionKey]policy.Decision{}, fingerprints{}
+	b, h := newSide(base, shared, decisions, hashes), newSide(head, shared, decisions, hashes)
+	var pairs, considered, evaluated int
+	var want []string
+	all := unionKeys(base.Identities, head.Identities)
+	for _, caller := range all {
+		for _, callee := range all {
+			if caller == callee {
+				continue
+			}
+			if b.has(caller, callee) || h.has(caller, callee) {
+				pairs++
+			}
+			before, after, n, changed := compare(ctx, b, h, caller, callee)
+			evaluated += n
+			if n > 0 {
+				considered++
+			}
+			if changed {
+				c := Change{Caller: h.identity(caller, b), Callee: h.identity(callee, b), Before: before, After: after}
+				want = append(want, c.Sentence())
+			}
+		}
+	}
+	var got []string
+	for _, c := range res.Changes {
+		got = append(got, c.Sentence())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("changes\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(want) == 0 || res.Pairs != pairs || res.Considered != considered || res.Evaluated != evaluated {
+		t.Errorf("pairs %d considered %d evaluated %d, want %d %d %d (changes %d)", res.Pairs, res.Considered, res.Evaluated, pairs, considered, evaluated, len(want))
 	}
 }
