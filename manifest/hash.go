@@ -3,6 +3,7 @@ package manifest
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strconv"
 )
@@ -73,4 +74,50 @@ func appendCanonical(b []byte, v any) ([]byte, error) {
 	}
 	b = strconv.AppendInt(append(b, 'j'), int64(len(data)), 10)
 	return append(append(b, ':'), data...), nil
+}
+
+// Equal reports whether two JSON values as unstructured objects hold them are the same:
+// what Hash would tell, without encoding either. Numbers of different Go types are
+// unequal here (Hash may call them alike), so Equal errs only towards false.
+func Equal(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, xv := range x {
+			yv, ok := y[k]
+			if !ok || !Equal(xv, yv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !Equal(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && x == y
+	case nil:
+		return b == nil
+	}
+	return reflect.DeepEqual(a, b)
 }

@@ -34,3 +34,29 @@ func TestCanonicalTellsValuesApart(t *testing.T) {
 		t.Errorf("equal maps encode differently: %q, %q", ea, eb)
 	}
 }
+
+// Equal tells apart what Hash tells apart, and calls equal values equal.
+func TestEqual(t *testing.T) {
+	distinct := []any{
+		nil, true, false, "", "n", int64(1), "1", float64(1.5), int64(0), float64(0),
+		map[string]any{}, []any{}, []any{nil}, map[string]any{"a": "b"}, map[string]any{"a": nil},
+		map[string]any{"b": nil}, map[string]any{"a": map[string]any{}}, []any{"a", "b"}, []any{"b", "a"},
+		[]any{"a"}, map[string]any{"a": "1", "b": "2"}, map[string]any{"a": "1", "b": "3"}, int(7),
+	}
+	for i, a := range distinct {
+		for j, b := range distinct {
+			if got := Equal(a, b); got != (i == j) {
+				t.Errorf("Equal(%#v, %#v) = %v", a, b, got)
+			}
+		}
+	}
+	a := map[string]any{"x": int64(1), "y": []any{"p", map[string]any{"q": true}}, "z": nil}
+	b := map[string]any{"z": nil, "y": []any{"p", map[string]any{"q": true}}, "x": int64(1)}
+	if !Equal(a, b) {
+		t.Error("equal maps are unequal")
+	}
+	b["y"].([]any)[1].(map[string]any)["q"] = false
+	if Equal(a, b) {
+		t.Error("a change deep inside is not seen")
+	}
+}

@@ -85,15 +85,28 @@ var (
 	gkSecret    = schema.GroupKind{Kind: "Secret"}
 )
 
-// preparedKey is a desired object as prepare saw it; preparedItem what it found.
+// preparedKey is a desired object as Git names it, and its scope; preparedItem what
+// prepare found for it.
 type preparedKey struct {
-	obj           *manifest.Object
-	clusterScoped bool
+	gvk             schema.GroupVersionKind
+	namespace, name string
+	clusterScoped   bool
 }
 
 type preparedItem struct {
+	src  *manifest.Object // the desired object prepared
 	ref  manifest.Ref
 	hash string
+}
+
+func preparedKeyOf(d *manifest.Object, gvk schema.GroupVersionKind, clusterScoped bool) preparedKey {
+	return preparedKey{gvk: gvk, namespace: d.GetNamespace(), name: d.GetName(), clusterScoped: clusterScoped}
+}
+
+// reuses reports whether d is what p prepared: the same object (a kept render), or one
+// equal to it (a new render of what did not change, which renders every object anew).
+func (p preparedItem) reuses(d *manifest.Object) bool {
+	return p.src == d || manifest.Equal(p.src.Object, d.Object)
 }
 
 // Apply converges the cluster on desired. Every object that is about to be written is
@@ -182,8 +195,9 @@ func (m *Manager) Apply(ctx context.Context, desired []*manifest.Object) (*Chang
 
 // prepare gives each desired object its ref and hash, as prepareObject makes them. An
 // object the last run prepared (the same object: a revision's render is kept, and
-// desired objects never change) keeps its ref and hash and is copied again only if it
-// must be sent; mappings are looked up once per kind.
+// desired objects never change; or an equal one: comparing is cheaper than hashing)
+// keeps its ref and hash and is copied again only if it must be sent; mappings are
+// looked up once per kind.
 func (m *Manager) prepare(desired []*manifest.Object) ([]*item, error) {
 	items := make([]*item, 0, len(desired))
 	crdScopes := map[schema.GroupKind]bool{} // kind → cluster-scoped, for kinds this revision defines
@@ -217,7 +231,7 @@ func (m *Manager) prepare(desired []*manifest.Object) ([]*item, error) {
 			kinds = append(kinds, gvk)
 		}
 		it := &item{src: d, gvk: gvk, served: sc.served, clusterScoped: sc.cluster}
-		if p, ok := m.prepared[preparedKey{d, sc.cluster}]; ok {
+		if p, ok := m.prepared[preparedKeyOf(d, gvk, sc.cluster)]; ok && p.reuses(d) {
 			it.ref, it.hash = p.ref, p.hash
 		} else {
 			fresh = append(fresh, it)
@@ -245,7 +259,7 @@ func (m *Manager) prepare(desired []*manifest.Object) ([]*item, error) {
 	seen := map[manifest.Ref]string{}
 	var errs []error
 	for _, it := range all {
-		prepared[preparedKey{it.src, it.clusterScoped}] = preparedItem{ref: it.ref, hash: it.hash}
+		prepared[preparedKeyOf(it.src, it.gvk, it.clusterScoped)] = preparedItem{src: it.src, ref: it.ref, hash: it.hash}
 		if other, dup := seen[it.ref]; dup {
 			errs = append(errs, &manifest.Error{File: it.src.Source, Object: it.ref, Err: fmt.Errorf("defined twice (also in %s)", other)})
 			continue
