@@ -10,10 +10,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-openapi/jsonpointer"
-	"github.com/trustsync/trustsync/engine/objcache"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/structured-merge-diff/v6/value"
+
+	"github.com/trustsync/trustsync/engine/objcache"
 )
 
 // parseOwned reads an ownedText; nil for "".

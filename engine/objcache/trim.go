@@ -90,9 +90,7 @@ func trimMetadata(md map[string]any, manager string) {
 		if !ok {
 			continue
 		}
-		t := entryTime(e)
-		since := mainResource(e) && (applied.IsZero() || t.IsZero() || !t.Before(applied))
-		if e["manager"] == manager || since {
+		if keep(e["manager"] == manager, mainResource(e), entryTime(e), applied) {
 			if f, ok := e["fieldsV1"].(map[string]any); ok {
 				e["fieldsV1"] = fieldsText(f)
 			}
@@ -164,18 +162,30 @@ func entryTime(e map[string]any) time.Time {
 	return t
 }
 
+// keep is the rule for one entry: the manager's, or one on the main resource written at
+// or after the manager's last apply (applied; zero when it has none). An entry without a
+// time is kept.
+func keep(managers, main bool, t, applied time.Time) bool {
+	return managers || main && (applied.IsZero() || t.IsZero() || !t.Before(applied))
+}
+
 // keptEntries is trimMetadata's rule for typed entries.
 func keptEntries(entries []metav1.ManagedFieldsEntry, manager string) []metav1.ManagedFieldsEntry {
-	var applied *metav1.Time
+	timeOf := func(t *metav1.Time) time.Time {
+		if t == nil {
+			return time.Time{}
+		}
+		return t.Time
+	}
+	var applied time.Time
 	for _, e := range entries {
 		if e.Manager == manager && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
-			applied = e.Time
+			applied = timeOf(e.Time)
 		}
 	}
 	var kept []metav1.ManagedFieldsEntry
 	for _, e := range entries {
-		since := e.Subresource == "" && (applied == nil || e.Time == nil || !e.Time.Before(applied))
-		if e.Manager == manager || since {
+		if keep(e.Manager == manager, e.Subresource == "", timeOf(e.Time), applied) {
 			kept = append(kept, e)
 		}
 	}

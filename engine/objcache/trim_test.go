@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -165,7 +166,7 @@ func TestTrimTypedObjects(t *testing.T) {
 	m := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
 		Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}", "keep": "me"},
 		ManagedFields: []metav1.ManagedFieldsEntry{
-			{Manager: "old", Operation: metav1.ManagedFieldsOperationUpdate, Time: &metav1.Time{}},
+			{Manager: "old", Operation: metav1.ManagedFieldsOperationUpdate, Time: &metav1.Time{Time: metav1.Now().Add(-time.Hour)}},
 			{Manager: "trustsync", Operation: metav1.ManagedFieldsOperationApply, Time: &metav1.Time{Time: metav1.Now().Time}},
 			{Manager: "kubelet", Operation: metav1.ManagedFieldsOperationUpdate, Subresource: "status"},
 		}}}
