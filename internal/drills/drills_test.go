@@ -393,7 +393,10 @@ func TestDrillGitHostDownKeepsApplying(t *testing.T) {
 			return err
 		}
 		if c := meta.FindStatusCondition(sy.Status.Conditions, gitopsv1.DriftedCondition); c == nil || c.Reason != gitopsv1.ReasonDriftDetected {
-			return fmt.Errorf("Drift %+v", c)
+			// What the Sync says besides, and whether cm-0004 came back: what went another way.
+			_, back := live(t, ns)["cm-0004"]
+			return fmt.Errorf("Drift %+v; Ready %+v; generation %d; cm-0004 re-created %v", c,
+				meta.FindStatusCondition(sy.Status.Conditions, gitopsv1.ReadyCondition), sy.Generation, back)
 		}
 		return nil
 	})
