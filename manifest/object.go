@@ -71,39 +71,39 @@ func (r Ref) GroupKind() schema.GroupKind { return schema.GroupKind{Group: r.Gro
 func Sort(objs []*Object) {
 	// Each object's sort key is read once: reading it per comparison (the apiVersion
 	// parsed, the map walked) was most of a large revision's sort.
-	type keyed struct {
-		o        *Object
-		kind     resid.Gvk
-		ns, name string
-	}
-	keys := make([]keyed, len(objs))
+	keys := make([]sortKey, len(objs))
 	for i, o := range objs {
-		g := o.GroupVersionKind()
-		keys[i] = keyed{o: o, kind: resid.NewGvk(g.Group, g.Version, g.Kind), ns: o.GetNamespace(), name: o.GetName()}
+		keys[i] = sortKeyOf(o)
 	}
-	slices.SortStableFunc(keys, func(a, b keyed) int {
-		if c := compareGvks(a.kind, b.kind); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.ns, b.ns); c != 0 {
-			return c
-		}
-		return strings.Compare(a.name, b.name)
-	})
+	slices.SortStableFunc(keys, sortKey.compare)
 	for i := range keys {
 		objs[i] = keys[i].o
 	}
 }
 
 // Compare is the order of Sort: by kind (CompareKinds), namespace, then name.
-func Compare(a, b *Object) int {
-	if c := CompareKinds(a.GroupVersionKind(), b.GroupVersionKind()); c != 0 {
+func Compare(a, b *Object) int { return sortKeyOf(a).compare(sortKeyOf(b)) }
+
+// sortKey is what Sort orders an object by.
+type sortKey struct {
+	o        *Object
+	kind     resid.Gvk
+	ns, name string
+}
+
+func sortKeyOf(o *Object) sortKey {
+	g := o.GroupVersionKind()
+	return sortKey{o: o, kind: resid.NewGvk(g.Group, g.Version, g.Kind), ns: o.GetNamespace(), name: o.GetName()}
+}
+
+func (a sortKey) compare(b sortKey) int {
+	if c := compareGvks(a.kind, b.kind); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a.GetNamespace(), b.GetNamespace()); c != 0 {
+	if c := strings.Compare(a.ns, b.ns); c != 0 {
 		return c
 	}
-	return strings.Compare(a.GetName(), b.GetName())
+	return strings.Compare(a.name, b.name)
 }
 
 // CompareKinds orders kinds as kustomize does: those others depend on (Namespaces,
