@@ -432,7 +432,7 @@ func (m *Manager) classify(ctx context.Context, items []*item) error {
 func (m *Manager) writtenSince(it *item) bool {
 	for _, e := range objcache.Entries(it.live.Object) {
 		text := objcache.FieldsText(e)
-		if e["manager"] == m.opts.FieldOwner || !isMainResource(e) || text == "" {
+		if e["manager"] == m.opts.FieldOwner || !objcache.MainResource(e) || text == "" {
 			continue
 		}
 		set, err := parseFields(text)

@@ -34,11 +34,6 @@ func ownedText(u *unstructured.Unstructured, manager string) string {
 	return objcache.OwnedText(u.Object, manager)
 }
 
-func isMainResource(e map[string]any) bool {
-	sub, _ := e["subresource"].(string)
-	return sub == ""
-}
-
 // parseFields reads a fieldsV1 text.
 func parseFields(text string) (*fieldpath.Set, error) {
 	set := &fieldpath.Set{}

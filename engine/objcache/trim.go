@@ -80,7 +80,7 @@ func trimMetadata(md map[string]any, manager string) {
 	// twice for every object the cache holds.
 	var applied time.Time
 	for _, item := range list {
-		if e, ok := item.(map[string]any); ok && e["manager"] == manager && e["operation"] == string(metav1.ManagedFieldsOperationApply) && mainResource(e) {
+		if e, ok := item.(map[string]any); ok && e["manager"] == manager && e["operation"] == string(metav1.ManagedFieldsOperationApply) && MainResource(e) {
 			applied = entryTime(e)
 		}
 	}
@@ -90,7 +90,7 @@ func trimMetadata(md map[string]any, manager string) {
 		if !ok {
 			continue
 		}
-		if keep(e["manager"] == manager, mainResource(e), entryTime(e), applied) {
+		if keep(e["manager"] == manager, MainResource(e), entryTime(e), applied) {
 			if f, ok := e["fieldsV1"].(map[string]any); ok {
 				e["fieldsV1"] = fieldsText(f)
 			}
@@ -122,7 +122,7 @@ func Entries(obj map[string]any) []map[string]any {
 // as FieldsText; "" when there is none.
 func OwnedText(obj map[string]any, manager string) string {
 	for _, e := range Entries(obj) {
-		if e["manager"] == manager && e["operation"] == string(metav1.ManagedFieldsOperationApply) && mainResource(e) {
+		if e["manager"] == manager && e["operation"] == string(metav1.ManagedFieldsOperationApply) && MainResource(e) {
 			return FieldsText(e)
 		}
 	}
@@ -150,7 +150,9 @@ func fieldsText(f map[string]any) string {
 	return string(data)
 }
 
-func mainResource(e map[string]any) bool {
+// MainResource reports whether a managedFields entry is of the main resource, not a
+// subresource such as status.
+func MainResource(e map[string]any) bool {
 	sub, _ := e["subresource"].(string)
 	return sub == ""
 }
