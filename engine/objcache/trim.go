@@ -80,7 +80,7 @@ func trimMetadata(md map[string]any, manager string) {
 	// twice for every object the cache holds.
 	var applied time.Time
 	for _, item := range list {
-		if e, ok := item.(map[string]any); ok && e["manager"] == manager && e["operation"] == string(metav1.ManagedFieldsOperationApply) && MainResource(e) {
+		if e, ok := item.(map[string]any); ok && applyOf(e, manager) {
 			applied = entryTime(e)
 		}
 	}
@@ -122,7 +122,7 @@ func Entries(obj map[string]any) []map[string]any {
 // as FieldsText; "" when there is none.
 func OwnedText(obj map[string]any, manager string) string {
 	for _, e := range Entries(obj) {
-		if e["manager"] == manager && e["operation"] == string(metav1.ManagedFieldsOperationApply) && MainResource(e) {
+		if applyOf(e, manager) {
 			return FieldsText(e)
 		}
 	}
@@ -148,6 +148,11 @@ func fieldsText(f map[string]any) string {
 		return "" // decoded JSON always encodes
 	}
 	return string(data)
+}
+
+// applyOf reports whether e is the manager's apply entry on the main resource.
+func applyOf(e map[string]any, manager string) bool {
+	return e["manager"] == manager && e["operation"] == string(metav1.ManagedFieldsOperationApply) && MainResource(e)
 }
 
 // MainResource reports whether a managedFields entry is of the main resource, not a
